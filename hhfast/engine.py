@@ -1,0 +1,403 @@
+"""simulate(): check inputs, broadcast per-neuron values, size memory, chunk, run a kernel.
+
+Everything is validated before any kernel is compiled or any large array allocated, so bad
+input costs nothing and names the argument at fault.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+
+from . import config
+from .kernels import METHODS
+from .kernels import common as K
+from .model import FIELDS, STATE, HHParams, check_params, steady_state
+from .result import SimResult, SpikeTimes
+from .stimulus import Stimulus, as_tables
+
+#: per-neuron keywords besides the model fields
+STIM_VALUES = ("amplitude", "bias")
+INITIAL_VALUES = ("V0", "n0", "m0", "h0")
+PER_NEURON = FIELDS + STIM_VALUES + INITIAL_VALUES + ("threshold",)
+
+
+# -- checks ------------------------------------------------------------------------------------
+def _real(name: str, value, *, positive: bool = False, allow_inf: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and not v > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return v
+
+
+def _int(name: str, value, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value!r}")
+    return int(value)
+
+
+def _per_neuron_array(name: str, value) -> np.ndarray:
+    """A per-neuron value as a float array, checked for type and finiteness."""
+    try:
+        arr = np.asarray(value)
+    except Exception:  # pragma: no cover - exotic objects
+        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.number)):
+        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real, got complex values")
+    arr = arr.astype(float, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        j = np.flatnonzero(bad)[0]
+        raise ValueError(
+            f"{name} must be finite, got {arr.reshape(-1)[j]!r} at index "
+            f"{np.unravel_index(j, arr.shape) if arr.ndim else ()}"
+        )
+    return arr
+
+
+def _range_check(name: str, arr: np.ndarray) -> None:
+    def fail(cond_text, bad):
+        j = np.flatnonzero(bad)[0]
+        raise ValueError(f"{name} must be {cond_text}, got {arr.reshape(-1)[j]!r}")
+
+    if name in ("gNa", "gK", "gL") and (arr < 0).any():
+        fail(">= 0 (a conductance, mS/cm²)", arr.reshape(-1) < 0)
+    if name == "Cm" and (arr <= 0).any():
+        fail("> 0 (µF/cm²)", arr.reshape(-1) <= 0)
+    if name in ("n0", "m0", "h0") and ((arr < 0) | (arr > 1)).any():
+        fail("in [0, 1] (a gating variable)", ((arr < 0) | (arr > 1)).reshape(-1))
+
+
+def _parse_record(record) -> tuple[str, ...]:
+    if record is None:
+        return ()
+    if isinstance(record, str):
+        names = tuple(s.strip() for s in record.split(",") if s.strip())
+    elif isinstance(record, Sequence):
+        names = tuple(record)
+    else:
+        raise TypeError(f"record must be a string like 'V,n' or a list of names, got {record!r}")
+    for s in names:
+        if s not in STATE:
+            raise ValueError(f"record: unknown state variable {s!r}; choose from {STATE}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"record names a variable twice: {record!r}")
+    return names
+
+
+def _stimuli(stimulus) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Stimulus (or array/sequence of them, one per neuron) -> object array + its shape."""
+    if isinstance(stimulus, Stimulus):
+        return np.array([stimulus], dtype=object).reshape(()), ()
+    if isinstance(stimulus, (Sequence, np.ndarray)) and not isinstance(stimulus, str):
+        arr = np.empty(len(stimulus), dtype=object)
+        for i, s in enumerate(stimulus):
+            if not isinstance(s, Stimulus):
+                raise TypeError(f"stimulus[{i}] must be a Stimulus, got {s!r}")
+            arr[i] = s
+        if isinstance(stimulus, np.ndarray):
+            arr = arr.reshape(stimulus.shape)
+        return arr, arr.shape
+    raise TypeError(
+        "stimulus must be a Stimulus (hh.step(), hh.pulses(...), ...) or a sequence of them, "
+        f"got {stimulus!r}"
+    )
+
+
+# -- the call -----------------------------------------------------------------------------------
+def simulate(
+    stimulus,
+    t_stop: float,
+    dt: float = 0.01,
+    method: str = "rk4",
+    params: HHParams | None = None,
+    *,
+    t_start: float = 0.0,
+    threshold=None,
+    record=None,
+    record_every: int = 1,
+    neurons=None,
+    max_spikes: int = config.MAX_SPIKES,
+    window: tuple[float, float] | None = None,
+    num_threads: int | None = None,
+    **per_neuron,
+) -> SimResult:
+    """Integrate the HH model for a batch of neurons with a fixed-step method.
+
+    Parameters
+    ----------
+    stimulus : Stimulus or sequence of Stimulus
+        Current shape (see :mod:`hhfast.stimulus`); neuron ``i`` receives
+        ``bias[i] + amplitude[i] * shape(t)`` µA/cm².  A sequence gives one shape per neuron
+        (it takes part in broadcasting as a 1-D array).
+    t_stop : float
+        End time (ms).  The run takes ``ceil((t_stop - t_start) / dt)`` steps (with a 1e-9
+        relative tolerance), so it ends at or just after ``t_stop``.
+    dt : float
+        Time step (ms).
+    method : {"rk4", "euler", "expeuler"}
+        Fixed-step method (see :mod:`hhfast.kernels`).
+    params : HHParams, optional
+        Model parameters (default :meth:`HHParams.classic`); any field can be overridden per
+        neuron as a keyword argument.
+    t_start : float
+        Start time (ms), e.g. from :meth:`SimResult.continuation`.
+    threshold : float or array, optional
+        Spike threshold (mV); default ``V_rest + config.SPIKE_THRESHOLD_ABOVE_REST``
+        (50 mV above rest).  A spike is an upward crossing; the detector re-arms when V falls
+        back below it.
+    record : str or list of str, optional
+        State variables to record, e.g. ``"V"`` or ``"V,n,m,h"``.  Off by default: without
+        recording, memory is O(N) whatever ``t_stop``.
+    record_every : int
+        Record every this many steps (the initial state is sample 0).
+    neurons : array of int, optional
+        Flat indices of the neurons to record (default all).
+    max_spikes : int
+        Spike times stored per neuron (all spikes are counted).
+    window : (float, float), optional
+        Analysis window ``[t0, t1)`` (ms) for the exact O(1)-memory rate and ISI statistics
+        (default the whole run).
+    num_threads : int, optional
+        Numba threads for this call (default: Numba's current setting).
+    **per_neuron : float or array
+        Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
+        ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
+        h0`` (default: rest, gates at steady state at ``V0``).  Arrays broadcast together by
+        NumPy rules; the broadcast shape is the batch shape of the result.
+
+    Returns
+    -------
+    SimResult
+    """
+    # ---- scalars and names (cheap, first) ----
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    dt = _real("dt", dt, positive=True)
+    t_start = _real("t_start", t_start)
+    t_stop = _real("t_stop", t_stop)
+    if t_stop - t_start < dt * (1 - 1e-9):
+        raise ValueError(
+            f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms) after "
+            f"t_start ({t_start!r} ms)"
+        )
+    if params is None:
+        params = HHParams.classic()
+    if not isinstance(params, HHParams):
+        raise TypeError(f"params must be an HHParams, got {params!r}")
+    check_params(params)
+    unknown = sorted(set(per_neuron) - set(PER_NEURON) - {"threshold"})
+    if unknown:
+        raise TypeError(
+            f"simulate() got unexpected keyword argument(s) {unknown}; per-neuron values are "
+            f"{list(PER_NEURON)}"
+        )
+    max_spikes = _int("max_spikes", max_spikes, 0)
+    record_every = _int("record_every", record_every, 1)
+    rec_names = _parse_record(record)
+    if num_threads is not None:
+        num_threads = _int("num_threads", num_threads, 1)
+        if num_threads > numba.config.NUMBA_NUM_THREADS:
+            raise ValueError(
+                f"num_threads must be <= {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), "
+                f"got {num_threads}"
+            )
+    stims, stim_shape = _stimuli(stimulus)
+    for s in stims.reshape(-1):
+        if not (np.all(np.isfinite(s.t)) and np.all(np.isfinite(s.c0)) and np.all(np.isfinite(s.c1))):
+            raise ValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
+
+    # ---- per-neuron values: check and broadcast (views only) ----
+    values: dict[str, np.ndarray] = {}
+    for name in FIELDS:
+        values[name] = _per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
+    values["amplitude"] = _per_neuron_array("amplitude", per_neuron.get("amplitude", 1.0))
+    values["bias"] = _per_neuron_array("bias", per_neuron.get("bias", 0.0))
+    for name in INITIAL_VALUES:
+        if name in per_neuron:
+            values[name] = _per_neuron_array(name, per_neuron[name])
+    if threshold is not None:
+        values["threshold"] = _per_neuron_array("threshold", threshold)
+    elif "threshold" in per_neuron:
+        values["threshold"] = _per_neuron_array("threshold", per_neuron["threshold"])
+    for name, arr in values.items():
+        _range_check(name, arr)
+    try:
+        shape = np.broadcast_shapes(stim_shape, *(a.shape for a in values.values()))
+    except ValueError:
+        shapes = {k: a.shape for k, a in values.items() if a.shape != ()}
+        if stim_shape:
+            shapes["stimulus"] = stim_shape
+        raise ValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
+    shape = shape or (1,)  # a single neuron is a batch of one, so res.spike_count[0] works
+    N = int(np.prod(shape, dtype=np.int64))
+    if N == 0:
+        raise ValueError(f"the batch is empty (broadcast shape {shape})")
+
+    # ---- steps, window, recording budget ----
+    n_steps = max(1, math.ceil((t_stop - t_start) / dt * (1 - 1e-9)))
+    t_end = t_start + n_steps * dt
+    if window is None:
+        w0, w1 = t_start, math.inf
+    else:
+        try:
+            w0, w1 = window
+        except (TypeError, ValueError):
+            raise TypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
+        w0, w1 = _real("window[0]", w0), _real("window[1]", w1, allow_inf=True)
+        if not w1 > w0:
+            raise ValueError(f"window must have t1 > t0, got {window!r}")
+    if neurons is None:
+        rec_idx = np.arange(N) if rec_names else np.zeros(0, dtype=np.int64)
+    else:
+        rec_idx = np.asarray(neurons)
+        if rec_idx.dtype == bool or not np.issubdtype(rec_idx.dtype, np.integer):
+            raise TypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
+        rec_idx = rec_idx.reshape(-1).astype(np.int64)
+        if rec_idx.size and (rec_idx.min() < -N or rec_idx.max() >= N):
+            raise ValueError(f"neurons: index out of range for {N} neurons: {neurons!r}")
+        rec_idx = np.unique(rec_idx % N)
+        if not rec_names:
+            rec_names = ("V",)
+    n_samples = n_steps // record_every + 1 if rec_names else 0
+    rec_bytes = len(rec_names) * n_samples * rec_idx.size * 8
+    if rec_bytes > config.RECORD_MEMORY_BUDGET:
+        raise ValueError(
+            f"recording {','.join(rec_names)} for {rec_idx.size} neurons x {n_samples} samples "
+            f"needs {rec_bytes / 2**30:.2f} GiB, above the budget of "
+            f"{config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB (HHFAST_RECORD_BUDGET, bytes); record "
+            f"fewer variables, a subset of neurons (neurons=...), or decimate (record_every=...)"
+        )
+    out_bytes = N * (8 * max_spikes + 8 * (K.NI + K.NF + 4))
+    if out_bytes > 0.8 * config.total_memory_bytes():
+        raise ValueError(
+            f"{N} neurons with max_spikes={max_spikes} need {out_bytes / 2**30:.1f} GiB of "
+            f"outputs; lower max_spikes or run the batch with hhfast.sweep (chunked to disk)"
+        )
+
+    # ---- allocate outputs and run chunk by chunk ----
+    kernel = METHODS[method].run
+    tb, tc0, tc1, tab_index = as_tables(list(stims.reshape(-1)))
+    tab_of = np.broadcast_to(tab_index.reshape(stims.shape), shape).reshape(-1)
+    flat = {k: np.broadcast_to(a, shape) for k, a in values.items()}
+    y_out = np.empty((4, N))
+    ic_out = np.empty((K.NI, N), dtype=np.int64)
+    fo_out = np.empty((K.NF, N))
+    spikes = np.full((N, max_spikes), np.nan)
+    rec = np.full((len(rec_names), n_samples, rec_idx.size), np.nan)
+    rec_var = np.array([STATE.index(s) for s in rec_names], dtype=np.int64)
+    slot_of = np.full(N, -1, dtype=np.int64)
+    slot_of[rec_idx] = np.arange(rec_idx.size)
+
+    old_threads = numba.get_num_threads()
+    if num_threads is not None:
+        numba.set_num_threads(num_threads)
+    try:
+        for lo in range(0, N, config.CHUNK_NEURONS):
+            hi = min(N, lo + config.CHUNK_NEURONS)
+            _run_chunk(
+                kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
+                max_spikes, rec, slot_of, rec_var, record_every,
+                y_out, ic_out, fo_out, spikes,
+            )
+    finally:
+        if num_threads is not None:
+            numba.set_num_threads(old_threads)
+
+    count = ic_out[K.I_COUNT]
+    fo = fo_out.reshape((K.NF,) + shape)
+    traces = {name: rec[r].T for r, name in enumerate(rec_names)}
+    return SimResult(
+        t=t_start + dt * record_every * np.arange(n_samples),
+        traces=traces,
+        recorded=rec_idx,
+        spike_count=count.reshape(shape),
+        spike_times=SpikeTimes(spikes, count, shape),
+        first_spike=fo[K.F_FIRST],
+        diverged=(ic_out[K.I_DIVSTEP] >= 0).reshape(shape),
+        diverged_time=fo[K.F_DIVT],
+        final_state={s: y_out[v].reshape(shape) for v, s in enumerate(STATE)},
+        window=(w0, min(w1, t_end)),
+        window_count=ic_out[K.I_WCOUNT].reshape(shape),
+        window_first=fo[K.F_WFIRST],
+        window_last=fo[K.F_WLAST],
+        window_isi_sumsq=fo[K.F_WISI2],
+        params=flat,
+        method=method,
+        dt=dt,
+        t_start=t_start,
+        t_stop=t_end,
+        n_steps=n_steps,
+        stimulus=stimulus,
+    )
+
+
+def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
+               max_spikes, rec, slot_of, rec_var, record_every, y_out, ic_out, fo_out, spikes):
+    """Build the kernel's arrays for neurons [lo, hi), padded to whole blocks, run, copy back."""
+    n = hi - lo
+    npad = -(-n // K.BLOCK) * K.BLOCK
+    take = np.minimum(np.arange(lo, lo + npad), hi - 1)  # pad with copies of the last neuron
+
+    def col(name):
+        a = flat[name]
+        if a.strides == (0,) * a.ndim:  # one value for all neurons
+            return np.full(npad, float(a.reshape(-1)[0]))
+        return a.flat[take]  # gathers only this chunk's values, whatever the broadcast
+
+    P = np.empty((K.NP, npad))
+    for row, name in zip(
+        (K.P_GNA, K.P_GK, K.P_GL, K.P_ENA, K.P_EK, K.P_EL, K.P_CM, K.P_VREST),
+        ("gNa", "gK", "gL", "ENa", "EK", "EL", "Cm", "V_rest"),
+    ):
+        P[row] = col(name)
+    P[K.P_PHI] = 3.0 ** ((col("temperature") - 6.3) / 10.0)
+    P[K.P_BIAS] = col("bias")
+    P[K.P_AMP] = col("amplitude")
+    P[K.P_THR] = (
+        col("threshold") if "threshold" in flat else P[K.P_VREST] + config.SPIKE_THRESHOLD_ABOVE_REST
+    )
+
+    y = np.empty((4, npad))
+    y[0] = col("V0") if "V0" in flat else P[K.P_VREST]
+    n_inf, m_inf, h_inf = _steady_state_columns(y[0], P)
+    for v, (name, default) in enumerate(zip(("n0", "m0", "h0"), (n_inf, m_inf, h_inf)), start=1):
+        y[v] = col(name) if name in flat else default
+
+    ic = np.zeros((K.NI, npad), dtype=np.int64)
+    ic[K.I_ARMED] = y[0] < P[K.P_THR]
+    ic[K.I_DIVSTEP] = -1
+    fo = np.full((K.NF, npad), np.nan)
+    fo[K.F_WISI2] = 0.0
+    sp = np.full((npad, max_spikes), np.nan)
+    slots = slot_of[take].copy()
+    slots[n:] = -1
+    if rec.shape[0]:
+        own = slots[:n] >= 0
+        for r, v in enumerate(rec_var):
+            rec[r, 0, slots[:n][own]] = y[v, :n][own]
+    kernel(y, P, tab_of[take], tb, tc0, tc1, t_start, dt, n_steps, w0, w1, ic, fo, sp, rec,
+           slots, rec_var, record_every if rec.shape[0] else n_steps + 1)
+    y_out[:, lo:hi] = y[:, :n]
+    ic_out[:, lo:hi] = ic[:, :n]
+    fo_out[:, lo:hi] = fo[:, :n]
+    spikes[lo:hi] = sp[:n]
+
+
+def _steady_state_columns(V, P):
+    """Gate steady states at V for per-neuron V_rest and temperature (vectorised model call)."""
+    u = V - P[K.P_VREST]
+    ss = steady_state(u, HHParams(V_rest=0.0))  # φ cancels in α/(α+β)
+    return ss

@@ -1,0 +1,174 @@
+"""SimResult: the arrays a run produced, with the per-neuron values that made them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class SpikeTimes:
+    """Per-neuron spike times (ms), the first ``max_spikes`` of each neuron.
+
+    ``spikes[i]`` is a 1-D array of neuron ``i``'s stored spike times (``i`` a flat index or a
+    tuple into the batch shape); ``spikes.array`` the padded ``(N, max_spikes)`` array (NaN
+    where no spike); ``spikes.overflow`` how many spikes per neuron were counted but not stored.
+    """
+
+    def __init__(self, array: np.ndarray, count: np.ndarray, shape: tuple[int, ...]):
+        self.array = array
+        self._count = count.reshape(-1)
+        self.shape = shape
+
+    def _flat(self, i) -> int:
+        if isinstance(i, tuple):
+            return int(np.ravel_multi_index(i, self.shape))
+        i = int(i)
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"neuron index {i} out of range for {n} neurons")
+        return i % n
+
+    def __getitem__(self, i) -> np.ndarray:
+        j = self._flat(i)
+        return self.array[j, : min(self._count[j], self.array.shape[1])]
+
+    def __len__(self) -> int:
+        return self.array.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def overflow(self) -> np.ndarray:
+        """Spikes counted but not stored, per neuron (reshaped to the batch shape)."""
+        return np.maximum(self._count - self.array.shape[1], 0).reshape(self.shape)
+
+    def __repr__(self) -> str:
+        return f"SpikeTimes({len(self)} neurons, up to {self.array.shape[1]} each)"
+
+
+@dataclass
+class SimResult:
+    """The outcome of :func:`hhfast.simulate`.
+
+    Per-neuron arrays have the batch shape (the broadcast shape of the per-neuron values).
+
+    Attributes
+    ----------
+    t : ndarray, shape (S,)
+        Times (ms) of the recorded samples (empty without recording).
+    traces : dict[str, ndarray]
+        Recorded state variables, each of shape (M, S): ``traces["V"][j]`` is the V (mV) trace
+        of neuron ``recorded[j]``.  Also reachable as ``res.V``, ``res.n``, ``res.m``, ``res.h``.
+    recorded : ndarray of int
+        Flat indices of the recorded neurons.
+    spike_count : ndarray of int
+        Upward threshold crossings per neuron over the whole run.
+    spike_times : SpikeTimes
+        The first ``max_spikes`` spike times per neuron (ms, cubic-Hermite interpolated).
+    first_spike : ndarray
+        Time of the first spike (ms), NaN if none.
+    diverged : ndarray of bool
+        Neurons whose state stopped being finite; they were frozen at their last finite state.
+    diverged_time : ndarray
+        End time (ms) of the step where the state stopped being finite, NaN if it never did.
+    final_state : dict[str, ndarray]
+        ``V, n, m, h`` at the end of the run (or at the freeze, for diverged neurons).
+    window : tuple[float, float]
+        The analysis window ``[t0, t1)`` (ms) of the ``window_*`` statistics.
+    window_count, window_first, window_last, window_isi_sumsq : ndarray
+        Spikes in the window, first and last spike time in it (ms, NaN if none), and the sum
+        of squared inter-spike intervals inside it (ms²): O(1) memory per neuron whatever the
+        number of spikes.
+    params : dict[str, ndarray]
+        Every per-neuron value of the run (model fields, ``amplitude``, ``bias``, ``threshold``,
+        ``V0, n0, m0, h0``), broadcast to the batch shape (read-only views, no copies).
+    """
+
+    t: np.ndarray
+    traces: dict
+    recorded: np.ndarray
+    spike_count: np.ndarray
+    spike_times: SpikeTimes
+    first_spike: np.ndarray
+    diverged: np.ndarray
+    diverged_time: np.ndarray
+    final_state: dict
+    window: tuple
+    window_count: np.ndarray
+    window_first: np.ndarray
+    window_last: np.ndarray
+    window_isi_sumsq: np.ndarray
+    params: dict
+    method: str
+    dt: float
+    t_start: float
+    t_stop: float
+    n_steps: int
+    stimulus: object = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The batch shape."""
+        return self.spike_count.shape
+
+    @property
+    def size(self) -> int:
+        return int(self.spike_count.size)
+
+    def __getattr__(self, name):
+        traces = self.__dict__.get("traces", {})
+        if name in ("V", "n", "m", "h"):
+            if name in traces:
+                return traces[name]
+            raise AttributeError(
+                f"{name!r} was not recorded; pass record='{name}' (or 'V,n,m,h') to simulate"
+            )
+        raise AttributeError(name)
+
+    def rate(self, t0: float | None = None, t1: float | None = None) -> np.ndarray:
+        """Firing rate (Hz) per neuron: spikes in ``[t0, t1)`` divided by its duration.
+
+        Without arguments, the run's analysis window (exact whatever the spike count).  With
+        another window, the stored spike times are used; neurons whose stored times may miss
+        spikes in it (more spikes than ``max_spikes``) raise ``ValueError`` — pass
+        ``window=(t0, t1)`` to :func:`hhfast.simulate` or a larger ``max_spikes``.
+        """
+        if t0 is None and t1 is None:
+            w0, w1 = self.window
+            return self.window_count / ((w1 - w0) * 1e-3)
+        t0 = self.window[0] if t0 is None else float(t0)
+        t1 = self.window[1] if t1 is None else float(t1)
+        if not t1 > t0:
+            raise ValueError(f"rate window needs t1 > t0, got t0={t0!r}, t1={t1!r}")
+        arr = self.spike_times.array
+        count = self.spike_count.reshape(-1)
+        full = arr.shape[1]
+        incomplete = (count > full) & ~(arr[:, full - 1] >= t1) if full else count > 0
+        if np.any(incomplete):
+            raise ValueError(
+                f"{int(incomplete.sum())} neurons fired more than max_spikes={full} spikes before "
+                f"t1={t1} ms, so their rate over [{t0}, {t1}) is not known from stored times; "
+                f"pass window=({t0}, {t1}) to simulate (exact, O(1) memory) or raise max_spikes"
+            )
+        with np.errstate(invalid="ignore"):
+            n = np.sum((arr >= t0) & (arr < t1), axis=1)
+        return (n / ((t1 - t0) * 1e-3)).reshape(self.shape)
+
+    def continuation(self) -> dict:
+        """Keyword arguments that continue this run: ``simulate(..., **res.continuation())``
+        (final state as initial values, ``t_start`` at this run's end)."""
+        return {
+            "t_start": self.t_start + self.n_steps * self.dt,
+            **{f"{k}0": v for k, v in self.final_state.items()},
+        }
+
+    def __repr__(self) -> str:
+        rec = ",".join(self.traces) or "none"
+        return (
+            f"SimResult({self.size} neurons, method={self.method!r}, dt={self.dt} ms, "
+            f"t=[{self.t_start}, {self.t_start + self.n_steps * self.dt}] ms, recorded={rec}, "
+            f"spikes={int(self.spike_count.sum())}, diverged={int(self.diverged.sum())})"
+        )
