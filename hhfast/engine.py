@@ -175,7 +175,8 @@ def simulate(
     **per_neuron : float or array
         Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
         ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
-        h0`` (default: rest, gates at steady state at ``V0``).  Arrays broadcast together by
+        h0`` (default: the resting state — V = V_rest and each gate at its steady state at
+        V_rest, whatever ``V0`` is, as in HH's initial-depolarisation experiments).  Arrays broadcast together by
         NumPy rules; the broadcast shape is the batch shape of the result.
 
     Returns
@@ -320,7 +321,7 @@ def simulate(
     fo = fo_out.reshape((K.NF,) + shape)
     traces = {name: rec[r].T for r, name in enumerate(rec_names)}
     return SimResult(
-        t=t_start + dt * record_every * np.arange(n_samples),
+        t=t_start + dt * (record_every * np.arange(n_samples)),  # t0 + k*dt, as the kernel
         traces=traces,
         recorded=rec_idx,
         spike_count=count.reshape(shape),
@@ -372,7 +373,7 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
 
     y = np.empty((4, npad))
     y[0] = col("V0") if "V0" in flat else P[K.P_VREST]
-    n_inf, m_inf, h_inf = _steady_state_columns(y[0], P)
+    n_inf, m_inf, h_inf = _steady_state_columns(P[K.P_VREST], P)
     for v, (name, default) in enumerate(zip(("n0", "m0", "h0"), (n_inf, m_inf, h_inf)), start=1):
         y[v] = col(name) if name in flat else default
 
@@ -397,7 +398,6 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
 
 
 def _steady_state_columns(V, P):
-    """Gate steady states at V for per-neuron V_rest and temperature (vectorised model call)."""
+    """Gate steady states at V (mV) for per-neuron V_rest (φ cancels in α/(α+β))."""
     u = V - P[K.P_VREST]
-    ss = steady_state(u, HHParams(V_rest=0.0))  # φ cancels in α/(α+β)
-    return ss
+    return steady_state(u, HHParams(V_rest=0.0))

@@ -132,7 +132,7 @@ def solve(
     for i in range(N):
         p = params.replace(**{k: float(flat[k][i]) for k in FIELDS if k in flat})
         V0 = float(flat["V0"][i]) if "V0" in flat else p.V_rest
-        ss = steady_state(V0, p)
+        ss = steady_state(p.V_rest, p)  # gates at rest whatever V0, as in simulate
         y0 = [V0] + [float(flat[f"{g}0"][i]) if f"{g}0" in flat else float(ss[j])
                      for j, g in enumerate("nmh")]
         thr = float(flat["threshold"][i]) if "threshold" in flat else p.default_threshold
