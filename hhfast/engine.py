@@ -176,8 +176,8 @@ def simulate(
         Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
         ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
         h0`` (default: the resting state — V = V_rest and each gate at its steady state at
-        V_rest, whatever ``V0`` is, as in HH's initial-depolarisation experiments).  Arrays broadcast together by
-        NumPy rules; the broadcast shape is the batch shape of the result.
+        V_rest, whatever ``V0`` is, as in HH's initial-depolarisation experiments).  Arrays
+        broadcast together by NumPy rules; the broadcast shape is the batch shape of the result.
 
     Returns
     -------
