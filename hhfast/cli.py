@@ -182,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="the gist's two-pulse run: stimulus, Vm and phase-plane PNGs")
-    p.add_argument("--out", default="hhfast-out", help="folder for the figures (default %(default)s)")
+    p = sub.add_parser("demo", help="the gist's two-pulse run and an f-I curve, as PNGs")
+    p.add_argument("--out", default="hhfast-out", help="folder for the figures (%(default)s)")
     p.add_argument("--method", default="rk4", choices=["rk4", "euler", "expeuler"])
     p.add_argument("--dt", type=float, default=0.01, help="time step in ms")
     p.add_argument("--t-stop", type=float, default=50.0, help="duration in ms")

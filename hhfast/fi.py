@@ -331,7 +331,8 @@ def fi_curve(
 
     fold, _ = _edges(cur, sustained, firing_run, refine, tol, block=False)
     _, block = _edges(cur, sustained, firing_run_block, refine, tol)
-    low_hopf = next((h for h, g in zip(hopf, _growth_after(hopf, p), strict=True) if g > 0), None)
+    low_hopf = next((float(h) for h, g in zip(hopf, _growth_after(hopf, p), strict=True) if g > 0),
+                    None)
     band = (fold, low_hopf) if fold is not None and low_hopf is not None and fold < low_hopf \
         else None
     return FICurve(

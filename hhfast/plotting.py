@@ -128,8 +128,9 @@ def fi_plot(fi, ax=None):
                 label="firing branch (ramp down on the cycle)")
         ax.plot(fi.current, fi.rate_quiet, "--", color="C0", lw=1.4,
                 label="quiet branch (from the equilibrium)")
-        for h in fi.hopf:
-            ax.axvline(h, color="C0", ls=":", lw=1)
+        for k, h in enumerate(fi.hopf):
+            ax.axvline(h, color="C0", ls=":", lw=1,
+                       label="Hopf point (eigenvalues)" if k == 0 else None)
     else:
         ax.plot(fi.current, fi.rate, "-", color="C3", lw=1.8, label="step from rest")
     for v, name in ((fi.onset, "onset"), (fi.block, "block")):

@@ -78,6 +78,18 @@ def test_band_edges_published(both_curve):
     np.testing.assert_allclose(fb.rate_quiet[c > hi], fb.rate_firing[c > hi], rtol=1e-3)
 
 
+def test_band_same_in_modern_convention(both_curve):
+    """The modern preset is the same model shifted by -65 mV: same band, same rates."""
+    fm = hh.fi_curve(both_curve.current, t_stop=600.0, branch="both",
+                     params=hh.HHParams.modern())
+    # the fold is refined to 1e-3 in each run; the Hopf point to ~1e-10 by Brent's method,
+    # up to the Jacobian's central-difference error (~1e-6 relative)
+    assert fm.band[0] == pytest.approx(both_curve.band[0], abs=2e-3)
+    assert fm.band[1] == pytest.approx(both_curve.band[1], abs=1e-5)
+    # rates differ only by round-off in the shifted voltages (spike times to ~1e-9 ms)
+    np.testing.assert_allclose(fm.rate_firing, both_curve.rate_firing, rtol=1e-6)
+
+
 def test_fold_against_reference(both_curve):
     """The reference, driven by the same ramp protocol, keeps firing 0.01 above the fold and
     falls off 0.01 below it (the slow passage below the fold lasts ~150 ms there)."""
