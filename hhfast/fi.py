@@ -43,6 +43,7 @@ from . import config
 from .analysis import SUSTAINED, firing_pattern, sustained_rate
 from .engine import _per_neuron_array, _real, simulate
 from .excitability import batched_bisection
+from .kernels import METHODS
 from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
 from .stimulus import ramp, step
 
@@ -260,6 +261,9 @@ def fi_curve(
         raise ValueError("currents must be strictly increasing")
     t_stop = _real("t_stop", t_stop, positive=True)
     tol = _real("tol", tol, positive=True)
+    dt = _real("dt", dt, positive=True)
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     unknown = sorted(set(per_neuron_values) - set(FIELDS))
     if unknown:
         raise TypeError(f"fi_curve() got unexpected keyword argument(s) {unknown}; model fields "

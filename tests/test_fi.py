@@ -163,6 +163,8 @@ def test_fi_curve_csv_and_repr(both_curve, tmp_path):
         (dict(currents=[1.0], amplitude=3.0), TypeError, "amplitude"),
         (dict(currents=[1.0], window=(600.0, 500.0)), ValueError, "window"),
         (dict(currents=[1.0], t_stop=-1.0), ValueError, "t_stop"),
+        (dict(currents=[1.0], branch="both", method="rk5"), ValueError, "method"),
+        (dict(currents=[1.0], branch="both", dt=0.0), ValueError, "dt"),
     ],
 )
 def test_bad_input(kwargs, exc, match):
