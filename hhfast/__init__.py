@@ -4,7 +4,10 @@
 >>> res = hh.simulate(hh.pulses([(0, 1, 150), (10, 11, 50)]), t_stop=50, record="V")
 """
 
+from .analysis import firing_pattern, latency, sustained_rate
 from .engine import simulate
+from .excitability import rheobase
+from .fi import FICurve, fi_curve
 from .model import HHParams
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, pulse_train, pulses, ramp, step, waveform
@@ -22,5 +25,11 @@ __all__ = [
     "pulse_train",
     "ramp",
     "waveform",
+    "FICurve",
+    "fi_curve",
+    "rheobase",
+    "firing_pattern",
+    "latency",
+    "sustained_rate",
     "__version__",
 ]

@@ -1,17 +1,48 @@
-"""Spikes -> rates, inter-spike-interval statistics (and, built on these, f–I analysis).
+"""Spikes -> rates, inter-spike-interval statistics, latency and firing patterns.
 
 Everything here works on the O(1)-per-neuron window statistics a run accumulates (spike count,
 first and last spike time and sum of squared ISIs inside the analysis window), so it never needs
 the stored spike times and is exact whatever the number of spikes.
+
+Rate definitions (all in Hz, per neuron, over the analysis window ``[t0, t1)`` of the run):
+
+``spike_rate``
+    count / (t1 - t0).  Unbiased on average but quantised: a 500 ms window gives multiples of
+    2 Hz, and where the window cuts a regular train moves it by up to one spike.
+``isi_rate``
+    1 / mean ISI = (count - 1) / (last - first), with first and last the first and last spike
+    inside the window.  Not quantised, independent of where the window cuts the train: the
+    rate of a periodic train to the accuracy of the spike times.  This is the rate of an f–I
+    curve (:func:`sustained_rate`).
+``sustained_rate``
+    ``isi_rate`` where the neuron fires in a sustained way (:func:`firing_pattern`), 0
+    elsewhere: a neuron that fired a few spikes and stopped is not "firing at 3 Hz".
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import config
 from .result import SimResult
 
-__all__ = ["spike_rate", "isi_rate", "isi_mean", "isi_cv", "window_metrics"]
+__all__ = [
+    "spike_rate",
+    "isi_rate",
+    "isi_mean",
+    "isi_cv",
+    "latency",
+    "firing_pattern",
+    "is_sustained",
+    "sustained_rate",
+    "window_metrics",
+    "QUIET",
+    "TRANSIENT",
+    "SUSTAINED",
+]
+
+#: Codes of :func:`firing_pattern`.
+QUIET, TRANSIENT, SUSTAINED = 0, 1, 2
 
 
 def spike_rate(res: SimResult) -> np.ndarray:
@@ -43,9 +74,76 @@ def isi_cv(res: SimResult) -> np.ndarray:
     return np.where(c >= 3, cv, np.nan)
 
 
+def _stimulus_onset(res: SimResult) -> np.ndarray:
+    """Per neuron, when its current first departs from zero (ms): ``t_start`` where the bias
+    is non-zero, else the first breakpoint of its stimulus shape (``t_start`` if it has none)."""
+    stims = res.stimulus
+    if isinstance(stims, (list, tuple, np.ndarray)):
+        first = np.array([s.t[0] if len(s.t) else res.t_start for s in np.ravel(stims)])
+    else:
+        first = np.array(stims.t[0] if len(stims.t) else res.t_start)
+    first = np.broadcast_to(np.maximum(first, res.t_start), res.shape)
+    bias = np.broadcast_to(res.params.get("bias", np.zeros(())), res.shape)
+    return np.where(bias != 0, res.t_start, first)
+
+
+def latency(res: SimResult, onset=None) -> np.ndarray:
+    """First-spike latency (ms): time of the first spike of the run minus the stimulus onset.
+
+    Parameters
+    ----------
+    res : SimResult
+    onset : float or array, optional
+        Stimulus onset (ms).  Default: when each neuron's current first departs from zero
+        (``t_start`` for a non-zero bias, else the first breakpoint of its stimulus shape).
+
+    Returns
+    -------
+    ndarray
+        Latency (ms) per neuron; NaN where the neuron never fired.
+    """
+    onset = _stimulus_onset(res) if onset is None else np.asarray(onset, dtype=float)
+    return res.first_spike - onset
+
+
+def firing_pattern(res: SimResult) -> np.ndarray:
+    """Classify each neuron's firing in the analysis window: ``QUIET`` (0), ``TRANSIENT`` (1)
+    or ``SUSTAINED`` (2).
+
+    *Sustained*: at least ``config.SUSTAINED_MIN_SPIKES`` spikes in the window and the last
+    one less than ``config.SUSTAINED_GAP_ISIS`` mean ISIs before the window's end, i.e. still
+    firing when the window closes.  *Transient*: some spike in the run, but not sustained (a
+    burst at the onset, or firing that died out: the slow passage near a fold of limit cycles,
+    a depolarisation block).  *Quiet*: no spike at all in the run.  A diverged neuron is never
+    sustained.
+    """
+    c = res.window_count
+    gap = res.window[1] - res.window_last
+    with np.errstate(invalid="ignore"):
+        sustained = (
+            (c >= config.SUSTAINED_MIN_SPIKES)
+            & (gap < config.SUSTAINED_GAP_ISIS * isi_mean(res))
+            & ~res.diverged
+        )
+    out = np.where(res.spike_count > 0, TRANSIENT, QUIET)
+    return np.where(sustained, SUSTAINED, out).astype(np.int8)
+
+
+def is_sustained(res: SimResult) -> np.ndarray:
+    """True where :func:`firing_pattern` is ``SUSTAINED``."""
+    return firing_pattern(res) == SUSTAINED
+
+
+def sustained_rate(res: SimResult) -> np.ndarray:
+    """Steady firing rate (Hz): ``isi_rate`` (1 / mean ISI in the window) where the firing is
+    sustained, 0 elsewhere (quiet or transient neurons do not fire repetitively)."""
+    return np.where(is_sustained(res), isi_rate(res), 0.0)
+
+
 def window_metrics(res: SimResult) -> dict[str, np.ndarray]:
     """The standard per-neuron metrics of a run, each with the batch shape:
-    ``spike_count, rate, isi_rate, isi_mean, isi_cv, first_spike, diverged``."""
+    ``spike_count, rate, isi_rate, isi_mean, isi_cv, first_spike, latency, pattern,
+    sustained_rate, diverged`` (see the module docstring for the rate definitions)."""
     return {
         "spike_count": res.spike_count,
         "rate": spike_rate(res),
@@ -53,5 +151,8 @@ def window_metrics(res: SimResult) -> dict[str, np.ndarray]:
         "isi_mean": isi_mean(res),
         "isi_cv": isi_cv(res),
         "first_spike": res.first_spike,
+        "latency": latency(res),
+        "pattern": firing_pattern(res),
+        "sustained_rate": sustained_rate(res),
         "diverged": res.diverged,
     }

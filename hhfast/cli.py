@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
@@ -36,8 +38,141 @@ def _demo(args) -> int:
     times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
     print(f"gist two-pulse protocol, {args.method} dt={args.dt} ms, {args.t_stop} ms: "
           f"{int(res.spike_count[0])} spikes at {times} ms ({elapsed:.2f} s incl. compile)")
+    t0 = time.perf_counter()
+    currents = np.linspace(0.0, 30.0, 151)
+    fi = hh.fi_curve(currents, t_stop=1000.0, dt=args.dt, method=args.method, branch="both")
+    elapsed = time.perf_counter() - t0
+    files["fi.png"] = fig = fi.plot()
+    fig.tight_layout()
+    fig.savefig(out / "fi.png", dpi=120)
+    print(f"f-I curve, {currents.size} currents x 2 branches, 1000 ms each: "
+          f"{_fi_summary(fi)} ({elapsed:.2f} s)")
     for name in files:
         print(f"wrote {out / name}")
+    return 0
+
+
+def _fi_summary(fi) -> str:
+    def f(v):
+        return "none in range" if v is None else f"{v:.4f} µA/cm²"
+
+    text = f"onset {f(fi.onset)}, block {f(fi.block)}"
+    if fi.branch == "both":
+        band = "none" if fi.band is None else f"{fi.band[0]:.4f}–{fi.band[1]:.4f} µA/cm²"
+        hopf = ", ".join(f"{h:.4f}" for h in fi.hopf) or "none in range"
+        text += f", bistable band {band}, Hopf points {hopf}"
+    return text
+
+
+def _params(pairs) -> dict:
+    """--param NAME=VALUE pairs -> dict of floats (names checked against the model fields)."""
+    from hhfast.model import FIELDS
+
+    out = {}
+    for item in pairs or []:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in FIELDS:
+            raise CLIError(f"--param expects NAME=VALUE with NAME one of {', '.join(FIELDS)}, "
+                           f"got {item!r}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise CLIError(f"--param {name}: {value!r} is not a number") from None
+    return out
+
+
+def _preset(name: str):
+    import hhfast as hh
+
+    return hh.HHParams.modern() if name == "modern" else hh.HHParams.classic()
+
+
+def _fi(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import hhfast as hh
+
+    if args.num < 1:
+        raise CLIError(f"--num must be >= 1, got {args.num}")
+    if not args.to > args.from_:
+        raise CLIError(f"--to ({args.to}) must be greater than --from ({args.from_})")
+    currents = np.linspace(args.from_, args.to, args.num)
+    t0 = time.perf_counter()
+    fi = hh.fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
+                     params=_preset(args.preset), branch=args.branch,
+                     refine=not args.no_refine, **_params(args.param))
+    elapsed = time.perf_counter() - t0
+    print(f"f-I curve ({args.branch}), {args.num} currents from {args.from_} to {args.to} "
+          f"µA/cm², {args.method} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
+    print(_fi_summary(fi))
+    if args.out:
+        fig = fi.plot()
+        fig.tight_layout()
+        fig.savefig(args.out, dpi=120)
+        print(f"wrote {args.out}")
+    if args.csv:
+        fi.to_csv(args.csv)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def _pulse(text: str):
+    try:
+        a, b, c = (float(x) for x in text.split(","))
+    except ValueError:
+        raise CLIError(f"--pulse expects START,STOP,AMP (ms, ms, µA/cm²), got {text!r}") from None
+    return a, b, c
+
+
+def _run(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import hhfast as hh
+    from hhfast import plotting
+    from hhfast.tables import trace_csv
+
+    pieces = [_pulse(x) for x in args.pulse or []]
+    if args.step is not None:
+        parts = args.step.split(",")
+        try:
+            vals = [float(x) for x in parts]
+        except ValueError:
+            raise CLIError(f"--step expects AMP[,START[,STOP]], got {args.step!r}") from None
+        if not 1 <= len(vals) <= 3:
+            raise CLIError(f"--step expects AMP[,START[,STOP]], got {args.step!r}")
+        amp, start, stop = (vals + [0.0, float("inf")][len(vals) - 1:])[:3]
+        pieces.append((start, stop, amp))
+    if not pieces:
+        pieces = [(0.0, 1.0, 150.0), (10.0, 11.0, 50.0)]  # the gist's protocol
+    stim = hh.pulses(pieces)
+    initial = {k: v for k, v in (("V0", args.V0), ("n0", args.n0), ("m0", args.m0),
+                                 ("h0", args.h0)) if v is not None}
+    t0 = time.perf_counter()
+    res = hh.simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
+                      params=_preset(args.preset), record="V,n,m,h",
+                      record_every=args.record_every, threshold=args.threshold,
+                      **_params(args.param), **initial)
+    elapsed = time.perf_counter() - t0
+    times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
+    print(f"{args.method} dt={args.dt} ms, {args.t_stop} ms: {int(res.spike_count[0])} spikes "
+          f"at [{times}] ms, diverged: {bool(res.diverged[0])} ({elapsed:.2f} s)")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig = plotting.trace_panel(res)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    print(f"wrote {out}")
+    if args.phase:
+        fig = plotting.phase_plot(res)
+        fig.tight_layout()
+        fig.savefig(args.phase, dpi=120)
+        print(f"wrote {args.phase}")
+    if args.csv:
+        trace_csv(res, path=args.csv)
+        print(f"wrote {args.csv}")
     return 0
 
 
@@ -47,12 +182,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="the gist's two-pulse run: stimulus, Vm and phase-plane PNGs")
-    p.add_argument("--out", default="hhfast-out", help="folder for the figures (default %(default)s)")
+    p = sub.add_parser("demo", help="the gist's two-pulse run and an f-I curve, as PNGs")
+    p.add_argument("--out", default="hhfast-out", help="folder for the figures (%(default)s)")
     p.add_argument("--method", default="rk4", choices=["rk4", "euler", "expeuler"])
     p.add_argument("--dt", type=float, default=0.01, help="time step in ms")
     p.add_argument("--t-stop", type=float, default=50.0, help="duration in ms")
     p.set_defaults(func=_demo)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--method", default="rk4", choices=["rk4", "euler", "expeuler"])
+    common.add_argument("--dt", type=float, default=0.01, help="time step in ms (default 0.01)")
+    common.add_argument("--preset", default="classic", choices=["classic", "modern"],
+                        help="parameter set: classic (rest = 0 mV) or modern (rest = -65 mV)")
+    common.add_argument("--param", action="append", metavar="NAME=VALUE",
+                        help="a model parameter, e.g. gK=30 or temperature=10 (repeatable)")
+
+    p = sub.add_parser("fi", parents=[common], help="f-I curve over a range of constant currents")
+    p.add_argument("--from", dest="from_", type=float, default=0.0,
+                   help="lowest current, µA/cm² (default 0)")
+    p.add_argument("--to", type=float, default=50.0, help="highest current, µA/cm² (default 50)")
+    p.add_argument("--num", type=int, default=501, help="number of currents (default 501)")
+    p.add_argument("--branch", default="rest", choices=["rest", "both"],
+                   help="rest: step from rest; both: quiet and firing branches + bistable band")
+    p.add_argument("--t-stop", type=float, default=1000.0,
+                   help="ms at each current (default 1000; rate over the last half)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="skip the bisection of onset, block and band edges")
+    p.add_argument("--out", help="PNG of the curve")
+    p.add_argument("--csv", help="CSV of the curve")
+    p.set_defaults(func=_fi)
+
+    p = sub.add_parser("run", parents=[common],
+                       help="one custom run: stimulus, V and gates figure, CSV of the trace")
+    p.add_argument("--pulse", action="append", metavar="START,STOP,AMP",
+                   help="rectangular pulse (ms, ms, µA/cm²), repeatable; default: the gist's "
+                        "0,1,150 and 10,11,50")
+    p.add_argument("--step", metavar="AMP[,START[,STOP]]",
+                   help="constant current AMP µA/cm² from START (default 0) to STOP (default "
+                        "never off)")
+    p.add_argument("--t-stop", type=float, default=50.0, help="duration in ms (default 50)")
+    for name, what in (("V0", "initial V (mV)"), ("n0", "initial n"), ("m0", "initial m"),
+                       ("h0", "initial h")):
+        p.add_argument(f"--{name}", type=float, help=f"{what} (default: rest)")
+    p.add_argument("--threshold", type=float, help="spike threshold in mV (default rest + 50)")
+    p.add_argument("--record-every", type=int, default=1, help="keep every k-th step")
+    p.add_argument("--out", default="hhfast-out/run.png", help="trace figure (PNG)")
+    p.add_argument("--phase", help="phase-plane figure V-n, V-m (PNG)")
+    p.add_argument("--csv", help="CSV of t, I, V, n, m, h")
+    p.set_defaults(func=_run)
     return parser
 
 

@@ -60,3 +60,54 @@ def total_memory_bytes() -> int:
 RECORD_MEMORY_BUDGET = int(
     os.environ.get("HHFAST_RECORD_BUDGET", RECORD_MEMORY_FRACTION * total_memory_bytes())
 )
+
+
+# -- f–I analysis (hhfast.analysis, hhfast.fi, hhfast.excitability) ---------------------------
+
+#: A neuron is *sustained* firing only if it still fires at the end of the analysis window:
+#: the gap from its last spike to the window's end is below this many mean ISIs.  2 allows
+#: for the window cutting a regular train anywhere (gap < 1 ISI) with margin for ISI jitter,
+#: while a train that stopped (gap grows without bound) is "transient" whatever it did before.
+SUSTAINED_GAP_ISIS = 2.0
+
+#: ... and has at least this many spikes in the window (an ISI needs 2; 3 gives a spread, so
+#: a pair of spikes at the window's start is not called firing).
+SUSTAINED_MIN_SPIKES = 3
+
+#: Default analysis window of an f–I run: the last half of the time at the target current
+#: (the first half lets the onset transient and the adaptation of the gates die out).
+FI_WINDOW_FRACTION = 0.5
+
+#: Firing branch: each neuron starts at rest at I_high = (lowest Hopf current) + this margin
+#: (µA/cm²), where rest is unstable so the step puts it on the firing cycle, then the current
+#: ramps linearly to its target.  2 µA/cm² above the Hopf point the escape from rest takes one
+#: spike; I_high = 10 (0.2 above Hopf) was measured to lose the cycle on a 500 ms ramp.
+FI_RAMP_MARGIN = 2.0
+
+#: Duration (ms) of the ramp from I_high to the target on the firing branch.  Measured (rk4,
+#: dt = 0.01): a 200 ms ramp from 12 µA/cm² falls off the thin basin near the fold (lost at
+#: 6.3), 500 ms and 2000 ms keep every current >= 6.261 on the cycle.
+FI_RAMP_MS = 500.0
+
+#: Quiet branch: a neuron whose equilibrium is unstable (Jacobian eigenvalue with Re > 0) is
+#: started from the equilibrium displaced by this much (mV) along the unstable eigenvector, so
+#: it leaves within ~200 ms even 1e-3 µA/cm² above the Hopf point instead of waiting for
+#: round-off (seconds).  Stable equilibria start exactly at the equilibrium.
+QUIET_KICK_MV = 1.0
+
+#: Points per bracket per round of batched bisection: each round is ONE batched run of
+#: BISECT_POINTS neurons per bracket and shrinks it (BISECT_POINTS + 1)-fold; 31 points fill
+#: two blocks of 16 lanes, so a round costs about one single-neuron run on two cores.
+BISECT_POINTS = 31
+
+#: Default tolerance (µA/cm²) of band edges, onset and block refined by bisection.
+FI_TOL = 1e-3
+
+#: Time (ms) at the target current when locating the fold of limit cycles.  Below the fold
+#: a neuron on the ghost of the cycle keeps firing for ~ C / sqrt(fold - I): measured 435 ms
+#: at 1e-3 and 753 ms at ~5e-4 below it, so 2000 ms resolves the fold to ~1e-4 µA/cm².
+FOLD_HOLD_MS = 2000.0
+
+#: Time (ms) simulated after a stimulus's last edge by ``rheobase`` (a spike can come well
+#: after a short pulse near threshold: latencies of ~10-20 ms are common at rheobase).
+RHEOBASE_TAIL_MS = 50.0

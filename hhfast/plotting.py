@@ -57,3 +57,118 @@ def phase_plot(res: SimResult, neuron: int = 0, gates=("n", "m"), ax=None):
     ax.set_title("Phase plane")
     ax.legend()
     return fig
+
+
+def gates_plot(res: SimResult, neuron: int = 0, ax=None):
+    """Gating variables n, m, h (those recorded) of one recorded neuron (position in
+    ``recorded``) against time."""
+    fig, ax = _axes(ax, figsize=(7, 2.5))
+    for g in ("n", "m", "h"):
+        if g in res.traces:
+            ax.plot(res.t, res.traces[g][neuron], lw=1, label=g)
+    ax.set_xlabel("t (ms)")
+    ax.set_ylabel("gate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(loc="upper right", ncol=3, fontsize="small")
+    return fig
+
+
+def trace_panel(res: SimResult, neuron: int = 0, fig=None):
+    """Stimulus, membrane potential and gates of one recorded neuron (position ``neuron`` in
+    ``res.recorded``) in three stacked panels sharing the time axis; returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    rows = 3 if any(g in res.traces for g in "nmh") else 2
+    if fig is None:
+        fig = plt.figure(figsize=(7, 2.2 * rows + 0.6))
+    axs = fig.subplots(rows, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2, 1][:rows]})
+    stimulus_plot(res, neuron=int(res.recorded[neuron]), ax=axs[0])
+    trace_plot(res, neurons=(neuron,), ax=axs[1])
+    if rows == 3:
+        gates_plot(res, neuron=neuron, ax=axs[2])
+    for a in axs[:-1]:
+        a.set_xlabel("")
+    axs[0].set_title(f"Neuron {int(res.recorded[neuron])}: {res.method}, dt={res.dt} ms")
+    axs[1].set_title("")
+    return fig
+
+
+def raster_plot(res: SimResult, neurons=None, y=None, ylabel: str = "neuron", ax=None):
+    """Raster of the stored spike times (ms): one row per neuron (flat indices ``neurons``,
+    default all), placed at ``y`` (e.g. the current of each neuron) if given."""
+    fig, ax = _axes(ax, figsize=(7, 4))
+    idx = np.arange(res.size) if neurons is None else np.asarray(neurons).reshape(-1)
+    ys = idx if y is None else np.asarray(y, dtype=float).reshape(-1)
+    xs, rows = [], []
+    for k, i in enumerate(idx):
+        st = res.spike_times[int(i)]
+        xs.append(st)
+        rows.append(np.full(st.size, ys[k]))
+    xs = np.concatenate(xs) if xs else np.zeros(0)
+    rows = np.concatenate(rows) if rows else np.zeros(0)
+    ax.plot(xs, rows, "|", color="k", ms=3, mew=0.8)
+    ax.set_xlim(res.t_start, res.t_stop)
+    ax.set_xlabel("t (ms)")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Spike raster (stored spike times)")
+    return fig
+
+
+def fi_plot(fi, ax=None):
+    """An f–I curve (:class:`hhfast.FICurve`): rate (Hz) against current (µA/cm²).  For
+    ``branch="both"`` the quiet and firing branches, the bistable band shaded and the Hopf
+    points marked; onset and block as dotted lines."""
+    fig, ax = _axes(ax, figsize=(6.5, 4))
+    if fi.branch == "both":
+        if fi.band is not None:
+            lo, hi = fi.band
+            ax.axvspan(lo, hi, color="0.85", zorder=0,
+                       label=f"bistable band {lo:.3f}–{hi:.3f} µA/cm²")
+        ax.plot(fi.current, fi.rate_firing, "-", color="C3", lw=1.8,
+                label="firing branch (ramp down on the cycle)")
+        ax.plot(fi.current, fi.rate_quiet, "--", color="C0", lw=1.4,
+                label="quiet branch (from the equilibrium)")
+        for k, h in enumerate(fi.hopf):
+            ax.axvline(h, color="C0", ls=":", lw=1,
+                       label="Hopf point (eigenvalues)" if k == 0 else None)
+    else:
+        ax.plot(fi.current, fi.rate, "-", color="C3", lw=1.8, label="step from rest")
+    for v, name in ((fi.onset, "onset"), (fi.block, "block")):
+        if v is not None:
+            ax.axvline(v, color="k", ls=":", lw=0.8)
+            ax.annotate(f"{name} {v:.3f}", (v, 0), xytext=(3, 3), textcoords="offset points",
+                        rotation=90, fontsize="small", va="bottom")
+    ax.set_xlabel("I (µA/cm²)")
+    ax.set_ylabel("sustained rate (Hz)")
+    ax.set_title(f"f–I curve ({fi.info.get('method', '')}, dt={fi.info.get('dt', '')} ms)")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def strength_duration_plot(widths, rheobase, ax=None):
+    """Strength–duration curve: rheobase amplitude (µA/cm²) against pulse width (ms),
+    log–log."""
+    fig, ax = _axes(ax, figsize=(5.5, 4))
+    ax.loglog(np.asarray(widths), np.asarray(rheobase), "o-", color="C2", ms=4)
+    ax.set_xlabel("pulse width (ms)")
+    ax.set_ylabel("threshold amplitude (µA/cm²)")
+    ax.set_title("Strength–duration")
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def rate_heatmap(x, y, rate, xlabel: str = "I (µA/cm²)", ylabel: str = "gK (mS/cm²)",
+                 ax=None):
+    """Heat map of a rate (Hz) over a 2-D grid: ``rate[i, j]`` at ``x[i]``, ``y[j]``."""
+    fig, ax = _axes(ax, figsize=(6.5, 4.5))
+    rate = np.asarray(rate, dtype=float)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if rate.shape != (x.size, y.size):
+        raise ValueError(f"rate must have shape (len(x), len(y)) = {(x.size, y.size)}, "
+                         f"got {rate.shape}")
+    mesh = ax.pcolormesh(x, y, rate.T, shading="nearest", cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label="rate (Hz)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return fig

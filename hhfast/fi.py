@@ -1,0 +1,396 @@
+"""f–I curves: the steady firing rate against a constant current, for all currents at once.
+
+Protocols (``branch``):
+
+``"rest"`` (default, the experimental protocol)
+    Every neuron starts at rest and its current steps on at t = 0.
+``"both"``
+    The two branches of a bistable model, in ONE batched run:
+
+    * *quiet* — each neuron starts at the equilibrium of its own current.  Where that
+      equilibrium is stable it stays there; where the Jacobian has an eigenvalue with positive
+      real part the neuron is started ``config.QUIET_KICK_MV`` along the unstable eigenvector
+      (from the exact equilibrium it would wait seconds for round-off to grow).
+    * *firing* — each neuron starts at rest at ``I_high`` (``config.FI_RAMP_MARGIN`` above the
+      lowest Hopf current, where only the firing cycle is stable), so it is on the cycle after
+      one spike, and its current ramps linearly to its target over ``config.FI_RAMP_MS``: the
+      slow ramp keeps it on the cycle down to the fold of limit cycles.  All currents share one
+      stimulus shape: ``I_i(t) = I_i + (I_high - I_i) * ramp(t)`` with ``ramp`` from 1 to 0.
+
+    The band of bistability is ``(fold, hopf)``: the fold of limit cycles (the lowest current
+    where the firing branch keeps firing, refined by batched bisection) and the Hopf point (where
+    the equilibrium loses stability, from the Jacobian's eigenvalues, refined by Brent's
+    method).
+
+The rate is :func:`hhfast.analysis.sustained_rate` over the analysis window (1 / mean ISI where
+the firing is sustained, 0 elsewhere).  ``onset`` is the lowest current with sustained firing and
+``block`` the current above which sustained firing stops (depolarisation block), both refined by
+batched bisection when the grid brackets them.  A spike is a crossing of the run's threshold
+(default 50 mV above rest): near the upper Hopf point (~154.5 µA/cm² in classic HH) the
+oscillation shrinks continuously, so ``block`` is where its peak falls below the threshold
+(~88 µA/cm² with the default); the Hopf points themselves are in ``hopf``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import brentq
+
+from . import config
+from .analysis import SUSTAINED, firing_pattern, sustained_rate
+from .engine import _per_neuron_array, _real, simulate
+from .excitability import batched_bisection
+from .kernels import METHODS
+from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
+from .stimulus import ramp, step
+
+__all__ = ["FICurve", "fi_curve", "equilibrium_stability", "hopf_currents"]
+
+BRANCHES = ("rest", "both")
+
+
+@dataclass
+class FICurve:
+    """An f–I curve (see :func:`fi_curve`).
+
+    Attributes
+    ----------
+    current : ndarray
+        Currents (µA/cm²), increasing.
+    rate : ndarray
+        Sustained firing rate (Hz) at each current: the rest protocol for ``branch="rest"``, the
+        firing branch for ``branch="both"``.
+    pattern : ndarray of int8
+        :func:`hhfast.analysis.firing_pattern` of the runs behind ``rate`` (0 quiet,
+        1 transient, 2 sustained).
+    onset : float or None
+        Lowest current with sustained firing (µA/cm²); None if none in the range.
+    block : float or None
+        Current above which sustained firing stops again (depolarisation block); None if the
+        range does not reach it.
+    branch : str
+        ``"rest"`` or ``"both"``.
+    rate_quiet, rate_firing : ndarray or None
+        The two branches (``branch="both"`` only); ``rate_firing is rate``.
+    band : tuple of float or None
+        ``(fold, hopf)``: the bistable band (``branch="both"`` only, None if the firing branch
+        starts where the equilibrium loses stability).
+    hopf : ndarray
+        Currents (µA/cm²) in the range where the equilibrium changes stability (eigenvalues of
+        the Jacobian; ``branch="both"`` only, else empty).
+    info : dict
+        How it was made: ``t_stop, dt, method, window, params, i_high, elapsed``.
+    """
+
+    current: np.ndarray
+    rate: np.ndarray
+    pattern: np.ndarray
+    onset: float | None
+    block: float | None
+    branch: str = "rest"
+    rate_quiet: np.ndarray | None = None
+    rate_firing: np.ndarray | None = None
+    band: tuple[float, float] | None = None
+    hopf: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    info: dict = field(default_factory=dict)
+
+    def plot(self, ax=None):
+        """Draw the curve (both branches and the band, when present); returns the Figure."""
+        from .plotting import fi_plot
+
+        return fi_plot(self, ax=ax)
+
+    def to_csv(self, path=None) -> str:
+        """Write the curve as CSV (``#`` comment lines with onset, block, band, Hopf points,
+        then columns ``current_uA_cm2, rate_Hz, pattern`` and, for ``branch="both"``,
+        ``rate_quiet_Hz, rate_firing_Hz``).  Returns the text; writes it to ``path`` if given."""
+        buf = io.StringIO()
+        buf.write(f"# hhfast f-I curve, branch={self.branch}\n")
+        for k in ("t_stop", "dt", "method", "window", "params"):
+            if k in self.info:
+                buf.write(f"# {k}: {self.info[k]}\n")
+        buf.write(f"# onset_uA_cm2: {_fmt(self.onset)}\n# block_uA_cm2: {_fmt(self.block)}\n")
+        if self.branch == "both":
+            band = "none" if self.band is None else f"{self.band[0]:.6g}, {self.band[1]:.6g}"
+            buf.write(f"# band_uA_cm2: {band}\n")
+            buf.write(f"# hopf_uA_cm2: {', '.join(f'{h:.6g}' for h in self.hopf) or 'none'}\n")
+            cols = [self.current, self.rate, self.pattern, self.rate_quiet, self.rate_firing]
+            buf.write("current_uA_cm2,rate_Hz,pattern,rate_quiet_Hz,rate_firing_Hz\n")
+        else:
+            cols = [self.current, self.rate, self.pattern]
+            buf.write("current_uA_cm2,rate_Hz,pattern\n")
+        for row in zip(*cols, strict=True):
+            buf.write(",".join(_fmt(v) for v in row) + "\n")
+        text = buf.getvalue()
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        return text
+
+    def __repr__(self) -> str:
+        band = "" if self.band is None else f", band=({self.band[0]:.4f}, {self.band[1]:.4f})"
+        return (
+            f"FICurve({self.current.size} currents in [{self.current[0]:g}, "
+            f"{self.current[-1]:g}] µA/cm², branch={self.branch!r}, onset={_fmt(self.onset)}, "
+            f"block={_fmt(self.block)}{band})"
+        )
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return f"{float(v):.10g}"
+
+
+# -- the equilibrium and its stability ---------------------------------------------------------
+def equilibrium_stability(currents, params: HHParams | None = None):
+    """Equilibria of the neuron held at each current and the eigenvalue of their Jacobian with
+    the largest real part.
+
+    Returns
+    -------
+    states : ndarray, shape (4, N)
+        ``V (mV), n, m, h`` at each equilibrium (:func:`hhfast.model.equilibrium`).
+    growth : ndarray, shape (N,)
+        Largest real part (1/ms) of the Jacobian's eigenvalues: the equilibrium is stable where
+        it is negative.
+    direction : ndarray, shape (4, N)
+        Real part of that eigenvalue's eigenvector, scaled to +1 mV in V (zeros where the
+        equilibrium is stable).
+    """
+    p = HHParams.classic() if params is None else params
+    currents = np.atleast_1d(np.asarray(currents, dtype=float))
+    states = np.empty((4, currents.size))
+    growth = np.empty(currents.size)
+    direction = np.zeros((4, currents.size))
+    for i, current in enumerate(currents):
+        y = np.array(equilibrium(float(current), p))
+        w, v = np.linalg.eig(jacobian(y, p))
+        k = int(np.argmax(w.real))
+        states[:, i] = y
+        growth[i] = w[k].real
+        d = v[:, k].real
+        if w[k].real > 0 and abs(d[0]) > 0:
+            direction[:, i] = d / d[0]
+    return states, growth, direction
+
+
+def _growth(current: float, p: HHParams) -> float:
+    return float(np.max(np.linalg.eigvals(jacobian(np.array(equilibrium(current, p)), p)).real))
+
+
+def hopf_currents(currents, params: HHParams | None = None, growth=None) -> np.ndarray:
+    """Currents (µA/cm²) where the equilibrium changes stability (a Hopf point for HH: a complex
+    pair crosses the imaginary axis), located between consecutive ``currents`` where the sign
+    of the largest real part changes and refined by Brent's method to ~1e-10 µA/cm²."""
+    p = HHParams.classic() if params is None else params
+    currents = np.asarray(currents, dtype=float)
+    if growth is None:
+        growth = equilibrium_stability(currents, p)[1]
+    out = []
+    for i in np.flatnonzero(np.sign(growth[:-1]) != np.sign(growth[1:])):
+        out.append(brentq(_growth, currents[i], currents[i + 1], args=(p,), xtol=1e-10))
+    return np.array(out)
+
+
+# -- the f–I curve -------------------------------------------------------------------------------
+def _lowest_switch(sustained: np.ndarray, start: int = 0, want: bool = True) -> int | None:
+    """Index of the first point at or after ``start`` whose ``sustained`` equals ``want``."""
+    hits = np.flatnonzero(sustained[start:] == want)
+    return int(hits[0]) + start if hits.size else None
+
+
+def fi_curve(
+    currents,
+    t_stop: float = 1000.0,
+    dt: float = 0.01,
+    method: str = "rk4",
+    params: HHParams | None = None,
+    window: tuple[float, float] | None = None,
+    branch: str = "rest",
+    *,
+    refine: bool = True,
+    tol: float = config.FI_TOL,
+    threshold: float | None = None,
+    **per_neuron_values,
+) -> FICurve:
+    """The f–I curve of the HH model: the sustained firing rate at each constant current, all
+    currents run as one parallel batch.
+
+    Parameters
+    ----------
+    currents : array_like, 1-D
+        Constant currents (µA/cm²), strictly increasing.
+    t_stop : float
+        Time (ms) each neuron spends at its target current.
+    dt, method, params
+        As in :func:`hhfast.simulate`.
+    window : (float, float), optional
+        Analysis window (ms from when the target current is reached); default the last half,
+        ``(t_stop * (1 - config.FI_WINDOW_FRACTION), t_stop)``.
+    branch : {"rest", "both"}
+        ``"rest"``: every neuron starts at rest, current on at t = 0 (the experimental
+        protocol).  ``"both"``: the quiet and firing branches and the bistable band (see the
+        module docstring).
+    refine : bool
+        Refine ``onset``, ``block`` and the band's fold by batched bisection (each round one
+        batched run of ``config.BISECT_POINTS`` neurons) to ``tol``.
+    tol : float
+        Tolerance (µA/cm²) of the refined values.
+    threshold : float, optional
+        Spike threshold (mV), default 50 mV above rest.
+    **per_neuron_values : float
+        Model fields (``gK=30``, ``temperature=10``, ...): one value for the whole curve.
+
+    Returns
+    -------
+    FICurve
+    """
+    # ---- checks (cheap, before any run) ----
+    if branch not in BRANCHES:
+        raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
+    cur = _per_neuron_array("currents", currents)
+    if cur.ndim != 1 or cur.size == 0:
+        raise ValueError(f"currents must be a non-empty 1-D array, got shape {cur.shape}")
+    if cur.size > 1 and np.any(np.diff(cur) <= 0):
+        raise ValueError("currents must be strictly increasing")
+    t_stop = _real("t_stop", t_stop, positive=True)
+    tol = _real("tol", tol, positive=True)
+    dt = _real("dt", dt, positive=True)
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    unknown = sorted(set(per_neuron_values) - set(FIELDS))
+    if unknown:
+        raise TypeError(f"fi_curve() got unexpected keyword argument(s) {unknown}; model fields "
+                        f"are {list(FIELDS)}")
+    fields = {}
+    for k, v in per_neuron_values.items():
+        if np.ndim(v) != 0:
+            raise ValueError(f"{k} must be one number for the whole f–I curve, got shape "
+                             f"{np.shape(v)}; run simulate() for a grid of parameter values")
+        fields[k] = float(_per_neuron_array(k, v))
+    p = (HHParams.classic() if params is None else params).replace(**fields)
+    check_params(p)
+    if window is None:
+        window = (t_stop * (1.0 - config.FI_WINDOW_FRACTION), t_stop)
+    try:
+        w0, w1 = (float(x) for x in window)
+    except (TypeError, ValueError):
+        raise TypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
+    if not 0 <= w0 < w1 <= t_stop * (1 + 1e-12):
+        raise ValueError(f"window must satisfy 0 <= t0 < t1 <= t_stop={t_stop}, got {window!r}")
+    common = dict(dt=dt, method=method, params=p, threshold=threshold, max_spikes=0)
+
+    if branch == "rest":
+        def rest_run(x):
+            res = simulate(step(), t_stop=t_stop, amplitude=x, window=(w0, w1), **common)
+            return firing_pattern(res) == SUSTAINED, res
+
+        sustained, res = rest_run(cur)
+        rate, pattern = sustained_rate(res), firing_pattern(res)
+        onset, block = _edges(cur, sustained, lambda x: rest_run(x)[0], refine, tol)
+        return FICurve(cur, rate, pattern, onset, block, "rest",
+                       info=dict(t_stop=t_stop, dt=dt, method=method, window=(w0, w1),
+                                 params=p.as_dict()))
+
+    # ---- branch == "both" ----
+    states, growth, direction = equilibrium_stability(cur, p)
+    hopf = hopf_currents(cur, p, growth)
+    i_high = _start_current(cur, growth, hopf, p)
+    shape = ramp(0.0, config.FI_RAMP_MS, 1.0, 0.0)
+    T = config.FI_RAMP_MS
+    rest = np.array(resting_state(p))
+    y0 = np.concatenate(
+        [states + config.QUIET_KICK_MV * direction, np.repeat(rest[:, None], cur.size, 1)], axis=1
+    )
+    y0[1:] = np.clip(y0[1:], 0.0, 1.0)
+    N = cur.size
+    res = simulate(
+        shape, t_stop=T + t_stop, window=(T + w0, T + w1),
+        bias=np.concatenate([cur, cur]),
+        amplitude=np.concatenate([np.zeros(N), i_high - cur]),
+        V0=y0[0], n0=y0[1], m0=y0[2], h0=y0[3], **common,
+    )
+    rate_all, pattern_all = sustained_rate(res), firing_pattern(res)
+    rate_quiet, rate_firing = rate_all[:N], rate_all[N:]
+    sustained = pattern_all[N:] == SUSTAINED
+
+    hold = config.FOLD_HOLD_MS
+    fwin = (T + hold * (1.0 - config.FI_WINDOW_FRACTION), T + hold)
+
+    def firing_run(x):
+        r = simulate(shape, t_stop=T + hold, window=fwin, bias=x, amplitude=i_high - x,
+                     **common)
+        return firing_pattern(r) == SUSTAINED
+
+    def firing_run_block(x):
+        r = simulate(shape, t_stop=T + t_stop, window=(T + w0, T + w1), bias=x,
+                     amplitude=i_high - x, **common)
+        return firing_pattern(r) == SUSTAINED
+
+    fold, _ = _edges(cur, sustained, firing_run, refine, tol, block=False)
+    _, block = _edges(cur, sustained, firing_run_block, refine, tol)
+    low_hopf = next((float(h) for h, g in zip(hopf, _growth_after(hopf, p), strict=True) if g > 0),
+                    None)
+    band = (fold, low_hopf) if fold is not None and low_hopf is not None and fold < low_hopf \
+        else None
+    return FICurve(
+        cur, rate_firing, pattern_all[N:], fold, block, "both",
+        rate_quiet=rate_quiet, rate_firing=rate_firing, band=band, hopf=hopf,
+        info=dict(t_stop=t_stop, dt=dt, method=method, window=(w0, w1), params=p.as_dict(),
+                  i_high=i_high, ramp_ms=T),
+    )
+
+
+def _growth_after(hopf: np.ndarray, p: HHParams) -> list[float]:
+    """Sign of the growth rate just above each Hopf current (>0: loses stability there)."""
+    return [_growth(h + 1e-6, p) for h in hopf]
+
+
+def _start_current(cur, growth, hopf, p) -> float:
+    """I_high of the firing branch: ``FI_RAMP_MARGIN`` above the lowest current where rest
+    loses stability (searched above the range if the range has none)."""
+    up = [h for h, g in zip(hopf, _growth_after(hopf, p), strict=True) if g > 0]
+    if up:
+        return float(up[0] + config.FI_RAMP_MARGIN)
+    if growth[0] > 0:  # unstable from the start of the range
+        return float(cur[0] + config.FI_RAMP_MARGIN)
+    probe = np.linspace(cur[-1], cur[-1] + 200.0, 201)
+    _, g, _ = equilibrium_stability(probe, p)
+    h = hopf_currents(probe, p, g)
+    up = [x for x, s in zip(h, _growth_after(h, p), strict=True) if s > 0]
+    if not up:
+        raise ValueError(
+            f"the equilibrium is stable for every current from {cur[0]} to {probe[-1]} "
+            "µA/cm², so the firing branch cannot be started; use branch='rest'"
+        )
+    return float(up[0] + config.FI_RAMP_MARGIN)
+
+
+def _edges(cur, sustained, run, refine, tol, block=True):
+    """Onset (lowest sustained current) and block (first current above it that is not
+    sustained), each refined by batched bisection when the grid brackets it."""
+    i = _lowest_switch(sustained, 0, True)
+    if i is None:
+        return None, None
+    onset = float(cur[i])
+    if refine and i > 0:
+        _, hi = batched_bisection(lambda idx, x: run(x.reshape(-1)).reshape(x.shape),
+                                  [cur[i - 1]], [cur[i]], tol, points=config.BISECT_POINTS)
+        onset = float(hi[0])
+    if not block:
+        return onset, None
+    j = _lowest_switch(sustained, i, False)
+    if j is None:
+        return onset, None
+    blk = float(cur[j])
+    if refine:
+        _, hi = batched_bisection(lambda idx, x: ~run(x.reshape(-1)).reshape(x.shape),
+                                  [cur[j - 1]], [cur[j]], tol, points=config.BISECT_POINTS)
+        blk = float(hi[0])
+    return onset, blk
