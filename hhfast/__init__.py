@@ -4,6 +4,7 @@
 >>> res = hh.simulate(hh.pulses([(0, 1, 150), (10, 11, 50)]), t_stop=50, record="V")
 """
 
+from . import accuracy, reference
 from .engine import simulate
 from .model import HHParams
 from .result import SimResult, SpikeTimes
@@ -23,4 +24,6 @@ __all__ = [
     "ramp",
     "waveform",
     "__version__",
+    "reference",
+    "accuracy",
 ]
