@@ -35,8 +35,9 @@ SIZES = (100, 1000, 10_000)
 SCALING_T = 50.0
 
 
-def _numpy_euler(amps, t_stop, dt, p=HHParams.classic()):
+def _numpy_euler(amps, t_stop, dt):
     """Forward Euler for a batch in plain NumPy (the yardstick); returns spike counts."""
+    p = HHParams.classic()
     V = np.zeros_like(amps)
     n, m, h = (np.full_like(amps, float(x)) for x in steady_state(0.0, p))
     thr = p.default_threshold
