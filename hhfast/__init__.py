@@ -5,6 +5,7 @@
 """
 
 from .analysis import firing_pattern, latency, sustained_rate
+from . import accuracy, reference
 from .engine import simulate
 from .excitability import rheobase
 from .fi import FICurve, fi_curve
@@ -32,4 +33,6 @@ __all__ = [
     "latency",
     "sustained_rate",
     "__version__",
+    "reference",
+    "accuracy",
 ]

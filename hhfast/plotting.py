@@ -171,4 +171,28 @@ def rate_heatmap(x, y, rate, xlabel: str = "I (µA/cm²)", ylabel: str = "gK (mS
     fig.colorbar(mesh, ax=ax, label="rate (Hz)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+def work_precision_plot(rows, ax=None):
+    """Work-precision diagram: worst spike-time error (ms) against cost (wall seconds per
+    neuron-second simulated), log-log, one line per method (rows of
+    :func:`hhfast.accuracy.work_precision`), each point labelled with its dt (ms) or rtol.
+    Runs with a spike-count mismatch (infinite error) are left out and counted in the legend."""
+    fig, ax = _axes(ax, figsize=(7, 5))
+    for k, method in enumerate(dict.fromkeys(r["method"] for r in rows)):
+        mine = [r for r in rows if r["method"] == method]
+        good = sorted((r for r in mine if np.isfinite(r["spike_error"])), key=lambda r: r["cost"])
+        dropped = len(mine) - len(good)
+        label = method + (f" ({dropped} with wrong spike count)" if dropped else "")
+        style = "s--" if method.startswith("scipy") else "o-"
+        x = [r["spike_error"] for r in good]
+        y = [r["cost"] for r in good]
+        ax.loglog(x, y, style, color=f"C{k}", label=label)
+        for r, xi, yi in zip(good, x, y, strict=True):
+            tag = f"rtol {r['rtol']:g}" if method.startswith("scipy") else f"{r['dt']:g}"
+            ax.annotate(tag, (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                        color=f"C{k}")
+    ax.set_xlabel("worst spike-time error vs reference (ms)")
+    ax.set_ylabel("wall time per neuron-second simulated (s)")
+    ax.set_title("Work-precision (labels: dt in ms)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     return fig
