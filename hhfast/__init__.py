@@ -4,8 +4,8 @@
 >>> res = hh.simulate(hh.pulses([(0, 1, 150), (10, 11, 50)]), t_stop=50, record="V")
 """
 
-from .analysis import firing_pattern, latency, sustained_rate
 from . import accuracy, reference
+from .analysis import firing_pattern, latency, sustained_rate
 from .engine import simulate
 from .excitability import rheobase
 from .fi import FICurve, fi_curve
