@@ -171,6 +171,9 @@ def rate_heatmap(x, y, rate, xlabel: str = "I (µA/cm²)", ylabel: str = "gK (mS
     fig.colorbar(mesh, ax=ax, label="rate (Hz)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    return fig
+
+
 def work_precision_plot(rows, ax=None):
     """Work-precision diagram: worst spike-time error (ms) against cost (wall seconds per
     neuron-second simulated), log-log, one line per method (rows of
