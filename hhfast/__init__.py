@@ -8,6 +8,7 @@ from .engine import simulate
 from .model import HHParams
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, pulse_train, pulses, ramp, step, waveform
+from .sweeps import Grid, grid, open_sweep, sweep
 
 __version__ = "0.1.0"
 
@@ -22,5 +23,9 @@ __all__ = [
     "pulse_train",
     "ramp",
     "waveform",
+    "Grid",
+    "grid",
+    "sweep",
+    "open_sweep",
     "__version__",
 ]
