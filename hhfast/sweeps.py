@@ -137,7 +137,7 @@ class Grid:
         if self.is_table:
             return {k: v[index] for k, v in self.axes.items()}
         sub = np.unravel_index(index, self.shape)
-        return {k: v[i] for (k, v), i in zip(self.axes.items(), sub)}
+        return {k: v[i] for (k, v), i in zip(self.axes.items(), sub, strict=True)}
 
     def chunk_shape(self, chunk_size="auto") -> tuple[int, ...]:
         """Shape of the store chunks for about ``chunk_size`` points each.
@@ -161,10 +161,10 @@ class Grid:
         """The store chunks as flat index ranges ``[(lo, hi), ...]`` in order (they tile the
         grid: each ``lo`` is the previous ``hi``)."""
         b = self._bounds(self.chunk_shape(chunk_size))
-        return list(zip(b[:-1].tolist(), b[1:].tolist()))
+        return list(zip(b[:-1].tolist(), b[1:].tolist(), strict=True))
 
     def _bounds(self, cshape) -> np.ndarray:
-        counts = tuple(-(-s // c) for s, c in zip(self.shape, cshape))
+        counts = tuple(-(-s // c) for s, c in zip(self.shape, cshape, strict=True))
         idx = np.array(np.unravel_index(np.arange(math.prod(counts)), counts))
         starts = idx * np.array(cshape)[:, None]
         lo = np.ravel_multi_index(tuple(starts), self.shape)
@@ -174,7 +174,7 @@ class Grid:
         """The n-D box of the chunk covering flat range [lo, hi)."""
         start = np.unravel_index(lo, self.shape)
         last = np.unravel_index(hi - 1, self.shape)
-        return tuple(slice(int(a), int(b) + 1) for a, b in zip(start, last))
+        return tuple(slice(int(a), int(b) + 1) for a, b in zip(start, last, strict=True))
 
     def __repr__(self) -> str:
         kind = "table" if self.is_table else "product"
@@ -261,7 +261,7 @@ def _stimuli_for(spec: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
     made = []
     for row in uniq:
         s = spec
-        for p, v in zip(paths, row):
+        for p, v in zip(paths, row, strict=True):
             s = _set_path(s, p, v)
         made.append(Stimulus.from_spec(s))
     out = np.empty(n, dtype=object)
@@ -318,7 +318,8 @@ def _run_batch(job: _Job):
 
 def _metrics(res, names) -> dict[str, np.ndarray]:
     base = window_metrics(res)
-    extra = {"diverged_time": lambda: res.diverged_time, "spike_times": lambda: res.spike_times.array}
+    extra = {"diverged_time": lambda: res.diverged_time,
+             "spike_times": lambda: res.spike_times.array}
     out = {}
     for k in names:
         v = np.asarray(base[k] if k in base else extra[k]())
