@@ -41,6 +41,13 @@ def _maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu_s() -> float:
+    """CPU seconds used by this process so far (all threads): unlike wall time, it hardly
+    depends on what else the machine runs, so it measures overhead on a shared machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def child(mode: str, args) -> dict:
     import numpy as np
 
@@ -56,10 +63,11 @@ def child(mode: str, args) -> dict:
     out = {"mode": mode, "points": amps.size * gks.size, "n_steps": n_steps,
            "rss_after_warmup_mib": rss0}
     if mode == "raw":
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_s(), time.perf_counter()
         res = hh.simulate(stim, amplitude=amps[:, None], gK=gks[None, :], max_spikes=0, **run)
         window_metrics(res)
         out["wall_s"] = time.perf_counter() - t0
+        out["cpu_s"] = _cpu_s() - c0
         out["peak_rss_mib"] = _maxrss_mib()
         return out
     store = tempfile.mkdtemp(prefix="hhfast-bench-") + "/s.zarr"
@@ -77,9 +85,13 @@ def child(mode: str, args) -> dict:
                                            **{**run, "t_stop": args.dt * 10}) and None)
             hh.sweep(warm, stim, **{**run, "t_stop": args.dt * 10}, client=client,
                      progress=False)
-        t0 = time.perf_counter()
+        wc0 = sum(client.run(_cpu_s).values()) if client is not None else 0.0
+        c0, t0 = _cpu_s(), time.perf_counter()
         hh.sweep(g, stim, **run, store=store, client=client, progress=False)
         out["wall_s"] = time.perf_counter() - t0
+        out["cpu_s"] = _cpu_s() - c0  # with Dask: the client's share (scheduling, bookkeeping)
+        if client is not None:  # ... plus the workers' (a dead worker's would be lost)
+            out["cpu_s"] += sum(client.run(_cpu_s).values()) - wc0
         out["peak_rss_mib"] = _maxrss_mib()
         if client is not None:
             rss = client.run(_maxrss_mib)
@@ -122,17 +134,20 @@ def main(argv=None) -> int:
             extra = (f", worker peak {res['worker_peak_rss_mib']:.0f} MiB"
                      if "worker_peak_rss_mib" in res else "")
             print(f"{mode:6s} rep {rep}: {res['points']} points x {res['n_steps']} steps: "
-                  f"{res['wall_s']:.1f} s, {res['neuron_steps_per_s']:.3g} neuron-steps/s, "
+                  f"{res['wall_s']:.1f} s (CPU {res.get('cpu_s', math.nan):.1f} s), "
+                  f"{res['neuron_steps_per_s']:.3g} neuron-steps/s, "
                   f"peak RSS {res['peak_rss_mib']:.0f} MiB "
                   f"(after warm-up {res['rss_after_warmup_mib']:.0f}){extra}", flush=True)
-    best = {}
+    best, cpu = {}, {}
     for r in results:
         best[r["mode"]] = min(best.get(r["mode"], math.inf), r["wall_s"])
+        cpu[r["mode"]] = min(cpu.get(r["mode"], math.inf), r.get("cpu_s", math.nan))
     if "raw" in best:
         for m, w in best.items():
             if m != "raw":
-                print(f"{m}: best {w:.1f} s = raw x {w / best['raw']:.3f} "
-                      f"(overhead {100 * (w / best['raw'] - 1):+.1f} %)")
+                print(f"{m}: best wall {w:.1f} s = raw x {w / best['raw']:.3f} "
+                      f"(overhead {100 * (w / best['raw'] - 1):+.1f} %); CPU {cpu[m]:.1f} s = "
+                      f"raw x {cpu[m] / cpu['raw']:.3f} ({100 * (cpu[m] / cpu['raw'] - 1):+.1f} %)")
     if "dask1" in best and "dask2" in best:
         print(f"strong scaling 1 -> 2 workers: speed-up {best['dask1'] / best['dask2']:.2f}")
     if args.json:

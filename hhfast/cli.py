@@ -119,8 +119,8 @@ def _sweep_plot(args) -> int:
     ds = hh.open_sweep(store)
     for item in args.sel or []:
         name, eq, value = item.partition("=")
-        if not eq or name not in ds.coords:
-            raise CLIError(f"--sel must be AXIS=VALUE with AXIS one of {list(ds.coords)}, "
+        if not eq or name not in ds.indexes:
+            raise CLIError(f"--sel must be AXIS=VALUE with AXIS one of {list(ds.indexes)}, "
                            f"got {item!r}")
         try:
             ds = ds.sel({name: float(value)}, method="nearest")

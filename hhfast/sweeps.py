@@ -26,6 +26,7 @@ import copy
 import json
 import math
 import numbers
+import os
 import sys
 import threading
 import time
@@ -36,7 +37,15 @@ import numpy as np
 
 from . import config
 from .analysis import window_metrics
-from .engine import PER_NEURON, _int, _per_neuron_array, _range_check, _real, simulate
+from .engine import (
+    PER_NEURON,
+    _int,
+    _per_neuron_array,
+    _range_check,
+    _real,
+    _window,
+    simulate,
+)
 from .kernels import METHODS
 from .model import FIELDS, HHParams, check_params
 from .stimulus import Stimulus
@@ -418,11 +427,11 @@ def sweep(
     spec = _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes,
                        fixed)
     if store is not None and not isinstance(store, str):
-        import os
-
         if not isinstance(store, os.PathLike):
             raise TypeError(f"store must be a path or URL string, got {store!r}")
         store = os.fspath(store)
+    if store is not None and "://" not in store:
+        store = os.path.abspath(store)  # workers may run elsewhere: no cwd-relative paths
     if not isinstance(batch_size, str) or batch_size != "auto":
         batch_size = _int("batch_size", batch_size, 1)
     cshape = grid.chunk_shape(chunk_size)
@@ -562,17 +571,8 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
     check_params(params)
     n_steps = max(1, math.ceil(t_stop / dt * (1 - 1e-9)))  # as simulate() counts them
     t_end = n_steps * dt
-    if window is None:
-        win = [0.0, t_end]
-    else:
-        try:
-            w0, w1 = window
-        except (TypeError, ValueError):
-            raise TypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
-        w0, w1 = _real("window[0]", w0), _real("window[1]", w1, allow_inf=True)
-        if not w1 > w0:
-            raise ValueError(f"window must have t1 > t0, got {window!r}")
-        win = [w0, min(w1, t_end)]
+    w0, w1 = _window(window, 0.0)
+    win = [w0, min(w1, t_end)]  # as the SimResult reports it: equal windows, equal metrics
 
     if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
         raise TypeError(f"metrics must be a non-empty list of names from {list(METRICS)}, "
@@ -685,7 +685,9 @@ def _prepare_store(store: str, grid: Grid, cshape, spec, overwrite: bool):
         chunk_done = np.logical_and.reduceat(flags, bounds[:-1])
         return cshape, ~chunk_done
 
-    g = zarr.open_group(store, mode="w", zarr_format=3)
+    # "w" replaces only a store recognised above as an hhfast sweep; otherwise "w-" refuses
+    # to write over anything that is there (e.g. a URL prefix holding other objects)
+    g = zarr.open_group(store, mode="w" if existing is not None else "w-", zarr_format=3)
     for name, vals in grid.axes.items():
         dim = "point" if grid.is_table else name
         a = g.create_array(name, shape=vals.shape, chunks=vals.shape, dtype="float64",
@@ -703,8 +705,6 @@ def _prepare_store(store: str, grid: Grid, cshape, spec, overwrite: bool):
 def _open_existing(store: str):
     """The existing hhfast store at ``store``, None if there is nothing there; ValueError if
     something else is there (never deleted)."""
-    import os
-
     import zarr
 
     if "://" not in store and not os.path.exists(store):
@@ -744,8 +744,6 @@ def open_sweep(store):
     ``done`` marks the finished points; unfinished ones read as NaN (float metrics), -1
     (``spike_count``) or False (``diverged``): ``ds.where(ds.done)`` masks them all.
     """
-    import os
-
     import xarray as xr
 
     if not isinstance(store, str):
