@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hhfast as hh
 from hhfast import analysis, sweeps
@@ -44,14 +46,15 @@ def assert_same(ds, ref):
 
 
 # -- grids ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape,chunk", [((23, 3), 7), ((5, 4, 3), 10), ((4, 5), 1000),
-                                         ((50,), 8), ((3, 70), 16)])
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(1, 12), min_size=1, max_size=3).map(tuple),
+       chunk=st.integers(1, 200))
 def test_chunks_tile_the_grid_as_contiguous_boxes(shape, chunk):
     g = hh.grid(**{n: np.arange(s, dtype=float) for n, s in zip(("gK", "gNa", "gL"), shape,
                                                                  strict=False)})
     assert g.shape == shape and g.size == int(np.prod(shape))
     cs = g.chunk_shape(chunk)
-    assert int(np.prod(cs)) <= max(chunk, 1) or cs == shape and g.size <= chunk
+    assert int(np.prod(cs)) <= chunk or cs == shape  # at most chunk points, unless all fit
     chunks = g.chunks(chunk)
     assert chunks[0][0] == 0 and chunks[-1][1] == g.size
     for (lo, hi), (lo2, _) in zip(chunks[:-1], chunks[1:], strict=True):
@@ -238,13 +241,15 @@ KILL_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_sigkill_mid_sweep_then_resume_is_identical(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_kill_mid_sweep_then_resume_is_identical(tmp_path, sig):
     path = tmp_path / "k.zarr"
     amps, gks = np.linspace(0, 20, 48), np.linspace(30, 42, 32)
     run = {**RUN, "t_stop": 80.0}
     ref = analysis.window_metrics(hh.simulate(hh.step(start=2.0), amplitude=amps[:, None],
                                               gK=gks[None, :], **run))  # also warms the cache
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(path)])
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(path)],
+                            stderr=subprocess.PIPE, text=True)
     n_chunks, done_chunks = 48, 0
     try:
         deadline = time.monotonic() + 120
@@ -256,10 +261,11 @@ def test_sigkill_mid_sweep_then_resume_is_identical(tmp_path):
             if done_chunks >= 3:
                 break
             time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(sig)  # SIGINT is Ctrl-C: KeyboardInterrupt between two writes
     finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
+        err = proc.communicate()[1]
+    assert proc.returncode in (-sig, 1), f"the sweep ended before it was killed: {err}"
+    assert sig == signal.SIGKILL or "KeyboardInterrupt" in err
     assert 3 <= done_chunks < n_chunks
     before = store_files(path, "done")
     partial = hh.open_sweep(path)  # readable as it was left
