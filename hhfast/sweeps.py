@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import config
+from . import analysis, config
 from .analysis import window_metrics
 from .engine import (
     PER_NEURON,
@@ -58,20 +58,28 @@ STIM_PREFIX = "stimulus."
 
 #: metric -> (dtype, store fill value, units, description).  Fill values are what unfinished
 #: points read as; ``done`` marks the finished ones.
-METRICS = {
+_ALL_METRICS = {
     "spike_count": ("int64", -1, "1", "upward threshold crossings over the whole run"),
     "rate": ("float64", np.nan, "Hz", "spikes in the analysis window / window duration"),
     "isi_rate": ("float64", np.nan, "Hz", "1 / mean inter-spike interval in the window"),
     "isi_mean": ("float64", np.nan, "ms", "mean inter-spike interval in the window"),
     "isi_cv": ("float64", np.nan, "1", "coefficient of variation of the ISIs in the window"),
     "first_spike": ("float64", np.nan, "ms", "time of the first spike"),
+    "latency": ("float64", np.nan, "ms", "first spike time minus stimulus onset"),
+    "pattern": ("int8", -1, "1", "firing pattern: 0 quiet, 1 transient, 2 sustained"),
+    "sustained_rate": ("float64", np.nan, "Hz", "isi_rate where firing is sustained, else 0"),
     "diverged": ("bool", False, "1", "the state stopped being finite (neuron frozen)"),
     "diverged_time": ("float64", np.nan, "ms", "end of the step where the state blew up"),
     "spike_times": ("float64", np.nan, "ms", "first max_spikes spike times (dimension spike)"),
 }
+#: Metrics of ``window_metrics`` that the f–I work adds to analysis.py (developed alongside):
+#: offered exactly when analysis.py has them, so that the defaults always equal its metrics.
+_FI_METRICS = {"latency": "latency", "pattern": "firing_pattern",
+               "sustained_rate": "sustained_rate"}
+METRICS = {k: v for k, v in _ALL_METRICS.items()
+           if k not in _FI_METRICS or hasattr(analysis, _FI_METRICS[k])}
 #: The metrics a sweep keeps by default: those of :func:`hhfast.analysis.window_metrics`.
-DEFAULT_METRICS = ("spike_count", "rate", "isi_rate", "isi_mean", "isi_cv", "first_spike",
-                   "diverged")
+DEFAULT_METRICS = tuple(k for k in METRICS if k not in ("diverged_time", "spike_times"))
 
 #: One kernel at a time per process: ``numba.set_num_threads`` is thread-local and the
 #: default workqueue threading layer is not safe under concurrent parallel calls (DESIGN §6).
