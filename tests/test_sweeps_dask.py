@@ -62,7 +62,7 @@ def test_worker_numba_threads_follow_worker_threads(client):
 
 def test_worker_killed_mid_sweep_loses_and_doubles_nothing(client, tmp_path):
     g = hh.grid(amplitude=np.linspace(2, 20, 64), gK=np.linspace(30, 42, 16))
-    kw = dict(t_stop=400.0, **RUN, chunk_size=32, batch_size=32, progress=False)
+    kw = dict(t_stop=1000.0, **RUN, chunk_size=32, batch_size=32, progress=False)
     local = hh.sweep(g, hh.step(start=2.0), **kw)
     path = str(tmp_path / "d.zarr")
     pids = list(client.run(os.getpid).values())
