@@ -12,6 +12,7 @@ from .fi import FICurve, fi_curve
 from .model import HHParams
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, pulse_train, pulses, ramp, step, waveform
+from .sweeps import Grid, grid, open_sweep, sweep
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,10 @@ __all__ = [
     "firing_pattern",
     "latency",
     "sustained_rate",
+    "Grid",
+    "grid",
+    "sweep",
+    "open_sweep",
     "__version__",
     "reference",
     "accuracy",

@@ -111,3 +111,21 @@ FOLD_HOLD_MS = 2000.0
 #: Time (ms) simulated after a stimulus's last edge by ``rheobase`` (a spike can come well
 #: after a short pulse near threshold: latencies of ~10-20 ms are common at rheobase).
 RHEOBASE_TAIL_MS = 50.0
+#: Grid points per store chunk of a sweep (``chunk_size="auto"``): the unit that is written,
+#: marked done and skipped on resume.  4096 points are 32 KiB per float64 variable — small
+#: enough that a kill loses little work, large enough that 10^6 points make ~250 files per
+#: variable rather than a million.
+SWEEP_CHUNK_POINTS = 4096
+
+#: Grid points per kernel call of a sweep (``batch_size="auto"``), a whole number of store
+#: chunks: 32768 neurons are 2048 blocks of 16, enough to keep every core busy, and their
+#: temporaries (~300 bytes per neuron) stay near 10 MiB whatever the grid size.
+SWEEP_BATCH_POINTS = 32768
+
+#: With a Dask client, ``batch_size="auto"`` also keeps at least this many tasks per worker,
+#: so that the work balances across workers and a lost worker costs a small share of it.
+SWEEP_TASKS_PER_WORKER = 4
+
+#: Tasks of a sweep in flight per worker thread: enough to hide scheduling latency, few enough
+#: that gathered results (no store) never pile up on the client.
+SWEEP_INFLIGHT_PER_THREAD = 2

@@ -80,6 +80,20 @@ def _range_check(name: str, arr: np.ndarray) -> None:
         fail("in [0, 1] (a gating variable)", ((arr < 0) | (arr > 1)).reshape(-1))
 
 
+def _window(window, t_start: float) -> tuple[float, float]:
+    """The analysis window ``(t0, t1)`` in ms, checked (default ``(t_start, inf)``)."""
+    if window is None:
+        return t_start, math.inf
+    try:
+        w0, w1 = window
+    except (TypeError, ValueError):
+        raise TypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
+    w0, w1 = _real("window[0]", w0), _real("window[1]", w1, allow_inf=True)
+    if not w1 > w0:
+        raise ValueError(f"window must have t1 > t0, got {window!r}")
+    return w0, w1
+
+
 def _parse_record(record) -> tuple[str, ...]:
     if record is None:
         return ()
@@ -250,16 +264,7 @@ def simulate(
     # ---- steps, window, recording budget ----
     n_steps = max(1, math.ceil((t_stop - t_start) / dt * (1 - 1e-9)))
     t_end = t_start + n_steps * dt
-    if window is None:
-        w0, w1 = t_start, math.inf
-    else:
-        try:
-            w0, w1 = window
-        except (TypeError, ValueError):
-            raise TypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
-        w0, w1 = _real("window[0]", w0), _real("window[1]", w1, allow_inf=True)
-        if not w1 > w0:
-            raise ValueError(f"window must have t1 > t0, got {window!r}")
+    w0, w1 = _window(window, t_start)
     if neurons is None:
         rec_idx = np.arange(N) if rec_names else np.zeros(0, dtype=np.int64)
     else:

@@ -199,3 +199,49 @@ def work_precision_plot(rows, ax=None):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def sweep_plot(ds, var: str, ax=None):
+    """One metric of a sweep (:func:`hhfast.sweep` / :func:`hhfast.open_sweep`): a line plot
+    over a 1-D grid, a heat map over a 2-D product grid, a coloured scatter over a table of
+    points with two or more axes.  Unfinished points (``done`` False) are left blank.
+
+    Select down to one or two dimensions first (``ds.sel(gK=36)``) for larger grids.
+    """
+    if var not in ds.data_vars or var == "done":
+        names = [k for k in ds.data_vars if k != "done"]
+        raise ValueError(f"var must be one of the sweep's metrics {names}, got {var!r}")
+    da = ds[var]
+    if "spike" in da.dims:
+        raise ValueError(f"{var!r} has a spike dimension; plot one spike with .isel(spike=0)")
+    units = da.attrs.get("units", "")
+    label = f"{var} ({units})" if units not in ("", "1") else var
+    values = np.asarray(da.where(ds["done"]).values, dtype=float)
+    axes = list(ds.attrs.get("axes", da.dims))
+    if da.dims == ("point",) and len(axes) >= 2:
+        fig, ax = _axes(ax, figsize=(6, 4.5))
+        x, y = (np.asarray(ds[a].values) for a in axes[:2])
+        sc = ax.scatter(x, y, c=values, s=12, cmap="viridis")
+        fig.colorbar(sc, ax=ax, label=label)
+        ax.set_xlabel(axes[0])
+        ax.set_ylabel(axes[1])
+    elif da.ndim == 1:
+        fig, ax = _axes(ax, figsize=(6, 3.5))
+        dim = da.dims[0]
+        x = np.asarray(ds[axes[0] if dim == "point" else dim].values)
+        ax.plot(x, values, ".-", lw=1)
+        ax.set_xlabel(axes[0] if dim == "point" else dim)
+        ax.set_ylabel(label)
+    elif da.ndim == 2:
+        fig, ax = _axes(ax, figsize=(6, 4.5))
+        ydim, xdim = da.dims
+        mesh = ax.pcolormesh(np.asarray(ds[xdim].values), np.asarray(ds[ydim].values), values,
+                             shading="nearest", cmap="viridis")
+        fig.colorbar(mesh, ax=ax, label=label)
+        ax.set_xlabel(xdim)
+        ax.set_ylabel(ydim)
+    else:
+        raise ValueError(f"{var!r} has {da.ndim} dimensions {da.dims}; select down to one or "
+                         f"two first, e.g. ds.isel({da.dims[0]}=0)")
+    ax.set_title(f"{var} — {ds.attrs.get('method', '')}, dt={ds.attrs.get('dt', '')} ms")
+    return fig
