@@ -476,7 +476,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CLIError, ValueError, TypeError, OSError) as e:
+    except (CLIError, ValueError, TypeError, OSError, ImportError) as e:
         print(f"hhfast {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -432,6 +432,7 @@ def sweep(
     """
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be an hhfast Grid (hh.grid(...)), got {grid!r}")
+    _require_sweep_extra()
     spec = _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes,
                        fixed)
     if store is not None and not isinstance(store, str):
@@ -746,12 +747,24 @@ def _spec_difference(g, grid: Grid, spec) -> str:
     return "; ".join(diffs[:3])
 
 
+def _require_sweep_extra() -> None:
+    """Fail early, with the install line, when the optional store/Dask stack is missing."""
+    import importlib.util
+
+    missing = [m for m in ("zarr", "xarray") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"hhfast sweeps need {' and '.join(missing)}: pip install 'hhfast[sweep]'"
+        )
+
+
 def open_sweep(store):
     """Open a sweep store lazily as an ``xarray.Dataset`` (readable while a sweep writes it).
 
     ``done`` marks the finished points; unfinished ones read as NaN (float metrics), -1
     (``spike_count``) or False (``diverged``): ``ds.where(ds.done)`` masks them all.
     """
+    _require_sweep_extra()
     import xarray as xr
 
     if not isinstance(store, str):
