@@ -118,6 +118,36 @@ def _fi(args) -> int:
     return 0
 
 
+def _rheobase(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import hhfast as hh
+    from hhfast import plotting
+
+    if args.num < 1:
+        raise CLIError(f"--num must be >= 1, got {args.num}")
+    if not 0 < args.width_from < args.width_to:
+        raise CLIError(f"need 0 < --width-from < --width-to, got {args.width_from}, {args.width_to}")
+    widths = np.geomspace(args.width_from, args.width_to, args.num)
+    t0 = time.perf_counter()
+    thr = hh.rheobase([hh.pulses([(0.0, w, 1.0)]) for w in widths], hi=args.hi, dt=args.dt,
+                      method=args.method, params=_preset(args.preset), **_params(args.param))
+    print(f"strength-duration, {args.num} pulse widths {args.width_from}-{args.width_to} ms, "
+          f"{args.method} dt={args.dt} ms: {time.perf_counter() - t0:.2f} s")
+    for w, a in zip(widths, thr):
+        print(f"  width {w:9.4f} ms  threshold {a:10.4f} µA/cm²")
+    if args.out:
+        fig = plotting.strength_duration_plot(widths, thr)
+        fig.tight_layout()
+        fig.savefig(args.out, dpi=120)
+        print(f"wrote {args.out}")
+    if args.csv:
+        _write_csv(Path(args.csv), [{"width_ms": w, "threshold_uA_cm2": a} for w, a in zip(widths, thr)])
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def _pulse(text: str):
     try:
         a, b, c = (float(x) for x in text.split(","))
@@ -400,6 +430,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="PNG of the curve")
     p.add_argument("--csv", help="CSV of the curve")
     p.set_defaults(func=_fi)
+
+    p = sub.add_parser("rheobase", parents=[common],
+                       help="strength-duration curve: rheobase of square pulses of many widths")
+    p.add_argument("--width-from", type=float, default=0.05, help="shortest pulse, ms")
+    p.add_argument("--width-to", type=float, default=20.0, help="longest pulse, ms")
+    p.add_argument("--num", type=int, default=12, help="number of widths (geometric spacing)")
+    p.add_argument("--hi", type=float, default=500.0,
+                   help="upper end of the amplitude bracket, µA/cm² (default 500)")
+    p.add_argument("--out", help="PNG of the strength-duration curve")
+    p.add_argument("--csv", help="CSV of width, threshold")
+    p.set_defaults(func=_rheobase)
 
     p = sub.add_parser("run", parents=[common],
                        help="one custom run: stimulus, V and gates figure, CSV of the trace")

@@ -37,3 +37,19 @@ def test_every_command_has_help():
     for name in parser._subparsers._group_actions[0].choices:
         p = run(name, "--help")
         assert p.returncode == 0 and "usage" in p.stdout
+
+
+def test_rheobase_command_writes_a_decreasing_strength_duration_curve(tmp_path):
+    import csv
+
+    out, table = tmp_path / "sd.png", tmp_path / "sd.csv"
+    p = run("rheobase", "--num", "4", "--width-from", "0.1", "--width-to", "10",
+            "--out", str(out), "--csv", str(table))
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader(table.open()))
+    thr = [float(r["threshold_uA_cm2"]) for r in rows]
+    # a longer pulse needs less current (charge ~ constant for short pulses, rheobase for long)
+    assert len(thr) == 4 and all(a > b > 0 for a, b in zip(thr, thr[1:]))
+    assert out.stat().st_size > 10_000
+    bad = run("rheobase", "--num", "0")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--num" in bad.stderr
