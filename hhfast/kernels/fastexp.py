@@ -1,0 +1,183 @@
+"""An exponential that LLVM can vectorise, and a cast helper for dtype-generic kernels.
+
+Numba lowers ``math.exp`` to a call into libm, and a loop containing a call is not vectorised
+(current Numba has no SVML), so the lane loops of the kernels ran one lane at a time.
+:func:`vexp` is exp written as plain arithmetic, which the loop vectoriser turns into packed
+instructions:
+
+1. range reduction ``x = k·ln2 + r`` with ``k = round(x / ln2)`` and ``|r| <= ln2/2``; ``k·ln2``
+   is subtracted in two parts (Cody & Waite): ``ln2_hi`` has its low mantissa bits zero so
+   ``k·ln2_hi`` is exact for ``|k| < 2^11``, ``ln2_lo`` is the rest of ln 2;
+2. ``e^r`` by its Taylor polynomial (degree 13 in float64: truncation ``r^14/14! < 2e-19``
+   relative; degree 7 in float32: ``r^8/8! < 5e-9``), Horner's rule (fused by ``contract``);
+3. ``2^k`` built from its exponent bits by a bit-cast (no libm call).
+
+Accuracy (``tests/test_fastexp.py``): at most 1 ulp from ``math.exp`` in float64 and 2 ulp
+from the correctly-rounded value in float32 over [-120, 120] (the model needs |x| < 40 in
+normal operation).  Outside the range of normal results the argument is clamped, and the
+result is set to ``inf`` above the overflow threshold, so a diverging neuron still overflows
+to inf/NaN and is detected; NaN propagates.
+
+The Cody–Waite split only works if the compiler keeps ``(x - k·ln2_hi) - k·ln2_lo`` in that
+order: the ``reassoc`` fast-math flag lets LLVM fold it into ``x - k·(ln2_hi + ln2_lo)``
+(measured: 10 ulp instead of 1).  That is why ``config.FASTMATH`` leaves ``reassoc`` out.
+
+:func:`like` casts a constant to the floating type of a value, so one kernel source compiles
+to float64 or to float32 code (a bare Python float would promote float32 arithmetic to
+float64).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+from .. import config
+
+INLINE = dict(inline="always", cache=True, fastmath=config.FASTMATH)
+
+LOG2E = 1.4426950408889634  # 1 / ln 2
+LN2_HI = 0.6931471803691238  # ln 2 rounded to 32 significant bits: k·LN2_HI exact for |k|<2^11
+LN2_LO = 1.9082149292705877e-10  # ln 2 - LN2_HI
+LN2_HI32 = 0.693359375  # ln 2 to 12 bits: k·LN2_HI32 exact in float32 for |k| < 2^11
+LN2_LO32 = -2.12194440e-4  # ln 2 - LN2_HI32
+
+#: Clamp bounds of the argument (normal, finite results; 2^k stays a normal number).
+X_MAX64, X_MIN64 = 709.0, -708.0
+X_MAX32, X_MIN32 = 88.0, -87.0
+#: Above these the true result overflows: return +inf.
+X_OVF64 = 709.782712893384
+X_OVF32 = 88.72283935546875
+
+
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    """Reinterpret the bits of an int64 as a float64 (LLVM ``bitcast``, no instruction)."""
+    if bits != types.int64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _f32_from_bits(typingctx, bits):
+    """Reinterpret the bits of an int32 as a float32."""
+    if bits != types.int32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+
+    return types.float32(types.int32), codegen
+
+
+@intrinsic
+def vsqrt(typingctx, x):
+    """Square root as the ``llvm.sqrt`` intrinsic, which vectorises (Numba lowers
+    ``math.sqrt`` to a call into libm, which does not)."""
+    if not isinstance(x, types.Float):
+        return None
+
+    def codegen(context, builder, sig, args):
+        fn = builder.module.declare_intrinsic("llvm.sqrt", [args[0].type])
+        return builder.call(fn, args)
+
+    return x(x), codegen
+
+
+@intrinsic
+def select(typingctx, cond, a, b):
+    """``a if cond else b`` as one LLVM ``select`` instruction.  Numba lowers a conditional
+    expression to branches, which the loop vectoriser could not if-convert in the kernels'
+    lane loops; a select vectorises to a masked blend.  Both ``a`` and ``b`` are evaluated."""
+    if not isinstance(cond, types.Boolean) or a != b:
+        return None
+
+    def codegen(context, builder, sig, args):
+        c = context.cast(builder, args[0], sig.args[0], types.boolean)
+        return builder.select(c, args[1], args[2])
+
+    return a(cond, a, b), codegen
+
+
+@njit(**INLINE)
+def exp64(x):
+    """e^x in float64 as vectorisable arithmetic (<= 1 ulp, see the module docstring)."""
+    # clamp, written so that a NaN argument passes through unchanged
+    xc = select(x > X_MAX64, X_MAX64, x)
+    xc = select(xc < X_MIN64, X_MIN64, xc)
+    k = np.floor(xc * LOG2E + 0.5)
+    r = xc - k * LN2_HI
+    r = r - k * LN2_LO
+    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.6666666666666666e-01 + r * (
+        4.1666666666666664e-02 + r * (8.3333333333333332e-03 + r * (
+            1.3888888888888889e-03 + r * (1.9841269841269841e-04 + r * (
+                2.4801587301587302e-05 + r * (2.7557319223985893e-06 + r * (
+                    2.7557319223985888e-07 + r * (2.5052108385441720e-08 + r * (
+                        2.0876756987868100e-09 + r * 1.6059043836821613e-10))))))))))))
+    scale = _f64_from_bits((np.int64(k) + np.int64(1023)) << np.int64(52))
+    res = p * scale
+    return select(x > X_OVF64, math.inf, res)
+
+
+@njit(**INLINE)
+def exp32(x):
+    """e^x in float32 as vectorisable arithmetic (<= 2 ulp, see the module docstring)."""
+    xc = select(x > np.float32(X_MAX32), np.float32(X_MAX32), x)
+    xc = select(xc < np.float32(X_MIN32), np.float32(X_MIN32), xc)
+    k = np.floor(xc * np.float32(LOG2E) + np.float32(0.5))
+    r = xc - k * np.float32(LN2_HI32)
+    r = r - k * np.float32(LN2_LO32)
+    p = np.float32(1.0) + r * (np.float32(1.0) + r * (np.float32(0.5) + r * (
+        np.float32(1.6666666666666666e-01) + r * (np.float32(4.1666666666666664e-02) + r * (
+            np.float32(8.3333333333333332e-03) + r * (np.float32(1.3888888888888889e-03)
+                                                      + r * np.float32(1.9841269841269841e-04)
+                                                      ))))))
+    scale = _f32_from_bits(np.int32((np.int64(k) + np.int64(127)) << np.int64(23)))
+    res = p * scale
+    return select(x > np.float32(X_OVF32), np.float32(math.inf), res)
+
+
+def vexp(x):
+    """e^x for a float64 or float32 scalar inside a kernel (dispatches on the type)."""
+    raise NotImplementedError("vexp is only callable from Numba-compiled code")
+
+
+@overload(vexp, inline="always", jit_options=dict(fastmath=config.FASTMATH))
+def _vexp(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: exp32(x)
+    if isinstance(x, types.Float):
+        return lambda x: exp64(x)
+    return None
+
+
+def like(x, c):
+    """``c`` cast to the floating type of ``x`` (inside a kernel)."""
+    raise NotImplementedError("like is only callable from Numba-compiled code")
+
+
+@overload(like, inline="always")
+def _like(x, c):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x, c: np.float32(c)
+    return lambda x, c: np.float64(c)
+
+
+def rate_arg_max(x):
+    """Cap (for the type of ``x``) on the argument -u/10 of the shared rate exponential:
+    the product of three denominators ~665·e^(3a) must stay finite (float32: 3.4e38)."""
+    raise NotImplementedError("rate_arg_max is only callable from Numba-compiled code")
+
+
+@overload(rate_arg_max, inline="always")
+def _rate_arg_max(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: np.float32(25.0)
+    return lambda x: np.float64(200.0)
