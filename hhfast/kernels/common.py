@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from .. import config
-from .fastexp import like, rate_arg_max, select, vexp, vsqrt
+from .fastexp import like, prefer_wide_vectors, rate_arg_max, select, vexp, vsqrt
 
 BLOCK = config.BLOCK
 SERIES_CUTOFF = config.SERIES_CUTOFF
@@ -147,12 +147,17 @@ def shape_over_step(tb, c0, c1, j, seg, ta, dt):
 
 
 @njit(**INLINE)
-def block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, ta, dt, I):
+def block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, ta, dt, I, last):
     """Fill ``I[0..2, lane]`` with the current (µA/cm²) at the start, middle and end of the step
-    for the lanes of the block starting at neuron ``i0``; ``seg`` holds each lane's piece."""
+    for the lanes of the block starting at neuron ``i0``; ``seg`` holds each lane's piece.
+    When all lanes share a stimulus, ``last`` caches the shape values of the previous step
+    and the lane loop is skipped while they do not change (a step current: always)."""
     if uniform:
         s, sa, sm, se = shape_over_step(tb, c0, c1, tidx[i0], seg[0], ta, dt)
         seg[0] = s
+        if sa == last[0] and sm == last[1] and se == last[2]:
+            return
+        last[0], last[1], last[2] = sa, sm, se
         for l in range(BLOCK):
             I[0, l] = pb[P_BIAS, l] + pb[P_AMP, l] * sa
             I[1, l] = pb[P_BIAS, l] + pb[P_AMP, l] * sm
@@ -188,34 +193,41 @@ def block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg):
 
 
 @njit(**INLINE)
-def block_store(y, ic, i0, st, armed):
+def block_store(y, ic, i0, st, fz, armed, alive):
+    """Write the block's final state back (the frozen state for diverged lanes)."""
     for l in range(BLOCK):
         for v in range(4):
-            y[v, i0 + l] = st[v, l]
+            y[v, i0 + l] = st[v, l] if alive[l] else fz[v, l]
         ic[I_ARMED, i0 + l] = 1 if armed[l] else 0
 
 
 @njit(**INLINE)
-def record_block(rec, rec_slot, rec_var, i0, s, st):
+def record_block(rec, rec_slot, rec_var, i0, s, st, fz, alive):
+    """Store sample ``s`` of the recorded variables (the frozen state for diverged lanes)."""
     for l in range(BLOCK):
         c = rec_slot[i0 + l]
         if c >= 0:
             for r in range(rec_var.shape[0]):
-                rec[r, s, c] = st[rec_var[r], l]
+                rec[r, s, c] = st[rec_var[r], l] if alive[l] else fz[rec_var[r], l]
 
 
 @njit(**INLINE)
 def block_scratch(y):
     """Block-local arrays in the kernel's float type: parameters, state, state before the
-    step, stage currents, armed/alive flags, stimulus pieces."""
+    step, frozen state of diverged lanes, stage currents, armed/alive flags, stimulus
+    pieces, last stimulus shape values.  Called inside the ``prange`` body, it also marks the
+    function Numba outlines for that body to use 512-bit vectors."""
+    prefer_wide_vectors()
     pb = np.empty((NP, BLOCK), y.dtype)
     st = np.empty((4, BLOCK), y.dtype)
     prev = np.empty((4, BLOCK), y.dtype)
+    fz = np.empty((4, BLOCK), y.dtype)
     I = np.empty((3, BLOCK), y.dtype)
     armed = np.empty(BLOCK, np.bool_)
     alive = np.empty(BLOCK, np.bool_)
     seg = np.empty(BLOCK, np.int64)
-    return pb, st, prev, I, armed, alive, seg
+    last = np.full(3, np.nan)
+    return pb, st, prev, fz, I, armed, alive, seg, last
 
 
 # -- events: blow-up, spikes, re-arming ---------------------------------------------------------
@@ -230,15 +242,14 @@ def is_finite4(st, l):
 
 
 @njit(**INLINE)
-def scan_block(pb, st, armed, alive):
-    """Vectorisable test: does any lane need the scalar event handler after this step?"""
-    ev = False
-    for l in range(BLOCK):
-        finite = is_finite4(st, l)
-        above = st[0, l] >= pb[P_THR, l]
-        hit = (not finite) or (armed[l] == above)
-        ev |= alive[l] & hit
-    return ev
+def lane_event(V, n, m, h, thr, armed, alive):
+    """Does this lane need the scalar event handler after its step (blow-up, crossing
+    while armed, re-arming)?  Branch-free (bitwise operators), so the lane loop that
+    OR-accumulates it still vectorises."""
+    finite = (abs(V) < math.inf) & (abs(n) < math.inf) & (abs(m) < math.inf) & (
+        abs(h) < math.inf)
+    hit = (~finite) | (armed == (V >= thr))
+    return alive & hit
 
 
 @njit(**INLINE)
@@ -274,9 +285,11 @@ def hermite_root(V0, V1, D0, D1, dt, thr):
 
 
 @njit(**INLINE)
-def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, armed, alive, I):
-    """Scalar pass over the lanes of a block after step ``k``: freeze and flag lanes whose state
-    stopped being finite, record upward threshold crossings, re-arm lanes that fell below.
+def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive,
+                  I):
+    """Scalar pass over the lanes of a block after step ``k``: freeze (into ``fz``) and flag
+    lanes whose state stopped being finite, record upward threshold crossings, re-arm lanes
+    that fell below.
     Spike times are computed in float64 whatever the kernel's float type."""
     for l in range(BLOCK):
         if not alive[l]:
@@ -284,7 +297,7 @@ def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, armed
         i = i0 + l
         if not is_finite4(st, l):
             for v in range(4):
-                st[v, l] = prev[v, l]
+                fz[v, l] = prev[v, l]
             alive[l] = False
             ic[I_DIVSTEP, i] = k
             fo[F_DIVT, i] = t0 + (k + 1) * dt

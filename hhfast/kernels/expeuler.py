@@ -12,7 +12,6 @@ finite far beyond the dt where Euler and RK4 blow up.  The gates-only variant (V
 would blow up almost as early as Euler, so V is advanced exponentially too.
 """
 
-import numpy as np
 from numba import njit, prange
 
 from .. import config
@@ -26,17 +25,18 @@ from .common import (
     P_GNA,
     P_ICM,
     P_PHI,
+    P_THR,
     P_VREST,
     block_current,
     block_load,
     block_scratch,
     block_store,
     handle_events,
+    lane_event,
     rates,
     record_block,
-    scan_block,
 )
-from .fastexp import like, select, vexp
+from .fastexp import like, vexp
 
 ORDER = 1
 
@@ -50,11 +50,13 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
     one = like(y[0, 0], 1.0)
     for b in prange(y.shape[1] // BLOCK):
         i0 = b * BLOCK
-        pb, st, prev, I, armed, alive, seg = block_scratch(y)
+        pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
         uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
+        rec_left = record_every
         for k in range(n_steps):
-            block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I)
-            for l in range(BLOCK):
+            block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
+            ev = False
+            for l in range(BLOCK):  # the vectorised lane loop: no branches, no calls
                 V, n, m, g = st[0, l], st[1, l], st[2, l], st[3, l]
                 prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, n, m, g
                 an, bn, am, bm, ah, bh = rates(V, pb[P_VREST, l], pb[P_PHI, l])
@@ -74,14 +76,16 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
                 n1 = ninf + (n - ninf) * vexp(-h * sn)
                 m1 = minf + (m - minf) * vexp(-h * sm)
                 g1 = hinf + (g - hinf) * vexp(-h * sh)
-                live = alive[l]
-                st[0, l] = select(live, V1, V)
-                st[1, l] = select(live, n1, n)
-                st[2, l] = select(live, m1, m)
-                st[3, l] = select(live, g1, g)
-            if scan_block(pb, st, armed, alive):
-                handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, armed,
-                              alive, I)
-            if (k + 1) % record_every == 0:
-                record_block(rec, rec_slot, rec_var, i0, (k + 1) // record_every, st)
-        block_store(y, ic, i0, st, armed)
+                # every lane is advanced, diverged ones too (their frozen state is in fz);
+                # a per-lane select here made LLVM branch around the update and give up
+                st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
+                ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], armed[l], alive[l])
+            if ev:
+                handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz,
+                              armed, alive, I)
+            rec_left -= 1
+            if rec_left == 0:
+                rec_left = record_every
+                record_block(rec, rec_slot, rec_var, i0, (k + 1) // record_every, st, fz,
+                             alive)
+        block_store(y, ic, i0, st, fz, armed, alive)

@@ -106,6 +106,24 @@ def select(typingctx, cond, a, b):
     return a(cond, a, b), codegen
 
 
+@intrinsic
+def prefer_wide_vectors(typingctx):
+    """Mark the function being compiled with LLVM's ``"prefer-vector-width"="512"``.
+
+    On AVX-512 CPUs LLVM's default tuning (``prefer-256-bit``) makes the loop vectoriser use
+    256-bit registers; the lane loops of the kernels run ~1.5x faster with 512-bit ones
+    (8 float64 / 16 float32 lanes per instruction, as gcc's ``omp simd`` uses).  This is a
+    per-function attribute (what clang's ``-mprefer-vector-width=512`` sets); it changes
+    nothing on CPUs without AVX-512.  llvmlite only knows a fixed list of attribute names,
+    so the string attribute is added to the set directly.
+    """
+    def codegen(context, builder, sig, args):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 @njit(**INLINE)
 def exp64(x):
     """e^x in float64 as vectorisable arithmetic (<= 1 ulp, see the module docstring)."""
