@@ -189,13 +189,13 @@ def _like(x, c):
 
 
 def rate_arg_max(x):
-    """Cap (for the type of ``x``) on the argument -u/10 of the shared rate exponential:
-    the product of three denominators ~665·e^(3a) must stay finite (float32: 3.4e38)."""
+    """Cap (for the type of ``x``) on the argument -u/80 of the shared rate exponential:
+    the product of three denominators ~665·e^(24a) must stay finite (float32: 3.4e38)."""
     raise NotImplementedError("rate_arg_max is only callable from Numba-compiled code")
 
 
 @overload(rate_arg_max, inline="always")
 def _rate_arg_max(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
-        return lambda x: np.float32(25.0)
-    return lambda x: np.float64(200.0)
+        return lambda x: np.float32(3.125)
+    return lambda x: np.float64(25.0)
