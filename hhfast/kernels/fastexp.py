@@ -199,3 +199,18 @@ def _rate_arg_max(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: np.float32(3.125)
     return lambda x: np.float64(25.0)
+
+
+def series_cutoff(x):
+    """|z| below which the kernels take z/(e^z - 1) from its series, for the type of ``x``
+    (``config.KERNEL_SERIES_CUTOFF64`` / ``KERNEL_SERIES_CUTOFF32``)."""
+    raise NotImplementedError("series_cutoff is only callable from Numba-compiled code")
+
+
+@overload(series_cutoff, inline="always")
+def _series_cutoff(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        c32 = np.float32(config.KERNEL_SERIES_CUTOFF32)
+        return lambda x: c32
+    c64 = np.float64(config.KERNEL_SERIES_CUTOFF64)
+    return lambda x: c64
