@@ -4,7 +4,7 @@
 >>> res = hh.simulate(hh.pulses([(0, 1, 150), (10, 11, 50)]), t_stop=50, record="V")
 """
 
-from .engine import simulate
+from .engine import simulate, warmup
 from .model import HHParams
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, pulse_train, pulses, ramp, step, waveform
@@ -17,6 +17,7 @@ __all__ = [
     "SpikeTimes",
     "Stimulus",
     "simulate",
+    "warmup",
     "pulses",
     "step",
     "pulse_train",

@@ -364,6 +364,43 @@ def simulate(
     )
 
 
+def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str], float]:
+    """Compile (or load from Numba's on-disk cache) the kernels, so that later calls start at
+    once.
+
+    A cold compile takes about 10–35 s per kernel (numbers in README, "Performance"); a
+    process that finds them cached loads each in well under a second.
+
+    Parameters
+    ----------
+    methods : sequence of str, optional
+        Methods to prepare (default all of ``"euler", "expeuler", "rk4"``).
+    dtypes : sequence of dtype
+        Floating types to prepare (default float64 and float32).
+
+    Returns
+    -------
+    dict
+        Seconds spent per ``(method, dtype name)``.
+    """
+    import time
+
+    from .stimulus import step
+
+    methods = sorted(METHODS) if methods is None else list(methods)
+    for m in methods:
+        if not isinstance(m, str) or m not in METHODS:
+            raise ValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
+    kinds = [_float_dtype(d) for d in dtypes]
+    spent = {}
+    for m in methods:
+        for d in kinds:
+            t = time.perf_counter()
+            simulate(step(), t_stop=0.01, dt=0.01, method=m, dtype=d)
+            spent[(m, np.dtype(d).name)] = time.perf_counter() - t
+    return spent
+
+
 def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
                max_spikes, rec, slot_of, rec_var, record_every, y_out, ic_out, fo_out, spikes,
                dtype=np.float64):
