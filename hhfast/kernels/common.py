@@ -26,7 +26,15 @@ import numpy as np
 from numba import njit
 
 from .. import config
-from .fastexp import like, prefer_wide_vectors, rate_arg_max, select, series_cutoff, vexp
+from .fastexp import (
+    exp_arg_max,
+    like,
+    prefer_wide_vectors,
+    rate_arg_max,
+    select,
+    series_cutoff,
+    vexp_below,
+)
 
 BLOCK = config.BLOCK
 EDGE_SNAP = config.EDGE_SNAP
@@ -59,25 +67,29 @@ def x_over_expm1_series(z):
 
 
 @njit(**INLINE)
-def rates(V, Vr, phi):
-    """(αn, βn, αm, βm, αh, βh) in 1/ms at V (mV) for rest Vr and temperature factor phi.
+def rates_unscaled(V, Vr):
+    """(αn, βn, αm, βm, αh, βh) in 1/ms at V (mV) for rest Vr, before the temperature factor.
 
     Written to vectorise and to do little work: two exponentials instead of six.
     F = e^(-u/80) gives βn; its square e^(-u/40), its fourth power e^(-u/20) (αh) and its
     eighth power E = e^(-u/10); the exponentials e^((10-u)/10), e^((25-u)/10) and
     e^((30-u)/10) of αn, αm and βh are constants times E; βm needs its own e^(-u/18).  The
     three divisions share one reciprocal.  The removable 0/0 of αn at u = 10 mV and αm at
-    u = 25 mV is taken by its series (the zero denominator is replaced by 1 in the shared
-    product, so the other rates stay exact there).  Three squarings multiply F's relative
-    error by 8 (E is within ~8 ulp, 2e-15, of e^(-u/10); measured against
-    :func:`hhfast.model.rates` in ``tests/test_kernel_rates.py``).  The argument of F is
-    capped (``rate_arg_max``: u below -2000 mV in float64, -250 mV in float32, far outside
-    any trajectory that has not already diverged) so the shared product cannot overflow.
+    u = 25 mV is taken by one series evaluation (the two are never both near zero; the zero
+    denominator is replaced by 1 in the shared product, so the other rates stay exact
+    there).  Three squarings multiply F's relative error by 8 (E is within ~8 ulp, 2e-15, of
+    e^(-u/10); measured against :func:`hhfast.model.rates` in ``tests/test_kernel_rates.py``).
+    The exponent of F is capped above (``rate_arg_max``: u below -2000 mV in float64, -250 mV
+    in float32, far outside any trajectory that has not already diverged) so that the shared
+    product cannot overflow; G's at the largest finite exponential (βm saturates instead of
+    becoming inf below -12700 mV, -1580 mV in float32).
     """
     u = V - Vr
+    cap = rate_arg_max(u)
     a = u * like(u, -0.0125)                     # -u/80
-    a = select(a > rate_arg_max(u), rate_arg_max(u), a)
-    F = vexp(a)                                  # e^(-u/80)
+    F = vexp_below(select(a > cap, cap, a))      # e^(-u/80)
+    b = u * like(u, -1.0 / 18.0)
+    G = vexp_below(select(b > exp_arg_max(u), exp_arg_max(u), b))  # e^(-u/18)
     F2 = F * F                                   # e^(-u/40)
     F4 = F2 * F2                                 # e^(-u/20)
     E = F4 * F4                                  # e^(-u/10)
@@ -89,23 +101,31 @@ def rates(V, Vr, phi):
     dh = like(u, E3) * E + one                   # e^((30 - u)/10) + 1
     small_n = abs(zn) < series_cutoff(u)
     small_m = abs(zm) < series_cutoff(u)
+    ser = x_over_expm1_series(select(small_n, zn, zm))
     dn_s = select(small_n, one, dn)
     dm_s = select(small_m, one, dm)
     R = one / (dn_s * dm_s * dh)
-    an = like(u, 0.1) * select(small_n, x_over_expm1_series(zn), zn * (dm_s * dh * R))
-    am = select(small_m, x_over_expm1_series(zm), zm * (dn_s * dh * R))
+    an = like(u, 0.1) * select(small_n, ser, zn * (dm_s * dh * R))
+    am = select(small_m, ser, zm * (dn_s * dh * R))
     bh = dn_s * dm_s * R
-    bn = like(u, 0.125) * F
-    bm = like(u, 4.0) * vexp(u * like(u, -1.0 / 18.0))
-    ah = like(u, 0.07) * F4
+    return an, like(u, 0.125) * F, am, like(u, 4.0) * G, like(u, 0.07) * F4, bh
+
+
+@njit(**INLINE)
+def rates(V, Vr, phi):
+    """(αn, βn, αm, βm, αh, βh) in 1/ms at V (mV) for rest Vr and temperature factor phi
+    (see :func:`rates_unscaled`)."""
+    an, bn, am, bm, ah, bh = rates_unscaled(V, Vr)
     return phi * an, phi * bn, phi * am, phi * bm, phi * ah, phi * bh
 
 
 @njit(**INLINE)
 def rhs(V, n, m, h, I, pb, l):
     """HH right-hand side for lane ``l`` of a block (parameters ``pb``) at current I
-    (µA/cm²): (dV, dn, dm, dh) per ms."""
-    an, bn, am, bm, ah, bh = rates(V, pb[P_VREST, l], pb[P_PHI, l])
+    (µA/cm²): (dV, dn, dm, dh) per ms.  The temperature factor multiplies each gate's
+    derivative once instead of each rate."""
+    an, bn, am, bm, ah, bh = rates_unscaled(V, pb[P_VREST, l])
+    phi = pb[P_PHI, l]
     m3h = m * m * m * h
     n4 = (n * n) * (n * n)
     i_ion = (
@@ -116,9 +136,9 @@ def rhs(V, n, m, h, I, pb, l):
     one = like(V, 1.0)
     return (
         (I - i_ion) * pb[P_ICM, l],
-        an * (one - n) - bn * n,
-        am * (one - m) - bm * m,
-        ah * (one - h) - bh * h,
+        phi * (an * (one - n) - bn * n),
+        phi * (am * (one - m) - bm * m),
+        phi * (ah * (one - h) - bh * h),
     )
 
 

@@ -36,7 +36,7 @@ from .common import (
     rates,
     record_block,
 )
-from .fastexp import like, vexp
+from .fastexp import like, vexp_below
 
 ORDER = 1
 
@@ -72,10 +72,10 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
                 hinf = ah * (sn * sm * gtot * R)
                 vinf = (I[0, l] + gna * pb[P_ENA, l] + gk * pb[P_EK, l] + gl * pb[P_EL, l]) * (
                     sn * sm * sh * R)
-                V1 = vinf + (V - vinf) * vexp(-h * gtot * pb[P_ICM, l])
-                n1 = ninf + (n - ninf) * vexp(-h * sn)
-                m1 = minf + (m - minf) * vexp(-h * sm)
-                g1 = hinf + (g - hinf) * vexp(-h * sh)
+                V1 = vinf + (V - vinf) * vexp_below(-h * gtot * pb[P_ICM, l])
+                n1 = ninf + (n - ninf) * vexp_below(-h * sn)
+                m1 = minf + (m - minf) * vexp_below(-h * sm)
+                g1 = hinf + (g - hinf) * vexp_below(-h * sh)
                 # every lane is advanced, diverged ones too (their frozen state is in fz);
                 # a per-lane select here made LLVM branch around the update and give up
                 st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1

@@ -5,16 +5,19 @@ Numba lowers ``math.exp`` to a call into libm, and a loop containing a call is n
 :func:`vexp` is exp written as plain arithmetic, which the loop vectoriser turns into packed
 instructions:
 
-1. range reduction ``x = k·ln2 + r`` with ``k = round(x / ln2)`` and ``|r| <= ln2/2``; ``k·ln2``
-   is subtracted in two parts (Cody & Waite): ``ln2_hi`` has its low mantissa bits zero so
-   ``k·ln2_hi`` is exact for ``|k| < 2^11``, ``ln2_lo`` is the rest of ln 2;
-2. ``e^r`` by its Taylor polynomial (degree 13 in float64: truncation ``r^14/14! < 2e-19``
-   relative; degree 7 in float32: ``r^8/8! < 5e-9``), Horner's rule (fused by ``contract``);
+1. range reduction ``x = k·ln2 + r`` with ``k = round(x / ln2)`` (by the shifter trick, see
+   ``SHIFT64``) and ``|r| <= ln2/2``; ``k·ln2`` is subtracted in two parts (Cody & Waite):
+   ``ln2_hi`` has its low mantissa bits zero so ``k·ln2_hi`` is exact for ``|k| < 2^11``,
+   ``ln2_lo`` is the rest of ln 2;
+2. ``e^r`` by a near-minimax polynomial (degree 11 in float64, error 3e-18; degree 6 in
+   float32, error 2e-9), Horner's rule (fused multiply-adds by ``contract``);
 3. ``2^k`` built from its exponent bits by a bit-cast (no libm call).
 
-Accuracy (``tests/test_fastexp.py``): at most 1 ulp from ``math.exp`` in float64 and 2 ulp
-from the correctly-rounded value in float32 over [-120, 120] (the model needs |x| < 40 in
-normal operation).  Outside the range of normal results the argument is clamped, and the
+About 20 vector instructions, no table, no branch.  Accuracy (``tests/test_fastexp.py``):
+at most 1 ulp from ``math.exp`` in float64 and 1 ulp of float32 from the exact value in
+float32, over [-100, 100] in float64 and [-80, 80] in float32 (the model needs |x| < 15
+for any non-diverging trajectory, and down to ~-100 for exponential Euler's decay factors).
+Outside the range of normal results the argument is clamped, and the
 result is set to ``inf`` above the overflow threshold, so a diverging neuron still overflows
 to inf/NaN and is detected; NaN propagates.
 
@@ -124,42 +127,88 @@ def prefer_wide_vectors(typingctx):
     return types.none(), codegen
 
 
+@intrinsic
+def _bits_of_f64(typingctx, x):
+    """Reinterpret the bits of a float64 as an int64."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_of_f32(typingctx, x):
+    """Reinterpret the bits of a float32 as an int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int32))
+
+    return types.int32(types.float32), codegen
+
+
+# Rounding x/ln2 to an integer k by adding SHIFT = 1.5 * 2^52: the sum's last mantissa bits
+# are k itself (round to nearest), so t - SHIFT is k as a float and the low 12 bits of t's
+# bit pattern plus the exponent bias give 2^k's exponent field -- no floor, no float->int
+# conversion.  (Needs the ``reassoc`` flag off, or LLVM would cancel the two SHIFTs.)
+SHIFT64 = 6755399441055744.0  # 1.5 * 2^52
+SHIFT32 = 12582912.0  # 1.5 * 2^23
+
+# Polynomials for e^r on |r| <= ln2/2, Chebyshev interpolants (near-minimax) computed with
+# mpmath at 40 digits (mpmath.chebyfit) and rounded to double:
+# degree 11, max error 3.2e-18 (float64); degree 6, max error 2.0e-9 (float32).
+P64 = (1.0, 1.0, 0.5000000000000019, 0.1666666666666668, 0.0416666666664881,
+       0.008333333333319601, 0.0013888888952314775, 0.00019841269890047113,
+       2.4801485482328494e-05, 2.755724091857897e-06, 2.763263963904103e-07,
+       2.5110037605963777e-08)
+P32 = (1.0, 1.000000037716214, 0.5000000047117757, 0.16666415514653277,
+       0.04166635289677516, 0.008375126398153335, 0.0013941108433972674)
+
+
+@njit(**INLINE)
+def _exp64_core(xc):
+    """e^xc for X_MIN64 <= xc <= X_MAX64 (or NaN)."""
+    t = xc * LOG2E + SHIFT64
+    k = t - SHIFT64
+    r = xc - k * LN2_HI
+    r = r - k * LN2_LO
+    p = P64[0] + r * (P64[1] + r * (P64[2] + r * (P64[3] + r * (P64[4] + r * (P64[5] + r * (
+        P64[6] + r * (P64[7] + r * (P64[8] + r * (P64[9] + r * (P64[10] + r * P64[11]))))))))))
+    return p * _f64_from_bits((_bits_of_f64(t) + np.int64(1023)) << np.int64(52))
+
+
+@njit(**INLINE)
+def _exp32_core(xc):
+    """e^xc for X_MIN32 <= xc <= X_MAX32 (or NaN), float32."""
+    t = xc * np.float32(LOG2E) + np.float32(SHIFT32)
+    k = t - np.float32(SHIFT32)
+    r = xc - k * np.float32(LN2_HI32)
+    r = r - k * np.float32(LN2_LO32)
+    p = np.float32(P32[0]) + r * (np.float32(P32[1]) + r * (np.float32(P32[2]) + r * (
+        np.float32(P32[3]) + r * (np.float32(P32[4]) + r * (np.float32(P32[5]) + r * np.float32(
+            P32[6]))))))
+    return p * _f32_from_bits(np.int32((_bits_of_f32(t) + np.int32(127)) << np.int32(23)))
+
+
 @njit(**INLINE)
 def exp64(x):
     """e^x in float64 as vectorisable arithmetic (<= 1 ulp, see the module docstring)."""
     # clamp, written so that a NaN argument passes through unchanged
     xc = select(x > X_MAX64, X_MAX64, x)
     xc = select(xc < X_MIN64, X_MIN64, xc)
-    k = np.floor(xc * LOG2E + 0.5)
-    r = xc - k * LN2_HI
-    r = r - k * LN2_LO
-    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.6666666666666666e-01 + r * (
-        4.1666666666666664e-02 + r * (8.3333333333333332e-03 + r * (
-            1.3888888888888889e-03 + r * (1.9841269841269841e-04 + r * (
-                2.4801587301587302e-05 + r * (2.7557319223985893e-06 + r * (
-                    2.7557319223985888e-07 + r * (2.5052108385441720e-08 + r * (
-                        2.0876756987868100e-09 + r * 1.6059043836821613e-10))))))))))))
-    scale = _f64_from_bits((np.int64(k) + np.int64(1023)) << np.int64(52))
-    res = p * scale
-    return select(x > X_OVF64, math.inf, res)
+    return select(x > X_OVF64, math.inf, _exp64_core(xc))
 
 
 @njit(**INLINE)
 def exp32(x):
-    """e^x in float32 as vectorisable arithmetic (<= 2 ulp, see the module docstring)."""
+    """e^x in float32 as vectorisable arithmetic (<= 1 ulp, see the module docstring)."""
     xc = select(x > np.float32(X_MAX32), np.float32(X_MAX32), x)
     xc = select(xc < np.float32(X_MIN32), np.float32(X_MIN32), xc)
-    k = np.floor(xc * np.float32(LOG2E) + np.float32(0.5))
-    r = xc - k * np.float32(LN2_HI32)
-    r = r - k * np.float32(LN2_LO32)
-    p = np.float32(1.0) + r * (np.float32(1.0) + r * (np.float32(0.5) + r * (
-        np.float32(1.6666666666666666e-01) + r * (np.float32(4.1666666666666664e-02) + r * (
-            np.float32(8.3333333333333332e-03) + r * (np.float32(1.3888888888888889e-03)
-                                                      + r * np.float32(1.9841269841269841e-04)
-                                                      ))))))
-    scale = _f32_from_bits(np.int32((np.int64(k) + np.int64(127)) << np.int64(23)))
-    res = p * scale
-    return select(x > np.float32(X_OVF32), np.float32(math.inf), res)
+    return select(x > np.float32(X_OVF32), np.float32(math.inf), _exp32_core(xc))
 
 
 def vexp(x):
@@ -176,6 +225,33 @@ def _vexp(x):
     return None
 
 
+def vexp_below(x):
+    """e^x inside a kernel for x known to be at most ``X_MAX64`` (float32: ``X_MAX32``), or
+    NaN: :func:`vexp` without the overflow tests (two instructions and two constants fewer
+    in loops that are short of registers).  For exponential Euler's decay factors
+    e^(-dt·rate) (rates are positive) and the capped exponents of the rate functions."""
+    raise NotImplementedError("vexp_below is only callable from Numba-compiled code")
+
+
+@njit(**INLINE)
+def _exp64_below(x):
+    return _exp64_core(select(x < X_MIN64, X_MIN64, x))
+
+
+@njit(**INLINE)
+def _exp32_below(x):
+    return _exp32_core(select(x < np.float32(X_MIN32), np.float32(X_MIN32), x))
+
+
+@overload(vexp_below, inline="always", jit_options=dict(fastmath=config.FASTMATH))
+def _vexp_below(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: _exp32_below(x)
+    if isinstance(x, types.Float):
+        return lambda x: _exp64_below(x)
+    return None
+
+
 def like(x, c):
     """``c`` cast to the floating type of ``x`` (inside a kernel)."""
     raise NotImplementedError("like is only callable from Numba-compiled code")
@@ -189,7 +265,7 @@ def _like(x, c):
 
 
 def rate_arg_max(x):
-    """Cap (for the type of ``x``) on the argument -u/80 of the shared rate exponential:
+    """Cap (for the type of ``x``) on the exponents -u/80 and -u/18 of the rate functions:
     the product of three denominators ~665·e^(24a) must stay finite (float32: 3.4e38)."""
     raise NotImplementedError("rate_arg_max is only callable from Numba-compiled code")
 
@@ -214,3 +290,15 @@ def _series_cutoff(x):
         return lambda x: c32
     c64 = np.float64(config.KERNEL_SERIES_CUTOFF64)
     return lambda x: c64
+
+
+def exp_arg_max(x):
+    """Largest argument (for the type of ``x``) that :func:`vexp_below` accepts."""
+    raise NotImplementedError("exp_arg_max is only callable from Numba-compiled code")
+
+
+@overload(exp_arg_max, inline="always")
+def _exp_arg_max(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: np.float32(X_MAX32)
+    return lambda x: np.float64(X_MAX64)
