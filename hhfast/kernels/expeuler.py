@@ -33,7 +33,7 @@ from .common import (
     block_store,
     handle_events,
     lane_event,
-    rates,
+    rates_unscaled,
     record_block,
 )
 from .fastexp import like, vexp_below
@@ -59,23 +59,30 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
             for l in range(BLOCK):  # the vectorised lane loop: no branches, no calls
                 V, n, m, g = st[0, l], st[1, l], st[2, l], st[3, l]
                 prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, n, m, g
-                an, bn, am, bm, ah, bh = rates(V, pb[P_VREST, l], pb[P_PHI, l])
+                # x_inf = αx/(αx+βx) does not depend on the temperature factor φ; the decay
+                # rates do: e^(-dt·φ·(αx+βx))
+                an, bn, am, bm, ah, bh = rates_unscaled(V, pb[P_VREST, l])
+                hp = h * pb[P_PHI, l]
                 gna = pb[P_GNA, l] * (m * m * m * g)
                 gk = pb[P_GK, l] * ((n * n) * (n * n))
                 gl = pb[P_GL, l]
                 gtot = gna + gk + gl
                 sn, sm, sh = an + bn, am + bm, ah + bh
-                # one division for the four reciprocals 1/gtot, 1/sn, 1/sm, 1/sh
-                R = one / ((sn * sm) * (sh * gtot))
-                ninf = an * (sm * sh * gtot * R)
-                minf = am * (sn * sh * gtot * R)
-                hinf = ah * (sn * sm * gtot * R)
+                # one division for the four reciprocals 1/sn, 1/sm, 1/sh, 1/gtot
+                p1 = sn * sm
+                p2 = sh * gtot
+                R = one / (p1 * p2)
+                q1 = p2 * R                              # 1/(sn·sm)
+                q2 = p1 * R                              # 1/(sh·gtot)
+                ninf = an * (sm * q1)
+                minf = am * (sn * q1)
+                hinf = ah * (gtot * q2)
                 vinf = (I[0, l] + gna * pb[P_ENA, l] + gk * pb[P_EK, l] + gl * pb[P_EL, l]) * (
-                    sn * sm * sh * R)
+                    sh * q2)
                 V1 = vinf + (V - vinf) * vexp_below(-h * gtot * pb[P_ICM, l])
-                n1 = ninf + (n - ninf) * vexp_below(-h * sn)
-                m1 = minf + (m - minf) * vexp_below(-h * sm)
-                g1 = hinf + (g - hinf) * vexp_below(-h * sh)
+                n1 = ninf + (n - ninf) * vexp_below(-hp * sn)
+                m1 = minf + (m - minf) * vexp_below(-hp * sm)
+                g1 = hinf + (g - hinf) * vexp_below(-hp * sh)
                 # every lane is advanced, diverged ones too (their frozen state is in fz);
                 # a per-lane select here made LLVM branch around the update and give up
                 st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
