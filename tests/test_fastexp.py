@@ -40,14 +40,16 @@ X64 = np.concatenate([np.linspace(-100.0, 100.0, 400_001),
                       np.random.default_rng(1).uniform(-100.0, 100.0, 100_000)])
 
 
-def test_float64_within_2_ulp_of_math_exp():
-    # Spec (issue 4): <= 4 ulp.  Measured: max 1.0 ulp (degree-11 near-minimax polynomial
-    # after a Cody-Waite reduction; the polynomial's own error is 3e-18, the rest rounding).
+def test_float64_within_4_ulp_of_math_exp():
+    # Spec (issue 4): <= 4 ulp.  Measured: max 3.0 ulp, the same over [-15, 15] (degree-10
+    # near-minimax polynomial after a Cody-Waite reduction: its own relative error is 3.3e-16,
+    # 1.5 ulp, the rest is rounding in Horner's rule and the final scaling; a degree-11 one
+    # gave 1.0 ulp and cost ~5% of the rk4 throughput).
     got = _vexp_array(X64)
     exact = np.array([math.exp(v) for v in X64[::50]])
-    assert _ulp_error(got[::50], exact, np.float64).max() <= 2.0
-    # the full grid against numpy's exp (also <= 1 ulp from exact)
-    assert _ulp_error(got, np.exp(X64), np.float64).max() <= 2.0
+    assert _ulp_error(got[::50], exact, np.float64).max() <= 4.0
+    # the full grid against numpy's exp (itself <= 1 ulp from exact)
+    assert _ulp_error(got, np.exp(X64), np.float64).max() <= 4.0
 
 
 def test_float32_within_2_ulp_of_exact():
