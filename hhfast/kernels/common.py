@@ -178,10 +178,19 @@ def block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, ta, dt, I, last):
     """Fill ``I[0..2, lane]`` with the current (µA/cm²) at the start, middle and end of the step
     for the lanes of the block starting at neuron ``i0``; ``seg`` holds each lane's piece.
     When all lanes share a stimulus, ``last`` caches the shape values of the previous step
-    and the lane loop is skipped while they do not change (a step current: always)."""
+    (the lane loop is skipped while they do not change) and, in ``last[3]``, the last step
+    start for which they cannot change (inside a constant piece), so most steps of a
+    piecewise-constant stimulus cost one comparison here."""
     if uniform:
-        s, sa, sm, se = shape_over_step(tb, c0, c1, tidx[i0], seg[0], ta, dt)
+        if ta <= last[3]:  # still inside the same constant piece: nothing to recompute
+            return
+        j = tidx[i0]
+        s, sa, sm, se = shape_over_step(tb, c0, c1, j, seg[0], ta, dt)
         seg[0] = s
+        # steps starting at or before last[3] see the same constant value (no edge inside
+        # them, the while loop of shape_over_step does not advance); a margin of 1e-6 dt
+        # keeps borderline steps on the full path whatever the rounding
+        last[3] = tb[j, s + 1] - dt * (1.0 + 1e-6) if c1[j, s] == 0.0 else -math.inf
         if sa == last[0] and sm == last[1] and se == last[2]:
             return
         last[0], last[1], last[2] = sa, sm, se
@@ -253,7 +262,8 @@ def block_scratch(y):
     armed = np.empty(BLOCK, np.bool_)
     alive = np.empty(BLOCK, np.bool_)
     seg = np.empty(BLOCK, np.int64)
-    last = np.full(3, np.nan)
+    last = np.full(4, np.nan)
+    last[3] = -np.inf
     return pb, st, prev, fz, I, armed, alive, seg, last
 
 
