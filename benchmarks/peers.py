@@ -132,8 +132,9 @@ mode, threads = sys.argv[4], int(sys.argv[5])
 from brian2 import (NeuronGroup, SpikeMonitor, defaultclock, ms, mV, run, set_device, prefs,
                     device)
 import numpy as np
+workdir = tempfile.mkdtemp(prefix="hhfast-brian2-")
 if mode == "standalone":
-    set_device("cpp_standalone", directory=tempfile.mkdtemp(), build_on_run=False)
+    set_device("cpp_standalone", directory=workdir, build_on_run=False)
     prefs.devices.cpp_standalone.openmp_threads = threads
 defaultclock.dt = dt * ms
 eqs = '''
@@ -159,7 +160,7 @@ t = time.perf_counter()
 run(T * ms)
 if mode == "standalone":
     t_build = time.perf_counter()
-    device.build(run=False)
+    device.build(directory=workdir, run=False)  # (its default directory is ./output)
     t = time.perf_counter()
     device.run()
 elapsed = time.perf_counter() - t
