@@ -36,7 +36,7 @@ from .common import (
     rates_unscaled,
     record_block,
 )
-from .fastexp import like, vexp_below
+from .fastexp import like, select, vexp_below
 
 ORDER = 1
 
@@ -74,9 +74,14 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
                 R = one / (p1 * p2)
                 q1 = p2 * R                              # 1/(sn·sm)
                 q2 = p1 * R                              # 1/(sh·gtot)
+                # αx/(αx+βx) can round one ulp above 1 through the shared reciprocal: cap it,
+                # so each gate update stays a convex combination inside [0, 1]
                 ninf = an * (sm * q1)
                 minf = am * (sn * q1)
                 hinf = ah * (gtot * q2)
+                ninf = select(ninf > one, one, ninf)
+                minf = select(minf > one, one, minf)
+                hinf = select(hinf > one, one, hinf)
                 vinf = (I[0, l] + gna * pb[P_ENA, l] + gk * pb[P_EK, l] + gl * pb[P_EL, l]) * (
                     sh * q2)
                 V1 = vinf + (V - vinf) * vexp_below(-h * gtot * pb[P_ICM, l])
