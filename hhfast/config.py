@@ -11,9 +11,11 @@ import os
 
 #: LLVM fast-math flags for every kernel.  ``nnan`` and ``ninf`` are deliberately left out:
 #: they let LLVM assume no NaN/Inf exists and delete the ``x != x`` / ``abs(x) < inf`` tests
-#: that detect a numerical blow-up (tested in ``tests/test_divergence.py``).  ``contract``
-#: (FMA), ``afn`` (approximate libm calls), ``reassoc``/``arcp``/``nsz`` are safe for HH.
-FASTMATH = {"contract", "afn", "reassoc", "arcp", "nsz"}
+#: that detect a numerical blow-up (tested in ``tests/test_divergence.py``).  ``reassoc`` is
+#: left out too: it lets LLVM merge the two-part (Cody–Waite) range reduction of the
+#: vectorisable exp in ``kernels/fastexp.py`` and costs it 10 ulp instead of 1 (measured).
+#: ``contract`` (FMA), ``afn`` (approximate libm calls), ``arcp``/``nsz`` are safe for HH.
+FASTMATH = {"contract", "afn", "arcp", "nsz"}
 
 #: Neurons per block in the blocked kernels: the lane loop over a block is what LLVM
 #: vectorises; 16 float64 lanes fill two AVX-512 registers (blocks of 8 did not vectorise
@@ -35,6 +37,14 @@ MAX_SPIKES = 16
 #: direct formula would lose ~eps/|z| ~ 2e-14 relative accuracy to cancellation.  This is the
 #: removable 0/0 of alpha_n at V - V_rest = 10 mV and alpha_m at 25 mV.
 SERIES_CUTOFF = 1e-2
+
+#: The kernels' cut-offs for the same series, which there runs to the z^8 term
+#: (1 - z/2 + z^2/12 - z^4/720 + z^6/30240 - z^8/1209600, truncation < 2.1e-8 |z|^10).  They
+#: are wider than ``SERIES_CUTOFF`` because the kernels form e^z - 1 from e^(-u/10), itself the
+#: 8th power of e^(-u/80) (~8 ulp), so the direct formula loses ~8 eps/|z|: float64 at 0.1:
+#: truncation 2e-18, direct 2e-14; float32 at 0.5: truncation 2e-11, direct 1e-6.
+KERNEL_SERIES_CUTOFF64 = 0.1
+KERNEL_SERIES_CUTOFF32 = 0.5
 
 #: Fraction of physical RAM that recorded traces may take before ``simulate`` refuses.
 RECORD_MEMORY_FRACTION = 0.25

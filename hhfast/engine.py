@@ -94,6 +94,19 @@ def _window(window, t_start: float) -> tuple[float, float]:
     return w0, w1
 
 
+def _float_dtype(dtype) -> type:
+    """``dtype`` argument -> np.float64 or np.float32 (anything else is refused)."""
+    try:
+        if dtype is None:
+            raise TypeError
+        dt_ = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}") from None
+    if dt_ not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}")
+    return dt_.type
+
+
 def _parse_record(record) -> tuple[str, ...]:
     if record is None:
         return ()
@@ -146,6 +159,7 @@ def simulate(
     max_spikes: int = config.MAX_SPIKES,
     window: tuple[float, float] | None = None,
     num_threads: int | None = None,
+    dtype=np.float64,
     **per_neuron,
 ) -> SimResult:
     """Integrate the HH model for a batch of neurons with a fixed-step method.
@@ -186,6 +200,11 @@ def simulate(
         (default the whole run).
     num_threads : int, optional
         Numba threads for this call (default: Numba's current setting).
+    dtype : {numpy.float64, numpy.float32}
+        Floating type of the state and of the arithmetic.  ``float32`` runs about twice as
+        fast (twice the SIMD lanes) and suits sweeps where rates matter more than the last
+        digits of a spike time; spike times are still computed and returned in float64, but
+        their error is that of single precision (see README, "Performance").
     **per_neuron : float or array
         Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
         ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
@@ -229,6 +248,7 @@ def simulate(
                 f"num_threads must be <= {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), "
                 f"got {num_threads}"
             )
+    dtype = _float_dtype(dtype)
     stims, stim_shape = _stimuli(stimulus)
     for s in stims.reshape(-1):
         if not (np.all(np.isfinite(s.t)) and np.all(np.isfinite(s.c0)) and np.all(np.isfinite(s.c1))):
@@ -308,18 +328,22 @@ def simulate(
     slot_of[rec_idx] = np.arange(rec_idx.size)
 
     old_threads = numba.get_num_threads()
-    if num_threads is not None:
-        numba.set_num_threads(num_threads)
+    # never more threads than blocks: waking an idle thread for a batch of one block cost
+    # ~6 ms per call (OpenMP layer, measured), 3x the gist's whole run; results do not
+    # depend on the thread count
+    use_threads = min(num_threads or old_threads, -(-min(N, config.CHUNK_NEURONS) // K.BLOCK))
+    if use_threads != old_threads:
+        numba.set_num_threads(use_threads)
     try:
         for lo in range(0, N, config.CHUNK_NEURONS):
             hi = min(N, lo + config.CHUNK_NEURONS)
             _run_chunk(
                 kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
                 max_spikes, rec, slot_of, rec_var, record_every,
-                y_out, ic_out, fo_out, spikes,
+                y_out, ic_out, fo_out, spikes, dtype,
             )
     finally:
-        if num_threads is not None:
+        if use_threads != old_threads:
             numba.set_num_threads(old_threads)
 
     count = ic_out[K.I_COUNT]
@@ -350,8 +374,46 @@ def simulate(
     )
 
 
+def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str], float]:
+    """Compile (or load from Numba's on-disk cache) the kernels, so that later calls start at
+    once.
+
+    A cold compile takes about 10–35 s per kernel (numbers in README, "Performance"); a
+    process that finds them cached loads each in well under a second.
+
+    Parameters
+    ----------
+    methods : sequence of str, optional
+        Methods to prepare (default all of ``"euler", "expeuler", "rk4"``).
+    dtypes : sequence of dtype
+        Floating types to prepare (default float64 and float32).
+
+    Returns
+    -------
+    dict
+        Seconds spent per ``(method, dtype name)``.
+    """
+    import time
+
+    from .stimulus import step
+
+    methods = sorted(METHODS) if methods is None else list(methods)
+    for m in methods:
+        if not isinstance(m, str) or m not in METHODS:
+            raise ValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
+    kinds = [_float_dtype(d) for d in dtypes]
+    spent = {}
+    for m in methods:
+        for d in kinds:
+            t = time.perf_counter()
+            simulate(step(), t_stop=0.01, dt=0.01, method=m, dtype=d)
+            spent[(m, np.dtype(d).name)] = time.perf_counter() - t
+    return spent
+
+
 def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
-               max_spikes, rec, slot_of, rec_var, record_every, y_out, ic_out, fo_out, spikes):
+               max_spikes, rec, slot_of, rec_var, record_every, y_out, ic_out, fo_out, spikes,
+               dtype=np.float64):
     """Build the kernel's arrays for neurons [lo, hi), padded to whole blocks, run, copy back."""
     n = hi - lo
     npad = -(-n // K.BLOCK) * K.BLOCK
@@ -365,10 +427,11 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
 
     P = np.empty((K.NP, npad))
     for row, name in zip(
-        (K.P_GNA, K.P_GK, K.P_GL, K.P_ENA, K.P_EK, K.P_EL, K.P_CM, K.P_VREST),
-        ("gNa", "gK", "gL", "ENa", "EK", "EL", "Cm", "V_rest"),
+        (K.P_GNA, K.P_GK, K.P_GL, K.P_ENA, K.P_EK, K.P_EL, K.P_VREST),
+        ("gNa", "gK", "gL", "ENa", "EK", "EL", "V_rest"),
     ):
         P[row] = col(name)
+    P[K.P_ICM] = 1.0 / col("Cm")
     P[K.P_PHI] = 3.0 ** ((col("temperature") - 6.3) / 10.0)
     P[K.P_BIAS] = col("bias")
     P[K.P_AMP] = col("amplitude")
@@ -394,6 +457,10 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
         own = slots[:n] >= 0
         for r, v in enumerate(rec_var):
             rec[r, 0, slots[:n][own]] = y[v, :n][own]
+    if dtype != np.float64:
+        # the initial state and parameters are rounded once; steady states were computed in
+        # float64 above, so float32 runs start from the same (rounded) state
+        y, P = y.astype(dtype), P.astype(dtype)
     kernel(y, P, tab_of[take], tb, tc0, tc1, t_start, dt, n_steps, w0, w1, ic, fo, sp, rec,
            slots, rec_var, record_every if rec.shape[0] else n_steps + 1)
     y_out[:, lo:hi] = y[:, :n]

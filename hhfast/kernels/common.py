@@ -22,16 +22,25 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from .. import config
+from .fastexp import (
+    exp_arg_max,
+    like,
+    prefer_wide_vectors,
+    rate_arg_max,
+    select,
+    series_cutoff,
+    vexp_below,
+)
 
 BLOCK = config.BLOCK
-SERIES_CUTOFF = config.SERIES_CUTOFF
 EDGE_SNAP = config.EDGE_SNAP
 
-# rows of P
-P_GNA, P_GK, P_GL, P_ENA, P_EK, P_EL, P_CM, P_VREST, P_PHI, P_BIAS, P_AMP, P_THR = range(12)
+# rows of P (P_ICM is 1/Cm, so the right-hand side multiplies instead of dividing)
+P_GNA, P_GK, P_GL, P_ENA, P_EK, P_EL, P_ICM, P_VREST, P_PHI, P_BIAS, P_AMP, P_THR = range(12)
 NP = 12
 # rows of ic
 I_ARMED, I_COUNT, I_WCOUNT, I_DIVSTEP = range(4)
@@ -42,46 +51,94 @@ NF = 5
 
 INLINE = dict(inline="always", cache=True, fastmath=config.FASTMATH)
 
+E1 = math.exp(1.0)
+E25 = math.exp(2.5)
+E3 = math.exp(3.0)
+
 
 @njit(**INLINE)
-def z_over_expm1(z):
-    """z / (exp(z) - 1) with the removable singularity at z = 0 taken by its Taylor series
-    (see ``config.SERIES_CUTOFF`` for the cut-off's error budget)."""
-    if abs(z) < SERIES_CUTOFF:
-        z2 = z * z
-        return 1.0 - 0.5 * z + z2 / 12.0 - z2 * z2 / 720.0
-    return z / (math.exp(z) - 1.0)
+def x_over_expm1_series(z):
+    """z / (e^z - 1) near z = 0 by its series to the z^8 term (Bernoulli numbers; error
+    < 2.1e-8 |z|^10, see ``config.KERNEL_SERIES_CUTOFF64``)."""
+    z2 = z * z
+    even = like(z, 1.0) + z2 * (like(z, 1.0 / 12.0) + z2 * (like(z, -1.0 / 720.0) + z2 * (
+        like(z, 1.0 / 30240.0) + z2 * like(z, -1.0 / 1209600.0))))
+    return even - like(z, 0.5) * z
+
+
+@njit(**INLINE)
+def rates_unscaled(V, Vr):
+    """(αn, βn, αm, βm, αh, βh) in 1/ms at V (mV) for rest Vr, before the temperature factor.
+
+    Written to vectorise and to do little work: two exponentials instead of six.
+    F = e^(-u/80) gives βn; its square e^(-u/40), its fourth power e^(-u/20) (αh) and its
+    eighth power E = e^(-u/10); the exponentials e^((10-u)/10), e^((25-u)/10) and
+    e^((30-u)/10) of αn, αm and βh are constants times E; βm needs its own e^(-u/18).  The
+    three divisions share one reciprocal.  The removable 0/0 of αn at u = 10 mV and αm at
+    u = 25 mV is taken by one series evaluation (the two are never both near zero; the zero
+    denominator is replaced by 1 in the shared product, so the other rates stay exact
+    there).  Three squarings multiply F's relative error by 8 (E is within ~8 ulp, 2e-15, of
+    e^(-u/10); measured against :func:`hhfast.model.rates` in ``tests/test_kernel_rates.py``).
+    The exponent of F is capped above (``rate_arg_max``: u below -2000 mV in float64, -250 mV
+    in float32, far outside any trajectory that has not already diverged) so that the shared
+    product cannot overflow; G's at the largest finite exponential (βm saturates instead of
+    becoming inf below -12700 mV, -1580 mV in float32).
+    """
+    u = V - Vr
+    cap = rate_arg_max(u)
+    a = u * like(u, -0.0125)                     # -u/80
+    F = vexp_below(select(a > cap, cap, a))      # e^(-u/80)
+    b = u * like(u, -1.0 / 18.0)
+    G = vexp_below(select(b > exp_arg_max(u), exp_arg_max(u), b))  # e^(-u/18)
+    F2 = F * F                                   # e^(-u/40)
+    F4 = F2 * F2                                 # e^(-u/20)
+    E = F4 * F4                                  # e^(-u/10)
+    one = like(u, 1.0)
+    zn = one + u * like(u, -0.1)                 # (10 - u)/10
+    zm = like(u, 2.5) + u * like(u, -0.1)        # (25 - u)/10
+    dn = like(u, E1) * E - one                   # e^zn - 1
+    dm = like(u, E25) * E - one                  # e^zm - 1
+    dh = like(u, E3) * E + one                   # e^((30 - u)/10) + 1
+    small_n = abs(zn) < series_cutoff(u)
+    small_m = abs(zm) < series_cutoff(u)
+    ser = x_over_expm1_series(select(small_n, zn, zm))
+    dn_s = select(small_n, one, dn)
+    dm_s = select(small_m, one, dm)
+    R = one / (dn_s * dm_s * dh)
+    an = like(u, 0.1) * select(small_n, ser, zn * (dm_s * dh * R))
+    am = select(small_m, ser, zm * (dn_s * dh * R))
+    bh = dn_s * dm_s * R
+    return an, like(u, 0.125) * F, am, like(u, 4.0) * G, like(u, 0.07) * F4, bh
 
 
 @njit(**INLINE)
 def rates(V, Vr, phi):
-    """(αn, βn, αm, βm, αh, βh) in 1/ms at V (mV) for rest Vr and temperature factor phi."""
-    u = V - Vr
-    an = 0.1 * z_over_expm1(1.0 - 0.1 * u)
-    bn = 0.125 * math.exp(-u / 80.0)
-    am = z_over_expm1(2.5 - 0.1 * u)
-    bm = 4.0 * math.exp(-u / 18.0)
-    ah = 0.07 * math.exp(-0.05 * u)
-    bh = 1.0 / (math.exp(3.0 - 0.1 * u) + 1.0)
+    """(αn, βn, αm, βm, αh, βh) in 1/ms at V (mV) for rest Vr and temperature factor phi
+    (see :func:`rates_unscaled`)."""
+    an, bn, am, bm, ah, bh = rates_unscaled(V, Vr)
     return phi * an, phi * bn, phi * am, phi * bm, phi * ah, phi * bh
 
 
 @njit(**INLINE)
-def rhs(V, n, m, h, I, P, i):
-    """HH right-hand side for neuron ``i`` at current I (µA/cm²): (dV, dn, dm, dh) per ms."""
-    an, bn, am, bm, ah, bh = rates(V, P[P_VREST, i], P[P_PHI, i])
+def rhs(V, n, m, h, I, pb, l):
+    """HH right-hand side for lane ``l`` of a block (parameters ``pb``) at current I
+    (µA/cm²): (dV, dn, dm, dh) per ms.  The temperature factor multiplies each gate's
+    derivative once instead of each rate."""
+    an, bn, am, bm, ah, bh = rates_unscaled(V, pb[P_VREST, l])
+    phi = pb[P_PHI, l]
     m3h = m * m * m * h
     n4 = (n * n) * (n * n)
     i_ion = (
-        P[P_GNA, i] * m3h * (V - P[P_ENA, i])
-        + P[P_GK, i] * n4 * (V - P[P_EK, i])
-        + P[P_GL, i] * (V - P[P_EL, i])
+        pb[P_GNA, l] * m3h * (V - pb[P_ENA, l])
+        + pb[P_GK, l] * n4 * (V - pb[P_EK, l])
+        + pb[P_GL, l] * (V - pb[P_EL, l])
     )
+    one = like(V, 1.0)
     return (
-        (I - i_ion) / P[P_CM, i],
-        an * (1.0 - n) - bn * n,
-        am * (1.0 - m) - bm * m,
-        ah * (1.0 - h) - bh * h,
+        (I - i_ion) * pb[P_ICM, l],
+        phi * (an * (one - n) - bn * n),
+        phi * (am * (one - m) - bm * m),
+        phi * (ah * (one - h) - bh * h),
     )
 
 
@@ -117,36 +174,53 @@ def shape_over_step(tb, c0, c1, j, seg, ta, dt):
 
 
 @njit(**INLINE)
-def block_current(P, i0, tidx, tb, c0, c1, seg, uniform, ta, dt, I):
+def block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, ta, dt, I, last):
     """Fill ``I[0..2, lane]`` with the current (µA/cm²) at the start, middle and end of the step
-    for the lanes of the block starting at neuron ``i0``; ``seg`` holds each lane's piece."""
+    for the lanes of the block starting at neuron ``i0``; ``seg`` holds each lane's piece.
+    When all lanes share a stimulus, ``last`` caches the shape values of the previous step
+    (the lane loop is skipped while they do not change) and, in ``last[3]``, the last step
+    start for which they cannot change (inside a constant piece), so most steps of a
+    piecewise-constant stimulus cost one comparison here."""
     if uniform:
-        s, sa, sm, se = shape_over_step(tb, c0, c1, tidx[i0], seg[0], ta, dt)
+        if ta <= last[3]:  # still inside the same constant piece: nothing to recompute
+            return
+        j = tidx[i0]
+        s, sa, sm, se = shape_over_step(tb, c0, c1, j, seg[0], ta, dt)
         seg[0] = s
+        # steps starting at or before last[3] see the same constant value (no edge inside
+        # them, the while loop of shape_over_step does not advance); a margin of 1e-6 dt
+        # keeps borderline steps on the full path whatever the rounding
+        last[3] = tb[j, s + 1] - dt * (1.0 + 1e-6) if c1[j, s] == 0.0 else -math.inf
+        if sa == last[0] and sm == last[1] and se == last[2]:
+            return
+        last[0], last[1], last[2] = sa, sm, se
         for l in range(BLOCK):
-            i = i0 + l
-            I[0, l] = P[P_BIAS, i] + P[P_AMP, i] * sa
-            I[1, l] = P[P_BIAS, i] + P[P_AMP, i] * sm
-            I[2, l] = P[P_BIAS, i] + P[P_AMP, i] * se
+            I[0, l] = pb[P_BIAS, l] + pb[P_AMP, l] * sa
+            I[1, l] = pb[P_BIAS, l] + pb[P_AMP, l] * sm
+            I[2, l] = pb[P_BIAS, l] + pb[P_AMP, l] * se
     else:
         for l in range(BLOCK):
-            i = i0 + l
-            s, sa, sm, se = shape_over_step(tb, c0, c1, tidx[i], seg[l], ta, dt)
+            s, sa, sm, se = shape_over_step(tb, c0, c1, tidx[i0 + l], seg[l], ta, dt)
             seg[l] = s
-            I[0, l] = P[P_BIAS, i] + P[P_AMP, i] * sa
-            I[1, l] = P[P_BIAS, i] + P[P_AMP, i] * sm
-            I[2, l] = P[P_BIAS, i] + P[P_AMP, i] * se
+            I[0, l] = pb[P_BIAS, l] + pb[P_AMP, l] * sa
+            I[1, l] = pb[P_BIAS, l] + pb[P_AMP, l] * sm
+            I[2, l] = pb[P_BIAS, l] + pb[P_AMP, l] * se
 
 
 # -- block set-up and tear-down -----------------------------------------------------------------
 @njit(**INLINE)
-def block_load(y, ic, tidx, i0, st, alive, seg):
-    """Copy the block's state into lane arrays; returns whether all lanes share a stimulus."""
+def block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg):
+    """Copy the block's parameters and state into block-local lane arrays (contiguous, not
+    aliased with anything, so the lane loops vectorise); returns whether all lanes share a
+    stimulus table."""
     uniform = True
     for l in range(BLOCK):
         i = i0 + l
+        for r in range(NP):
+            pb[r, l] = P[r, i]
         for v in range(4):
             st[v, l] = y[v, i]
+        armed[l] = ic[I_ARMED, i] != 0
         alive[l] = ic[I_DIVSTEP, i] < 0
         seg[l] = 0
         if tidx[i] != tidx[i0]:
@@ -155,40 +229,64 @@ def block_load(y, ic, tidx, i0, st, alive, seg):
 
 
 @njit(**INLINE)
-def block_store(y, i0, st):
+def block_store(y, ic, i0, st, fz, armed, alive):
+    """Write the block's final state back (the frozen state for diverged lanes)."""
     for l in range(BLOCK):
         for v in range(4):
-            y[v, i0 + l] = st[v, l]
+            y[v, i0 + l] = st[v, l] if alive[l] else fz[v, l]
+        ic[I_ARMED, i0 + l] = 1 if armed[l] else 0
 
 
 @njit(**INLINE)
-def record_block(rec, rec_slot, rec_var, i0, s, st):
+def record_block(rec, rec_slot, rec_var, i0, s, st, fz, alive):
+    """Store sample ``s`` of the recorded variables (the frozen state for diverged lanes)."""
     for l in range(BLOCK):
         c = rec_slot[i0 + l]
         if c >= 0:
             for r in range(rec_var.shape[0]):
-                rec[r, s, c] = st[rec_var[r], l]
+                rec[r, s, c] = st[rec_var[r], l] if alive[l] else fz[rec_var[r], l]
+
+
+@njit(**INLINE)
+def block_scratch(y):
+    """Block-local arrays in the kernel's float type: parameters, state, state before the
+    step, frozen state of diverged lanes, stage currents, armed/alive flags, stimulus
+    pieces, last stimulus shape values.  Called inside the ``prange`` body, it also marks the
+    function Numba outlines for that body to use 512-bit vectors."""
+    prefer_wide_vectors()
+    pb = np.empty((NP, BLOCK), y.dtype)
+    st = np.empty((4, BLOCK), y.dtype)
+    prev = np.empty((4, BLOCK), y.dtype)
+    fz = np.empty((4, BLOCK), y.dtype)
+    I = np.empty((3, BLOCK), y.dtype)
+    armed = np.empty(BLOCK, np.bool_)
+    alive = np.empty(BLOCK, np.bool_)
+    seg = np.empty(BLOCK, np.int64)
+    last = np.full(4, np.nan)
+    last[3] = -np.inf
+    return pb, st, prev, fz, I, armed, alive, seg, last
 
 
 # -- events: blow-up, spikes, re-arming ---------------------------------------------------------
 @njit(**INLINE)
-def scan_block(P, ic, i0, st, alive):
-    """Vectorisable test: does any lane need the scalar event handler after this step?"""
-    ev = 0
-    for l in range(BLOCK):
-        i = i0 + l
-        V = st[0, l]
-        finite = (
-            abs(V) < math.inf
-            and abs(st[1, l]) < math.inf
-            and abs(st[2, l]) < math.inf
-            and abs(st[3, l]) < math.inf
-        )
-        above = V >= P[P_THR, i]
-        armed = ic[I_ARMED, i] != 0
-        hit = (not finite) or (armed == above)
-        ev |= alive[l] & hit
-    return ev
+def is_finite4(st, l):
+    return (
+        abs(st[0, l]) < math.inf
+        and abs(st[1, l]) < math.inf
+        and abs(st[2, l]) < math.inf
+        and abs(st[3, l]) < math.inf
+    )
+
+
+@njit(**INLINE)
+def lane_event(V, n, m, h, thr, armed, alive):
+    """Does this lane need the scalar event handler after its step (blow-up, crossing
+    while armed, re-arming)?  Branch-free (bitwise operators), so the lane loop that
+    OR-accumulates it still vectorises."""
+    finite = (abs(V) < math.inf) & (abs(n) < math.inf) & (abs(m) < math.inf) & (
+        abs(h) < math.inf)
+    hit = (~finite) | (armed == (V >= thr))
+    return alive & hit
 
 
 @njit(**INLINE)
@@ -224,34 +322,33 @@ def hermite_root(V0, V1, D0, D1, dt, thr):
 
 
 @njit(**INLINE)
-def handle_events(P, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, alive, I):
-    """Scalar pass over the lanes of a block after step ``k``: freeze and flag lanes whose state
-    stopped being finite, record upward threshold crossings, re-arm lanes that fell below."""
+def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive,
+                  I):
+    """Scalar pass over the lanes of a block after step ``k``: freeze (into ``fz``) and flag
+    lanes whose state stopped being finite, record upward threshold crossings, re-arm lanes
+    that fell below.
+    Spike times are computed in float64 whatever the kernel's float type."""
     for l in range(BLOCK):
         if not alive[l]:
             continue
         i = i0 + l
-        V = st[0, l]
-        finite = (
-            abs(V) < math.inf
-            and abs(st[1, l]) < math.inf
-            and abs(st[2, l]) < math.inf
-            and abs(st[3, l]) < math.inf
-        )
-        if not finite:
+        if not is_finite4(st, l):
             for v in range(4):
-                st[v, l] = prev[v, l]
+                fz[v, l] = prev[v, l]
             alive[l] = False
             ic[I_DIVSTEP, i] = k
             fo[F_DIVT, i] = t0 + (k + 1) * dt
             continue
-        thr = P[P_THR, i]
-        if ic[I_ARMED, i] != 0:
+        V = st[0, l]
+        thr = pb[P_THR, l]
+        if armed[l]:
             if V >= thr:
                 V0 = prev[0, l]
-                D0 = rhs(V0, prev[1, l], prev[2, l], prev[3, l], I[0, l], P, i)[0]
-                D1 = rhs(V, st[1, l], st[2, l], st[3, l], I[2, l], P, i)[0]
-                ts = t0 + (k + hermite_root(V0, V, D0, D1, dt, thr)) * dt
+                D0 = rhs(V0, prev[1, l], prev[2, l], prev[3, l], I[0, l], pb, l)[0]
+                D1 = rhs(V, st[1, l], st[2, l], st[3, l], I[2, l], pb, l)[0]
+                s = hermite_root(np.float64(V0), np.float64(V), np.float64(D0),
+                                 np.float64(D1), dt, np.float64(thr))
+                ts = t0 + (k + s) * dt
                 c = ic[I_COUNT, i]
                 if c < spikes.shape[1]:
                     spikes[i, c] = ts
@@ -267,6 +364,6 @@ def handle_events(P, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, alive,
                         fo[F_WISI2, i] += isi * isi
                     fo[F_WLAST, i] = ts
                     ic[I_WCOUNT, i] = w + 1
-                ic[I_ARMED, i] = 0
+                armed[l] = False
         elif V < thr:
-            ic[I_ARMED, i] = 1
+            armed[l] = True

@@ -4,49 +4,55 @@ Cheapest per step (one right-hand side), but explicit and first order: stable on
 dt below roughly 0.07–0.09 ms on HH, and its spike times converge linearly in dt.
 """
 
-import numpy as np
 from numba import njit, prange
 
 from .. import config
 from .common import (
     BLOCK,
+    P_THR,
     block_current,
     block_load,
+    block_scratch,
     block_store,
     handle_events,
+    lane_event,
     record_block,
     rhs,
-    scan_block,
 )
+from .fastexp import like
 
 ORDER = 1
 
 
-@njit(parallel=True, cache=True, fastmath=config.FASTMATH)
+@njit(parallel=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
 def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
         rec_var, record_every):
-    """Advance every neuron ``n_steps`` steps of ``dt`` ms from ``t0`` (see ``common``)."""
+    """Advance every neuron ``n_steps`` steps of ``dt`` ms from ``t0`` (see ``common``).
+    ``y`` and ``P`` are float64 or float32; the arithmetic follows their type."""
+    h = like(y[0, 0], dt)
     for b in prange(y.shape[1] // BLOCK):
         i0 = b * BLOCK
-        st = np.empty((4, BLOCK))
-        prev = np.empty((4, BLOCK))
-        I = np.empty((3, BLOCK))
-        alive = np.empty(BLOCK, np.bool_)
-        seg = np.empty(BLOCK, np.int64)
-        uniform = block_load(y, ic, tidx, i0, st, alive, seg)
+        pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
+        uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
+        rec_left = record_every
         for k in range(n_steps):
-            block_current(P, i0, tidx, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I)
-            prev[:, :] = st
-            for l in range(BLOCK):
-                V, n, m, h = st[0, l], st[1, l], st[2, l], st[3, l]
-                dV, dn, dm, dh = rhs(V, n, m, h, I[0, l], P, i0 + l)
-                if alive[l]:
-                    st[0, l] = V + dt * dV
-                    st[1, l] = n + dt * dn
-                    st[2, l] = m + dt * dm
-                    st[3, l] = h + dt * dh
-            if scan_block(P, ic, i0, st, alive):
-                handle_events(P, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, alive, I)
-            if (k + 1) % record_every == 0:
-                record_block(rec, rec_slot, rec_var, i0, (k + 1) // record_every, st)
-        block_store(y, i0, st)
+            block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
+            ev = False
+            for l in range(BLOCK):  # the vectorised lane loop: no branches, no calls
+                V, n, m, g = st[0, l], st[1, l], st[2, l], st[3, l]
+                prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, n, m, g
+                dV, dn, dm, dh = rhs(V, n, m, g, I[0, l], pb, l)
+                V1, n1, m1, g1 = V + h * dV, n + h * dn, m + h * dm, g + h * dh
+                # every lane is advanced, diverged ones too (their frozen state is in fz);
+                # a per-lane select here made LLVM branch around the update and give up
+                st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
+                ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], armed[l], alive[l])
+            if ev:
+                handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz,
+                              armed, alive, I)
+            rec_left -= 1
+            if rec_left == 0:
+                rec_left = record_every
+                record_block(rec, rec_slot, rec_var, i0, (k + 1) // record_every, st, fz,
+                             alive)
+        block_store(y, ic, i0, st, fz, armed, alive)
