@@ -269,6 +269,14 @@ def simulate(
         values["threshold"] = _per_neuron_array("threshold", per_neuron["threshold"])
     for name, arr in values.items():
         _range_check(name, arr)
+    if method == "expeuler" and (values["gL"] <= 0).any():
+        # exponential Euler advances V towards V_inf = (I + sum g E) / g_tot: with gL = 0 the
+        # total conductance can vanish (a pure capacitor) and V_inf is undefined
+        raise ValueError(
+            f"gL must be > 0 for method='expeuler' (its V update divides by the total "
+            f"conductance), got {values['gL'].reshape(-1)[np.argmin(values['gL'])]!r}; "
+            f"use method='rk4' or 'euler' for a membrane without leak"
+        )
     try:
         shape = np.broadcast_shapes(stim_shape, *(a.shape for a in values.values()))
     except ValueError:

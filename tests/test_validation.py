@@ -55,6 +55,7 @@ S = hh.step()
     (dict(params="classic"), TypeError, "params"),
     (dict(params=hh.HHParams(gK=-3.0)), ValueError, "gK"),
     (dict(gk=30.0), TypeError, "gk"),
+    (dict(method="expeuler", gL=np.array([0.3, 0.0])), ValueError, "gL"),
 ])
 def test_bad_input_is_refused_by_name(no_kernel, kwargs, exc, match):
     args = dict(t_stop=10.0)
