@@ -130,6 +130,7 @@ def work_precision(
     repeats: int = 3,
     max_spikes: int = 128,
     progress: Callable[[str], None] | None = None,
+    dtypes: Sequence = (np.float64,),
 ) -> list[dict]:
     """Spike-time error against cost for each method and dt, on a batch of step currents.
 
@@ -139,7 +140,8 @@ def work_precision(
     5 s); its spike times are compared with the scipy reference on ``n_ref`` neurons spread
     evenly over the batch (solving all of them with scipy would take hours).  Scipy
     ``solve_ivp`` itself (DOP853, one neuron after another, the gist's way) is measured as a
-    yardstick at ``scipy_rtols`` on the same ``n_ref`` neurons.
+    yardstick at ``scipy_rtols`` on the same ``n_ref`` neurons.  ``dtypes`` lists the kernel
+    floating types to run; float32 rows are labelled ``"<method>-float32"``.
 
     Returns
     -------
@@ -174,27 +176,29 @@ def work_precision(
         return c.worst_spike_error, med, int((~c.count_match).sum())
 
     rows = []
-    for m in methods:
-        simulate(stim, 2.0, dt=0.01, method=m, amplitude=amps[:16])  # compile outside timing
+    for m, dtype in ((m, d) for d in dtypes for m in methods):
+        label = m if np.dtype(dtype) == np.float64 else f"{m}-{np.dtype(dtype).name}"
+        # compile outside timing
+        simulate(stim, 2.0, dt=0.01, method=m, amplitude=amps[:16], dtype=dtype)
         for dt in dts[m]:
             walls = []
             for _ in range(max(1, repeats)):
                 t0 = time.perf_counter()
                 res = simulate(stim, t_stop, dt=float(dt), method=m, amplitude=amps,
-                               max_spikes=max_spikes)
+                               max_spikes=max_spikes, dtype=dtype)
                 walls.append(time.perf_counter() - t0)
                 if walls[0] > 5.0:
                     break
             wall = float(np.median(walls))
             worst, med, mism = errors(res, idx)
             rows.append({
-                "method": m, "dt": float(dt), "rtol": math.nan, "n_neurons": n_neurons,
+                "method": label, "dt": float(dt), "rtol": math.nan, "n_neurons": n_neurons,
                 "wall_s": wall, "cost": wall / neuron_s,
                 "neuron_steps_per_s": n_neurons * res.n_steps / wall,
                 "spike_error": worst, "median_error": med, "count_mismatch": mism,
                 "diverged": int(res.diverged.sum()),
             })
-            say(f"{m:9s} dt={dt:<7g} {wall:7.3f} s  worst spike error {worst:.3g} ms")
+            say(f"{label:13s} dt={dt:<7g} {wall:7.3f} s  worst spike error {worst:.3g} ms")
     for rtol in scipy_rtols:
         t0 = time.perf_counter()
         # at loose tolerances DOP853 tries (and rejects) steps that overflow the rate functions

@@ -271,7 +271,8 @@ def _bench(args) -> int:
     rows = work_precision(args.method, dts, n_neurons=args.n_neurons, t_stop=args.t_stop,
                           n_ref=args.n_ref, repeats=1 if args.quick else args.repeats,
                           scipy_rtols=() if args.quick else (1e-3, 1e-5, 1e-7),
-                          progress=lambda msg: print(msg, flush=True))
+                          progress=lambda msg: print(msg, flush=True),
+                          dtypes=(np.float64, np.float32) if args.float32 else (np.float64,))
     _write_csv(out / "work_precision.csv", rows)
     fig = plotting.work_precision_plot(rows)
     fig.tight_layout()
@@ -488,6 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3, help="timed runs per point (median)")
     p.add_argument("--quick", action="store_true",
                    help="every third dt, one run each, no scipy timing")
+    p.add_argument("--float32", action="store_true",
+                   help="also run the float32 kernels (dtype=np.float32)")
     p.add_argument("--out", default="hhfast-out", help="folder for CSV and PNG")
     p.set_defaults(func=_bench)
 

@@ -185,7 +185,7 @@ def work_precision_plot(rows, ax=None):
         good = sorted((r for r in mine if np.isfinite(r["spike_error"])), key=lambda r: r["cost"])
         dropped = len(mine) - len(good)
         label = method + (f" ({dropped} with wrong spike count)" if dropped else "")
-        style = "s--" if method.startswith("scipy") else "o-"
+        style = "s--" if method.startswith("scipy") else ("^:" if "float32" in method else "o-")
         x = [r["spike_error"] for r in good]
         y = [r["cost"] for r in good]
         ax.loglog(x, y, style, color=f"C{k}", label=label)
