@@ -304,6 +304,8 @@ class _Job:
 def _worker_threads() -> int | None:
     """Numba threads for a task: the threads of the Dask worker running it (None outside
     Dask: keep this process's setting)."""
+    if "distributed" not in sys.modules:  # not inside a Dask worker (and no 0.35 s import)
+        return None
     try:
         from distributed import get_worker
 
@@ -316,9 +318,8 @@ def _worker_threads() -> int | None:
     return max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
 
 
-def _run_batch(job: _Job):
-    """Simulate one batch, compute its metrics, write them (and then ``done``) to the store,
-    or return them when there is no store.  Top-level so Dask workers import it by name."""
+def _compute_batch(job: _Job) -> dict[str, np.ndarray]:
+    """Simulate one batch and compute its metrics (the kernel releases the GIL)."""
     values = dict(job.values)
     stimulus = job.stimulus
     stim_cols = {k: values.pop(k) for k in list(values) if k.startswith(STIM_PREFIX)}
@@ -326,7 +327,13 @@ def _run_batch(job: _Job):
         stimulus = _stimuli_for(stimulus, stim_cols)
     with _KERNEL_LOCK:
         res = simulate(stimulus, num_threads=_worker_threads(), **job.sim, **values)
-    out = _metrics(res, job.metrics)
+    return _metrics(res, job.metrics)
+
+
+def _run_batch(job: _Job):
+    """Simulate one batch, compute its metrics, write them (and then ``done``) to the store,
+    or return them when there is no store.  Top-level so Dask workers import it by name."""
+    out = _compute_batch(job)
     if job.store is None:
         return out
     _write_chunks(job.store, job.regions, out)
@@ -515,8 +522,7 @@ def _execute(jobs, client, n_workers):
     """Yield ``(job, idx, result)`` as batches finish, locally or as Dask tasks (a bounded
     number in flight so that memory does not grow with the grid)."""
     if client is None:
-        for job, idx in jobs:
-            yield job, idx, _run_batch(job)
+        yield from _execute_local(jobs)
         return
     from distributed import as_completed
 
@@ -546,6 +552,28 @@ def _execute(jobs, client, n_workers):
     finally:
         if pending:
             client.cancel(list(ac.futures))
+
+
+def _execute_local(jobs):
+    """Run batches in this process, writing batch k to the store on a writer thread while the
+    kernel (which releases the GIL) computes batch k + 1.  A write is waited for before the
+    next one starts and before returning, also on an exception or Ctrl-C, so a chunk is marked
+    done exactly when its data is on disk and nothing computed is dropped on the floor."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hhfast-sweep-writer") as pool:
+        pending = None
+        for job, idx in jobs:
+            out = _compute_batch(job)
+            if pending is not None:
+                yield pending[0], pending[1], pending[2].result()
+            if job.store is None:
+                pending = None
+                yield job, idx, out
+            else:
+                pending = (job, idx, pool.submit(_write_chunks, job.store, job.regions, out))
+        if pending is not None:
+            yield pending[0], pending[1], pending[2].result()
 
 
 def _progress_bar(progress, total: int, initial: int):

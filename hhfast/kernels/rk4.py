@@ -33,7 +33,7 @@ from .fastexp import like
 ORDER = 4
 
 
-@njit(parallel=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
 def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
         rec_var, record_every):
     """Advance every neuron ``n_steps`` steps of ``dt`` ms from ``t0`` (see ``common``).
