@@ -367,3 +367,18 @@ def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, a
                 armed[l] = False
         elif V < thr:
             armed[l] = True
+
+
+@njit(**INLINE)
+def end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive, I,
+                rec, rec_slot, rec_var, record_every, rec_left):
+    """What every method does after its lane loop: the scalar event pass when the lane loop
+    flagged one (``ev``), then recording every ``record_every`` steps (a countdown, not a
+    modulo).  Returns the new countdown."""
+    if ev:
+        handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive, I)
+    rec_left -= 1
+    if rec_left == 0:
+        rec_left = record_every
+        record_block(rec, rec_slot, rec_var, i0, (k + 1) // record_every, st, fz, alive)
+    return rec_left

@@ -14,9 +14,8 @@ from .common import (
     block_load,
     block_scratch,
     block_store,
-    handle_events,
+    end_of_step,
     lane_event,
-    record_block,
     rhs,
 )
 from .fastexp import like
@@ -47,12 +46,7 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
                 # a per-lane select here made LLVM branch around the update and give up
                 st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
                 ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], armed[l], alive[l])
-            if ev:
-                handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz,
-                              armed, alive, I)
-            rec_left -= 1
-            if rec_left == 0:
-                rec_left = record_every
-                record_block(rec, rec_slot, rec_var, i0, (k + 1) // record_every, st, fz,
-                             alive)
+            rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
+                                   fz, armed, alive, I, rec, rec_slot, rec_var, record_every,
+                                   rec_left)
         block_store(y, ic, i0, st, fz, armed, alive)
