@@ -234,8 +234,11 @@ def test_unfinished_points_read_as_fill_values(tmp_path):
 
 
 KILL_SCRIPT = textwrap.dedent("""
-    import sys, time, numpy as np, hhfast as hh
+    import signal, sys, time, numpy as np, hhfast as hh
     from hhfast import sweeps
+    # a job started in the background by a non-interactive shell (as CI runners do) inherits
+    # SIGINT *ignored*, and Python then installs no Ctrl-C handler: restore it, as a terminal has
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     write = sweeps._write_chunks
     def slow_write(*args):  # a slow file system: the whole sweep takes ~2.5 s, not ~0.3 s,
         time.sleep(0.05)    # so the test's signal reliably lands mid-sweep
