@@ -14,10 +14,15 @@ class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
-def _demo(args) -> int:
-    import matplotlib
+def _save(fig, path, quiet: bool = False) -> None:
+    """Write a figure as PNG (tight layout, 120 dpi) and say where."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    if not quiet:
+        print(f"wrote {path}")
 
-    matplotlib.use("Agg")
+
+def _demo(args) -> int:
     import hhfast as hh
     from hhfast import plotting
 
@@ -33,8 +38,7 @@ def _demo(args) -> int:
         "phase.png": plotting.phase_plot(res),
     }
     for name, fig in files.items():
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=120)
+        _save(fig, out / name, quiet=True)
     times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
     print(f"gist two-pulse protocol, {args.method} dt={args.dt} ms, {args.t_stop} ms: "
           f"{int(res.spike_count[0])} spikes at {times} ms ({elapsed:.2f} s incl. compile)")
@@ -43,8 +47,7 @@ def _demo(args) -> int:
     fi = hh.fi_curve(currents, t_stop=1000.0, dt=args.dt, method=args.method, branch="both")
     elapsed = time.perf_counter() - t0
     files["fi.png"] = fig = fi.plot()
-    fig.tight_layout()
-    fig.savefig(out / "fi.png", dpi=120)
+    _save(fig, out / "fi.png", quiet=True)
     print(f"f-I curve, {currents.size} currents x 2 branches, 1000 ms each: "
           f"{_fi_summary(fi)} ({elapsed:.2f} s)")
     for name in files:
@@ -89,9 +92,6 @@ def _preset(name: str):
 
 
 def _fi(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import hhfast as hh
 
     if args.num < 1:
@@ -109,9 +109,7 @@ def _fi(args) -> int:
     print(_fi_summary(fi))
     if args.out:
         fig = fi.plot()
-        fig.tight_layout()
-        fig.savefig(args.out, dpi=120)
-        print(f"wrote {args.out}")
+        _save(fig, args.out)
     if args.csv:
         fi.to_csv(args.csv)
         print(f"wrote {args.csv}")
@@ -119,9 +117,6 @@ def _fi(args) -> int:
 
 
 def _rheobase(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import hhfast as hh
     from hhfast import plotting
 
@@ -139,9 +134,7 @@ def _rheobase(args) -> int:
         print(f"  width {w:9.4f} ms  threshold {a:10.4f} µA/cm²")
     if args.out:
         fig = plotting.strength_duration_plot(widths, thr)
-        fig.tight_layout()
-        fig.savefig(args.out, dpi=120)
-        print(f"wrote {args.out}")
+        _save(fig, args.out)
     if args.csv:
         _write_csv(Path(args.csv), [{"width_ms": w, "threshold_uA_cm2": a} for w, a in zip(widths, thr)])
         print(f"wrote {args.csv}")
@@ -157,9 +150,6 @@ def _pulse(text: str):
 
 
 def _run(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import hhfast as hh
     from hhfast import plotting
     from hhfast.tables import trace_csv
@@ -192,14 +182,10 @@ def _run(args) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig = plotting.trace_panel(res)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    print(f"wrote {out}")
+    _save(fig, out)
     if args.phase:
         fig = plotting.phase_plot(res)
-        fig.tight_layout()
-        fig.savefig(args.phase, dpi=120)
-        print(f"wrote {args.phase}")
+        _save(fig, args.phase)
     if args.csv:
         trace_csv(res, path=args.csv)
         print(f"wrote {args.csv}")
@@ -253,9 +239,6 @@ def _bench(args) -> int:
     if not args.work_precision:
         raise CLIError("nothing to run: pass --work-precision (throughput benchmarks: "
                        "python -m pytest benchmarks --benchmark-only)")
-    import matplotlib
-
-    matplotlib.use("Agg")
     from hhfast import plotting
     from hhfast.accuracy import DEFAULT_WP_DTS, cheapest, work_precision
 
@@ -275,8 +258,7 @@ def _bench(args) -> int:
                           dtypes=(np.float64, np.float32) if args.float32 else (np.float64,))
     _write_csv(out / "work_precision.csv", rows)
     fig = plotting.work_precision_plot(rows)
-    fig.tight_layout()
-    fig.savefig(out / "work_precision.png", dpi=120)
+    _save(fig, out / "work_precision.png", quiet=True)
     print(f"\ncheapest run per spike-time accuracy ({args.n_neurons} neurons, step currents "
           f"0-20 uA/cm2, {args.t_stop:g} ms; error: worst over all spikes of {args.n_ref} "
           "neurons vs scipy DOP853 rtol=1e-11)\n")
@@ -371,9 +353,6 @@ def _sweep(args) -> int:
 
 
 def _sweep_plot(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import hhfast as hh
     from hhfast import plotting
 
@@ -390,9 +369,7 @@ def _sweep_plot(args) -> int:
             raise CLIError(f"--sel {item!r}: VALUE must be a number") from None
     fig = plotting.sweep_plot(ds, var)
     out = Path(args.out or f"{Path(store).stem}-{var}.png")
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    print(f"wrote {out}")
+    _save(fig, out)
     return 0
 
 
@@ -518,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI only writes files: never open a window
     try:
         return args.func(args)
     except (CLIError, ValueError, TypeError, OSError, ImportError) as e:
