@@ -11,7 +11,7 @@ from .excitability import rheobase
 from .fi import FICurve, fi_curve
 from .model import HHParams
 from .result import SimResult, SpikeTimes
-from .stimulus import Stimulus, pulse_train, pulses, ramp, step, waveform
+from .stimulus import Stimulus, gist, pulse_train, pulses, ramp, step, waveform
 from .sweeps import Grid, grid, open_sweep, sweep
 
 __version__ = "0.1.0"
@@ -25,6 +25,7 @@ __all__ = [
     "warmup",
     "pulses",
     "step",
+    "gist",
     "pulse_train",
     "ramp",
     "waveform",

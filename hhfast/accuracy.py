@@ -17,7 +17,7 @@ import numpy as np
 from .engine import simulate
 from .kernels import METHODS
 from .reference import compare, solve
-from .stimulus import Stimulus, pulses, step
+from .stimulus import Stimulus, gist, step
 
 __all__ = [
     "validation_cases",
@@ -48,7 +48,7 @@ def validation_cases(t_stop: float = 100.0) -> list[tuple[str, Stimulus, float, 
     2.5 µA/cm² (a single spike, then rest), 6.5 (inside classic HH's bistable band, just above
     the onset of repetitive firing from rest), 10 and 20 (sustained firing).
     """
-    cases = [("gist two-pulse", pulses([(0, 1, 150), (10, 11, 50)]), 50.0, {})]
+    cases = [("gist two-pulse", gist(), 50.0, {})]
     for amp in (2.5, 6.5, 10.0, 20.0):
         cases.append((f"step {amp:g} uA/cm2", step(), float(t_stop), {"amplitude": amp}))
     return cases

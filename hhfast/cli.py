@@ -29,7 +29,7 @@ def _demo(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    stim = hh.pulses([(0, 1, 150), (10, 11, 50)])
+    stim = hh.gist()
     res = hh.simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method, record="V,n,m,h")
     elapsed = time.perf_counter() - t0
     files = {
@@ -166,7 +166,7 @@ def _run(args) -> int:
         amp, start, stop = (vals + [0.0, float("inf")][len(vals) - 1:])[:3]
         pieces.append((start, stop, amp))
     if not pieces:
-        pieces = [(0.0, 1.0, 150.0), (10.0, 11.0, 50.0)]  # the gist's protocol
+        pieces = list(hh.stimulus.GIST_PULSES)
     stim = hh.pulses(pieces)
     initial = {k: v for k, v in (("V0", args.V0), ("n0", args.n0), ("m0", args.m0),
                                  ("h0", args.h0)) if v is not None}

@@ -7,140 +7,18 @@ input costs nothing and names the argument at fault.
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Sequence
 
 import numba
 import numpy as np
 
+from . import _checks as C
 from . import config
+from ._checks import INITIAL_VALUES, PER_NEURON
 from .kernels import METHODS
 from .kernels import common as K
 from .model import FIELDS, STATE, HHParams, check_params, steady_state
 from .result import SimResult, SpikeTimes
-from .stimulus import Stimulus, as_tables
-
-#: per-neuron keywords besides the model fields
-STIM_VALUES = ("amplitude", "bias")
-INITIAL_VALUES = ("V0", "n0", "m0", "h0")
-PER_NEURON = FIELDS + STIM_VALUES + INITIAL_VALUES + ("threshold",)
-
-
-# -- checks ------------------------------------------------------------------------------------
-def _real(name: str, value, *, positive: bool = False, allow_inf: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if math.isnan(v) or (math.isinf(v) and not allow_inf):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and not v > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return v
-
-
-def _int(name: str, value, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {value!r}")
-    return int(value)
-
-
-def _per_neuron_array(name: str, value) -> np.ndarray:
-    """A per-neuron value as a float array, checked for type and finiteness."""
-    try:
-        arr = np.asarray(value)
-    except Exception:  # pragma: no cover - exotic objects
-        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}") from None
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.number)):
-        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must be real, got complex values")
-    arr = arr.astype(float, copy=False)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        j = np.flatnonzero(bad)[0]
-        raise ValueError(
-            f"{name} must be finite, got {arr.reshape(-1)[j]!r} at index "
-            f"{np.unravel_index(j, arr.shape) if arr.ndim else ()}"
-        )
-    return arr
-
-
-def _range_check(name: str, arr: np.ndarray) -> None:
-    def fail(cond_text, bad):
-        j = np.flatnonzero(bad)[0]
-        raise ValueError(f"{name} must be {cond_text}, got {arr.reshape(-1)[j]!r}")
-
-    if name in ("gNa", "gK", "gL") and (arr < 0).any():
-        fail(">= 0 (a conductance, mS/cm²)", arr.reshape(-1) < 0)
-    if name == "Cm" and (arr <= 0).any():
-        fail("> 0 (µF/cm²)", arr.reshape(-1) <= 0)
-    if name in ("n0", "m0", "h0") and ((arr < 0) | (arr > 1)).any():
-        fail("in [0, 1] (a gating variable)", ((arr < 0) | (arr > 1)).reshape(-1))
-
-
-def _window(window, t_start: float) -> tuple[float, float]:
-    """The analysis window ``(t0, t1)`` in ms, checked (default ``(t_start, inf)``)."""
-    if window is None:
-        return t_start, math.inf
-    try:
-        w0, w1 = window
-    except (TypeError, ValueError):
-        raise TypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
-    w0, w1 = _real("window[0]", w0), _real("window[1]", w1, allow_inf=True)
-    if not w1 > w0:
-        raise ValueError(f"window must have t1 > t0, got {window!r}")
-    return w0, w1
-
-
-def _float_dtype(dtype) -> type:
-    """``dtype`` argument -> np.float64 or np.float32 (anything else is refused)."""
-    try:
-        if dtype is None:
-            raise TypeError
-        dt_ = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}") from None
-    if dt_ not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise ValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}")
-    return dt_.type
-
-
-def _parse_record(record) -> tuple[str, ...]:
-    if record is None:
-        return ()
-    if isinstance(record, str):
-        names = tuple(s.strip() for s in record.split(",") if s.strip())
-    elif isinstance(record, Sequence):
-        names = tuple(record)
-    else:
-        raise TypeError(f"record must be a string like 'V,n' or a list of names, got {record!r}")
-    for s in names:
-        if s not in STATE:
-            raise ValueError(f"record: unknown state variable {s!r}; choose from {STATE}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"record names a variable twice: {record!r}")
-    return names
-
-
-def _stimuli(stimulus) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Stimulus (or array/sequence of them, one per neuron) -> object array + its shape."""
-    if isinstance(stimulus, Stimulus):
-        return np.array([stimulus], dtype=object).reshape(()), ()
-    if isinstance(stimulus, (Sequence, np.ndarray)) and not isinstance(stimulus, str):
-        arr = np.empty(len(stimulus), dtype=object)
-        for i, s in enumerate(stimulus):
-            if not isinstance(s, Stimulus):
-                raise TypeError(f"stimulus[{i}] must be a Stimulus, got {s!r}")
-            arr[i] = s
-        if isinstance(stimulus, np.ndarray):
-            arr = arr.reshape(stimulus.shape)
-        return arr, arr.shape
-    raise TypeError(
-        "stimulus must be a Stimulus (hh.step(), hh.pulses(...), ...) or a sequence of them, "
-        f"got {stimulus!r}"
-    )
+from .stimulus import as_tables
 
 
 # -- the call -----------------------------------------------------------------------------------
@@ -219,9 +97,9 @@ def simulate(
     # ---- scalars and names (cheap, first) ----
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    dt = _real("dt", dt, positive=True)
-    t_start = _real("t_start", t_start)
-    t_stop = _real("t_stop", t_stop)
+    dt = C.real("dt", dt, positive=True)
+    t_start = C.real("t_start", t_start)
+    t_stop = C.real("t_stop", t_stop)
     if t_stop - t_start < dt * (1 - 1e-9):
         raise ValueError(
             f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms) after "
@@ -238,18 +116,18 @@ def simulate(
             f"simulate() got unexpected keyword argument(s) {unknown}; per-neuron values are "
             f"{list(PER_NEURON)}"
         )
-    max_spikes = _int("max_spikes", max_spikes, 0)
-    record_every = _int("record_every", record_every, 1)
-    rec_names = _parse_record(record)
+    max_spikes = C.integer("max_spikes", max_spikes, 0)
+    record_every = C.integer("record_every", record_every, 1)
+    rec_names = C.parse_record(record)
     if num_threads is not None:
-        num_threads = _int("num_threads", num_threads, 1)
+        num_threads = C.integer("num_threads", num_threads, 1)
         if num_threads > numba.config.NUMBA_NUM_THREADS:
             raise ValueError(
                 f"num_threads must be <= {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), "
                 f"got {num_threads}"
             )
-    dtype = _float_dtype(dtype)
-    stims, stim_shape = _stimuli(stimulus)
+    dtype = C.float_dtype(dtype)
+    stims, stim_shape = C.stimuli(stimulus)
     for s in stims.reshape(-1):
         if not (np.all(np.isfinite(s.t)) and np.all(np.isfinite(s.c0)) and np.all(np.isfinite(s.c1))):
             raise ValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
@@ -257,18 +135,18 @@ def simulate(
     # ---- per-neuron values: check and broadcast (views only) ----
     values: dict[str, np.ndarray] = {}
     for name in FIELDS:
-        values[name] = _per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
-    values["amplitude"] = _per_neuron_array("amplitude", per_neuron.get("amplitude", 1.0))
-    values["bias"] = _per_neuron_array("bias", per_neuron.get("bias", 0.0))
+        values[name] = C.per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
+    values["amplitude"] = C.per_neuron_array("amplitude", per_neuron.get("amplitude", 1.0))
+    values["bias"] = C.per_neuron_array("bias", per_neuron.get("bias", 0.0))
     for name in INITIAL_VALUES:
         if name in per_neuron:
-            values[name] = _per_neuron_array(name, per_neuron[name])
+            values[name] = C.per_neuron_array(name, per_neuron[name])
     if threshold is not None:
-        values["threshold"] = _per_neuron_array("threshold", threshold)
+        values["threshold"] = C.per_neuron_array("threshold", threshold)
     elif "threshold" in per_neuron:
-        values["threshold"] = _per_neuron_array("threshold", per_neuron["threshold"])
+        values["threshold"] = C.per_neuron_array("threshold", per_neuron["threshold"])
     for name, arr in values.items():
-        _range_check(name, arr)
+        C.range_check(name, arr)
     if method == "expeuler" and (values["gL"] <= 0).any():
         # exponential Euler advances V towards V_inf = (I + sum g E) / g_tot: with gL = 0 the
         # total conductance can vanish (a pure capacitor) and V_inf is undefined
@@ -292,7 +170,7 @@ def simulate(
     # ---- steps, window, recording budget ----
     n_steps = max(1, math.ceil((t_stop - t_start) / dt * (1 - 1e-9)))
     t_end = t_start + n_steps * dt
-    w0, w1 = _window(window, t_start)
+    w0, w1 = C.window(window, t_start)
     if neurons is None:
         rec_idx = np.arange(N) if rec_names else np.zeros(0, dtype=np.int64)
     else:
@@ -409,7 +287,7 @@ def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str
     for m in methods:
         if not isinstance(m, str) or m not in METHODS:
             raise ValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
-    kinds = [_float_dtype(d) for d in dtypes]
+    kinds = [C.float_dtype(d) for d in dtypes]
     spent = {}
     for m in methods:
         for d in kinds:

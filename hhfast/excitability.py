@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import _checks as C
 from . import config
-from .engine import _real, _stimuli, simulate
+from .engine import simulate
 
 __all__ = ["batched_bisection", "rheobase"]
 
@@ -117,16 +118,16 @@ def rheobase(
     """
     if "amplitude" in per_neuron:
         raise TypeError("rheobase() searches the amplitude; do not pass amplitude=")
-    lo = _real("lo", lo)
-    hi = _real("hi", hi)
-    tol = _real("tol", tol, positive=True)
+    lo = C.real("lo", lo)
+    hi = C.real("hi", hi)
+    tol = C.real("tol", tol, positive=True)
     if not hi > lo:
         raise ValueError(f"rheobase needs hi > lo, got lo={lo!r}, hi={hi!r}")
-    stims, stim_shape = _stimuli(stimulus)
+    stims, stim_shape = C.stimuli(stimulus)
     if t_stop is None:
         last = max((float(s.t[-1]) for s in stims.reshape(-1) if len(s.t)), default=0.0)
         t_stop = last + config.RHEOBASE_TAIL_MS
-    t_stop = _real("t_stop", t_stop, positive=True)
+    t_stop = C.real("t_stop", t_stop, positive=True)
     try:
         shape = np.broadcast_shapes(stim_shape, *(np.shape(v) for v in per_neuron.values()))
     except ValueError:

@@ -39,9 +39,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import brentq
 
+from . import _checks as C
 from . import config
 from .analysis import SUSTAINED, firing_pattern, sustained_rate
-from .engine import _per_neuron_array, _real, simulate
+from .engine import simulate
 from .excitability import batched_bisection
 from .kernels import METHODS
 from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
@@ -254,14 +255,14 @@ def fi_curve(
     # ---- checks (cheap, before any run) ----
     if branch not in BRANCHES:
         raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
-    cur = _per_neuron_array("currents", currents)
+    cur = C.per_neuron_array("currents", currents)
     if cur.ndim != 1 or cur.size == 0:
         raise ValueError(f"currents must be a non-empty 1-D array, got shape {cur.shape}")
     if cur.size > 1 and np.any(np.diff(cur) <= 0):
         raise ValueError("currents must be strictly increasing")
-    t_stop = _real("t_stop", t_stop, positive=True)
-    tol = _real("tol", tol, positive=True)
-    dt = _real("dt", dt, positive=True)
+    t_stop = C.real("t_stop", t_stop, positive=True)
+    tol = C.real("tol", tol, positive=True)
+    dt = C.real("dt", dt, positive=True)
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     unknown = sorted(set(per_neuron_values) - set(FIELDS))
@@ -273,7 +274,7 @@ def fi_curve(
         if np.ndim(v) != 0:
             raise ValueError(f"{k} must be one number for the whole f–I curve, got shape "
                              f"{np.shape(v)}; run simulate() for a grid of parameter values")
-        fields[k] = float(_per_neuron_array(k, v))
+        fields[k] = float(C.per_neuron_array(k, v))
     p = (HHParams.classic() if params is None else params).replace(**fields)
     check_params(p)
     if window is None:

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from . import config
-from .engine import PER_NEURON
+from ._checks import PER_NEURON
 from .model import FIELDS, STATE, HHParams, derivatives, steady_state
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus

@@ -222,6 +222,16 @@ def pulses(spec: Sequence[tuple[float, float, float]]) -> Stimulus:
     return Stimulus._from_pieces(pieces)
 
 
+#: The gist's two-pulse protocol: 150 µA/cm² for 0 < t < 1 ms, 50 µA/cm² for 10 < t < 11 ms
+#: (start ms, stop ms, µA/cm²).  Its one definition: demo, ``hhfast run``, validation, tests.
+GIST_PULSES = ((0.0, 1.0, 150.0), (10.0, 11.0, 50.0))
+
+
+def gist() -> Stimulus:
+    """The gist's two-pulse protocol (:data:`GIST_PULSES`), run for 50 ms in the gist."""
+    return pulses(GIST_PULSES)
+
+
 def step(start: float = 0.0, stop: float = math.inf, amplitude: float = 1.0) -> Stimulus:
     """A step of ``amplitude`` from ``start`` to ``stop`` (ms; default: on at 0, never off)."""
     return pulses([(start, stop, amplitude)])

@@ -35,17 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _checks as C
 from . import analysis, config
+from ._checks import PER_NEURON
 from .analysis import window_metrics
-from .engine import (
-    PER_NEURON,
-    _int,
-    _per_neuron_array,
-    _range_check,
-    _real,
-    _window,
-    simulate,
-)
+from .engine import simulate
 from .kernels import METHODS
 from .model import FIELDS, HHParams, check_params
 from .stimulus import Stimulus
@@ -112,14 +106,14 @@ class Grid:
         self.axes: dict[str, np.ndarray] = {}
         for name, values in axes.items():
             _check_axis_name(name)
-            arr = _per_neuron_array(name, values)
+            arr = C.per_neuron_array(name, values)
             if arr.ndim != 1 or arr.size == 0:
                 raise ValueError(
                     f"grid axis {name!r} must be a non-empty 1-D list of values, got shape "
                     f"{arr.shape}"
                 )
             if not name.startswith(STIM_PREFIX):
-                _range_check(name, arr)
+                C.range_check(name, arr)
             self.axes[name] = arr.copy()
         self.is_table = bool(table)
         if self.is_table:
@@ -166,7 +160,7 @@ class Grid:
         if isinstance(chunk_size, str) and chunk_size == "auto":
             target = config.SWEEP_CHUNK_POINTS
         else:
-            target = _int("chunk_size", chunk_size, 1)
+            target = C.integer("chunk_size", chunk_size, 1)
         shape, inner = self.shape, 1
         for k in range(len(shape) - 1, -1, -1):
             if inner * shape[k] > target:
@@ -449,7 +443,7 @@ def sweep(
     if store is not None and "://" not in store:
         store = os.path.abspath(store)  # workers may run elsewhere: no cwd-relative paths
     if not isinstance(batch_size, str) or batch_size != "auto":
-        batch_size = _int("batch_size", batch_size, 1)
+        batch_size = C.integer("batch_size", batch_size, 1)
     cshape = grid.chunk_shape(chunk_size)
 
     if store is not None:
@@ -597,8 +591,8 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
 
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    dt = _real("dt", dt, positive=True)
-    t_stop = _real("t_stop", t_stop)
+    dt = C.real("dt", dt, positive=True)
+    t_stop = C.real("t_stop", t_stop)
     if t_stop < dt * (1 - 1e-9):
         raise ValueError(f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms)")
     if params is None:
@@ -608,7 +602,7 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
     check_params(params)
     n_steps = max(1, math.ceil(t_stop / dt * (1 - 1e-9)))  # as simulate() counts them
     t_end = n_steps * dt
-    w0, w1 = _window(window, 0.0)
+    w0, w1 = C.window(window, 0.0)
     win = [w0, min(w1, t_end)]  # as the SimResult reports it: equal windows, equal metrics
 
     if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
@@ -619,7 +613,7 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
             raise ValueError(f"metrics: unknown metric {m!r}; choose from {list(METRICS)}")
     if len(set(metrics)) != len(metrics):
         raise ValueError(f"metrics names a metric twice: {list(metrics)!r}")
-    max_spikes = _int("max_spikes", max_spikes, 1) if "spike_times" in metrics else 0
+    max_spikes = C.integer("max_spikes", max_spikes, 1) if "spike_times" in metrics else 0
 
     for k, v in fixed.items():
         if k not in PER_NEURON:
@@ -627,11 +621,11 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
                             f"values are {list(PER_NEURON)}")
         if k in grid.axes:
             raise ValueError(f"{k!r} is both a grid axis and a fixed value")
-        arr = _per_neuron_array(k, v)
+        arr = C.per_neuron_array(k, v)
         if arr.ndim:
             raise ValueError(f"fixed value {k} must be a scalar (make it a grid axis), got "
                              f"shape {arr.shape}")
-        _range_check(k, arr)
+        C.range_check(k, arr)
     fixed = {k: float(v) for k, v in fixed.items()}
 
     stim_axes = [n for n in grid.names if n.startswith(STIM_PREFIX)]

@@ -107,3 +107,10 @@ def test_expeuler_is_exact_for_a_leak_membrane():
     vinf = EL + I / gL
     exact = vinf + (V0 - vinf) * np.exp(-gL * res.t / Cm)
     np.testing.assert_allclose(res.V[0], exact, rtol=1e-12, atol=1e-11)
+
+
+def test_gist_is_the_two_pulse_protocol_of_the_gist():
+    # spelled out here independently: 150 µA/cm² for 0<t<1 ms, 50 for 10<t<11 ms
+    assert hh.gist() == hh.pulses([(0, 1, 150), (10, 11, 50)])
+    t = np.array([0.5, 5.0, 10.5, 20.0])
+    np.testing.assert_array_equal(hh.gist()(t), [150.0, 0.0, 50.0, 0.0])
