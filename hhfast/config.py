@@ -140,3 +140,10 @@ SWEEP_TASKS_PER_WORKER = 4
 #: Tasks of a sweep in flight per worker thread: enough to hide scheduling latency, few enough
 #: that gathered results (no store) never pile up on the client.
 SWEEP_INFLIGHT_PER_THREAD = 2
+
+
+# -- first use (hhfast._firstuse) ----------------------------------------------------------------
+
+#: Say on stderr, before a kernel compiles, that it compiles (first use on a machine takes
+#: 10-20 s of silence otherwise).  ``HHFAST_QUIET_COMPILE=1`` or setting this to False silences it.
+COMPILE_MESSAGE = os.environ.get("HHFAST_QUIET_COMPILE", "").strip().lower() in ("", "0", "false", "no")

@@ -12,13 +12,15 @@ import numba
 import numpy as np
 
 from . import _checks as C
-from . import config
+from . import _firstuse, config
 from ._checks import INITIAL_VALUES, PER_NEURON
 from .kernels import METHODS
 from .kernels import common as K
 from .model import FIELDS, STATE, HHParams, check_params, steady_state
 from .result import SimResult, SpikeTimes
 from .stimulus import as_tables
+
+_firstuse.install(METHODS)  # one line on stderr before a kernel compiles (first use)
 
 
 # -- the call -----------------------------------------------------------------------------------
