@@ -1,0 +1,244 @@
+"""The interactive explorer: move the stimulus, the initial state and the parameters, see the
+neuron answer.
+
+A face like the CLI: it turns a flat set of settings (strings and numbers, the same ones the
+page's URL holds) into calls of the public API (:func:`hhfast.simulate`, :func:`hhfast.fi_curve`,
+the stimulus protocols, :class:`hhfast.HHParams`) and holds no numerics.  This module needs only
+NumPy; the web page (:mod:`hhfast.explore.app`) needs the ``explore`` extra (Panel on Bokeh).
+
+>>> import hhfast as hh
+>>> hh.explore()            # in a notebook: the app inline
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..kernels import METHODS
+from ..model import FIELDS, HHParams
+
+__all__ = ["explore", "serve", "DEFAULTS", "PRESETS", "SettingError", "run_settings", "fi_settings"]
+
+#: the stimulus protocols the page offers (value of the ``kind`` setting)
+KINDS = ("pulses", "step", "train", "ramp")
+
+#: every setting with its default (the gist: two pulses, 50 ms, rk4 at dt = 0.01 ms, classic HH
+#: from rest).  Initial values left empty mean "the resting state".
+DEFAULTS: dict[str, object] = {
+    "kind": "pulses",
+    "p1_start": 0.0, "p1_stop": 1.0, "p1_amp": 150.0,
+    "p2_start": 10.0, "p2_stop": 11.0, "p2_amp": 50.0,
+    "s_start": 0.0, "s_stop": math.inf, "s_amp": 10.0,
+    "tr_start": 0.0, "tr_width": 1.0, "tr_period": 10.0, "tr_count": 5, "tr_amp": 50.0,
+    "r_start": 0.0, "r_stop": 100.0, "r_begin": 0.0, "r_end": 15.0, "r_hold": False,
+    "t_stop": 50.0, "dt": 0.01, "method": "rk4",
+    "V0": "", "n0": "", "m0": "", "h0": "",
+    **HHParams.classic().as_dict(),
+    "fi_lo": 0.0, "fi_hi": 30.0, "fi_n": 61, "fi_t_stop": 500.0,
+}
+
+#: what each preset changes from :data:`DEFAULTS`
+PRESETS: dict[str, dict[str, object]] = {
+    "The gist (two pulses)": {},
+    "Sustained firing under a step": {"kind": "step", "s_amp": 10.0, "t_stop": 200.0},
+    "Bistable band (ramp down into it)": {
+        # start above the Hopf point (~9.78 µA/cm²), ramp down into the band (6.26-9.78) and
+        # hold: the neuron keeps firing where a neuron started at rest stays quiet
+        "kind": "ramp", "r_start": 0.0, "r_stop": 200.0, "r_begin": 15.0, "r_end": 8.0,
+        "r_hold": True, "t_stop": 500.0,
+    },
+    "Depolarisation block": {"kind": "step", "s_amp": 200.0, "t_stop": 100.0},
+    "Temperature effect (18.5 °C)": {"kind": "step", "s_amp": 10.0, "t_stop": 100.0,
+                                     "temperature": 18.5},
+}
+
+#: settings that are integers / booleans / names (the rest are floats)
+_INTS = {"tr_count", "fi_n"}
+_BOOLS = {"r_hold"}
+_NAMES = {"kind", "method"}
+_OPTIONAL = {"V0", "n0", "m0", "h0"}
+
+#: the words an hhfast error message starts with, per setting it points at
+_BLAME = {
+    "pulses": {"pulses[0].start": "p1_start", "pulses[0].stop": "p1_stop",
+               "pulses[0].amplitude": "p1_amp", "pulses[1].start": "p2_start",
+               "pulses[1].stop": "p2_stop", "pulses[1].amplitude": "p2_amp",
+               "pulses[0]": "p1_stop", "pulses[1]": "p2_stop"},
+    "step": {"pulses[0].start": "s_start", "pulses[0].stop": "s_stop",
+             "pulses[0].amplitude": "s_amp", "pulses[0]": "s_stop"},
+    "train": {"width": "tr_width", "period": "tr_period", "count": "tr_count",
+              "start": "tr_start", "pulses[0].amplitude": "tr_amp"},
+    "ramp": {"ramp stop": "r_stop", "start": "r_start", "stop": "r_stop", "begin": "r_begin",
+             "end": "r_end"},
+}
+
+
+class SettingError(ValueError):
+    """A setting the model refuses; ``field`` names the setting (None if no single one)."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def parse(name: str, raw) -> object:
+    """One setting from its text (URL, text field) or value; raises :class:`SettingError`."""
+    if name not in DEFAULTS:
+        raise SettingError(None, f"unknown setting {name!r}")
+    if name in _NAMES:
+        allowed = KINDS if name == "kind" else tuple(METHODS)
+        if raw not in allowed:
+            raise SettingError(name, f"{name} must be one of {list(allowed)}, got {raw!r}")
+        return raw
+    if name in _BOOLS:
+        if isinstance(raw, str):
+            if raw.strip().lower() not in ("true", "false", "1", "0", ""):
+                raise SettingError(name, f"{name} must be true or false, got {raw!r}")
+            return raw.strip().lower() in ("true", "1")
+        return bool(raw)
+    if isinstance(raw, str):
+        text = raw.strip()
+        if name in _OPTIONAL and text == "":
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise SettingError(name, f"{name}: not a number: {raw!r}") from None
+    else:
+        if raw is None and name in _OPTIONAL:
+            return None
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise SettingError(name, f"{name}: not a number: {raw!r}") from None
+    if math.isnan(value) or (math.isinf(value) and name != "s_stop"):
+        raise SettingError(name, f"{name} must be finite, got {raw!r}")
+    if name in _INTS:
+        if value != int(value):
+            raise SettingError(name, f"{name} must be a whole number, got {raw!r}")
+        return int(value)
+    return value
+
+
+def settings(**changes) -> dict[str, object]:
+    """:data:`DEFAULTS` with ``changes`` applied, every value parsed (raises SettingError)."""
+    out = dict(DEFAULTS)
+    for k, v in changes.items():
+        out[k] = parse(k, v)
+    return out
+
+
+def stimulus_of(s: dict):
+    """The :class:`hhfast.Stimulus` the settings describe (µA/cm², ``amplitude = 1``)."""
+    from .. import stimulus as S
+
+    kind = s["kind"]
+    try:
+        if kind == "pulses":
+            return S.pulses([(s["p1_start"], s["p1_stop"], s["p1_amp"]),
+                             (s["p2_start"], s["p2_stop"], s["p2_amp"])])
+        if kind == "step":
+            return S.step(s["s_start"], s["s_stop"], s["s_amp"])
+        if kind == "train":
+            return S.pulse_train(s["tr_start"], s["tr_width"], s["tr_period"], s["tr_count"],
+                                 s["tr_amp"])
+        return S.ramp(s["r_start"], s["r_stop"], s["r_begin"], s["r_end"], hold=s["r_hold"])
+    except (ValueError, TypeError) as e:
+        raise SettingError(_blame(kind, str(e)), str(e)) from None
+
+
+def _blame(kind: str, message: str) -> str | None:
+    for word, field in sorted(_BLAME.get(kind, {}).items(), key=lambda kv: -len(kv[0])):
+        if message.startswith(word):
+            return field
+    return None
+
+
+def _call_kwargs(s: dict) -> dict:
+    kw = {name: s[name] for name in FIELDS}
+    for name in _OPTIONAL:
+        if s[name] is not None:
+            kw[name] = s[name]
+    return kw
+
+
+#: samples per trace sent to the page (the run is recorded every k steps to stay near this)
+MAX_SAMPLES = 4000
+
+
+@dataclass
+class Run:
+    """One single-neuron run as the page shows it."""
+
+    result: object  # SimResult
+    stimulus: object  # Stimulus
+    current: np.ndarray  # µA/cm² at the recorded times
+
+
+def run_settings(s: dict) -> Run:
+    """Run the single neuron the settings describe (raises :class:`SettingError`)."""
+    from ..engine import simulate
+
+    stim = stimulus_of(s)
+    n_steps = max(1, math.ceil(s["t_stop"] / s["dt"])) if s["dt"] > 0 else 1
+    every = max(1, n_steps // MAX_SAMPLES)
+    try:
+        res = simulate(stim, t_stop=s["t_stop"], dt=s["dt"], method=s["method"],
+                       record="V,n,m,h", record_every=every, max_spikes=2000,
+                       **_call_kwargs(s))
+    except (ValueError, TypeError) as e:
+        msg = str(e)
+        field = next((k for k in ("t_stop", "dt", *FIELDS, *_OPTIONAL) if msg.startswith(k)), None)
+        raise SettingError(field, msg) from None
+    return Run(res, stim, np.asarray(stim(res.t), dtype=float))
+
+
+def fi_settings(s: dict):
+    """The f–I curve (both branches, the band) of the settings' parameters."""
+    from ..fi import fi_curve
+
+    if not s["fi_hi"] > s["fi_lo"]:
+        raise SettingError("fi_hi", f"fi_hi ({s['fi_hi']}) must be above fi_lo ({s['fi_lo']})")
+    if not 2 <= s["fi_n"] <= 2001:
+        raise SettingError("fi_n", f"fi_n must be in [2, 2001], got {s['fi_n']}")
+    currents = np.linspace(s["fi_lo"], s["fi_hi"], s["fi_n"])
+    fields = {name: s[name] for name in FIELDS}
+    try:
+        return fi_curve(currents, t_stop=s["fi_t_stop"], dt=s["dt"], method=s["method"],
+                        branch="both", tol=0.01, **fields)
+    except (ValueError, TypeError) as e:
+        raise SettingError(None, str(e)) from None
+
+
+def explore(**initial):
+    """The explorer as a Panel app, shown inline in a Jupyter notebook.
+
+    Parameters
+    ----------
+    **initial
+        Starting settings (names as in :data:`DEFAULTS`, e.g. ``kind="step", s_amp=12``).
+
+    Returns
+    -------
+    panel.viewable.Viewable
+        Displayed when it is a cell's last expression.
+    """
+    from .app import make_app, require_panel
+
+    pn = require_panel()
+    pn.extension()
+    return make_app(**initial)
+
+
+def serve(port: int = 0, open_browser: bool = True, address: str = "localhost", **initial):
+    """Serve the explorer on ``http://address:port/`` (blocking; Ctrl-C stops it).
+
+    ``port=0`` picks a free port.  The URL is printed by the caller (``hhfast explore``); this
+    returns the running server after it has started (``threaded=True``) only in tests.
+    """
+    from .app import serve as _serve
+
+    return _serve(port=port, open_browser=open_browser, address=address, **initial)

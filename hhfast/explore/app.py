@@ -1,0 +1,455 @@
+"""The explorer's web page: Panel widgets and Bokeh figures over :mod:`hhfast.explore`.
+
+One app object serves as a page (``hhfast explore``) and renders inline in Jupyter
+(``hh.explore()``).  Each browser session gets its own app.  The single-neuron views update on
+the server's event loop as a control changes (a warm run takes ~1.4 ms); the f–I curve is
+computed in a worker thread (the kernels release the GIL), shows a busy bar while it runs and
+never blocks the controls; only the newest request's curve is drawn.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import time
+from urllib.parse import urlencode
+
+import numpy as np
+
+from ..kernels import METHODS
+from ..model import FIELDS, HHParams
+from . import DEFAULTS, KINDS, PRESETS, SettingError, fi_settings, parse, run_settings
+
+#: settings shown as sliders: name -> (start, end, step)
+SLIDERS = {
+    "p1_amp": (-50.0, 300.0, 1.0), "p2_amp": (-50.0, 300.0, 1.0), "s_amp": (-20.0, 300.0, 0.5),
+    "tr_amp": (-50.0, 300.0, 1.0), "r_end": (-20.0, 300.0, 0.5),
+    "t_stop": (1.0, 2000.0, 1.0), "temperature": (0.0, 40.0, 0.5),
+}
+
+#: labels with units, per setting
+LABELS = {
+    "p1_start": "pulse 1 start (ms)", "p1_stop": "pulse 1 stop (ms)",
+    "p1_amp": "pulse 1 (µA/cm²)", "p2_start": "pulse 2 start (ms)",
+    "p2_stop": "pulse 2 stop (ms)", "p2_amp": "pulse 2 (µA/cm²)",
+    "s_start": "step on (ms)", "s_stop": "step off (ms, inf = never)", "s_amp": "step (µA/cm²)",
+    "tr_start": "first pulse (ms)", "tr_width": "width (ms)", "tr_period": "period (ms)",
+    "tr_count": "count", "tr_amp": "pulse (µA/cm²)",
+    "r_start": "ramp start (ms)", "r_stop": "ramp stop (ms)", "r_begin": "from (µA/cm²)",
+    "r_end": "to (µA/cm²)", "r_hold": "hold the end value",
+    "t_stop": "duration (ms)", "dt": "dt (ms)", "method": "method",
+    "V0": "V0 (mV, empty = rest)", "n0": "n0 (empty = rest)", "m0": "m0 (empty = rest)",
+    "h0": "h0 (empty = rest)",
+    "gNa": "gNa (mS/cm²)", "gK": "gK (mS/cm²)", "gL": "gL (mS/cm²)", "ENa": "ENa (mV)",
+    "EK": "EK (mV)", "EL": "EL (mV)", "Cm": "Cm (µF/cm²)", "V_rest": "V_rest (mV)",
+    "temperature": "temperature (°C)",
+    "fi_lo": "lowest current (µA/cm²)", "fi_hi": "highest current (µA/cm²)",
+    "fi_n": "currents", "fi_t_stop": "time per current (ms)",
+}
+
+_STIM_FIELDS = {
+    "pulses": ("p1_start", "p1_stop", "p1_amp", "p2_start", "p2_stop", "p2_amp"),
+    "step": ("s_start", "s_stop", "s_amp"),
+    "train": ("tr_start", "tr_width", "tr_period", "tr_count", "tr_amp"),
+    "ramp": ("r_start", "r_stop", "r_begin", "r_end", "r_hold"),
+}
+#: settings the f–I curve depends on
+_FI_KEYS = ("dt", "method", *FIELDS, "fi_lo", "fi_hi", "fi_n", "fi_t_stop")
+
+
+def require_panel():
+    """Import Panel, or say how to get it."""
+    try:
+        import panel as pn
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the explorer needs Panel and Bokeh: python -m pip install 'hhfast[explore]'"
+        ) from None
+    return pn
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class Explorer:
+    """One session's app: widgets, figures and the callbacks that join them."""
+
+    def __init__(self, **initial):
+        pn = require_panel()
+        from bokeh.models import BoxAnnotation, ColumnDataSource, Range1d, Span
+        from bokeh.plotting import figure
+
+        self.pn = pn
+        self.widgets: dict[str, object] = {}
+        self.errors: dict[str, object] = {}
+        self._muted = False
+        self._fi_lock = threading.Lock()
+        self._fi_generation = 0
+        self._fi_running = False
+        self._fi_pending = None
+        self._fi_last_key = None
+        self.last = None  # the last Run shown
+        self.doc = None
+
+        start = dict(DEFAULTS)
+        for k, v in initial.items():
+            start[k] = parse(k, v)
+        for name, default in start.items():
+            self._make_widget(name, default)
+
+        # ---- figures ----
+        tools = "pan,wheel_zoom,box_zoom,reset,save"
+        self.src = ColumnDataSource(dict(t=[], V=[], n=[], m=[], h=[], I=[]), name="hh-trace")
+        self.spk = ColumnDataSource(dict(t=[], y=[]), name="hh-spikes")
+        kw = dict(height=230, sizing_mode="stretch_width", tools=tools)
+        self.f_stim = figure(title="stimulus", y_axis_label="I (µA/cm²)", **kw)
+        self.f_stim.line("t", "I", source=self.src, color="#444")
+        self.f_v = figure(title="membrane potential", y_axis_label="V (mV)",
+                          x_range=self.f_stim.x_range, **kw)
+        self.f_v.line("t", "V", source=self.src, color="#1f77b4")
+        self.f_v.scatter("t", "y", source=self.spk, marker="inverted_triangle", size=9,
+                         color="#d62728", legend_label="spikes")
+        self.thr_line = Span(dimension="width", line_dash="dashed", line_color="#d62728",
+                             line_alpha=0.5, location=0.0)
+        self.f_v.add_layout(self.thr_line)
+        self.f_gates = figure(title="gates", x_axis_label="t (ms)", y_axis_label="open fraction",
+                              x_range=self.f_stim.x_range, y_range=Range1d(-0.02, 1.02), **kw)
+        for g, c in (("n", "#2ca02c"), ("m", "#ff7f0e"), ("h", "#9467bd")):
+            self.f_gates.line("t", g, source=self.src, color=c, legend_label=g)
+        self.f_phase = figure(title="phase plane", x_axis_label="V (mV)", y_axis_label="n",
+                              height=300, sizing_mode="stretch_width", tools=tools)
+        self.f_phase.line("V", "n", source=self.src, color="#1f77b4")
+        for f in (self.f_v, self.f_gates):
+            f.legend.location = "top_right"
+            f.legend.click_policy = "hide"
+
+        self.fi_src = ColumnDataSource(dict(I=[], quiet=[], firing=[]), name="hh-fi")
+        self.f_fi = figure(title="f–I curve (both branches)", x_axis_label="I (µA/cm²)",
+                           y_axis_label="rate (Hz)", height=380, sizing_mode="stretch_width",
+                           tools=tools)
+        self.f_fi.line("I", "firing", source=self.fi_src, color="#d62728", line_width=2,
+                       legend_label="firing branch")
+        self.f_fi.line("I", "quiet", source=self.fi_src, color="#1f77b4", line_width=2,
+                       line_dash="dashed", legend_label="from rest / equilibrium")
+        self.band = BoxAnnotation(fill_color="#ffbb00", fill_alpha=0.25, visible=False)
+        self.f_fi.add_layout(self.band)
+        self.f_fi.legend.location = "top_left"
+
+        # ---- status, downloads, f–I progress ----
+        self.summary = pn.pane.HTML("", name="summary", sizing_mode="stretch_width")
+        self.status = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.fi_busy = pn.indicators.Progress(active=False, value=0, max=1, width=200,
+                                              visible=False, name="fi-progress")
+        self.fi_info = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.csv_button = pn.widgets.FileDownload(
+            callback=self._csv, filename="hhfast-run.csv", label="Download run (CSV)",
+            button_type="primary", width=190)
+        self.png_button = pn.widgets.FileDownload(
+            callback=self._png, filename="hhfast-run.png", label="Download figure (PNG)",
+            button_type="primary", width=190)
+        self.share = pn.pane.HTML("", sizing_mode="stretch_width")
+
+        self.preset = pn.widgets.Select(name="preset", options=["(custom)", *PRESETS],
+                                        value="(custom)")
+        self.preset.param.watch(self._apply_preset, "value")
+        for w in self.widgets.values():
+            w.param.watch(self._on_change, "value")
+
+        self.layout = self._layout()
+        self.update()
+
+    # -- widgets -------------------------------------------------------------------------------
+    def _make_widget(self, name, value):
+        pn = self.pn
+        label = LABELS.get(name, name)
+        if name == "kind":
+            w = pn.widgets.RadioButtonGroup(name="stimulus", options=list(KINDS), value=value,
+                                            button_type="default")
+        elif name == "method":
+            w = pn.widgets.Select(name=label, options=list(METHODS), value=value, width=120)
+        elif name == "r_hold":
+            w = pn.widgets.Checkbox(name=label, value=bool(value))
+        elif name in SLIDERS:
+            lo, hi, st = SLIDERS[name]
+            w = pn.widgets.FloatSlider(name=label, start=lo, end=hi, step=st,
+                                       value=float(min(max(value, lo), hi)),
+                                       sizing_mode="stretch_width")
+        else:
+            w = pn.widgets.TextInput(name=label, value=_text(value), width=140)
+        w.css_classes = [f"hh-{name}"]
+        self.widgets[name] = w
+        self.errors[name] = pn.pane.HTML("", css_classes=[f"hh-err-{name}"],
+                                         styles={"color": "#c00", "font-size": "12px"},
+                                         margin=(24, 4, 0, 4), width=180)
+
+    def _row(self, name):
+        return self.pn.Row(self.widgets[name], self.errors[name])
+
+    def _layout(self):
+        pn = self.pn
+        self.stim_boxes = {
+            kind: pn.Column(*(self._row(n) for n in names), visible=(kind == self.value("kind")))
+            for kind, names in _STIM_FIELDS.items()
+        }
+        self.widgets["kind"].param.watch(self._show_kind, "value")
+        card = lambda title, names, **kw: pn.Card(  # noqa: E731
+            *(self._row(n) for n in names), title=title, **kw)
+        sidebar = pn.Column(
+            pn.pane.HTML("<b>hhfast explorer</b> — the Hodgkin–Huxley neuron, live"),
+            self.preset,
+            pn.Card(self._row("kind"), *self.stim_boxes.values(), title="Stimulus"),
+            card("Run", ("t_stop", "dt", "method")),
+            card("Initial state", ("V0", "n0", "m0", "h0"), collapsed=True),
+            card("Model", (*FIELDS,)),
+            pn.Row(self.csv_button, self.png_button),
+            self.share,
+            width=400,
+        )
+        run_view = pn.Column(
+            self.summary, self.status,
+            pn.pane.Bokeh(self.f_stim, sizing_mode="stretch_width"),
+            pn.pane.Bokeh(self.f_v, sizing_mode="stretch_width"),
+            pn.pane.Bokeh(self.f_gates, sizing_mode="stretch_width"),
+            pn.pane.Bokeh(self.f_phase, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+        fi_view = pn.Column(
+            pn.Row(*(self._row(n) for n in ("fi_lo", "fi_hi", "fi_n", "fi_t_stop"))),
+            pn.Row(self.fi_busy, self.fi_info),
+            pn.pane.Bokeh(self.f_fi, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+        self.tabs = pn.Tabs(("Single neuron", run_view), ("f–I curve", fi_view),
+                            sizing_mode="stretch_width")
+        return pn.Row(sidebar, self.tabs, sizing_mode="stretch_width")
+
+    def value(self, name):
+        return self.widgets[name].value
+
+    def _show_kind(self, event):
+        for kind, box in self.stim_boxes.items():
+            box.visible = kind == event.new
+
+    def _apply_preset(self, event):
+        if event.new not in PRESETS:
+            return
+        target = {**DEFAULTS, **PRESETS[event.new]}
+        self._muted = True
+        try:
+            for name, v in target.items():
+                w = self.widgets[name]
+                if name in SLIDERS:
+                    lo, hi, _ = SLIDERS[name]
+                    w.value = float(min(max(v, lo), hi))
+                elif isinstance(w, self.pn.widgets.TextInput):
+                    w.value = _text(v)
+                else:
+                    w.value = v
+        finally:
+            self._muted = False
+        self.update()
+
+    def _on_change(self, event):
+        if not self._muted:
+            self.update()
+
+    # -- settings --------------------------------------------------------------------------------
+    def read(self) -> tuple[dict, dict[str, str]]:
+        """Parse every widget: (settings, {name: error message})."""
+        s, bad = {}, {}
+        for name, w in self.widgets.items():
+            try:
+                s[name] = parse(name, w.value)
+            except SettingError as e:
+                bad[name] = str(e)
+        return s, bad
+
+    def query(self, s: dict) -> str:
+        """The URL query string of the settings that differ from the defaults."""
+        return urlencode({k: _text(v) for k, v in s.items() if v != DEFAULTS.get(k)})
+
+    def _show_errors(self, bad: dict[str, str]):
+        for name, pane in self.errors.items():
+            msg = bad.get(name, "")
+            text = "" if not msg else "✗ " + msg.replace("&", "&amp;").replace("<", "&lt;")
+            if pane.object != text:
+                pane.object = text
+
+    # -- the single-neuron views ----------------------------------------------------------------
+    def update(self):
+        s, bad = self.read()
+        general = ""
+        if not bad:
+            try:
+                run = run_settings(s)
+            except SettingError as e:
+                if e.field in self.widgets:
+                    bad[e.field] = str(e)
+                else:
+                    general = str(e)
+            else:
+                self._draw(run, s)
+        self._show_errors(bad)
+        if bad or general:
+            where = ", ".join(sorted(bad)) if bad else ""
+            self.status.object = (
+                f"<span class='hh-status' style='color:#c00'>not run: "
+                f"{(general or 'see ' + where).replace('<', '&lt;')}</span>")
+        else:
+            self.status.object = ""
+        if not bad:
+            self._request_fi(s)
+
+    def _draw(self, run, s):
+        res = run.result
+        self.last = (run, s)
+        data = dict(t=res.t, V=res.V[0], n=res.n[0], m=res.m[0], h=res.h[0], I=run.current)
+        self.src.data = data
+        times = np.asarray(res.spike_times[0], dtype=float)
+        self.thr_line.location = HHParams(**{k: s[k] for k in FIELDS}).default_threshold
+        self.spk.data = dict(t=times, y=np.full(times.size, self.thr_line.location))
+        count = int(res.spike_count[0])
+        rate = res.rate()[0]
+        div = " — <b style='color:#c00'>diverged</b> (lower dt or use expeuler)" if bool(
+            res.diverged[0]) else ""
+        first = f"{float(res.first_spike[0]):.3f} ms" if count else "—"
+        self.summary.object = (
+            f"<div class='hh-summary'>spikes: <b id='hh-spike-count'>{count}</b> · first spike: "
+            f"{first} · rate over the run: {rate:.1f} Hz · {s['method']}, dt = {s['dt']:g} ms"
+            f"{div}</div>")
+        q = self.query(s)
+        self.share.object = (f"<div class='hh-share'>Share this view: add "
+                             f"<code>?{q.replace('&', '&amp;')}</code> to the page's address "
+                             f"(the address bar holds it already when served)</div>" if q else "")
+
+    # -- downloads -------------------------------------------------------------------------------
+    def _csv(self):
+        run, s = self.last
+        res = run.result
+        buf = io.StringIO()
+        buf.write(f"# hhfast explorer run; settings: {self.query(s) or 'defaults'}\n")
+        buf.write(f"# spikes: {int(res.spike_count[0])}; spike times (ms): "
+                  f"{' '.join(f'{t:.6f}' for t in res.spike_times[0])}\n")
+        buf.write("t_ms,I_uA_cm2,V_mV,n,m,h\n")
+        for row in zip(res.t, run.current, res.V[0], res.n[0], res.m[0], res.h[0]):
+            buf.write(",".join(f"{v:.9g}" for v in row) + "\n")
+        return io.BytesIO(buf.getvalue().encode())
+
+    def _png(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from ..plotting import trace_panel
+
+        run, _ = self.last
+        fig = trace_panel(run.result)
+        out = io.BytesIO()
+        fig.savefig(out, format="png", dpi=120)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        out.seek(0)
+        return out
+
+    # -- the f–I view (worker thread) ------------------------------------------------------------
+    def _request_fi(self, s):
+        key = tuple(s[k] for k in _FI_KEYS)
+        if key == self._fi_last_key:
+            return
+        self._fi_last_key = key
+        with self._fi_lock:
+            self._fi_generation += 1
+            self._fi_pending = (self._fi_generation, dict(s))
+            if self._fi_running:
+                return
+            self._fi_running = True
+        self._set_busy(True)
+        threading.Thread(target=self._fi_worker, daemon=True).start()
+
+    def _fi_worker(self):
+        while True:
+            with self._fi_lock:
+                job = self._fi_pending
+                self._fi_pending = None
+                if job is None:
+                    self._fi_running = False
+                    break
+            gen, s = job
+            t0 = time.perf_counter()
+            try:
+                fi, err = fi_settings(s), None
+            except SettingError as e:
+                fi, err = None, str(e)
+            except Exception as e:  # noqa: BLE001 - shown on the page, never a traceback
+                fi, err = None, f"{type(e).__name__}: {e}"
+            with self._fi_lock:
+                newest = gen == self._fi_generation
+            if newest:
+                took = time.perf_counter() - t0
+                self._later(lambda fi=fi, err=err, took=took: self._draw_fi(fi, err, took))
+        self._later(lambda: self._set_busy(False))
+
+    def _later(self, fn):
+        doc = self.doc
+        if doc is not None:
+            try:
+                doc.add_next_tick_callback(fn)
+                return
+            except Exception:  # noqa: BLE001 - the session has closed
+                return
+        fn()
+
+    def _set_busy(self, busy: bool):
+        self.fi_busy.visible = busy
+        self.fi_busy.active = busy
+        if busy:
+            self.fi_info.object = "<span class='hh-fi-state'>computing the f–I curve…</span>"
+
+    def _draw_fi(self, fi, err, took=float("nan")):
+        if fi is None:
+            self.fi_info.object = f"<span class='hh-fi-state' style='color:#c00'>{err}</span>"
+            return
+        self.fi_src.data = dict(I=fi.current, quiet=fi.rate_quiet, firing=fi.rate_firing)
+        if fi.band is not None:
+            self.band.left, self.band.right = fi.band
+            self.band.visible = True
+        else:
+            self.band.visible = False
+        band = "none" if fi.band is None else f"{fi.band[0]:.3f} – {fi.band[1]:.3f} µA/cm²"
+        onset = "—" if fi.onset is None else f"{fi.onset:.3f}"
+        block = "—" if fi.block is None else f"{fi.block:.3f}"
+        self.fi_info.object = (
+            f"<span class='hh-fi-state'>done in {took:.2f} s · "
+            f"bistable band: {band} · onset {onset} · block {block} µA/cm²</span>")
+
+    # -- serving ---------------------------------------------------------------------------------
+    def servable(self):
+        """Attach to the current document (URL sync) and return the layout."""
+        pn = self.pn
+        self.doc = pn.state.curdoc
+        loc = pn.state.location
+        if loc is not None and self.doc is not None and self.doc.session_context is not None:
+            for name, w in self.widgets.items():
+                loc.sync(w, {"value": name})
+        return self.layout
+
+
+def make_app(**initial):
+    """A new explorer layout (for a notebook cell or one server session)."""
+    return Explorer(**initial).servable()
+
+
+def serve(port: int = 0, open_browser: bool = True, address: str = "localhost", threaded=False,
+          **initial):
+    """Serve the explorer (one app per browser session); see :func:`hhfast.explore.serve`."""
+    pn = require_panel()
+    pn.extension()
+    return pn.serve({"/": lambda: make_app(**initial)}, port=port, address=address,
+                    show=open_browser, threaded=threaded, title="hhfast explorer",
+                    websocket_origin="*", print_url=False, start=True)
