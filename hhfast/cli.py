@@ -373,6 +373,36 @@ def _sweep_plot(args) -> int:
     return 0
 
 
+def _explore(args) -> int:
+    from hhfast.explore.app import Explorer, require_panel  # noqa: F401 - fails early without Panel
+
+    require_panel()
+    from hhfast.explore import serve
+
+    server = serve(port=args.port, open_browser=False, address=args.address, threaded=True)
+    url = f"http://{args.address}:{server.port}/"
+    print(f"hhfast explorer at {url}  (Ctrl-C stops it)", flush=True)
+    if not args.no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.join()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def _warmup(args) -> int:
+    import hhfast as hh
+
+    dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
+    spent = hh.warmup(methods=args.method, dtypes=dtypes, progress=not args.no_progress)
+    for (m, d), sec in spent.items():
+        print(f"{m:10s} {d:8s} {sec:7.2f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hhfast", description="Fast batch integration of the Hodgkin-Huxley model."
@@ -489,6 +519,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --plot: fix an axis at its nearest value (repeatable)")
     p.add_argument("--out", help="with --plot: PNG file (default STORE-VAR.png)")
     p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("explore", help="the interactive explorer in your web browser",
+                       description="Serve the interactive explorer (needs the 'explore' extra: "
+                       "pip install 'hhfast[explore]') and print its URL.")
+    p.add_argument("--port", type=int, default=5006, help="port (0 picks a free one; default 5006)")
+    p.add_argument("--address", default="localhost", help="address to listen on")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.set_defaults(func=_explore)
+
+    from hhfast.kernels import METHODS
+
+    p = sub.add_parser("warmup", help="compile the kernels now (first use), with a progress bar",
+                       description="Compile (or load from Numba's cache) the kernels named, so "
+                       "later runs start at once; prints the seconds per kernel.")
+    p.add_argument("--method", nargs="+", choices=list(METHODS), default=None,
+                   help="methods (default all)")
+    p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_warmup)
     return parser
 
 

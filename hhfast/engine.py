@@ -262,7 +262,8 @@ def simulate(
     )
 
 
-def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str], float]:
+def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False,
+           ) -> dict[tuple[str, str], float]:
     """Compile (or load from Numba's on-disk cache) the kernels, so that later calls start at
     once.
 
@@ -275,6 +276,8 @@ def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str
         Methods to prepare (default all of ``"euler", "expeuler", "rk4"``).
     dtypes : sequence of dtype
         Floating types to prepare (default float64 and float32).
+    progress : bool
+        Show a progress bar (tqdm, on stderr) over the kernels.
 
     Returns
     -------
@@ -291,11 +294,17 @@ def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str
             raise ValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
     kinds = [C.float_dtype(d) for d in dtypes]
     spent = {}
-    for m in methods:
-        for d in kinds:
-            t = time.perf_counter()
-            simulate(step(), t_stop=0.01, dt=0.01, method=m, dtype=d)
-            spent[(m, np.dtype(d).name)] = time.perf_counter() - t
+    todo = [(m, d) for m in methods for d in kinds]
+    if progress:
+        from tqdm.auto import tqdm
+
+        todo = tqdm(todo, desc="hhfast warmup", unit="kernel")
+    for m, d in todo:
+        if progress:
+            todo.set_postfix_str(f"{m} {np.dtype(d).name}")
+        t = time.perf_counter()
+        simulate(step(), t_stop=0.01, dt=0.01, method=m, dtype=d)
+        spent[(m, np.dtype(d).name)] = time.perf_counter() - t
     return spent
 
 
