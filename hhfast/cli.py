@@ -374,22 +374,14 @@ def _sweep_plot(args) -> int:
 
 
 def _explore(args) -> int:
-    from hhfast.explore.app import Explorer, require_panel  # noqa: F401 - fails early without Panel
-
-    require_panel()
     from hhfast.explore import serve
+    from hhfast.explore.app import require_panel
 
-    server = serve(port=args.port, open_browser=False, address=args.address, threaded=True)
-    url = f"http://{args.address}:{server.port}/"
-    print(f"hhfast explorer at {url}  (Ctrl-C stops it)", flush=True)
-    if not args.no_browser:
-        import webbrowser
-
-        webbrowser.open(url)
-    try:
-        server.join()
-    except KeyboardInterrupt:
-        server.stop()
+    require_panel()  # one line naming the extra if Panel is missing
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"--port must be in 0..65535, got {args.port}")
+    serve(port=args.port, open_browser=not args.no_browser, address=args.address,
+          on_start=lambda url: print(f"hhfast explorer at {url}  (Ctrl-C stops it)", flush=True))
     return 0
 
 

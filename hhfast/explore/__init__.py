@@ -233,12 +233,29 @@ def explore(**initial):
     return make_app(**initial)
 
 
-def serve(port: int = 0, open_browser: bool = True, address: str = "localhost", **initial):
-    """Serve the explorer on ``http://address:port/`` (blocking; Ctrl-C stops it).
+def serve(port: int = 0, open_browser: bool = True, address: str = "localhost", on_start=None,
+          **initial) -> str:
+    """Serve the explorer on ``http://address:port/`` until Ctrl-C (blocking).
 
-    ``port=0`` picks a free port.  The URL is printed by the caller (``hhfast explore``); this
-    returns the running server after it has started (``threaded=True``) only in tests.
+    Parameters
+    ----------
+    port : int
+        TCP port; 0 picks a free one.
+    open_browser : bool
+        Open the page in the default web browser.
+    address : str
+        Address to listen on.
+    on_start : callable, optional
+        Called with the page's URL once the port is bound (the CLI prints it).
+    **initial
+        Starting settings, as in :func:`explore`.
+
+    Returns
+    -------
+    str
+        The URL that was served.
     """
     from .app import serve as _serve
 
-    return _serve(port=port, open_browser=open_browser, address=address, **initial)
+    return _serve(port=port, open_browser=open_browser, address=address, on_start=on_start,
+                  **initial)

@@ -9,6 +9,7 @@ never blocks the controls; only the newest request's curve is drawn.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import threading
@@ -54,6 +55,7 @@ _STIM_FIELDS = {
     "train": ("tr_start", "tr_width", "tr_period", "tr_count", "tr_amp"),
     "ramp": ("r_start", "r_stop", "r_begin", "r_end", "r_hold"),
 }
+_PARSED_DEFAULTS = {k: parse(k, v) for k, v in DEFAULTS.items()}
 #: settings the f–I curve depends on
 _FI_KEYS = ("dt", "method", *FIELDS, "fi_lo", "fi_hi", "fi_n", "fi_t_stop")
 
@@ -272,7 +274,7 @@ class Explorer:
 
     def query(self, s: dict) -> str:
         """The URL query string of the settings that differ from the defaults."""
-        return urlencode({k: _text(v) for k, v in s.items() if v != DEFAULTS.get(k)})
+        return urlencode({k: _text(v) for k, v in s.items() if v != _PARSED_DEFAULTS.get(k)})
 
     def _show_errors(self, bad: dict[str, str]):
         for name, pane in self.errors.items():
@@ -294,7 +296,8 @@ class Explorer:
                 else:
                     general = str(e)
             else:
-                self._draw(run, s)
+                with self._unlocked():
+                    self._draw(run, s)
         self._show_errors(bad)
         if bad or general:
             where = ", ".join(sorted(bad)) if bad else ""
@@ -305,6 +308,12 @@ class Explorer:
             self.status.object = ""
         if not bad:
             self._request_fi(s)
+
+    def _unlocked(self):
+        """Bokeh models changed in a Panel callback must be sent with the document unlocked."""
+        if self.doc is not None and self.doc.session_context is not None:
+            return self.pn.io.unlocked()
+        return contextlib.nullcontext()
 
     def _draw(self, run, s):
         res = run.result
@@ -445,11 +454,24 @@ def make_app(**initial):
     return Explorer(**initial).servable()
 
 
-def serve(port: int = 0, open_browser: bool = True, address: str = "localhost", threaded=False,
-          **initial):
-    """Serve the explorer (one app per browser session); see :func:`hhfast.explore.serve`."""
+def serve(port: int = 0, open_browser: bool = True, address: str = "localhost",
+          on_start=None, **initial):
+    """Serve the explorer (one app per browser session) until interrupted; see
+    :func:`hhfast.explore.serve`.  ``on_start(url)`` is called once the port is bound."""
     pn = require_panel()
     pn.extension()
-    return pn.serve({"/": lambda: make_app(**initial)}, port=port, address=address,
-                    show=open_browser, threaded=threaded, title="hhfast explorer",
-                    websocket_origin="*", print_url=False, start=True)
+    server = pn.serve({"/": lambda: make_app(**initial)}, port=port, address=address,
+                      show=False, start=False, title="hhfast explorer", print_url=False)
+    server.start()
+    url = f"http://{address}:{server.port}/"
+    if on_start is not None:
+        on_start(url)
+    if open_browser:
+        server.io_loop.add_callback(server.show, "/")
+    try:
+        server.io_loop.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return url
