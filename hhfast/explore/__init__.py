@@ -166,7 +166,7 @@ def _call_kwargs(s: dict) -> dict:
 
 
 #: samples per trace sent to the page (the run is recorded every k steps to stay near this)
-MAX_SAMPLES = 4000
+MAX_SAMPLES = 2500
 
 
 @dataclass

@@ -71,6 +71,17 @@ def require_panel():
     return pn
 
 
+_PROMPT: dict[type, type] = {}
+
+
+def _prompt(cls):
+    """``cls`` without Panel's 50 ms wait before it handles a change (``Reactive._debounce``):
+    a run takes ~2 ms, so the views can follow every change of a control at once."""
+    if cls not in _PROMPT:
+        _PROMPT[cls] = type(f"Prompt{cls.__name__}", (cls,), {"_debounce": 0})
+    return _PROMPT[cls]
+
+
 def _text(value) -> str:
     if value is None:
         return ""
@@ -171,19 +182,19 @@ class Explorer:
         pn = self.pn
         label = LABELS.get(name, name)
         if name == "kind":
-            w = pn.widgets.RadioButtonGroup(name="stimulus", options=list(KINDS), value=value,
+            w = _prompt(pn.widgets.RadioButtonGroup)(name="stimulus", options=list(KINDS), value=value,
                                             button_type="default")
         elif name == "method":
-            w = pn.widgets.Select(name=label, options=list(METHODS), value=value, width=120)
+            w = _prompt(pn.widgets.Select)(name=label, options=list(METHODS), value=value, width=120)
         elif name == "r_hold":
-            w = pn.widgets.Checkbox(name=label, value=bool(value))
+            w = _prompt(pn.widgets.Checkbox)(name=label, value=bool(value))
         elif name in SLIDERS:
             lo, hi, st = SLIDERS[name]
-            w = pn.widgets.FloatSlider(name=label, start=lo, end=hi, step=st,
+            w = _prompt(pn.widgets.FloatSlider)(name=label, start=lo, end=hi, step=st,
                                        value=float(min(max(value, lo), hi)),
                                        sizing_mode="stretch_width")
         else:
-            w = pn.widgets.TextInput(name=label, value=_text(value), width=140)
+            w = _prompt(pn.widgets.TextInput)(name=label, value=_text(value), width=140)
         w.css_classes = [f"hh-{name}"]
         self.widgets[name] = w
         self.errors[name] = pn.pane.HTML("", css_classes=[f"hh-err-{name}"],
