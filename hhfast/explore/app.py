@@ -290,7 +290,9 @@ class Explorer:
     def _show_errors(self, bad: dict[str, str]):
         for name, pane in self.errors.items():
             msg = bad.get(name, "")
-            text = "" if not msg else "✗ " + msg.replace("&", "&amp;").replace("<", "&lt;")
+            text = "" if not msg else (
+                "<span class='hh-err-msg'>✗ " + msg.replace("&", "&amp;").replace("<", "&lt;")
+                + "</span>")
             if pane.object != text:
                 pane.object = text
 
@@ -456,7 +458,11 @@ class Explorer:
         loc = pn.state.location
         if loc is not None and self.doc is not None and self.doc.session_context is not None:
             for name, w in self.widgets.items():
-                loc.sync(w, {"value": name})
+                # the query parser turns "7" into a number, which a text field refuses: give
+                # it back as text (the field then checks it like typed input)
+                loc.sync(w, {"value": name},
+                         on_error=lambda mapped, w=w: w.param.update(
+                             value=_text(mapped.get("value", w.value))))
         return self.layout
 
 

@@ -1,0 +1,243 @@
+"""The explorer in a real browser: headless Chromium driven by Playwright against
+``hhfast explore``.
+
+Skips with the reason where Chromium or Playwright is missing, except with
+``HHFAST_REQUIRE_BROWSER=1`` (CI), where that fails.  What the page shows is compared with
+``hh.simulate`` / ``hh.fi_curve`` called here on the same settings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pytest
+from _browser import chromium_path, start_server, unavailable
+
+import hhfast as hh
+from hhfast.explore import MAX_SAMPLES
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 60_000  # first page load includes the server's first run (kernel from the cache)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    exe = chromium_path()
+    if exe is None:
+        unavailable("no Chromium found (install Debian's 'chromium' or set HHFAST_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright is not installed (pip install 'hhfast[test]')")
+    try:
+        import panel  # noqa: F401
+    except ImportError:
+        unavailable("Panel is not installed (pip install 'hhfast[explore]')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def url(browser):
+    proc, address = start_server()
+    yield address
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except Exception:  # pragma: no cover - a stuck server
+        proc.kill()
+
+
+def _open(browser, address, query=""):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(address + (f"?{query}" if query else ""))
+    page.wait_for_selector("#hh-spike-count", timeout=TIMEOUT_MS)
+    # count every change of the plotted trace and every key press (JS clocks, ms)
+    page.evaluate("""() => {
+        window.__hh = {keys: [], changes: []};
+        const src = Bokeh.documents[0].get_model_by_name('hh-trace');
+        src.connect(src.properties.data.change, () => window.__hh.changes.push(performance.now()));
+        document.addEventListener('keydown', () => window.__hh.keys.push(performance.now()), true);
+    }""")
+    return page
+
+
+def _trace(page) -> dict:
+    return page.evaluate("""() => {
+        const d = Bokeh.documents[0].get_model_by_name('hh-trace').data;
+        const s = Bokeh.documents[0].get_model_by_name('hh-spikes').data;
+        return {t: Array.from(d.t), V: Array.from(d.V), n: Array.from(d.n),
+                spikes: Array.from(s.t)};
+    }""")
+
+
+def _count(page) -> int:
+    return int(page.locator("#hh-spike-count").inner_text())
+
+
+def _query(page) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def _expected(stim, t_stop=50.0, dt=0.01, **kw):
+    every = max(1, math.ceil(t_stop / dt) // MAX_SAMPLES)
+    return hh.simulate(stim, t_stop=t_stop, dt=dt, method="rk4", record="V,n", record_every=every,
+                       max_spikes=2000, **kw)
+
+
+def _same_run(page, res):
+    """The page's trace and spikes are those of ``res`` (same calls, same arithmetic: equal to
+    round-off; 1e-9 mV leaves room for the JSON round trip of the numbers)."""
+    got = _trace(page)
+    assert _count(page) == int(res.spike_count[0])
+    np.testing.assert_allclose(got["t"], res.t, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got["V"], res.V[0], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got["n"], res.n[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got["spikes"], res.spike_times[0], rtol=0, atol=1e-9)
+
+
+def test_page_shows_the_gist(browser, url):
+    page = _open(browser, url)
+    res = _expected(hh.gist())
+    assert int(res.spike_count[0]) == 2  # the gist's two pulses each fire one spike
+    _same_run(page, res)
+    page.close()
+
+
+def test_slider_moves_the_run_and_latency(browser, url, tmp_path):
+    """Move the step-amplitude slider with the keyboard, 20 steps of 0.5 µA/cm²: after each the
+    plotted run is hh.simulate's at the slider's value (read back from the URL); the time from
+    key press to the trace's data changing in the page is recorded (reported, not asserted)."""
+    page = _open(browser, url, "kind=step&s_amp=2")
+    handle = page.locator(".hh-s_amp .noUi-handle")
+    handle.focus()
+    latency, counts = [], set()
+    for _ in range(20):
+        n = page.evaluate("window.__hh.changes.length")
+        handle.press("ArrowRight")
+        page.wait_for_function(f"window.__hh.changes.length > {n}", timeout=TIMEOUT_MS)
+        latency.append(page.evaluate(
+            "window.__hh.changes[window.__hh.changes.length - 1] - "
+            "window.__hh.keys[window.__hh.keys.length - 1]"))
+        counts.add(_count(page))
+    page.wait_for_function("() => location.search.includes('s_amp=12')", timeout=TIMEOUT_MS)
+    amp = float(_query(page)["s_amp"])
+    assert amp == 12.0  # 2 + 20 x 0.5
+    _same_run(page, _expected(hh.step(0, math.inf, amp)))
+    # 2 → 12 µA/cm² crosses the onset of repetitive firing (~6.3): the count must have changed
+    assert len(counts) > 1
+    out = {"view": "single neuron (stimulus, V, gates, phase plane)",
+           "latency_ms_median": statistics.median(latency),
+           "latency_ms_all": latency}
+    (tmp_path / "latency.json").write_text(json.dumps(out))
+    target = os.environ.get("HHFAST_LATENCY_OUT")
+    if target:
+        Path(target).write_text(json.dumps(out, indent=1))
+    print(f"\nexplorer update latency (key press -> trace data in the page): median "
+          f"{statistics.median(latency):.1f} ms, min {min(latency):.1f}, max {max(latency):.1f}")
+    page.close()
+
+
+def test_typed_value_changes_the_run(browser, url):
+    page = _open(browser, url, "kind=step&s_amp=10")
+    before = _count(page)
+    field = page.locator(".hh-gK input")
+    field.fill("20")
+    field.press("Enter")
+    page.wait_for_function("() => location.search.includes('gK=20')", timeout=TIMEOUT_MS)
+    page.wait_for_function("window.__hh.changes.length > 0", timeout=TIMEOUT_MS)
+    res = _expected(hh.step(0, math.inf, 10.0), gK=20.0)
+    assert int(res.spike_count[0]) != before  # the change is visible in the count
+    _same_run(page, res)
+    page.close()
+
+
+def test_bad_input_is_shown_beside_the_field(browser, url):
+    page = _open(browser, url)
+    before = _trace(page)
+    field = page.locator(".hh-dt input")
+    field.fill("abc")
+    field.press("Enter")
+    err = page.locator(".hh-err-dt .hh-err-msg")
+    err.filter(has_text="not a number").wait_for(timeout=TIMEOUT_MS)
+    assert "abc" in err.inner_text()
+    field.fill("-0.5")
+    field.press("Enter")
+    err.filter(has_text="must be > 0").wait_for(timeout=TIMEOUT_MS)
+    assert "Traceback" not in page.content()
+    assert _trace(page)["V"] == before["V"]  # the last good run stays on show
+    field.fill("0.02")
+    field.press("Enter")
+    page.wait_for_function("window.__hh.changes.length > 0", timeout=TIMEOUT_MS)
+    assert err.count() == 0
+    page.close()
+
+
+def test_shared_url_restores_the_state(browser, url):
+    query = "kind=train&tr_amp=30&tr_period=7&tr_count=4&temperature=10&t_stop=60"
+    page = _open(browser, url, query)
+    assert page.locator(".hh-tr_period input").input_value() == "7"
+    res = _expected(hh.pulse_train(0, 1, 7, 4, 30.0), t_stop=60.0, temperature=10.0)
+    _same_run(page, res)
+    page.close()
+
+
+def test_fi_view_never_blocks_the_controls(browser, url):
+    """Typing gK starts a long f–I computation (201 currents x 2 s, both branches) in the
+    background; a slider moved meanwhile updates the single-neuron view while the f–I view still
+    says it is computing; the curve that then arrives is hh.fi_curve's for the same settings."""
+    page = _open(browser, url, "kind=step&s_amp=10&fi_n=201&fi_t_stop=2000")
+    state = page.locator(".hh-fi-state")
+    field = page.locator(".hh-gK input")
+    field.fill("30")
+    field.press("Enter")
+    page.wait_for_function("() => location.search.includes('gK=30')", timeout=TIMEOUT_MS)
+    page.get_by_text("f–I curve", exact=True).click()
+    state.filter(has_text="computing").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text("Single neuron", exact=True).click()
+    handle = page.locator(".hh-s_amp .noUi-handle")
+    handle.focus()
+    n = page.evaluate("window.__hh.changes.length")
+    handle.press("ArrowRight")
+    page.wait_for_function(f"window.__hh.changes.length > {n}", timeout=TIMEOUT_MS)
+    # the run came back while the f–I curve (seconds of work) is still being computed
+    assert "computing" in state.inner_text()
+    page.get_by_text("f–I curve", exact=True).click()
+    state.filter(has_text="bistable band").wait_for(timeout=300_000)
+    fi = hh.fi_curve(np.linspace(0, 30, 201), t_stop=2000, branch="both", tol=0.01, gK=30.0)
+    band = "none" if fi.band is None else f"{fi.band[0]:.3f} – {fi.band[1]:.3f}"
+    assert f"bistable band: {band}" in state.inner_text()
+    got = page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name('hh-fi')"
+                        ".data.firing)")
+    np.testing.assert_allclose(got, fi.rate_firing, rtol=0, atol=1e-9)
+    page.close()
+
+
+def test_screenshot_is_not_blank(browser, url, tmp_path):
+    """A screenshot of the page with the sustained-firing preset: it must show the figures (many
+    distinct colours, large spread), not a blank or error page.  With HHFAST_SCREENSHOT=path it
+    is also saved there (the README's docs/explorer.png is made this way)."""
+    import matplotlib.image as mpimg
+
+    page = _open(browser, url, "kind=step&s_amp=10&t_stop=100")
+    page.wait_for_timeout(500)  # let the canvases paint
+    shot = tmp_path / "explorer.png"
+    page.screenshot(path=str(shot), full_page=False)
+    img = mpimg.imread(shot)[..., :3]
+    colours = np.unique((img * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert img.shape[0] > 500 and img.shape[1] > 1000
+    assert len(colours) > 100, len(colours)  # a blank page has a handful
+    assert img.std() > 0.05
+    target = os.environ.get("HHFAST_SCREENSHOT")
+    if target:
+        Path(target).write_bytes(shot.read_bytes())
+    page.close()
