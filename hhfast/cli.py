@@ -377,9 +377,9 @@ def _explore(args) -> int:
     from hhfast.explore import serve
     from hhfast.explore.app import require_panel
 
-    require_panel()  # one line naming the extra if Panel is missing
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port must be in 0..65535, got {args.port}")
+    require_panel()  # one line naming the extra if Panel is missing
     serve(port=args.port, open_browser=not args.no_browser, address=args.address,
           on_start=lambda url: print(f"hhfast explorer at {url}  (Ctrl-C stops it)", flush=True))
     return 0

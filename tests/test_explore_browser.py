@@ -89,7 +89,7 @@ def _query(page) -> dict:
 
 
 def _expected(stim, t_stop=50.0, dt=0.01, **kw):
-    every = max(1, math.ceil(t_stop / dt) // MAX_SAMPLES)
+    every = math.ceil(math.ceil(t_stop / dt) / MAX_SAMPLES)
     return hh.simulate(stim, t_stop=t_stop, dt=dt, method="rk4", record="V,n", record_every=every,
                        max_spikes=2000, **kw)
 

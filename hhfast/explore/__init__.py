@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels import METHODS
-from ..model import FIELDS, HHParams
+from ..model import FIELDS, HHParams, equilibrium
 
 __all__ = ["explore", "serve", "DEFAULTS", "PRESETS", "SettingError", "run_settings", "fi_settings"]
 
@@ -44,22 +44,31 @@ DEFAULTS: dict[str, object] = {
 PRESETS: dict[str, dict[str, object]] = {
     "The gist (two pulses)": {},
     "Sustained firing under a step": {"kind": "step", "s_amp": 10.0, "t_stop": 200.0},
-    "Bistable band (ramp down into it)": {
-        # start above the Hopf point (~9.78 µA/cm²), ramp down into the band (6.26-9.78) and
-        # hold: the neuron keeps firing where a neuron started at rest stays quiet
-        "kind": "ramp", "r_start": 0.0, "r_stop": 200.0, "r_begin": 15.0, "r_end": 8.0,
-        "r_hold": True, "t_stop": 500.0,
-    },
+    "Bistable band (a kick starts lasting firing)": {},  # filled in below
     "Depolarisation block": {"kind": "step", "s_amp": 200.0, "t_stop": 100.0},
     "Temperature effect (18.5 °C)": {"kind": "step", "s_amp": 10.0, "t_stop": 100.0,
                                      "temperature": 18.5},
 }
+
+
+def _bistable_preset() -> dict[str, object]:
+    # classic HH held at 8 µA/cm², inside the band (fold ~6.26, Hopf ~9.78) where rest and
+    # firing coexist: started at the equilibrium of that current it stays quiet; a 2 ms,
+    # 10 µA/cm² kick at 100 ms puts it on the firing cycle, where it stays after the kick ends
+    V, n, m, h = equilibrium(8.0, HHParams.classic())
+    return {"kind": "pulses", "p1_start": 0.0, "p1_stop": math.inf, "p1_amp": 8.0,
+            "p2_start": 100.0, "p2_stop": 102.0, "p2_amp": 10.0, "t_stop": 300.0,
+            "V0": f"{V:.6f}", "n0": f"{n:.6f}", "m0": f"{m:.6f}", "h0": f"{h:.6f}"}
+
+
+PRESETS["Bistable band (a kick starts lasting firing)"] = _bistable_preset()
 
 #: settings that are integers / booleans / names (the rest are floats)
 _INTS = {"tr_count", "fi_n"}
 _BOOLS = {"r_hold"}
 _NAMES = {"kind", "method"}
 _OPTIONAL = {"V0", "n0", "m0", "h0"}
+_STOPS = {"s_stop", "p1_stop", "p2_stop"}  # may be inf (never off)
 
 #: the words an hhfast error message starts with, per setting it points at
 _BLAME = {
@@ -114,7 +123,7 @@ def parse(name: str, raw) -> object:
             value = float(raw)
         except (TypeError, ValueError):
             raise SettingError(name, f"{name}: not a number: {raw!r}") from None
-    if math.isnan(value) or (math.isinf(value) and name != "s_stop"):
+    if math.isnan(value) or (math.isinf(value) and name not in _STOPS):
         raise SettingError(name, f"{name} must be finite, got {raw!r}")
     if name in _INTS:
         if value != int(value):
@@ -125,7 +134,7 @@ def parse(name: str, raw) -> object:
 
 def settings(**changes) -> dict[str, object]:
     """:data:`DEFAULTS` with ``changes`` applied, every value parsed (raises SettingError)."""
-    out = dict(DEFAULTS)
+    out = {k: parse(k, v) for k, v in DEFAULTS.items()}
     for k, v in changes.items():
         out[k] = parse(k, v)
     return out
@@ -165,7 +174,7 @@ def _call_kwargs(s: dict) -> dict:
     return kw
 
 
-#: samples per trace sent to the page (the run is recorded every k steps to stay near this)
+#: most samples per trace sent to the page (the run is recorded every k steps to stay below)
 MAX_SAMPLES = 2500
 
 
@@ -184,7 +193,7 @@ def run_settings(s: dict) -> Run:
 
     stim = stimulus_of(s)
     n_steps = max(1, math.ceil(s["t_stop"] / s["dt"])) if s["dt"] > 0 else 1
-    every = max(1, n_steps // MAX_SAMPLES)
+    every = max(1, -(-n_steps // MAX_SAMPLES))
     try:
         res = simulate(stim, t_stop=s["t_stop"], dt=s["dt"], method=s["method"],
                        record="V,n,m,h", record_every=every, max_spikes=2000,

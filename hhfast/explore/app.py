@@ -31,9 +31,9 @@ SLIDERS = {
 
 #: labels with units, per setting
 LABELS = {
-    "p1_start": "pulse 1 start (ms)", "p1_stop": "pulse 1 stop (ms)",
+    "p1_start": "pulse 1 start (ms)", "p1_stop": "pulse 1 stop (ms, inf = never)",
     "p1_amp": "pulse 1 (µA/cm²)", "p2_start": "pulse 2 start (ms)",
-    "p2_stop": "pulse 2 stop (ms)", "p2_amp": "pulse 2 (µA/cm²)",
+    "p2_stop": "pulse 2 stop (ms, inf = never)", "p2_amp": "pulse 2 (µA/cm²)",
     "s_start": "step on (ms)", "s_stop": "step off (ms, inf = never)", "s_amp": "step (µA/cm²)",
     "tr_start": "first pulse (ms)", "tr_width": "width (ms)", "tr_period": "period (ms)",
     "tr_count": "count", "tr_amp": "pulse (µA/cm²)",
@@ -162,13 +162,13 @@ class Explorer:
         self.fi_info = pn.pane.HTML("", sizing_mode="stretch_width")
         self.csv_button = pn.widgets.FileDownload(
             callback=self._csv, filename="hhfast-run.csv", label="Download run (CSV)",
-            button_type="primary", width=190)
+            color="primary", width=190)
         self.png_button = pn.widgets.FileDownload(
             callback=self._png, filename="hhfast-run.png", label="Download figure (PNG)",
-            button_type="primary", width=190)
+            color="primary", width=190)
         self.share = pn.pane.HTML("", sizing_mode="stretch_width")
 
-        self.preset = pn.widgets.Select(name="preset", options=["(custom)", *PRESETS],
+        self.preset = pn.widgets.Select(label="preset", options=["(custom)", *PRESETS],
                                         value="(custom)")
         self.preset.param.watch(self._apply_preset, "value")
         for w in self.widgets.values():
@@ -182,19 +182,19 @@ class Explorer:
         pn = self.pn
         label = LABELS.get(name, name)
         if name == "kind":
-            w = _prompt(pn.widgets.RadioButtonGroup)(name="stimulus", options=list(KINDS), value=value,
-                                            button_type="default")
+            w = _prompt(pn.widgets.RadioButtonGroup)(label="stimulus", options=list(KINDS),
+                                                      value=value)
         elif name == "method":
-            w = _prompt(pn.widgets.Select)(name=label, options=list(METHODS), value=value, width=120)
+            w = _prompt(pn.widgets.Select)(label=label, options=list(METHODS), value=value, width=120)
         elif name == "r_hold":
-            w = _prompt(pn.widgets.Checkbox)(name=label, value=bool(value))
+            w = _prompt(pn.widgets.Checkbox)(label=label, value=bool(value))
         elif name in SLIDERS:
             lo, hi, st = SLIDERS[name]
-            w = _prompt(pn.widgets.FloatSlider)(name=label, start=lo, end=hi, step=st,
+            w = _prompt(pn.widgets.FloatSlider)(label=label, start=lo, end=hi, step=st,
                                        value=float(min(max(value, lo), hi)),
                                        sizing_mode="stretch_width")
         else:
-            w = _prompt(pn.widgets.TextInput)(name=label, value=_text(value), width=140)
+            w = _prompt(pn.widgets.TextInput)(label=label, value=_text(value), width=140)
         w.css_classes = [f"hh-{name}"]
         self.widgets[name] = w
         self.errors[name] = pn.pane.HTML("", css_classes=[f"hh-err-{name}"],
