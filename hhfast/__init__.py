@@ -8,6 +8,7 @@ from . import accuracy, reference
 from .analysis import firing_pattern, latency, sustained_rate
 from .engine import simulate, warmup
 from .excitability import rheobase
+from .explorer import explore
 from .fi import FICurve, fi_curve
 from .model import HHParams
 from .result import SimResult, SpikeTimes
@@ -23,6 +24,7 @@ __all__ = [
     "Stimulus",
     "simulate",
     "warmup",
+    "explore",
     "pulses",
     "step",
     "gist",

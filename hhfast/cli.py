@@ -374,8 +374,8 @@ def _sweep_plot(args) -> int:
 
 
 def _explore(args) -> int:
-    from hhfast.explore import serve
-    from hhfast.explore.app import require_panel
+    from hhfast.explorer import serve
+    from hhfast.explorer.app import require_panel
 
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port must be in 0..65535, got {args.port}")

@@ -15,7 +15,7 @@ import pytest
 
 import hhfast as hh
 from hhfast.analysis import SUSTAINED
-from hhfast.explore import (
+from hhfast.explorer import (
     DEFAULTS,
     MAX_SAMPLES,
     PRESETS,
@@ -112,7 +112,7 @@ def test_presets_do_what_their_names_say():
 @pytest.fixture
 def app():
     pytest.importorskip("panel")
-    from hhfast.explore.app import Explorer
+    from hhfast.explorer.app import Explorer
 
     return Explorer()
 

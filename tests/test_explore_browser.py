@@ -20,7 +20,7 @@ import pytest
 from _browser import chromium_path, start_server, unavailable
 
 import hhfast as hh
-from hhfast.explore import MAX_SAMPLES
+from hhfast.explorer import MAX_SAMPLES
 
 pytestmark = pytest.mark.browser
 

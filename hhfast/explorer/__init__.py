@@ -4,7 +4,7 @@ neuron answer.
 A face like the CLI: it turns a flat set of settings (strings and numbers, the same ones the
 page's URL holds) into calls of the public API (:func:`hhfast.simulate`, :func:`hhfast.fi_curve`,
 the stimulus protocols, :class:`hhfast.HHParams`) and holds no numerics.  This module needs only
-NumPy; the web page (:mod:`hhfast.explore.app`) needs the ``explore`` extra (Panel on Bokeh).
+NumPy; the web page (:mod:`hhfast.explorer.app`) needs the ``explore`` extra (Panel on Bokeh).
 
 >>> import hhfast as hh
 >>> hh.explore()            # in a notebook: the app inline

@@ -474,7 +474,7 @@ def make_app(**initial):
 def serve(port: int = 0, open_browser: bool = True, address: str = "localhost",
           on_start=None, **initial):
     """Serve the explorer (one app per browser session) until interrupted; see
-    :func:`hhfast.explore.serve`.  ``on_start(url)`` is called once the port is bound."""
+    :func:`hhfast.explorer.serve`.  ``on_start(url)`` is called once the port is bound."""
     pn = require_panel()
     pn.extension()
     server = pn.serve({"/": lambda: make_app(**initial)}, port=port, address=address,
