@@ -240,6 +240,7 @@ class Explorer:
         )
         self.tabs = pn.Tabs(("Single neuron", run_view), ("f–I curve", fi_view),
                             sizing_mode="stretch_width")
+        self.tabs.param.watch(self._on_tab, "active")
         return pn.Row(sidebar, self.tabs, sizing_mode="stretch_width")
 
     def value(self, name):
@@ -332,7 +333,16 @@ class Explorer:
         res = run.result
         self.last = (run, s)
         data = dict(t=res.t, V=res.V[0], n=res.n[0], m=res.m[0], h=res.h[0], I=run.current)
-        self.src.data = data
+        old = self.src.data
+        if len(old.get("t", ())) == len(res.t) and np.array_equal(old["t"], res.t):
+            # same time grid: send only the columns that changed (a slider move changes V, n,
+            # m, h, and I only if it is the stimulus)
+            changed = {k: v for k, v in data.items()
+                       if k != "t" and not np.array_equal(old[k], v)}
+            if changed:
+                self.src.data.update(changed)
+        else:
+            self.src.data = data
         times = np.asarray(res.spike_times[0], dtype=float)
         self.thr_line.location = HHParams(**{k: s[k] for k in FIELDS}).default_threshold
         self.spk.data = dict(t=times, y=np.full(times.size, self.thr_line.location))
@@ -380,7 +390,17 @@ class Explorer:
         return out
 
     # -- the f–I view (worker thread) ------------------------------------------------------------
+    def _on_tab(self, event):
+        if event.new == 1:
+            s, bad = self.read()
+            if not bad:
+                self._request_fi(s)
+
     def _request_fi(self, s):
+        # computed only while its tab is shown: a hidden curve would take CPU from the
+        # single-neuron views (seconds of work; on a 2-core machine it doubled their latency)
+        if getattr(self, "tabs", None) is None or self.tabs.active != 1:
+            return
         key = tuple(s[k] for k in _FI_KEYS)
         if key == self._fi_last_key:
             return
