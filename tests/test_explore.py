@@ -173,3 +173,13 @@ def test_warmup_command_reports_each_kernel():
     p = _cli("warmup", "--method", "euler", "--dtype", "float64", "--no-progress")
     assert p.returncode == 0, p.stderr
     assert p.stdout.split()[:2] == ["euler", "float64"] and p.stdout.strip().endswith("s")
+
+
+def test_hh_explore_returns_the_app_and_refuses_bad_settings():
+    pn = pytest.importorskip("panel")
+    view = hh.explore(kind="step", s_amp=12)
+    assert isinstance(view, pn.viewable.Viewable)
+    with pytest.raises(SettingError, match="dt: not a number: 'abc'"):
+        hh.explore(dt="abc")
+    with pytest.raises(SettingError, match="unknown setting 'amp'"):
+        hh.explore(amp=3)
