@@ -158,7 +158,7 @@ class Explorer:
         self.summary = pn.pane.HTML("", name="summary", sizing_mode="stretch_width")
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
         self.fi_busy = pn.indicators.Progress(active=False, value=0, max=1, width=200,
-                                              visible=False, name="fi-progress")
+                                              visible=False)
         self.fi_info = pn.pane.HTML("", sizing_mode="stretch_width")
         self.csv_button = pn.widgets.FileDownload(
             callback=self._csv, filename="hhfast-run.csv", label="Download run (CSV)",
