@@ -24,7 +24,7 @@ from hhfast.explorer import MAX_SAMPLES
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT_MS = 60_000  # first page load includes the server's first run (kernel from the cache)
+TIMEOUT_MS = 180_000  # the first page load may compile the rk4 kernel (fresh CI cache)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,8 @@ def browser():
     except ImportError:
         unavailable("Panel is not installed (pip install 'hhfast[explore]')")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
+        b = p.chromium.launch(executable_path=exe,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         yield b
         b.close()
 

@@ -123,6 +123,7 @@ class Explorer:
         kw = dict(height=230, sizing_mode="stretch_width", tools=tools)
         self.f_stim = figure(title="stimulus", y_axis_label="I (µA/cm²)", **kw)
         self.f_stim.line("t", "I", source=self.src, color="#444")
+        self.f_stim.scatter([0.0], [0.0], alpha=0.0)  # keeps I = 0 inside the auto-range
         self.f_v = figure(title="membrane potential", y_axis_label="V (mV)",
                           x_range=self.f_stim.x_range, **kw)
         self.f_v.line("t", "V", source=self.src, color="#1f77b4")
