@@ -183,3 +183,28 @@ def test_hh_explore_returns_the_app_and_refuses_bad_settings():
         hh.explore(dt="abc")
     with pytest.raises(SettingError, match="unknown setting 'amp'"):
         hh.explore(amp=3)
+
+
+@pytest.mark.parametrize("required", ["", "1"])
+def test_browser_tests_skip_without_chromium_unless_required(required):
+    """Without a browser the browser tests skip with the reason; with HHFAST_REQUIRE_BROWSER=1
+    (CI) they fail, so CI cannot pass by skipping them."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, HHFAST_CHROMIUM=str(root / "no-such-chromium"),
+               HHFAST_REQUIRE_BROWSER=required,
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rsE", "-p", "no:cacheprovider", "-o", "addopts=",
+         "tests/test_explore_browser.py"],
+        capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    if required:
+        assert p.returncode != 0
+        assert "HHFAST_REQUIRE_BROWSER=1 but no Chromium found" in p.stdout
+        assert "passed" not in p.stdout.splitlines()[-1]
+    else:
+        assert p.returncode == 0, p.stdout
+        assert "no Chromium found" in p.stdout and "skipped" in p.stdout
+        assert "passed" not in p.stdout.splitlines()[-1]
