@@ -63,10 +63,16 @@ class _Announce(event.Listener):
 
 
 def install(methods: dict) -> None:
-    """Announce the compiles of the kernels in ``methods`` (name -> object with ``.run``)."""
+    """Announce the compiles of the kernels in ``methods`` (name -> module or spec whose
+    ``run`` or ``kernel`` attribute is the Numba dispatcher)."""
     if _installed:
         return
-    kernels = {id(spec.run): name for name, spec in methods.items() if hasattr(spec, "run")}
+    kernels = {}
+    for name, spec in methods.items():
+        for attr in ("run", "kernel"):
+            dispatcher = getattr(spec, attr, None)
+            if dispatcher is not None and hasattr(dispatcher, "overloads"):
+                kernels[id(dispatcher)] = name
     listener = _Announce(kernels)
     event.register("numba:compile", listener)
     _installed.append(listener)
