@@ -234,7 +234,8 @@ class Explorer:
             sizing_mode="stretch_width",
         )
         fi_view = pn.Column(
-            pn.Row(*(self._row(n) for n in ("fi_lo", "fi_hi", "fi_n", "fi_t_stop"))),
+            pn.Row(self._row("fi_lo"), self._row("fi_hi")),
+            pn.Row(self._row("fi_n"), self._row("fi_t_stop")),
             pn.Row(self.fi_busy, self.fi_info),
             pn.pane.Bokeh(self.f_fi, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
