@@ -242,3 +242,12 @@ def test_screenshot_is_not_blank(browser, url, tmp_path):
     if target:
         Path(target).write_bytes(shot.read_bytes())
     page.close()
+
+
+def test_unusable_address_values_are_shown_not_raised(browser, url):
+    page = _open(browser, url, "kind=step&s_amp=abc&dt=xyz")
+    page.locator(".hh-err-dt .hh-err-msg").filter(has_text="not a number").wait_for(
+        timeout=TIMEOUT_MS)
+    assert "'abc'" in page.locator(".hh-err-s_amp .hh-err-msg").inner_text()
+    assert "Traceback" not in page.content()
+    page.close()

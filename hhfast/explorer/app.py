@@ -108,6 +108,7 @@ class Explorer:
         self._fi_pending = None
         self._fi_last_key = None
         self.last = None  # the last Run shown
+        self._url_bad: dict[str, str] = {}  # query values a slider or choice refused
         self.doc = None
 
         start = dict(DEFAULTS)
@@ -245,6 +246,16 @@ class Explorer:
         self.tabs.param.watch(self._on_tab, "active")
         return pn.Row(sidebar, self.tabs, sizing_mode="stretch_width")
 
+    def _from_url(self, name, mapped):
+        """A query value the widget refused: text fields take it as text (then checked like
+        typed input); a slider or a choice keeps its value and says what was refused."""
+        w, raw = self.widgets[name], mapped.get("value")
+        if isinstance(w, self.pn.widgets.TextInput):
+            w.value = _text(raw)
+            return
+        self._url_bad[name] = f"{name}: the address gave {raw!r}, not used"
+        self.update()
+
     def value(self, name):
         return self.widgets[name].value
 
@@ -272,6 +283,9 @@ class Explorer:
         self.update()
 
     def _on_change(self, event):
+        for name, w in self.widgets.items():
+            if w is event.obj:
+                self._url_bad.pop(name, None)
         if not self._muted:
             self.update()
 
@@ -314,7 +328,7 @@ class Explorer:
             else:
                 with self._unlocked():
                     self._draw(run, s)
-        self._show_errors(bad)
+        self._show_errors({**self._url_bad, **bad})
         if bad or general:
             where = ", ".join(sorted(bad)) if bad else ""
             self.status.object = (
@@ -486,8 +500,7 @@ class Explorer:
                 # the query parser turns "7" into a number, which a text field refuses: give
                 # it back as text (the field then checks it like typed input)
                 loc.sync(w, {"value": name},
-                         on_error=lambda mapped, w=w: w.param.update(
-                             value=_text(mapped.get("value", w.value))))
+                         on_error=lambda mapped, name=name: self._from_url(name, mapped))
         return self.layout
 
 
