@@ -2,9 +2,13 @@
 Random123's known answers and a plain-Python Philox, the polynomial log / sincos against
 libm and extended precision, the normals' distribution, and the vectorised lane loop."""
 
+import json
 import math
 import platform
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -397,3 +401,34 @@ def test_shapes_broadcast_and_draws_depend_only_on_the_counter():
                   hr.normals(5, 1, 1, 2), hr.normals(5, 1, 2, 1), hr.normals(5, 2, 1, 1),
                   hr.normals(5, 1 + (1 << 32), 1, 1)):
         assert not np.any(other == base)
+
+
+# -- the on-disk cache of the NumPy-level loops ----------------------------------------------
+
+CACHE_PROBE = """
+import json
+from hhfast import random as hr
+hr.normals(1, [0, 1], 0)
+s = hr._normals_many.stats
+print(json.dumps([sum(s.cache_hits.values()), sum(s.cache_misses.values())]))
+"""
+
+
+def _cache_probe():
+    out = subprocess.run([sys.executable, "-c", CACHE_PROBE], capture_output=True, text=True,
+                         timeout=600, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_cached_loops_are_recompiled_when_the_inlined_generator_changes():
+    # Numba keys the cache of hhfast/random.py on that file alone; the loops inline
+    # kernels/philox.py, so they carry the kernels' source stamp and a stale stamp (as after an
+    # edit of philox.py) must force a recompile instead of serving old machine code.
+    marker = Path(hr._normals_many._cache._cache_path) / "random_normals_many.hhfast-stamp"
+    _cache_probe()  # the cache now holds the current loop
+    assert _cache_probe() == [1, 0]  # a second process loads it
+    good = marker.read_text()
+    marker.write_text("sources of an older hhfast")
+    assert _cache_probe() == [0, 1]  # not served from the stale cache
+    assert marker.read_text() == good
+    assert _cache_probe() == [1, 0]
