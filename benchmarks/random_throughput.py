@@ -9,15 +9,23 @@ Compile time is excluded (a warm-up call first); the best of ``--repeats`` is re
 * ``hhfast.random.normals``: the NumPy-level function (counter arrays in, normals out).
 * ``numpy standard_normal``: NumPy's generator filling an array of the same size.
 
+``--scalar`` also runs the whole measurement again in a child process with LLVM's loop and
+SLP vectorisers off (``NUMBA_LOOP_VECTORIZE=0 NUMBA_SLP_VECTORIZE=0``, a temporary cache):
+the gain from vectorising the lane loop.
+
 Usage::
 
-    python benchmarks/random_throughput.py [--n 20000000] [--repeats 5]
+    python benchmarks/random_throughput.py [--n 20000000] [--repeats 5] [--scalar]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -70,6 +78,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20_000_000, help="normals per measurement")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--scalar", action="store_true",
+                    help="also measure with the vectorisers off (child process)")
     args = ap.parse_args()
     per_block = 4 * config.BLOCK
     n_blocks = max(1, args.n // per_block)
@@ -102,6 +112,13 @@ def main() -> None:
         print(f"  {name:24s} {t * 1e3:8.1f} ms  {rate / 1e6:8.1f} M normals/s")
     base = n / best(cases["lane loop, summed"], args.repeats)
     print(f"lane loop (summed) / numpy: {base / ref:.2f}x")
+    if args.scalar:
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_LOOP_VECTORIZE="0", NUMBA_SLP_VECTORIZE="0",
+                       NUMBA_CACHE_DIR=cache)
+            print("with the vectorisers off:", flush=True)
+            subprocess.run([sys.executable, __file__, "--n", str(args.n), "--repeats",
+                            str(args.repeats)], env=env, check=True)
 
 
 if __name__ == "__main__":

@@ -395,6 +395,10 @@ def test_shapes_broadcast_and_draws_depend_only_on_the_counter():
     for i, tr in enumerate((0, 1 << 40)):
         for j, s in enumerate((0, 3, 9)):
             assert z[i, j].tobytes() == hr.normals(5, tr, s, stream=1).tobytes()
+    # the blocked loop of a long call (two blocks and a remainder) gives the one-counter path
+    n = 2 * config.BLOCK + 5
+    z = hr.normals(5, np.arange(n), 3)
+    assert z.tobytes() == np.concatenate([hr.normals(5, i, 3) for i in range(n)]).tobytes()
     # seed, stream, step and both trial words all change the numbers
     base = hr.normals(5, 1, 1, 1)
     for other in (hr.normals(6, 1, 1, 1), hr.normals(5 + (1 << 32), 1, 1, 1),
