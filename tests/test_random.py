@@ -235,6 +235,7 @@ def test_radius_at_the_extreme_tail():
 
     assert radius(np.uint32(0)) == pytest.approx(math.sqrt(66 * math.log(2)), rel=4e-16)
     assert Z_MAX == pytest.approx(math.sqrt(66 * math.log(2)), rel=1e-15)
+    assert radius(np.uint32(0)) <= Z_MAX  # the documented bound holds for the computed radius
     for t in (3.0, 4.0, 5.0, 6.0, 6.5):
         # words w < n have u1 < e^(-t^2/2): n = ceil(e^(-t^2/2) 2^32 - 0.5)
         n = math.ceil(math.exp(-t * t / 2) * 2**32 - 0.5)
@@ -299,6 +300,30 @@ def test_no_correlation_within_a_call_or_between_neighbours(draws):
     assert abs(np.mean(z[1:, 0] * z[:-1, 0])) < 5 / math.sqrt(n - 1)
     next_step = hr.normals(20261130, np.arange(n), 18)
     assert abs(np.mean(z[:, 0] * next_step[:, 0])) < 5 * se
+
+
+def test_moments_along_the_steps_of_one_neuron():
+    # one trial over 2.5e6 consecutive steps (the sequence one noisy neuron sees): N = 1e7,
+    # standard errors mean 3.2e-4, variance 4.5e-4, lag-1 correlation (step to step, same
+    # word) 1/sqrt(N/4 - 1) = 6.3e-4; tolerance 5 standard errors.
+    z = hr.normals(7, 123_456_789_012, np.arange(2_500_000), stream=3)
+    n = z.size
+    assert abs(z.mean()) < 5 / math.sqrt(n)
+    assert abs(z.var() - 1.0) < 5 * math.sqrt(2 / n)
+    for w in range(4):
+        assert abs(np.mean(z[1:, w] * z[:-1, w])) < 5 / math.sqrt(z.shape[0] - 1)
+
+
+@given(seed=st.integers(0, (1 << 64) - 1), trial=st.integers(0, (1 << 64) - 1),
+       step=st.integers(0, MASK32), stream=st.integers(0, MASK32))
+def test_any_counter_gives_uniforms_inside_0_1_and_bounded_normals(seed, trial, step, stream):
+    u = hr.uniforms(seed, trial, step, stream)
+    z = hr.normals(seed, trial, step, stream)
+    assert ((u > 0) & (u < 1)).all()
+    assert (np.abs(z) <= Z_MAX).all()
+    # the words behind them are Philox of the documented counter and key
+    w = philox_reference((trial & MASK32, trial >> 32, step, stream), (seed & MASK32, seed >> 32))
+    assert list(u) == [(x + 0.5) / 2**32 for x in w]
 
 
 # -- the kernels' path: vectorised lane loop, same numbers -----------------------------------
