@@ -140,8 +140,7 @@ def philox4x32(counter, key) -> np.ndarray:
 def _uniforms_many(k0, k1, trial, step, stream, out):
     for i in range(trial.shape[0]):
         tr = trial[i]
-        w0, w1, w2, w3 = philox4x32_10(np.uint32(tr & np.uint64(0xFFFFFFFF)),
-                                       np.uint32(tr >> np.uint64(32)), step[i], stream[i], k0, k1)
+        w0, w1, w2, w3 = philox4x32_10(tr, tr >> np.uint64(32), step[i], stream[i], k0, k1)
         out[i, 0] = uniform_from_u32(w0)
         out[i, 1] = uniform_from_u32(w1)
         out[i, 2] = uniform_from_u32(w2)
