@@ -235,15 +235,15 @@ def test_unfinished_points_read_as_fill_values(tmp_path):
 
 KILL_SCRIPT = textwrap.dedent("""
     import signal, sys, time, numpy as np, hhfast as hh
-    from hhfast import sweeps
+    from hhfast.sweeps import execute
     # a job started in the background by a non-interactive shell (as CI runners do) inherits
     # SIGINT *ignored*, and Python then installs no Ctrl-C handler: restore it, as a terminal has
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    write = sweeps._write_chunks
+    write = execute._write_chunks
     def slow_write(*args):  # a slow file system: the whole sweep takes ~2.5 s, not ~0.3 s,
         time.sleep(0.05)    # so the test's signal reliably lands mid-sweep
         write(*args)
-    sweeps._write_chunks = slow_write
+    execute._write_chunks = slow_write
     g = hh.grid(amplitude=np.linspace(0, 20, 48), gK=np.linspace(30, 42, 32))
     hh.sweep(g, hh.step(start=2.0), t_stop=80.0, dt=0.025, method="expeuler",
              chunk_size=32, batch_size=32, store=sys.argv[1], progress=False)
