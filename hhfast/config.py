@@ -133,6 +133,21 @@ SWEEP_CHUNK_POINTS = 32768
 #: temporaries (~300 bytes per neuron) stay near 10 MiB whatever the grid size.
 SWEEP_BATCH_POINTS = 32768
 
+#: Compute per batch aimed at by ``chunk_size``/``batch_size="auto"`` (seconds): a kill loses
+#: at most about this much and the progress bar moves at least this often, whatever dt and
+#: t_stop; long enough that per-batch costs (a store write ~10 ms, a Dask task ~5 ms) stay < 0.1 %.
+SWEEP_BATCH_SECONDS = 20.0
+
+#: Estimated cost of one neuron-step per core (ns) by method, to size batches by work: from
+#: the float64 kernel throughputs measured on the 2-core development machine (euler 5.5e8,
+#: expeuler 3.2e8, rk4 1.3e8 neuron-steps/s, README "Against hand-written C") rounded up for
+#: the metrics and store writes.  Methods not listed take the largest value.
+SWEEP_CORE_NS_PER_NEURON_STEP = {"euler": 4.0, "expeuler": 7.0, "rk4": 16.0}
+
+#: Fewest points per work-sized batch: two blocks of 16 lanes per core of a 2-core machine,
+#: so that even a very long run keeps the vectorised kernel and the threads busy.
+SWEEP_MIN_BATCH_POINTS = 64
+
 #: With a Dask client, ``batch_size="auto"`` also keeps at least this many tasks per worker,
 #: so that the work balances across workers and a lost worker costs a small share of it.
 SWEEP_TASKS_PER_WORKER = 4

@@ -23,7 +23,7 @@ metrics, hhfast version); a run against a store holding another spec is refused.
 from .execute import sweep
 from .grid import STIM_PREFIX, Grid, grid
 from .spec import DEFAULT_METRICS, METRICS, sweep_from_spec
-from .store import open_sweep
+from .store import DamagedChunk, SweepStoreError, open_sweep, verify_sweep
 
 __all__ = ["Grid", "grid", "sweep", "open_sweep", "sweep_from_spec", "METRICS", "DEFAULT_METRICS",
-           "STIM_PREFIX"]
+           "verify_sweep", "DamagedChunk", "SweepStoreError", "STIM_PREFIX"]

@@ -3,6 +3,7 @@ or as Dask tasks, and the progress bar."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -20,7 +21,14 @@ from ..engine import simulate
 from ..model import HHParams
 from .grid import STIM_PREFIX, Grid, _stimuli_for
 from .spec import DEFAULT_METRICS, METRICS, _check_spec, _dataset
-from .store import _prepare_store, _require_sweep_extra, _write_chunks, open_sweep
+from .store import (
+    _prepare_store,
+    _require_sweep_extra,
+    _StoreLock,
+    _write_chunks,
+    new_run_id,
+    open_sweep,
+)
 
 #: One kernel at a time per process: ``numba.set_num_threads`` is thread-local and the
 #: default workqueue threading layer is not safe under concurrent parallel calls (DESIGN §6).
@@ -39,6 +47,7 @@ class _Job:
     store: str | None
     regions: list  # per chunk: tuple of (start, stop) per dimension
     size: int  # points in the batch
+    run_id: str | None = None  # the run allowed to write the store (see store.py)
 
 
 def _worker_threads() -> int | None:
@@ -76,7 +85,7 @@ def _run_batch(job: _Job):
     out = _compute_batch(job)
     if job.store is None:
         return out
-    _write_chunks(job.store, job.regions, out)
+    _write_chunks(job.store, job.regions, out, job.run_id)
     return None
 
 
@@ -173,12 +182,44 @@ def sweep(
         store = os.path.abspath(store)  # workers may run elsewhere: no cwd-relative paths
     if not isinstance(batch_size, str) or batch_size != "auto":
         batch_size = C.integer("batch_size", batch_size, 1)
-    cshape = grid.chunk_shape(chunk_size)
+    work_points = _work_points(spec["method"], spec["_n_steps"], client)
+    cshape = grid.chunk_shape(work_points if _is_auto(chunk_size) else chunk_size)
 
+    run_id = new_run_id()
+    with _StoreLock(store) if store is not None else contextlib.nullcontext():
+        if store is not None:
+            cshape, todo_mask = _prepare_store(store, grid, cshape, spec, overwrite, run_id)
+        else:
+            todo_mask = None
+        out = _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_size,
+                   work_points, run_id, progress)
     if store is not None:
-        cshape, todo_mask = _prepare_store(store, grid, cshape, spec, overwrite)
-    else:
-        todo_mask = None
+        return open_sweep(store)
+    return _dataset(grid, spec, out)
+
+
+def _is_auto(size) -> bool:
+    return isinstance(size, str) and size == "auto"
+
+
+def _work_points(method: str, n_steps: int, client) -> int:
+    """Points per batch (and per store chunk) for ``chunk_size``/``batch_size="auto"``: about
+    ``config.SWEEP_BATCH_SECONDS`` of compute, estimated from neuron-steps x the method's
+    per-core cost and the Numba threads a batch gets (one per Dask task: conservative), within
+    ``[SWEEP_MIN_BATCH_POINTS, SWEEP_CHUNK_POINTS]``."""
+    import numba
+
+    ns = config.SWEEP_CORE_NS_PER_NEURON_STEP
+    cost = ns.get(method, max(ns.values()))
+    threads = 1 if client is not None else numba.get_num_threads()
+    points = config.SWEEP_BATCH_SECONDS * 1e9 * threads / (cost * max(n_steps, 1))
+    return int(min(config.SWEEP_CHUNK_POINTS, max(config.SWEEP_MIN_BATCH_POINTS, points)))
+
+
+def _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_size, work_points,
+         run_id, progress):
+    """Compute the chunks still to do (``todo_mask``; all without a store); return the
+    gathered results without a store."""
     bounds = grid._bounds(cshape)
     n_chunks = len(bounds) - 1
     todo = np.arange(n_chunks) if todo_mask is None else np.flatnonzero(todo_mask)
@@ -194,7 +235,7 @@ def sweep(
     chunk_points = math.prod(cshape)
     if batch_size == "auto":
         todo_points = int(np.sum(bounds[todo + 1] - bounds[todo])) if todo.size else 0
-        per = config.SWEEP_BATCH_POINTS
+        per = min(config.SWEEP_BATCH_POINTS, work_points)
         if client is not None:
             per = min(per, -(-todo_points // (config.SWEEP_TASKS_PER_WORKER * n_workers)))
         batch_size = max(per, 1)
@@ -213,7 +254,7 @@ def sweep(
                                                                       bounds[c + 1]))
                        for c in ids]
             yield _Job(sim, stim_arg, grid.values(idx), tuple(spec["metrics"]), store, regions,
-                       idx.size), idx
+                       idx.size, run_id), idx
 
     def collect(job_idx, result):
         if out is not None:
@@ -235,10 +276,7 @@ def sweep(
     finally:
         if bar is not None:
             bar.close()
-
-    if store is not None:
-        return open_sweep(store)
-    return _dataset(grid, spec, out)
+    return out
 
 
 def _execute(jobs, client, n_workers):
@@ -294,7 +332,8 @@ def _execute_local(jobs):
                 pending = None
                 yield job, idx, out
             else:
-                pending = (job, idx, pool.submit(_write_chunks, job.store, job.regions, out))
+                pending = (job, idx, pool.submit(_write_chunks, job.store, job.regions, out,
+                                                      job.run_id))
         if pending is not None:
             yield pending[0], pending[1], pending[2].result()
 

@@ -63,8 +63,7 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
     check_params(params)
     n_steps = max(1, math.ceil(t_stop / dt * (1 - 1e-9)))  # as simulate() counts them
     t_end = n_steps * dt
-    w0, w1 = C.window(window, 0.0)
-    win = [w0, min(w1, t_end)]  # as the SimResult reports it: equal windows, equal metrics
+    win = C.window_in_run(window, t_end)  # as the SimResult reports it: equal windows
 
     if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
         raise TypeError(f"metrics must be a non-empty list of names from {list(METRICS)}, "
