@@ -218,6 +218,10 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
         w = numlist("window", spec["window"])
         if len(w) != 2:
             raise ValueError(f"sweep spec: key 'window' must be [t0, t1], got {spec['window']!r}")
+        try:
+            C.window_in_run(tuple(w), kw["t_stop"])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"sweep spec: key 'window': {e}") from None
         kw["window"] = tuple(w)
     if "metrics" in spec:
         m = spec["metrics"]

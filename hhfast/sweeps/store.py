@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .grid import Grid
+from .grid import Grid, _check_axis_name
 from .spec import METRICS, _attrs, _layout
 
 try:  # POSIX; elsewhere local stores are guarded by the run identity alone
@@ -129,6 +129,18 @@ def _current_run(store: str):
         return zarr.open_group(store, mode="r").attrs.get(RUN_ATTR)
     except Exception:
         return None
+
+
+def _changed_hands(store: str, run_id) -> bool:
+    """After an error writing the store: has another run taken it?  Asked for up to ~2 s, for
+    a replacement removes the old tree (old run id still readable) before writing its own."""
+    if run_id is None:
+        return False
+    for _ in range(10):
+        if _current_run(store) != run_id:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _replaced(store: str) -> SweepStoreError:
@@ -249,20 +261,18 @@ def _is_interrupted_creation(g) -> bool:
     """A group without attributes whose members all have names a sweep store uses: what a
     creation killed (or failing on a full disk) before its last step leaves.  Anything else
     is someone else's data and is never replaced."""
-    from . import grid as _grid
-
     if dict(g.attrs):
         return False
     names = set(METRICS) | {"done"}
     for name in g.keys():  # an axis is a per-neuron keyword or a stimulus.<key> path
-        if name not in names and not _is_axis_name(_grid, name):
+        if name not in names and not _is_axis_name(name):
             return False
     return True
 
 
-def _is_axis_name(module, name) -> bool:
+def _is_axis_name(name) -> bool:
     try:
-        module._check_axis_name(name)
+        _check_axis_name(name)
     except (ValueError, TypeError):
         return False
     return True
@@ -341,8 +351,8 @@ def _write_chunks(store: str, regions, out: dict[str, np.ndarray], run_id: str |
         if run_id is not None and g.attrs.get(RUN_ATTR) != run_id:
             raise _replaced(store)
         arrays = _full_arrays(g, [*out, "done"])
-    except (KeyError, FileNotFoundError, ValueError) as e:
-        if isinstance(e, SweepStoreError) or _current_run(store) != run_id:
+    except Exception as e:  # a store being removed or rebuilt fails in many ways
+        if isinstance(e, SweepStoreError) or _changed_hands(store, run_id):
             raise _replaced(store) from None
         raise
     done = arrays.pop("done")
@@ -357,10 +367,10 @@ def _write_chunks(store: str, regions, out: dict[str, np.ndarray], run_id: str |
             done[sl] = True  # only after every data write of the chunk has returned
             marked.append(sl)
             off += n
-    except (KeyError, FileNotFoundError) as e:
-        if _current_run(store) != run_id:
+    except Exception:
+        if _changed_hands(store, run_id):
             raise _replaced(store) from None
-        raise e
+        raise
     if run_id is not None and _current_run(store) != run_id:
         for sl in marked:  # the store changed hands while we wrote: take our marks back
             try:
