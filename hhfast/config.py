@@ -121,16 +121,17 @@ FOLD_HOLD_MS = 2000.0
 #: Time (ms) simulated after a stimulus's last edge by ``rheobase`` (a spike can come well
 #: after a short pulse near threshold: latencies of ~10-20 ms are common at rheobase).
 RHEOBASE_TAIL_MS = 50.0
-#: Grid points per store chunk of a sweep (``chunk_size="auto"``): the unit that is written,
-#: marked done and skipped on resume.  The same as a batch: a batch's chunks are all written
+#: Most grid points per store chunk of a sweep (``chunk_size="auto"``, which is otherwise
+#: sized by work, ``SWEEP_BATCH_SECONDS``): the unit that is written, marked done and skipped
+#: on resume.  The same as a batch: a batch's chunks are all written
 #: when the batch finishes, so smaller chunks would not lose less work on a kill, while each
 #: chunk write costs ~1.5 ms per variable in zarr (4096-point chunks made a 10^6-point sweep
 #: 16 % slower than 32768-point ones).  32768 points are 256 KiB per float64 variable.
 SWEEP_CHUNK_POINTS = 32768
 
-#: Grid points per kernel call of a sweep (``batch_size="auto"``), a whole number of store
-#: chunks: 32768 neurons are 2048 blocks of 16, enough to keep every core busy, and their
-#: temporaries (~300 bytes per neuron) stay near 10 MiB whatever the grid size.
+#: Most grid points per kernel call of a sweep (``batch_size="auto"``, otherwise sized by
+#: work), a whole number of store chunks: 32768 neurons are 2048 blocks of 16, enough to keep
+#: every core busy, and their temporaries (~300 bytes per neuron) stay near 10 MiB whatever the grid size.
 SWEEP_BATCH_POINTS = 32768
 
 #: Compute per batch aimed at by ``chunk_size``/``batch_size="auto"`` (seconds): a kill loses

@@ -17,7 +17,13 @@ returned, so ``done`` — not the presence of chunk files, which Zarr omits when
 fill value — is the record of completion.  Unfinished points read as NaN (float metrics),
 ``-1`` (``spike_count``) and ``False`` (``diverged``); ``done`` tells them apart.  The group
 attributes hold the whole spec (stimulus, method, dt, t_stop, window, parameters, fixed values,
-metrics, hhfast version); a run against a store holding another spec is refused.
+metrics, hhfast version); a run against a store holding another spec is refused.  One sweep
+writes a store at a time, tasks check the run's identity around every chunk they mark done,
+and chunks carry checksums that :func:`verify_sweep` checks (see ``store.py``).
+
+Modules: ``grid`` (axes, chunks, stimulus axes), ``spec`` (metrics, validation, attributes,
+TOML specs), ``store`` (creation, resume, integrity, reading), ``execute`` (batches, local and
+Dask execution, the progress bar).
 """
 
 from .execute import sweep

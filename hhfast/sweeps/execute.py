@@ -148,10 +148,12 @@ def sweep(
         refused unless ``overwrite=True``.
     chunk_size : int or "auto"
         Points per store chunk (the unit written, marked done and skipped on resume); an
-        existing store keeps its own chunking.
+        existing store keeps its own chunking.  "auto": about ``config.SWEEP_BATCH_SECONDS``
+        of compute (points x steps x the method's cost), at most
+        ``config.SWEEP_CHUNK_POINTS``.
     batch_size : int or "auto"
-        Points per kernel call / Dask task (rounded to whole chunks).  Memory of the run is
-        bounded by it, not by the grid size.
+        Points per kernel call / Dask task (rounded to whole chunks); "auto" is sized by work
+        like ``chunk_size``.  Memory of the run is bounded by it, not by the grid size.
     client : distributed.Client, optional
         Run the batches as tasks on a Dask cluster (each worker runs its tasks one at a time
         with as many Numba threads as the worker has threads).  With a store, workers write
@@ -159,7 +161,8 @@ def sweep(
     progress : bool
         A tqdm bar over chunks (neuron-steps/s, ETA), shown only in a terminal or notebook.
     overwrite : bool
-        Replace a store holding another sweep.
+        Replace a store holding another sweep (or an interrupted creation of one).  A store
+        another sweep is writing is never replaced: that is a :class:`SweepStoreError`.
     **fixed : float
         Per-neuron keywords of :func:`hhfast.simulate` fixed for every point (``bias=2.0``).
 
