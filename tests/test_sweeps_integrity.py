@@ -161,10 +161,16 @@ def test_tasks_of_a_replaced_run_mark_nothing_done(tmp_path, refs):
     # X was stopped by Y's replacement (not finished first), by the check of its run id
     assert proc.returncode == 1 and "replaced or taken over by another sweep" in err, err
     assert "finished" not in out
-    assert_same(hh.open_sweep(path), refs["Y"])  # every point Y's value and done ...
-    assert bool(hh.open_sweep(path).done.all())
-    assert hh.verify_sweep(path) == []  # ... and every chunk intact
+    # Every done point holds Y's value.  At most the one chunk X was writing when Y took over
+    # may be not done (X takes its marks back if it passed its first check before the switch).
+    done = ds.done.values
+    assert done.sum() >= done.size - 32
+    for k, v in refs["Y"].items():
+        assert np.array_equal(ds[k].values[done], v[done], equal_nan=True), k
+    assert hh.verify_sweep(path) == []  # every chunk intact
+    ds = sweep_of(path, STEP["Y"])  # a resume completes it
     assert_same(ds, refs["Y"])
+    assert bool(ds.done.all())
 
 
 def test_marks_are_taken_back_when_the_store_changes_hands_mid_write(tmp_path, monkeypatch):

@@ -325,7 +325,6 @@ def open_sweep(store):
     return ds
 
 
-
 def _full_arrays(g, names):
     """The arrays ``names`` of group ``g`` opened so that every chunk write stores a file, even
     one that is all fill value (format 2: a missing chunk file then means damage)."""
