@@ -493,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "SPEC.zarr)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler")
     p.add_argument("--workers", type=int, help="start a local Dask cluster of N worker processes")
-    p.add_argument("--overwrite", action="store_true", help="replace a store holding another spec")
+    p.add_argument("--overwrite", action="store_true", help="replace a store holding another spec "
+                   "(or an interrupted creation); never one another sweep is writing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plot", nargs=2, metavar=("STORE", "VAR"), help="plot metric VAR of STORE")
     p.add_argument("--verify", metavar="STORE",
