@@ -359,3 +359,22 @@ def test_zarr_writes_local_files_atomically(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert f.read_bytes() == old and list(a[...]) == [1.0, 2.0, 3.0, 4.0]
     assert [p.name for p in f.parent.iterdir()] == ["0"]  # no temporary file left behind
+
+
+def test_stores_of_the_previous_format_are_resumed_and_verified(tmp_path, refs):
+    """A store written before checksums (no format attribute, no run id, all-fill chunks not
+    written): resumed and verified without false alarms; an undecodable chunk is still found."""
+    path = tmp_path / "old.zarr"
+    sweep_of(path, STEP["X"])
+    g = zarr.open_group(str(path), mode="r+")
+    for a in (sstore.FORMAT_ATTR, sstore.RUN_ATTR):
+        del g.attrs[a]
+    g["done"][40:48] = False  # an unfinished tail
+    chunk_file(path, "diverged", (3, 0)).unlink()  # all False: the old code never wrote it
+    assert hh.verify_sweep(path) == []
+    f = chunk_file(path, "rate", (5, 0))
+    f.write_bytes(f.read_bytes()[:7])
+    assert [d.index for d in hh.verify_sweep(path)] == [(5, 0)]
+    ds = sweep_of(path, STEP["X"])
+    assert_same(ds, refs["X"])
+    assert bool(ds.done.all())
