@@ -378,3 +378,22 @@ def test_stores_of_the_previous_format_are_resumed_and_verified(tmp_path, refs):
     ds = sweep_of(path, STEP["X"])
     assert_same(ds, refs["X"])
     assert bool(ds.done.all())
+
+
+def test_verify_covers_spike_times_and_table_grids(tmp_path):
+    path = tmp_path / "t.zarr"
+    pts = hh.grid(points={"amplitude": np.linspace(0, 20, 12), "gK": np.linspace(30, 42, 12)})
+    run = {"t_stop": 30.0, "dt": 0.025, "method": "expeuler"}
+    ds = hh.sweep(pts, hh.step(start=2.0), **run, metrics=["spike_count", "spike_times"],
+                  max_spikes=3, chunk_size=4, store=str(path), progress=False)
+    ref = hh.simulate(hh.step(start=2.0), amplitude=np.linspace(0, 20, 12),
+                      gK=np.linspace(30, 42, 12), max_spikes=3, **run)
+    assert np.array_equal(ds.spike_times.values, ref.spike_times.array, equal_nan=True)
+    chunk_file(path, "spike_times", (1, 0)).unlink()  # points 4..7
+    damaged = hh.verify_sweep(path)
+    assert [(d.index, d.points, d.problems) for d in damaged] == [
+        ((1,), (4, 8), {"spike_times": "missing"})]
+    ds = hh.sweep(pts, hh.step(start=2.0), **run, metrics=["spike_count", "spike_times"],
+                  max_spikes=3, chunk_size=4, store=str(path), progress=False)
+    assert np.array_equal(ds.spike_times.values, ref.spike_times.array, equal_nan=True)
+    assert bool(ds.done.all()) and hh.verify_sweep(path) == []
