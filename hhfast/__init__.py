@@ -12,7 +12,7 @@ from .fi import FICurve, fi_curve
 from .model import HHParams
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, gist, pulse_train, pulses, ramp, step, waveform
-from .sweeps import Grid, grid, open_sweep, sweep
+from .sweeps import Grid, grid, open_sweep, sweep, verify_sweep
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,7 @@ __all__ = [
     "grid",
     "sweep",
     "open_sweep",
+    "verify_sweep",
     "__version__",
     "reference",
     "accuracy",

@@ -301,6 +301,16 @@ def _sweep(args) -> int:
     import hhfast as hh
     from hhfast.sweeps import sweep_from_spec
 
+    if args.verify:
+        if args.spec or args.plot:
+            raise CLIError("--verify STORE takes no SPEC.toml and no --plot")
+        damaged = hh.verify_sweep(args.verify)
+        for d in damaged:
+            print(d)
+        print(f"{args.verify}: {len(damaged)} damaged chunks" + (
+            " marked not done: run the sweep again to recompute them" if damaged
+            else " (no damaged chunks)"))
+        return 1 if damaged else 0
     if args.plot:
         if args.spec:
             raise CLIError("give either SPEC.toml or --plot STORE VAR, not both")
@@ -475,16 +485,22 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="run a parameter sweep from a TOML spec into a resumable Zarr store, or plot one",
         description="Run the sweep described by SPEC.toml (see examples/sweep.toml) into a "
-        "Zarr store (re-running resumes), or with --plot STORE VAR draw one metric.",
+        "Zarr store (re-running resumes), with --plot STORE VAR draw one metric, or with "
+        "--verify STORE check a store's chunks.",
     )
     p.add_argument("spec", nargs="?", help="the sweep spec (TOML)")
     p.add_argument("--store", help="Zarr store path or URL (default: spec's 'store', else "
                    "SPEC.zarr)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler")
     p.add_argument("--workers", type=int, help="start a local Dask cluster of N worker processes")
-    p.add_argument("--overwrite", action="store_true", help="replace a store holding another spec")
+    p.add_argument("--overwrite", action="store_true", help="replace a store holding another spec "
+                   "(or an interrupted creation); never one another sweep is writing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plot", nargs=2, metavar=("STORE", "VAR"), help="plot metric VAR of STORE")
+    p.add_argument("--verify", metavar="STORE",
+                   help="read every done chunk of STORE, print the damaged ones (missing, "
+                   "truncated, altered) and mark them not done so that the next run recomputes "
+                   "them; exit status 1 if any were found, 0 if none")
     p.add_argument("--sel", action="append", metavar="AXIS=VALUE",
                    help="with --plot: fix an axis at its nearest value (repeatable)")
     p.add_argument("--out", help="with --plot: PNG file (default STORE-VAR.png)")

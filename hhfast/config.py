@@ -121,17 +121,33 @@ FOLD_HOLD_MS = 2000.0
 #: Time (ms) simulated after a stimulus's last edge by ``rheobase`` (a spike can come well
 #: after a short pulse near threshold: latencies of ~10-20 ms are common at rheobase).
 RHEOBASE_TAIL_MS = 50.0
-#: Grid points per store chunk of a sweep (``chunk_size="auto"``): the unit that is written,
-#: marked done and skipped on resume.  The same as a batch: a batch's chunks are all written
+#: Most grid points per store chunk of a sweep (``chunk_size="auto"``, which is otherwise
+#: sized by work, ``SWEEP_BATCH_SECONDS``): the unit that is written, marked done and skipped
+#: on resume.  The same as a batch: a batch's chunks are all written
 #: when the batch finishes, so smaller chunks would not lose less work on a kill, while each
 #: chunk write costs ~1.5 ms per variable in zarr (4096-point chunks made a 10^6-point sweep
 #: 16 % slower than 32768-point ones).  32768 points are 256 KiB per float64 variable.
 SWEEP_CHUNK_POINTS = 32768
 
-#: Grid points per kernel call of a sweep (``batch_size="auto"``), a whole number of store
-#: chunks: 32768 neurons are 2048 blocks of 16, enough to keep every core busy, and their
-#: temporaries (~300 bytes per neuron) stay near 10 MiB whatever the grid size.
+#: Most grid points per kernel call of a sweep (``batch_size="auto"``, otherwise sized by
+#: work), a whole number of store chunks: 32768 neurons are 2048 blocks of 16, enough to keep
+#: every core busy, and their temporaries (~300 bytes per neuron) stay near 10 MiB whatever the grid size.
 SWEEP_BATCH_POINTS = 32768
+
+#: Compute per batch aimed at by ``chunk_size``/``batch_size="auto"`` (seconds): a kill loses
+#: at most about this much and the progress bar moves at least this often, whatever dt and
+#: t_stop; long enough that per-batch costs (a store write ~10 ms, a Dask task ~5 ms) stay < 0.1 %.
+SWEEP_BATCH_SECONDS = 20.0
+
+#: Estimated cost of one neuron-step per core (ns) by method, to size batches by work: from
+#: the float64 kernel throughputs measured on the 2-core development machine (euler 5.5e8,
+#: expeuler 3.2e8, rk4 1.3e8 neuron-steps/s, README "Against hand-written C") rounded up for
+#: the metrics and store writes.  Methods not listed take the largest value.
+SWEEP_CORE_NS_PER_NEURON_STEP = {"euler": 4.0, "expeuler": 7.0, "rk4": 16.0}
+
+#: Fewest points per work-sized batch: two blocks of 16 lanes per core of a 2-core machine,
+#: so that even a very long run keeps the vectorised kernel and the threads busy.
+SWEEP_MIN_BATCH_POINTS = 64
 
 #: With a Dask client, ``batch_size="auto"`` also keeps at least this many tasks per worker,
 #: so that the work balances across workers and a lost worker costs a small share of it.
