@@ -31,7 +31,7 @@ from .store import (
 )
 
 #: One kernel at a time per process: ``numba.set_num_threads`` is thread-local and the
-#: default workqueue threading layer is not safe under concurrent parallel calls (DESIGN §6).
+#: default workqueue threading layer is not safe under concurrent parallel calls (docs/architecture.md §7).
 _KERNEL_LOCK = threading.Lock()
 
 
