@@ -94,6 +94,21 @@ for label, kw, key in SIM:
     ATTEMPTS.append(("simulate", label, sim(**kw), key))
 
 
+# second round: attacks thought of after the first fixes (not designed for by them)
+SIM2 = [
+    ("record_every=10**20", dict(record="V", record_every=10**20),
+     lambda r: r.t.size == 1),
+    ("neurons=[] (record nobody)", dict(neurons=[]), lambda r: r.recorded.size == 0),
+    ("2-D array of stimuli", dict(stimulus=np.array([[hh.step()], [hh.step()]], dtype=object)),
+     lambda r: r.shape == (2, 1)),
+    ("temperature=-300 (below absolute zero)", dict(temperature=-300.0), "temperature"),
+    ("threshold='0'", dict(threshold="0"), "threshold"),
+    ("amplitude=1j", dict(amplitude=1j), "amplitude"),
+]
+for label, kw, key in SIM2:
+    ATTEMPTS.append(("simulate", label, sim(**kw), key))
+
+
 def _truncation():
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
@@ -278,6 +293,15 @@ def _cli_attempt(cmd, args, key, env=None):
     return f
 
 
+CLI += [
+    ("run", ["--record-every", "100000000000000000000000"], None),
+    ("run", ["--csv", "/nonexistent/dir/x.csv"], "/nonexistent"),
+    ("run", ["--param", "temperature=-300"], "temperature"),
+    ("run", ["--pulse", "0,1,1e308", "--pulse", "0,1,1e308"], "finite"),
+]
+ATTEMPTS.append(("CLI run", "--record-every 1e23 (only the initial sample)",
+                 _cli_attempt("run", ["--record-every", "100000000000000000000000"], None),
+                 ("cli-ok", None)))
 for cmd, args, key in CLI:
     if key is None:
         continue

@@ -56,17 +56,16 @@ def per_neuron_array(name: str, value) -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         j = np.flatnonzero(bad)[0]
-        raise InputValueError(
-            f"{name} must be finite, got {arr.reshape(-1)[j]!r} at index "
-            f"{np.unravel_index(j, arr.shape) if arr.ndim else ()}"
-        )
+        where = f" at index {tuple(int(i) for i in np.unravel_index(j, arr.shape))}" \
+            if arr.ndim else ""
+        raise InputValueError(f"{name} must be finite, got {arr.reshape(-1)[j].item()!r}{where}")
     return arr
 
 
 def range_check(name: str, arr: np.ndarray) -> None:
     def fail(cond_text, bad):
         j = np.flatnonzero(bad)[0]
-        raise InputValueError(f"{name} must be {cond_text}, got {arr.reshape(-1)[j]!r}")
+        raise InputValueError(f"{name} must be {cond_text}, got {arr.reshape(-1)[j].item()!r}")
 
     if name in ("gNa", "gK", "gL") and (arr < 0).any():
         fail(">= 0 (a conductance, mS/cm²)", arr.reshape(-1) < 0)
@@ -207,8 +206,9 @@ def stimuli(stimulus) -> tuple[np.ndarray, tuple[int, ...]]:
     if isinstance(stimulus, Stimulus):
         return np.array([stimulus], dtype=object).reshape(()), ()
     if isinstance(stimulus, (Sequence, np.ndarray)) and not isinstance(stimulus, str):
-        arr = np.empty(len(stimulus), dtype=object)
-        for i, s in enumerate(stimulus):
+        flat = stimulus.reshape(-1) if isinstance(stimulus, np.ndarray) else stimulus
+        arr = np.empty(len(flat), dtype=object)
+        for i, s in enumerate(flat):
             if not isinstance(s, Stimulus):
                 raise InputTypeError(f"stimulus[{i}] must be a Stimulus, got {s!r}")
             arr[i] = s

@@ -189,6 +189,8 @@ def simulate(
         rec_idx = np.arange(N) if rec_names else np.zeros(0, dtype=np.int64)
     else:
         rec_idx = np.asarray(neurons)
+        if rec_idx.size == 0:  # neurons=[]: record nobody
+            rec_idx = rec_idx.astype(np.int64)
         if rec_idx.dtype == bool or not np.issubdtype(rec_idx.dtype, np.integer):
             raise InputTypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
         rec_idx = rec_idx.reshape(-1).astype(np.int64)
@@ -197,6 +199,7 @@ def simulate(
         rec_idx = np.unique(rec_idx % N)
         if not rec_names:
             rec_names = ("V",)
+    record_every = min(record_every, n_steps + 1)  # beyond the run: the initial state only
     n_samples = n_steps // record_every + 1 if rec_names else 0
     rec_bytes = len(rec_names) * n_samples * rec_idx.size * 8
     if rec_bytes > config.RECORD_MEMORY_BUDGET:

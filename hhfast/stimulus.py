@@ -52,7 +52,7 @@ def _real_array(name: str, value) -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
-        raise InputValueError(f"{name} must be finite, got {arr[j]!r} at index {j}")
+        raise InputValueError(f"{name} must be finite, got {arr[j].item()!r} at index {j}")
     return arr
 
 
@@ -89,8 +89,8 @@ class Stimulus:
         if down.any():
             k = int(np.flatnonzero(down)[0])
             raise InputValueError(
-                f"Stimulus breakpoints t must be strictly increasing, got t[{k}]={self.t[k]!r} "
-                f"then t[{k + 1}]={self.t[k + 1]!r}"
+                f"Stimulus breakpoints t must be strictly increasing, got t[{k}]="
+                f"{self.t[k].item()!r} then t[{k + 1}]={self.t[k + 1].item()!r}"
             )
 
     # -- construction -----------------------------------------------------------------------
@@ -126,6 +126,7 @@ class Stimulus:
             for k in range(len(start)):
                 on_at[i0[k]].append(k)
                 off_at[i1[k]].append(k)
+            a, b = a.tolist(), b.tolist()  # Python floats: an overflow is inf, refused below
             active: set[int] = set()
             for j in range(len(t)):
                 active.difference_update(off_at[j])
@@ -413,8 +414,8 @@ def waveform(times, values) -> Stimulus:
     if down.any():
         k = int(np.flatnonzero(down)[0])
         raise InputValueError(
-            f"waveform times must be strictly increasing, got times[{k}]={times[k]!r} then "
-            f"times[{k + 1}]={times[k + 1]!r}"
+            f"waveform times must be strictly increasing, got times[{k}]={times[k].item()!r} "
+            f"then times[{k + 1}]={times[k + 1].item()!r}"
         )
     with np.errstate(over="ignore", invalid="ignore"):
         slope = np.diff(values) / np.diff(times)
