@@ -156,7 +156,9 @@ class Stimulus:
 
     def __mul__(self, factor: float) -> Stimulus:
         f = _finite("factor", factor)
-        return Stimulus(self.t.copy(), self.c0 * f, self.c1 * f)._simplified()
+        with np.errstate(over="ignore"):  # an overflow to inf is refused by the constructor
+            c0, c1 = self.c0 * f, self.c1 * f
+        return Stimulus(self.t.copy(), c0, c1)._simplified()
 
     __rmul__ = __mul__
 
@@ -362,8 +364,9 @@ def pulse_train(
     start = _finite("start", start)
     amplitude = _finite("amplitude", amplitude)
     count = int(count)
-    on = start + np.arange(count, dtype=float) * period  # start + k*period, as k*period + start
-    off = on + width
+    with np.errstate(over="ignore"):  # an overflow is refused just below
+        on = start + np.arange(count, dtype=float) * period  # as start + k * period
+        off = on + width
     if count and not np.isfinite(off[-1]):
         raise InputValueError(
             f"pulse_train: the last pulse ends at {off[-1]!r} ms (start={start!r}, "
