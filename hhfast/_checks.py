@@ -141,31 +141,41 @@ def n_steps(t_start: float, t_stop: float, dt: float) -> int:
     return n
 
 
-def representable(name: str, arr: np.ndarray, dtype, what: str | None = None) -> None:
+#: (largest finite, smallest normal, name) of each floating type the kernels run in
+_LIMITS = {
+    t: (float(np.finfo(t).max), float(np.finfo(t).tiny), np.dtype(t).name)
+    for t in (np.float64, np.float32)
+}
+
+
+def representable(name: str, arr, dtype, what: str | None = None) -> None:
     """Refuse values that ``dtype`` cannot hold: beyond its largest finite value (they would
     become inf) or non-zero below its smallest normal number (they would underflow to a
     subnormal or 0 and silently lose their digits).  ``what`` describes a derived quantity
     (e.g. ``"1/Cm"``) computed from argument ``name``.
     """
-    info = np.finfo(dtype)
-    a = np.abs(np.asarray(arr, dtype=float)).reshape(-1)
+    big, tiny, kind = _LIMITS[np.dtype(dtype).type]
+    arr = np.asarray(arr, dtype=float)
+    if arr.size == 1:  # the common case, one value for every neuron: no array temporaries
+        v = abs(float(arr.reshape(-1)[0]))
+        if v <= big and not 0.0 < v < tiny:
+            return
+    a = np.abs(arr).reshape(-1)
     with np.errstate(invalid="ignore"):
-        over = ~(a <= info.max)  # inf and NaN count as over
-        under = (a > 0) & (a < info.tiny)
+        over = ~(a <= big)  # inf and NaN count as over
+        under = (a > 0) & (a < tiny)
     label = name if what is None else f"{what} (from {name})"
-    kind = np.dtype(dtype).name
     if over.any():
         j = int(np.flatnonzero(over)[0])
         raise InputValueError(
             f"{label} = {a[j]:.3g} in magnitude is not representable in {kind} (largest "
-            f"finite value {float(info.max):.3g})"
-            + ("; use dtype=numpy.float64" if kind == "float32" else "")
+            f"finite value {big:.3g})" + ("; use dtype=numpy.float64" if kind == "float32" else "")
         )
     if under.any():
         j = int(np.flatnonzero(under)[0])
         raise InputValueError(
             f"{label} = {a[j]:.3g} in magnitude underflows {kind} (smallest normal "
-            f"{float(info.tiny):.3g}): give 0 or a value of sensible size"
+            f"{tiny:.3g}): give 0 or a value of sensible size"
         )
 
 
