@@ -150,11 +150,14 @@ _LIMITS = {
 
 def representable(name: str, arr, dtype, what: str | None = None) -> None:
     """Refuse values that ``dtype`` cannot hold: beyond its largest finite value (they would
-    become inf) or non-zero below its smallest normal number (they would underflow to a
-    subnormal or 0 and silently lose their digits).  ``what`` describes a derived quantity
-    (e.g. ``"1/Cm"``) computed from argument ``name``.
+    become inf) or, for float32, non-zero below its smallest normal number (converting the
+    float64 input would underflow it to a subnormal or 0, silently losing its digits; a
+    float64 subnormal is the user's own value and stays).  ``what`` describes a derived
+    quantity (e.g. ``"1/Cm"``) computed from argument ``name``.
     """
     big, tiny, kind = _LIMITS[np.dtype(dtype).type]
+    if kind == "float64":
+        tiny = 0.0
     arr = np.asarray(arr, dtype=float)
     if arr.size == 1:  # the common case, one value for every neuron: no array temporaries
         v = abs(float(arr.reshape(-1)[0]))

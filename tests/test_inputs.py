@@ -266,7 +266,7 @@ def test_the_kernel_lock_is_held_around_the_kernel(monkeypatch):
     (dict(amplitude=np.array([1.0, -1e39]), dtype=np.float32), "amplitude"),
     (dict(threshold=4e38, dtype=np.float32), "threshold"),
     (dict(Cm=1e-39, dtype=np.float32), "Cm"),
-    (dict(Cm=1e-320), "Cm"),
+    (dict(Cm=1e-320), "1/Cm"),
     (dict(temperature=1e4), "temperature"),
     (dict(temperature=900.0, dtype=np.float32), "temperature"),
     (dict(temperature=-300.0), "temperature"),
