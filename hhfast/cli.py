@@ -7,6 +7,7 @@ import linecache
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -505,8 +506,13 @@ def main(argv=None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the CLI only writes files: never open a window
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        print(f"hhfast {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # restores the previous display on the way out
+            warnings.showwarning = one_line
+            return args.func(args)
     except (CLIError, InputError, OSError, ModuleNotFoundError) as e:
         # the user's input, files or installation: one line, no traceback
         print(f"hhfast {args.command}: error: {e}", file=sys.stderr)

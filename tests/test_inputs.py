@@ -329,6 +329,15 @@ def test_cli_user_error_is_one_line(tmp_path, capsys):
     assert code == 2 and "\n" not in err and "dt=1e-300" in err
 
 
+def test_cli_shows_the_truncation_warning_as_one_line(tmp_path, capsys):
+    # 10 µA/cm² for 300 ms fires ~20 spikes, more than the default max_spikes = 16
+    code = cli.main(["run", "--step", "10", "--t-stop", "300", "--out", str(tmp_path / "r.png")])
+    err = capsys.readouterr().err.strip()
+    assert code == 0
+    assert err.startswith("hhfast run: warning: 1 of 1 neurons fired more than max_spikes=16")
+    assert "\n" not in err
+
+
 def test_cli_internal_error_prints_the_traceback_and_asks_for_a_report(tmp_path, capsys,
                                                                       monkeypatch):
     def broken(*a, **k):
