@@ -7,6 +7,7 @@
 from . import accuracy, reference
 from .analysis import firing_pattern, latency, sustained_rate
 from .engine import simulate, warmup
+from .errors import InputError, InputTypeError, InputValueError, TruncationWarning
 from .excitability import rheobase
 from .fi import FICurve, fi_curve
 from .model import HHParams
@@ -41,6 +42,10 @@ __all__ = [
     "open_sweep",
     "verify_sweep",
     "__version__",
+    "InputError",
+    "InputValueError",
+    "InputTypeError",
+    "TruncationWarning",
     "reference",
     "accuracy",
 ]

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import linecache
 import sys
 import time
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
+
+from hhfast.errors import InputError
+
+#: Exit status of an unexpected (internal) error, as sysexits' EX_SOFTWARE; user errors exit 2.
+EXIT_INTERNAL = 70
 
 
 class CLIError(Exception):
@@ -514,11 +522,43 @@ def main(argv=None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the CLI only writes files: never open a window
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        print(f"hhfast {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.func(args)
-    except (CLIError, ValueError, TypeError, OSError, ImportError) as e:
+        with warnings.catch_warnings():  # restores the previous display on the way out
+            warnings.showwarning = one_line
+            return args.func(args)
+    except (CLIError, InputError, OSError, ModuleNotFoundError) as e:
+        # the user's input, files or installation: one line, no traceback
         print(f"hhfast {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - the one place that sorts errors for the user
+        if _raised_by_a_check(e):
+            print(f"hhfast {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        traceback.print_exc()
+        print(f"hhfast {args.command}: internal error ({type(e).__name__}): this looks like a "
+              "bug in hhfast, not a problem with your input; please report it with the "
+              "traceback above and the command line", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _raised_by_a_check(e: BaseException) -> bool:
+    """True for a plain ValueError/TypeError raised by an explicit ``raise`` statement in
+    hhfast's own code: an input check of a module that does not raise
+    :class:`hhfast.errors.InputError` yet.  A ValueError/TypeError raised by Python itself
+    (``None + 1``), NumPy or Numba is not a verdict on the input and gets the traceback."""
+    if type(e) not in (ValueError, TypeError) or e.__traceback__ is None:
+        return False
+    tb = e.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    package = Path(__file__).resolve().parent
+    filename = tb.tb_frame.f_code.co_filename
+    if package not in Path(filename).resolve().parents:  # also hhfast/sweeps/ as a package
+        return False
+    return linecache.getline(filename, tb.tb_lineno).lstrip().startswith("raise ")
 
 
 if __name__ == "__main__":  # pragma: no cover

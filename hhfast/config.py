@@ -66,10 +66,35 @@ def total_memory_bytes() -> int:
         return 4 << 30
 
 
-#: Bytes that recorded traces may take (``HHFAST_RECORD_BUDGET`` overrides, in bytes).
-RECORD_MEMORY_BUDGET = int(
-    os.environ.get("HHFAST_RECORD_BUDGET", RECORD_MEMORY_FRACTION * total_memory_bytes())
-)
+def _record_budget(text: str | None) -> tuple[int | None, str | None]:
+    """``HHFAST_RECORD_BUDGET`` -> (bytes, None), or (None, why) when the text is not a
+    positive finite number of bytes (e.g. ``2000000000`` or ``2e9``).  Never raises: a bad
+    environment variable must not make ``import hhfast`` fail; ``simulate`` reports it."""
+    if text is None:
+        return int(RECORD_MEMORY_FRACTION * total_memory_bytes()), None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 1 and value != float("inf")):
+        return None, (f"HHFAST_RECORD_BUDGET must be a positive number of bytes (e.g. 2000000000 "
+                      f"or 2e9), got {text!r}")
+    return int(value), None
+
+
+#: Bytes that recorded traces may take (``HHFAST_RECORD_BUDGET`` overrides, in bytes); None
+#: when that variable is malformed, and then ``RECORD_BUDGET_ERROR`` says why.
+RECORD_MEMORY_BUDGET, RECORD_BUDGET_ERROR = _record_budget(os.environ.get("HHFAST_RECORD_BUDGET"))
+
+#: Most pulses in one ``pulse_train``: 1e6 pulses are a 48 MB breakpoint table (t, c0, c1 in
+#: float64), and every distinct stimulus of a batch is padded to the longest table; a count
+#: beyond that is a typo (a TOML ``count = 1e8`` took minutes and gigabytes before this cap).
+MAX_PULSES = 10**6
+
+#: Most fixed steps one run may take.  1e12 steps of a single neuron take hours at the
+#: kernels' speed (~1e8 steps/s on one core), so a larger count is a unit mistake (dt=1e-300);
+#: it keeps the int64 step index and ``t_start + k * dt`` (exact to 2^53) far from their limits.
+MAX_STEPS = 10**12
 
 
 # -- f–I analysis (hhfast.analysis, hhfast.fi, hhfast.excitability) ---------------------------

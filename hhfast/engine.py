@@ -6,7 +6,8 @@ input costs nothing and names the argument at fault.
 
 from __future__ import annotations
 
-import math
+import threading
+import warnings
 
 import numba
 import numpy as np
@@ -14,11 +15,20 @@ import numpy as np
 from . import _checks as C
 from . import config
 from ._checks import INITIAL_VALUES, PER_NEURON
+from .errors import InputTypeError, InputValueError, TruncationWarning
 from .kernels import METHODS
 from .kernels import common as K
 from .model import FIELDS, STATE, HHParams, check_params, steady_state
 from .result import SimResult, SpikeTimes
 from .stimulus import as_tables
+
+#: Held around every kernel launch and the ``numba.set_num_threads`` calls that frame it, so
+#: ``simulate`` is safe from several Python threads whatever Numba's threading layer (the
+#: default workqueue layer aborts the process when two threads launch parallel kernels at
+#: once; ``set_num_threads`` is per thread).  Re-entrant, so a caller may hold it around
+#: ``simulate``.  Calls from several threads run their kernels one after another; the
+#: checks, allocation and result building still overlap.
+KERNEL_LOCK = threading.RLock()
 
 
 # -- the call -----------------------------------------------------------------------------------
@@ -96,23 +106,27 @@ def simulate(
     """
     # ---- scalars and names (cheap, first) ----
     if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+        raise InputValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     dt = C.real("dt", dt, positive=True)
     t_start = C.real("t_start", t_start)
     t_stop = C.real("t_stop", t_stop)
     if t_stop - t_start < dt * (1 - 1e-9):
-        raise ValueError(
+        raise InputValueError(
             f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms) after "
             f"t_start ({t_start!r} ms)"
         )
+    n_steps = C.n_steps(t_start, t_stop, dt)
+    t_end = t_start + n_steps * dt
+    if config.RECORD_MEMORY_BUDGET is None:
+        raise InputValueError(config.RECORD_BUDGET_ERROR)
     if params is None:
         params = HHParams.classic()
     if not isinstance(params, HHParams):
-        raise TypeError(f"params must be an HHParams, got {params!r}")
+        raise InputTypeError(f"params must be an HHParams, got {params!r}")
     check_params(params)
     unknown = sorted(set(per_neuron) - set(PER_NEURON) - {"threshold"})
     if unknown:
-        raise TypeError(
+        raise InputTypeError(
             f"simulate() got unexpected keyword argument(s) {unknown}; per-neuron values are "
             f"{list(PER_NEURON)}"
         )
@@ -122,7 +136,7 @@ def simulate(
     if num_threads is not None:
         num_threads = C.integer("num_threads", num_threads, 1)
         if num_threads > numba.config.NUMBA_NUM_THREADS:
-            raise ValueError(
+            raise InputValueError(
                 f"num_threads must be <= {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), "
                 f"got {num_threads}"
             )
@@ -130,7 +144,7 @@ def simulate(
     stims, stim_shape = C.stimuli(stimulus)
     for s in stims.reshape(-1):
         if not (np.all(np.isfinite(s.t)) and np.all(np.isfinite(s.c0)) and np.all(np.isfinite(s.c1))):
-            raise ValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
+            raise InputValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
 
     # ---- per-neuron values: check and broadcast (views only) ----
     values: dict[str, np.ndarray] = {}
@@ -147,10 +161,12 @@ def simulate(
         values["threshold"] = C.per_neuron_array("threshold", per_neuron["threshold"])
     for name, arr in values.items():
         C.range_check(name, arr)
+        C.representable(name, arr, dtype)
+    _check_derived(values, dtype)
     if method == "expeuler" and (values["gL"] <= 0).any():
         # exponential Euler advances V towards V_inf = (I + sum g E) / g_tot: with gL = 0 the
         # total conductance can vanish (a pure capacitor) and V_inf is undefined
-        raise ValueError(
+        raise InputValueError(
             f"gL must be > 0 for method='expeuler' (its V update divides by the total "
             f"conductance), got {values['gL'].reshape(-1)[np.argmin(values['gL'])]!r}; "
             f"use method='rk4' or 'euler' for a membrane without leak"
@@ -161,32 +177,33 @@ def simulate(
         shapes = {k: a.shape for k, a in values.items() if a.shape != ()}
         if stim_shape:
             shapes["stimulus"] = stim_shape
-        raise ValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
+        raise InputValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
     shape = shape or (1,)  # a single neuron is a batch of one, so res.spike_count[0] works
     N = int(np.prod(shape, dtype=np.int64))
     if N == 0:
-        raise ValueError(f"the batch is empty (broadcast shape {shape})")
+        raise InputValueError(f"the batch is empty (broadcast shape {shape})")
 
     # ---- steps, window, recording budget ----
-    n_steps = max(1, math.ceil((t_stop - t_start) / dt * (1 - 1e-9)))
-    t_end = t_start + n_steps * dt
-    w0, w1 = C.window(window, t_start)
+    w0, w1 = C.window(window, t_start, t_end)
     if neurons is None:
         rec_idx = np.arange(N) if rec_names else np.zeros(0, dtype=np.int64)
     else:
         rec_idx = np.asarray(neurons)
+        if rec_idx.size == 0:  # neurons=[]: record nobody
+            rec_idx = rec_idx.astype(np.int64)
         if rec_idx.dtype == bool or not np.issubdtype(rec_idx.dtype, np.integer):
-            raise TypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
+            raise InputTypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
         rec_idx = rec_idx.reshape(-1).astype(np.int64)
         if rec_idx.size and (rec_idx.min() < -N or rec_idx.max() >= N):
-            raise ValueError(f"neurons: index out of range for {N} neurons: {neurons!r}")
+            raise InputValueError(f"neurons: index out of range for {N} neurons: {neurons!r}")
         rec_idx = np.unique(rec_idx % N)
         if not rec_names:
             rec_names = ("V",)
+    record_every = min(record_every, n_steps + 1)  # beyond the run: the initial state only
     n_samples = n_steps // record_every + 1 if rec_names else 0
     rec_bytes = len(rec_names) * n_samples * rec_idx.size * 8
     if rec_bytes > config.RECORD_MEMORY_BUDGET:
-        raise ValueError(
+        raise InputValueError(
             f"recording {','.join(rec_names)} for {rec_idx.size} neurons x {n_samples} samples "
             f"needs {rec_bytes / 2**30:.2f} GiB, above the budget of "
             f"{config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB (HHFAST_RECORD_BUDGET, bytes); record "
@@ -194,7 +211,7 @@ def simulate(
         )
     out_bytes = N * (8 * max_spikes + 8 * (K.NI + K.NF + 4))
     if out_bytes > 0.8 * config.total_memory_bytes():
-        raise ValueError(
+        raise InputValueError(
             f"{N} neurons with max_spikes={max_spikes} need {out_bytes / 2**30:.1f} GiB of "
             f"outputs; lower max_spikes or run the batch with hhfast.sweep (chunked to disk)"
         )
@@ -213,26 +230,30 @@ def simulate(
     slot_of = np.full(N, -1, dtype=np.int64)
     slot_of[rec_idx] = np.arange(rec_idx.size)
 
-    old_threads = numba.get_num_threads()
-    # never more threads than blocks: waking an idle thread for a batch of one block cost
-    # ~6 ms per call (OpenMP layer, measured), 3x the gist's whole run; results do not
-    # depend on the thread count
-    use_threads = min(num_threads or old_threads, -(-min(N, config.CHUNK_NEURONS) // K.BLOCK))
-    if use_threads != old_threads:
-        numba.set_num_threads(use_threads)
-    try:
-        for lo in range(0, N, config.CHUNK_NEURONS):
-            hi = min(N, lo + config.CHUNK_NEURONS)
-            _run_chunk(
-                kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
-                max_spikes, rec, slot_of, rec_var, record_every,
-                y_out, ic_out, fo_out, spikes, dtype,
-            )
-    finally:
+    with KERNEL_LOCK:
+        old_threads = numba.get_num_threads()
+        # never more threads than blocks: waking an idle thread for a batch of one block cost
+        # ~6 ms per call (OpenMP layer, measured), 3x the gist's whole run; results do not
+        # depend on the thread count
+        use_threads = min(num_threads or old_threads,
+                          -(-min(N, config.CHUNK_NEURONS) // K.BLOCK))
         if use_threads != old_threads:
-            numba.set_num_threads(old_threads)
+            numba.set_num_threads(use_threads)
+        try:
+            for lo in range(0, N, config.CHUNK_NEURONS):
+                hi = min(N, lo + config.CHUNK_NEURONS)
+                _run_chunk(
+                    kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
+                    max_spikes, rec, slot_of, rec_var, record_every,
+                    y_out, ic_out, fo_out, spikes, dtype,
+                )
+        finally:
+            if use_threads != old_threads:
+                numba.set_num_threads(old_threads)
 
     count = ic_out[K.I_COUNT]
+    if max_spikes > 0:
+        _warn_truncated(count, max_spikes)
     fo = fo_out.reshape((K.NF,) + shape)
     traces = {name: rec[r].T for r, name in enumerate(rec_names)}
     return SimResult(
@@ -286,7 +307,7 @@ def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str
     methods = sorted(METHODS) if methods is None else list(methods)
     for m in methods:
         if not isinstance(m, str) or m not in METHODS:
-            raise ValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
+            raise InputValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
     kinds = [C.float_dtype(d) for d in dtypes]
     spent = {}
     for m in methods:
@@ -353,6 +374,32 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
     ic_out[:, lo:hi] = ic[:, :n]
     fo_out[:, lo:hi] = fo[:, :n]
     spikes[lo:hi] = sp[:n]
+
+
+def _check_derived(values: dict, dtype) -> None:
+    """Refuse per-neuron values whose derived kernel parameters (1/Cm, the temperature factor
+    3^((T - 6.3)/10)) overflow or underflow ``dtype``; checked on the unbroadcast arrays."""
+    with np.errstate(over="ignore", divide="ignore", under="ignore"):
+        C.representable("Cm", 1.0 / values["Cm"], dtype, what="1/Cm (µF/cm²)^-1")
+        phi = 3.0 ** ((values["temperature"] - 6.3) / 10.0)
+    # no underflow to exactly 0 either: temperature >= -273.15 keeps the factor above 4e-14
+    C.representable("temperature", phi, dtype, what="the rate factor 3^((T - 6.3)/10)")
+
+
+def _warn_truncated(count: np.ndarray, max_spikes: int) -> None:
+    """Warn once per call when neurons fired more spikes than ``max_spikes`` could store."""
+    over = count > max_spikes
+    if over.any():
+        k = int(over.sum())
+        most = int(count.max())
+        warnings.warn(
+            f"{k} of {count.size} neurons fired more than max_spikes={max_spikes} spikes (up to "
+            f"{most}); spike_times holds only the first {max_spikes} of each (spike_count, "
+            f"rates and window statistics count them all); pass max_spikes={most} to keep "
+            f"every time",
+            TruncationWarning,
+            stacklevel=3,
+        )
 
 
 def _steady_state_columns(V, P):
