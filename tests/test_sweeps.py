@@ -144,7 +144,7 @@ def test_stimulus_axis_sets_a_pulse_width():
     ({"dt": -1.0}, "dt"),
     ({"metrics": ["rates"]}, "'rates'"),
     ({"window": (10.0, 5.0)}, "window"),
-    ({"window": (100.0, 200.0)}, r"window=\(100.0, 200.0\) ms must lie within the run"),
+    ({"window": (100.0, 200.0)}, r"window \(t0, t1\) = \(100.0, 200.0\) ms must lie within the run"),
     ({"window": (-1.0, 20.0)}, "within the run"),
     ({"window": (10.0, 31.0)}, "within the run"),  # t_stop is 30 ms
     ({"gk": 3.0}, "'gk'"),

@@ -7,7 +7,6 @@ import contextlib
 import math
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,10 +28,6 @@ from .store import (
     new_run_id,
     open_sweep,
 )
-
-#: One kernel at a time per process: ``numba.set_num_threads`` is thread-local and the
-#: default workqueue threading layer is not safe under concurrent parallel calls (docs/architecture.md §7).
-_KERNEL_LOCK = threading.Lock()
 
 
 # -- one batch: the task a worker runs ------------------------------------------------------------
@@ -74,8 +69,9 @@ def _compute_batch(job: _Job) -> dict[str, np.ndarray]:
     stim_cols = {k: values.pop(k) for k in list(values) if k.startswith(STIM_PREFIX)}
     if stim_cols:
         stimulus = _stimuli_for(stimulus, stim_cols)
-    with _KERNEL_LOCK:
-        res = simulate(stimulus, num_threads=_worker_threads(), **job.sim, **values)
+    # simulate() serialises its kernel launches itself (engine.KERNEL_LOCK): the write of one
+    # batch overlaps the next batch's compute, never another kernel
+    res = simulate(stimulus, num_threads=_worker_threads(), **job.sim, **values)
     return _metrics(res, job.metrics)
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InputValueError
 from .grid import Grid, _check_axis_name
 from .spec import METRICS, _attrs, _layout
 
@@ -55,7 +56,7 @@ RUN_ATTR = "hhfast_run"
 FORMAT_ATTR = "hhfast_store_format"
 
 
-class SweepStoreError(ValueError):
+class SweepStoreError(InputValueError):
     """A sweep store that cannot be used as asked: in use by another sweep, replaced while
     this sweep wrote it, or damaged.  The message names the store and what to do."""
 
