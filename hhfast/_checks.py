@@ -88,6 +88,17 @@ def window(window, t_start: float) -> tuple[float, float]:
     return w0, w1
 
 
+def window_within(w0: float, w1: float, t_start: float, t_end: float) -> None:
+    """Raise ValueError unless the window ``[w0, w1)`` (ms) lies within the run
+    ``[t_start, t_end]`` (``w1 = inf`` means "to the end"; float rounding of the ends allowed)."""
+    tol = 1e-9 * max(1.0, abs(t_start), abs(t_end))
+    if w0 < t_start - tol or w0 >= t_end or (w1 > t_end + tol and not math.isinf(w1)):
+        raise ValueError(
+            f"window ({w0!r}, {w1!r}) ms must lie within the run [{t_start!r}, {t_end!r}] ms "
+            f"(t1 = inf means to the end)"
+        )
+
+
 def float_dtype(dtype) -> type:
     """``dtype`` argument -> np.float64 or np.float32 (anything else is refused)."""
     try:
