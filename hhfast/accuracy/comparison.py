@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _checks as C
+from .. import config
+from ..model import FIELDS
 from ..reference import _rounding, dense_state
 from ..result import SimResult
 
@@ -106,6 +108,35 @@ def _counts_before(res: SimResult, idx: np.ndarray, t_end: float, name: str) -> 
     return n.astype(np.int64)
 
 
+def _values(res: SimResult, name: str) -> np.ndarray | None:
+    """A per-neuron value of a run, flat (the threshold's default filled in); None if unknown."""
+    p = res.params
+    if name == "threshold" and name not in p and "V_rest" in p:
+        return np.broadcast_to(p["V_rest"], res.shape).reshape(-1) + \
+            config.SPIKE_THRESHOLD_ABOVE_REST
+    if name not in p:
+        return None
+    return np.broadcast_to(np.asarray(p[name], dtype=float), res.shape).reshape(-1)
+
+
+def _same_neurons(result: SimResult, reference: SimResult, idx: np.ndarray) -> None:
+    """Raise ValueError if a compared pair of neurons differs in a model field, amplitude,
+    bias or threshold (initial values may differ: a continued run starts from its own state)."""
+    for name in (*FIELDS, "amplitude", "bias", "threshold"):
+        a, b = _values(result, name), _values(reference, name)
+        if a is None or b is None:
+            continue
+        a = a[idx]
+        bad = ~np.isclose(a, b, rtol=1e-12, atol=1e-12)
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"result neuron {int(idx[j])} has {name}={float(a[j])!r} but reference neuron {j} has "
+                f"{name}={float(b[j])!r}: the reference must solve the compared neurons, in order "
+                f"(neurons=[their flat indices])"
+            )
+
+
 def _t_range(t_range, t_start: float, t_end: float) -> tuple[float, float] | None:
     if t_range is None:
         return None
@@ -145,7 +176,8 @@ def compare(
         neurons.
     reference : SimResult
         From :func:`hhfast.reference.solve`, for the same neurons, stimulus, parameters and
-        start time.
+        start time (model fields, ``amplitude``, ``bias`` and ``threshold`` are checked
+        neuron by neuron; the stimulus and the initial values are not).
     neurons : array of int, optional
         Flat indices into ``result`` of the neurons the reference solved, in the reference's
         order (default: all, and the two batches must have the same size); negative indices
@@ -161,8 +193,8 @@ def compare(
     Raises
     ------
     TypeError, ValueError
-        If an argument is of the wrong kind, the batches or start times do not match, or an
-        index or ``t_range`` is out of range.
+        If an argument is of the wrong kind, the batches, their per-neuron values or start
+        times do not match, or an index or ``t_range`` is out of range.
     """
     dense = reference.info.get("dense") if isinstance(reference, SimResult) else None
     if dense is None:
@@ -187,6 +219,7 @@ def compare(
             f"the reference has {reference.size} neurons but {idx.size} result neurons are "
             "compared; pass neurons=[flat indices of the reference's neurons]"
         )
+    _same_neurons(result, reference, idx)
     t0 = result.t_start
     if abs(t0 - reference.t_start) > _rounding(t0):
         raise ValueError(
