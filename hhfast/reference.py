@@ -271,6 +271,20 @@ def solve(
     flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in values.items()}
     stim_of = np.broadcast_to(stims, shape).reshape(-1)
 
+    # ---- memory of the outputs (checked before anything is allocated) ----
+    n_samples = math.floor((t_stop - t_start) / record_dt * (1 + 1e-9)) + 1
+    rec_bytes = 4 * N * n_samples * 8
+    if rec_bytes > config.RECORD_MEMORY_BUDGET:
+        raise ValueError(
+            f"record_dt={record_dt!r} ms over {t_stop - t_start!r} ms gives {n_samples} samples "
+            f"of V, n, m, h for {N} neurons: {rec_bytes / 2**30:.2f} GiB, above the budget of "
+            f"{config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB (HHFAST_RECORD_BUDGET, bytes); "
+            f"raise record_dt"
+        )
+    if N * max_spikes * 8 > 0.8 * config.total_memory_bytes():
+        raise ValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
+                         f"machine has; lower max_spikes")
+
     # ---- solve neuron by neuron ----
     t_rec = _sample_times(t_start, t_stop, record_dt)
     rec = np.full((4, N, t_rec.size), np.nan)

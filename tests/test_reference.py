@@ -257,6 +257,8 @@ def test_a_continued_run_compares_with_a_continued_reference():
     (dict(amplitude=[1.0, 2.0], gK=[1.0, 2.0, 3.0]), ValueError, "broadcast"),
     (dict(amplitude=[]), ValueError, "empty"),
     (dict(gk=30.0), TypeError, "gk"),
+    (dict(t_stop=1e9), ValueError, "record_dt"),  # 1e11 samples: refused, not allocated
+    (dict(max_spikes=10**15), ValueError, "max_spikes"),
 ])
 def test_reference_refuses_bad_input_by_name(kwargs, exc, match):
     args = dict(stimulus=hh.step(), t_stop=10.0) | kwargs

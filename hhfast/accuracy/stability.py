@@ -118,6 +118,9 @@ def stability_limit(
                        max_spikes=0, window=(0.0, t_stop), **per_neuron)
         if res.diverged.any():
             return False
+        if criterion == "count" and res.window_count.size != expected.size:
+            raise ValueError(f"expected_count has {expected.size} values but the batch has "
+                             f"{res.window_count.size} neurons")
         return criterion == "finite" or np.array_equal(res.window_count.reshape(-1), expected)
 
     grid = np.geomspace(dt_min, dt_max, n_grid)
