@@ -300,6 +300,11 @@ def solve(
         ss = steady_state(p.V_rest, p)  # gates at rest whatever V0, as in simulate
         y0 = [V0] + [float(flat[f"{g}0"][i]) if f"{g}0" in flat else float(ss[j])
                      for j, g in enumerate("nmh")]
+        if not np.all(np.isfinite(y0)):
+            raise ValueError(
+                f"neuron {i}: the initial state (V, n, m, h) = {tuple(map(float, y0))} is not "
+                f"finite (gates at rest for V_rest={p.V_rest!r}, temperature={p.temperature!r})"
+            )
         thr = float(flat["threshold"][i]) if "threshold" in flat else p.default_threshold
         sp, yend, pieces = _one(stim_of[i], t_start, t_stop, p, float(flat["amplitude"][i]),
                                 float(flat["bias"][i]), y0, thr, rtol, atol, method)
