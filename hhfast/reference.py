@@ -119,6 +119,9 @@ def dense_state(pieces, t) -> np.ndarray:
         If a time is not finite or lies outside the solved span: the reference never
         extrapolates and never returns values it did not compute.
     """
+    if not isinstance(pieces, list) or not pieces:
+        raise TypeError(f"pieces must be one neuron's entry of result.info['dense'] (a non-empty "
+                        f"list of (t0, t1, OdeSolution)), got {pieces!r}")
     t = np.atleast_1d(np.asarray(t, dtype=float)).reshape(-1)
     t0, t1 = pieces[0][0], pieces[-1][1]
     bad = ~np.isfinite(t) | (t < t0 - _rounding(t0)) | (t > t1 + _rounding(t1))

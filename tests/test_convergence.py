@@ -115,6 +115,8 @@ def test_convergence_rejects_bad_input():
         R.convergence("rk4", [0.02, 0.01], GIST, 50, amplitude=float("nan"))
     with pytest.raises(TypeError, match="reference"):
         R.convergence("rk4", [0.02, 0.01], GIST, 50, reference="x")
+    with pytest.raises(ValueError, match="max_spikes"):  # no spike times: every error 0
+        R.convergence("rk4", [0.02, 0.01], GIST, 50, max_spikes=0)
 
 
 def test_convergence_with_dts_that_do_not_divide_the_run(smooth_ref):

@@ -108,7 +108,7 @@ def convergence(
         5e-9 mV on a 20 ms sub-threshold stretch, while Radau agreed with LSODA at 1e-13 to
         2e-11 mV (RK4's error at dt = 0.01 there is 7e-10 mV).
     max_spikes : int
-        Spike times stored and compared per neuron.
+        Spike times stored and compared per neuron (at least 1 for ``measure="spikes"``).
     **per_neuron : float or array
         As in :func:`hhfast.simulate` (a small batch: the reference solves one at a time).
 
@@ -122,6 +122,7 @@ def convergence(
     dts = _args.time_steps(dts, "dts", at_least=2)
     t_stop = C.real("t_stop", t_stop, positive=True)
     _t_range(t_range, 0.0, t_stop)
+    max_spikes = C.integer("max_spikes", max_spikes, 1 if measure == "spikes" else 0)
     if reference is not None and not (
             isinstance(reference, SimResult) and "dense" in reference.info):
         raise TypeError(f"reference must be a SimResult from hhfast.reference.solve, got "
