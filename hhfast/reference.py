@@ -252,10 +252,6 @@ def solve(
     for name in INITIAL_VALUES:
         if name in per_neuron:
             values[name] = C.per_neuron_array(name, per_neuron[name])
-    if threshold is not None and "threshold" in per_neuron:
-        raise TypeError("threshold given twice (as threshold= and among the per-neuron values)")
-    if threshold is None:
-        threshold = per_neuron.get("threshold")
     if threshold is not None:
         values["threshold"] = C.per_neuron_array("threshold", threshold)
     for name, arr in values.items():

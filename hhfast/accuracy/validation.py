@@ -66,6 +66,9 @@ def validate(
     v_tol = C.real("v_tol", v_tol, positive=True, allow_inf=True)
     t_stop = C.real("t_stop", t_stop, positive=True)
     rtol = C.real("rtol", rtol, positive=True)
+    if t_stop < dts.max():
+        raise ValueError(f"t_stop ({t_stop!r} ms) must be at least the largest dt "
+                         f"({dts.max()!r} ms)")
     rows = []
     for name, stim, T, kw in validation_cases(t_stop):
         ref = solve(stim, T, rtol=rtol, atol=rtol, **kw)
