@@ -120,10 +120,10 @@ def test_convergence_rejects_bad_input():
 
 
 def test_convergence_with_dts_that_do_not_divide_the_run(smooth_ref):
-    # 20 / 0.07 is not whole: each run ends on its own grid just after 20 ms, and its samples
-    # past the reference's end are not compared (they used to be read from uninitialised
-    # memory).  RK4's V error on this smooth stretch is ~1e-6 mV at dt = 0.07 (table above);
-    # 1e-3 mV catches any garbage value while leaving room for the off-grid sample times.
+    # 20 / 0.07 is not whole: each run ends on its own grid at 20.02 ms, past the reference's
+    # end; the comparison covers [0, 20] ms, and every sample in it is compared with the
+    # reference's dense solution.  RK4's V error on this smooth stretch is ~1e-6 mV at
+    # dt = 0.07 (table above); 1e-3 mV catches a misaligned or unfilled sample by far.
     conv = R.convergence("rk4", [0.07, 0.035], **SMOOTH, reference=smooth_ref, measure="V")
     assert np.all(np.isfinite(conv.errors)) and np.all(conv.errors < 1e-3)
     assert all(c.t_end == 20.0 for c in conv.comparisons)
