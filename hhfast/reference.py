@@ -122,7 +122,10 @@ def dense_state(pieces, t) -> np.ndarray:
     if not isinstance(pieces, list) or not pieces:
         raise TypeError(f"pieces must be one neuron's entry of result.info['dense'] (a non-empty "
                         f"list of (t0, t1, OdeSolution)), got {pieces!r}")
-    t = np.atleast_1d(np.asarray(t, dtype=float)).reshape(-1)
+    try:
+        t = np.atleast_1d(np.asarray(t, dtype=float)).reshape(-1)
+    except (TypeError, ValueError):
+        raise TypeError(f"t must be a time or an array of times (ms), got {t!r}") from None
     t0, t1 = pieces[0][0], pieces[-1][1]
     bad = ~np.isfinite(t) | (t < t0 - _rounding(t0)) | (t > t1 + _rounding(t1))
     if bad.any():

@@ -92,6 +92,10 @@ def test_cheapest_picks_the_lowest_cost_that_meets_each_target():
     assert [(r["method"], r["dt"]) for r in table[:2]] == [("rk4", 0.02), ("rk4", 0.01)]
     assert table[1]["speedup"] == pytest.approx(50.0)
     assert table[2]["method"] is None and math.isnan(table[2]["scipy_cost"])
+    with pytest.raises(ValueError, match="targets"):
+        accuracy.cheapest(rows, targets=[math.nan])
+    with pytest.raises(ValueError, match="cost"):
+        accuracy.cheapest([{"method": "rk4", "dt": 0.01, "spike_error": 0.1}])
 
 
 def test_validate_rejects_bad_values():

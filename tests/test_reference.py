@@ -168,6 +168,8 @@ def test_dense_state_refuses_times_outside_the_solved_span():
         R.dense_state(ref.info["dense"][0], [math.nan])
     with pytest.raises(TypeError, match="pieces"):
         R.dense_state([], [1.0])
+    with pytest.raises(TypeError, match="t must be"):
+        R.dense_state(ref.info["dense"][0], "a")
     # a rounding error past the end is the end
     at_end = R.dense_state(ref.info["dense"][0], [5.0 * (1 + 1e-15)])[:, 0]
     np.testing.assert_array_equal(at_end, [ref.final_state[s][0] for s in "Vnmh"])

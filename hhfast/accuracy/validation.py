@@ -68,7 +68,7 @@ def validate(
     rtol = C.real("rtol", rtol, positive=True)
     if t_stop < dts.max():
         raise ValueError(f"t_stop ({t_stop!r} ms) must be at least the largest dt "
-                         f"({dts.max()!r} ms)")
+                         f"({float(dts.max())!r} ms)")
     rows = []
     for name, stim, T, kw in validation_cases(t_stop):
         ref = solve(stim, T, rtol=rtol, atol=rtol, **kw)

@@ -139,6 +139,12 @@ def cheapest(rows: Sequence[dict], targets: Sequence[float] = WP_TARGETS) -> lis
     Returns one dict per target: ``target, method, dt, cost, spike_error`` (``method`` None when
     no run met it) and ``scipy_cost`` / ``speedup`` (NaN when no scipy run met it).
     """
+    targets = [C.real(f"targets[{k}]", t, positive=True) for k, t in enumerate(targets)]
+    for k, r in enumerate(rows):
+        missing = {"method", "dt", "cost", "spike_error"} - set(r)
+        if missing:
+            raise ValueError(f"rows[{k}] lacks {sorted(missing)}: pass the rows of "
+                             f"work_precision()")
     out = []
     for target in targets:
         ok = [r for r in rows if r["spike_error"] <= target]
