@@ -95,6 +95,17 @@ ONE_BITS = np.int64(0x3FF0000000000000)
 
 
 @njit(**INLINE)
+def vmax(a, b):
+    """max(a, b) as one select (the builtin's NaN handling kept the lane loop scalar)."""
+    return select(a >= b, a, b)
+
+
+@njit(**INLINE)
+def vmin(a, b):
+    return select(a <= b, a, b)
+
+
+@njit(**INLINE)
 def vlog(x):
     """ln x for a positive normal float64, as vectorisable arithmetic (no libm call).
 
@@ -116,28 +127,40 @@ def vlog(x):
     return ef * LN2 + p
 
 
+# rows of the block's per-lane float array ``F`` (one array, not eleven: every distinct array
+# the lane loop touches costs LLVM a run-time alias check, and past a few it gave up
+# vectorising)
+T, TOLD, H, HS, TNEXT, IB, IA, LFO, TREC, NACC, NREJ = range(11)
+NLF = 11
+# rows of the per-lane flag array ``B``
+ACT, ARMED, REJL, EVL, ACCL = range(5)
+NLB = 5
+# slots of the stage array ``K[7, 4, BLOCK]``: the last trial's k1, k3, k4, k5, k6, k7, and
+# (slot FSAL) the derivative at the current state, the next step's k1
+KS1, KS3, KS4, KS5, KS6, KS7, FSAL = range(7)
+
+
 @njit(**INLINE)
-def dense(prev, st, kk, hs, v, l, th):
+def dense(prev, st, K, hs, v, l, th):
     """Variable ``v`` of lane ``l`` at fraction ``th`` of the last accepted step (length
     ``hs`` ms), from the order-4 continuous extension; also returns its derivative in th."""
     y0 = prev[v, l]
     yd = st[v, l] - y0
-    r3 = hs * kk[0, v, l] - yd
-    r4 = yd - hs * kk[5, v, l] - r3
-    r5 = hs * (D1 * kk[0, v, l] + D3 * kk[1, v, l] + D4 * kk[2, v, l] + D5 * kk[3, v, l]
-               + D6 * kk[4, v, l] + D7 * kk[5, v, l])
+    r3 = hs * K[KS1, v, l] - yd
+    r4 = yd - hs * K[KS7, v, l] - r3
+    r5 = hs * (D1 * K[KS1, v, l] + D3 * K[KS3, v, l] + D4 * K[KS4, v, l] + D5 * K[KS5, v, l]
+               + D6 * K[KS6, v, l] + D7 * K[KS7, v, l])
     u = 1.0 - th
     a = r4 + u * r5
     b = r3 + th * a
     c = yd + u * b
-    da = -r5
-    db = a + th * da
+    db = a - th * r5
     dc = -b + u * db
     return y0 + th * c, c + th * dc
 
 
 @njit(**INLINE)
-def dense_root(prev, st, kk, hs, l, thr):
+def dense_root(prev, st, K, hs, l, thr):
     """Fraction th in [0, 1] of the last step where V's continuous extension reaches ``thr``
     (V(0) < thr <= V(1)): safeguarded Newton (bisection when Newton leaves the bracket)."""
     lo, hi = 0.0, 1.0
@@ -145,7 +168,7 @@ def dense_root(prev, st, kk, hs, l, thr):
     V1 = st[0, l]
     th = (thr - V0) / (V1 - V0)
     for _ in range(80):
-        f, df = dense(prev, st, kk, hs, 0, l, th)
+        f, df = dense(prev, st, K, hs, 0, l, th)
         f -= thr
         if f < 0.0:
             lo = th
@@ -161,32 +184,40 @@ def dense_root(prev, st, kk, hs, l, thr):
 
 
 @njit(**INLINE)
-def commit(prev, st, k1, kk, v, l, acc, x0, x5, kv1, kv3, kv4, kv5, kv6, kv7):
+def commit(prev, st, K, v, l, acc, x0, x5, kv1, kv3, kv4, kv5, kv6, kv7):
     """Keep variable ``v`` of lane ``l``'s trial if accepted (select, no branch); store the
     trial's stages for the continuous extension either way."""
     prev[v, l] = select(acc, x0, prev[v, l])
     st[v, l] = select(acc, x5, x0)
-    k1[v, l] = select(acc, kv7, kv1)
-    kk[0, v, l] = kv1
-    kk[1, v, l] = kv3
-    kk[2, v, l] = kv4
-    kk[3, v, l] = kv5
-    kk[4, v, l] = kv6
-    kk[5, v, l] = kv7
+    K[FSAL, v, l] = select(acc, kv7, kv1)
+    K[KS1, v, l] = kv1
+    K[KS3, v, l] = kv3
+    K[KS4, v, l] = kv4
+    K[KS5, v, l] = kv5
+    K[KS6, v, l] = kv6
+    K[KS7, v, l] = kv7
 
 
 @njit(**INLINE)
-def lane_piece(pb, tb, c0, c1, j, seg, t, t_end, l, ib, ia, tnext):
+def lane_piece(pb, tb, c0, c1, j, seg, t, t_end, l, F):
     """Move lane ``l`` to the stimulus piece in force just after ``t`` (edges within
-    ``HMIN_REL`` of t count as passed) and set its current ``ib + ia t`` (µA/cm²) and the
+    ``HMIN_REL`` of t count as passed) and set its current ``IB + IA t`` (µA/cm²) and the
     next time it must land on (next edge or ``t_end``).  Returns the piece index."""
     tol = HMIN_REL * (abs(t) + 1.0)
     while tb[j, seg + 1] <= t + tol:
         seg += 1
-    ib[l] = pb[P_BIAS, l] + pb[P_AMP, l] * c0[j, seg]
-    ia[l] = pb[P_AMP, l] * c1[j, seg]
-    tnext[l] = min(tb[j, seg + 1], t_end)
+    F[IB, l] = pb[P_BIAS, l] + pb[P_AMP, l] * c0[j, seg]
+    F[IA, l] = pb[P_AMP, l] * c1[j, seg]
+    F[TNEXT, l] = min(tb[j, seg + 1], t_end)
     return seg
+
+
+@njit(**INLINE)
+def set_fsal(st, K, pb, F, l):
+    """The derivative at lane ``l``'s current state and time (the next step's first stage)."""
+    d = rhs(st[0, l], st[1, l], st[2, l], st[3, l], F[IB, l] + F[IA, l] * F[T, l], pb, l)
+    for v in range(4):
+        K[FSAL, v, l] = d[v]
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
@@ -200,52 +231,42 @@ def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1
     ``min(t0 + s rec_dt, t_end)`` from the continuous extension (sample 0 is the engine's).
     """
     n_samples = rec.shape[1]
+    fmax = np.float64(max_steps)
     for b in prange(y.shape[1] // BLOCK):
         i0 = b * BLOCK
         pb, st, prev, fz, _, armed, alive, seg, _ = block_scratch(y)
         block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
-        t = np.full(BLOCK, t0)
-        told = np.full(BLOCK, t0)
-        h = np.full(BLOCK, h0)
-        hs = np.zeros(BLOCK)          # length of the last accepted step
-        tnext = np.empty(BLOCK)
-        ib = np.empty(BLOCK)
-        ia = np.empty(BLOCK)
-        k1 = np.empty((4, BLOCK))
-        kk = np.empty((6, 4, BLOCK))  # k1, k3, k4, k5, k6, k7 of the last trial
-        lfo = np.full(BLOCK, LOG_ERR_FLOOR)
-        rejl = np.zeros(BLOCK, np.bool_)
-        done = np.zeros(BLOCK, np.bool_)
-        evl = np.zeros(BLOCK, np.bool_)
-        accl = np.zeros(BLOCK, np.bool_)
-        nacc = np.zeros(BLOCK, np.int64)
-        nrej = np.zeros(BLOCK, np.int64)
-        rk = np.ones(BLOCK, np.int64)      # next sample index
-        trec = np.full(BLOCK, math.inf)    # its time
+        F = np.zeros((NLF, BLOCK))
+        B = np.zeros((NLB, BLOCK), np.bool_)
+        K = np.zeros((7, 4, BLOCK))
         running = 0
         for l in range(BLOCK):
             i = i0 + l
-            seg[l] = lane_piece(pb, tb, c0, c1, tidx[i], 0, t0, t_end, l, ib, ia, tnext)
-            d = rhs(st[0, l], st[1, l], st[2, l], st[3, l], ib[l] + ia[l] * t0, pb, l)
+            F[T, l] = t0
+            F[TOLD, l] = t0
+            F[H, l] = h0
+            F[LFO, l] = LOG_ERR_FLOOR
+            F[TREC, l] = min(t0 + rec_dt, t_end) if rec_slot[i] >= 0 and n_samples > 1 else math.inf
+            seg[l] = lane_piece(pb, tb, c0, c1, tidx[i], 0, t0, t_end, l, F)
+            set_fsal(st, K, pb, F, l)
             for v in range(4):
-                k1[v, l] = d[v]
                 fz[v, l] = st[v, l]
-            if rec_slot[i] >= 0 and n_samples > 1:
-                trec[l] = min(t0 + rec_dt, t_end)
-            done[l] = not alive[l]
-            if not done[l]:
+            B[ACT, l] = alive[l]
+            B[ARMED, l] = armed[l]
+            if alive[l]:
                 running += 1
         while running > 0:
             ev = False
             for l in range(BLOCK):  # the vectorised lane loop: selects, no branches
-                act = alive[l] & ~done[l]
-                tl = t[l]
-                rem = tnext[l] - tl
-                land = h[l] * LAND_STRETCH >= rem  # never leave a sliver before an edge
-                hh = select(land, rem, h[l])
+                act = B[ACT, l]
+                tl = F[T, l]
+                hp = F[H, l]
+                rem = F[TNEXT, l] - tl
+                land = hp * LAND_STRETCH >= rem  # never leave a sliver before an edge
+                hh = select(land, rem, hp)
                 V, n, m, g = st[0, l], st[1, l], st[2, l], st[3, l]
-                a1, b1, c1_, d1 = k1[0, l], k1[1, l], k1[2, l], k1[3, l]
-                Ib, Ia = ib[l], ia[l]
+                a1, b1, c1_, d1 = K[FSAL, 0, l], K[FSAL, 1, l], K[FSAL, 2, l], K[FSAL, 3, l]
+                Ib, Ia = F[IB, l], F[IA, l]
                 a2, b2, c2, d2 = rhs(V + hh * (A21 * a1), n + hh * (A21 * b1),
                                      m + hh * (A21 * c1_), g + hh * (A21 * d1),
                                      Ib + Ia * (tl + C2 * hh), pb, l)
@@ -278,101 +299,103 @@ def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1
                 en = hh * (E1 * b1 + E3 * b3 + E4 * b4 + E5 * b5 + E6 * b6 + E7 * b7)
                 em = hh * (E1 * c1_ + E3 * c3 + E4 * c4 + E5 * c5 + E6 * c6 + E7 * c7)
                 eg = hh * (E1 * d1 + E3 * d3 + E4 * d4 + E5 * d5 + E6 * d6 + E7 * d7)
-                sV = eV / (atol + rtol * max(abs(V), abs(V5)))
-                sn = en / (atol + rtol * max(abs(n), abs(n5)))
-                sm = em / (atol + rtol * max(abs(m), abs(m5)))
-                sg = eg / (atol + rtol * max(abs(g), abs(g5)))
+                sV = eV / (atol + rtol * vmax(abs(V), abs(V5)))
+                sn = en / (atol + rtol * vmax(abs(n), abs(n5)))
+                sm = em / (atol + rtol * vmax(abs(m), abs(m5)))
+                sg = eg / (atol + rtol * vmax(abs(g), abs(g5)))
                 err = vsqrt(0.25 * (sV * sV + sn * sn + sm * sm + sg * sg))
                 ok = err <= 1.0  # False for NaN: a non-finite trial is rejected
                 ec = select(err <= ERR_HUGE, err, ERR_HUGE)
                 ec = select(ec >= ERR_TINY, ec, ERR_TINY)
                 lerr = vlog(ec)
-                # accepted: PI control; rejected: I control, at most FAC_MIN shrink
-                fac = vexp(EXPO1 * lerr - BETA * lfo[l]) * (1.0 / SAFE)
-                fac = min(1.0 / FAC_MIN, max(1.0 / FAC_MAX, fac))
+                # accepted: PI control; rejected: I control, at most 1/FAC_MIN shrink
+                fac = vexp(EXPO1 * lerr - BETA * F[LFO, l]) * (1.0 / SAFE)
+                fac = vmin(1.0 / FAC_MIN, vmax(1.0 / FAC_MAX, fac))
                 h_acc = hh / fac
-                h_acc = select(rejl[l], min(h_acc, hh), h_acc)
+                h_acc = select(B[REJL, l], vmin(h_acc, hh), h_acc)
                 # a step cut short to land on an edge says nothing against the step that was
                 # proposed: keep that one rather than growing from the shortened step
-                h_acc = select(land & (h_acc < h[l]), h[l], h_acc)
-                f_rej = min(1.0 / FAC_MIN, vexp(EXPO1 * lerr) * (1.0 / SAFE))
-                h_rej = hh / f_rej
+                h_acc = select(land & (h_acc < hp), hp, h_acc)
+                h_rej = hh / vmin(1.0 / FAC_MIN, vexp(EXPO1 * lerr) * (1.0 / SAFE))
                 acc = act & ok
                 rej = act & ~ok
-                accl[l] = acc
-                commit(prev, st, k1, kk, 0, l, acc, V, V5, a1, a3, a4, a5, a6, a7)
-                commit(prev, st, k1, kk, 1, l, acc, n, n5, b1, b3, b4, b5, b6, b7)
-                commit(prev, st, k1, kk, 2, l, acc, m, m5, c1_, c3, c4, c5, c6, c7)
-                commit(prev, st, k1, kk, 3, l, acc, g, g5, d1, d3, d4, d5, d6, d7)
-                tn = select(land, tnext[l], tl + hh)
-                told[l] = select(acc, tl, told[l])
-                t[l] = select(acc, tn, tl)
-                hs[l] = select(acc, hh, hs[l])
-                lfo[l] = select(acc, max(lerr, LOG_ERR_FLOOR), lfo[l])
-                rejl[l] = select(acc, False, select(rej, True, rejl[l]))
-                hnew = select(acc, h_acc, select(rej, h_rej, h[l]))
-                h[l] = hnew
-                nacc[l] += select(acc, np.int64(1), np.int64(0))
-                nrej[l] += select(rej, np.int64(1), np.int64(0))
-                crossing = acc & (armed[l] == (V5 >= pb[P_THR, l]))
-                guard = act & ((nacc[l] + nrej[l] >= max_steps)
-                               | (rej & (hnew < HMIN_REL * (abs(tl) + 1.0))))
-                e = crossing | (acc & (land | (tn >= trec[l]))) | guard
-                evl[l] = e
+                commit(prev, st, K, 0, l, acc, V, V5, a1, a3, a4, a5, a6, a7)
+                commit(prev, st, K, 1, l, acc, n, n5, b1, b3, b4, b5, b6, b7)
+                commit(prev, st, K, 2, l, acc, m, m5, c1_, c3, c4, c5, c6, c7)
+                commit(prev, st, K, 3, l, acc, g, g5, d1, d3, d4, d5, d6, d7)
+                tn = select(land, F[TNEXT, l], tl + hh)
+                F[TOLD, l] = select(acc, tl, F[TOLD, l])
+                F[T, l] = select(acc, tn, tl)
+                F[HS, l] = select(acc, hh, F[HS, l])
+                F[LFO, l] = select(acc, vmax(lerr, LOG_ERR_FLOOR), F[LFO, l])
+                B[REJL, l] = (B[REJL, l] & ~acc) | rej
+                hnew = select(acc, h_acc, select(rej, h_rej, hp))
+                F[H, l] = hnew
+                na = F[NACC, l] + select(acc, 1.0, 0.0)
+                nr = F[NREJ, l] + select(rej, 1.0, 0.0)
+                F[NACC, l] = na
+                F[NREJ, l] = nr
+                B[ACCL, l] = acc
+                crossing = acc & (B[ARMED, l] == (V5 >= pb[P_THR, l]))
+                guard = act & ((na + nr >= fmax) | (rej & (hnew < HMIN_REL * (abs(tl) + 1.0))))
+                e = crossing | (acc & (land | (tn >= F[TREC, l]))) | guard
+                B[EVL, l] = e
                 ev |= e
             if not ev:
                 continue
             # scalar pass over the flagged lanes
             for l in range(BLOCK):
-                if not evl[l]:
+                if not B[EVL, l]:
                     continue
                 i = i0 + l
-                if accl[l]:
+                if B[ACCL, l]:
                     thr = pb[P_THR, l]
-                    if armed[l]:
+                    if B[ARMED, l]:
                         if st[0, l] >= thr:
-                            th = dense_root(prev, st, kk, hs[l], l, thr)
-                            count_spike(ic, fo, spikes, i, told[l] + th * hs[l], win0, win1)
-                            armed[l] = False
+                            th = dense_root(prev, st, K, F[HS, l], l, thr)
+                            count_spike(ic, fo, spikes, i, F[TOLD, l] + th * F[HS, l], win0,
+                                        win1)
+                            B[ARMED, l] = False
                     elif st[0, l] < thr:
-                        armed[l] = True
+                        B[ARMED, l] = True
                     c = rec_slot[i]
-                    while trec[l] <= t[l]:
-                        th = (trec[l] - told[l]) / hs[l]
+                    while F[TREC, l] <= F[T, l]:
+                        s = np.int64(round((F[TREC, l] - t0) / rec_dt)) if F[TREC, l] < t_end \
+                            else n_samples - 1
+                        th = (F[TREC, l] - F[TOLD, l]) / F[HS, l]
                         for r in range(rec_var.shape[0]):
-                            rec[r, rk[l], c] = dense(prev, st, kk, hs[l], rec_var[r], l, th)[0]
-                        rk[l] += 1
-                        trec[l] = min(t0 + rk[l] * rec_dt, t_end) if rk[l] < n_samples else math.inf
-                    if t[l] >= t_end:
-                        done[l] = True
+                            rec[r, s, c] = dense(prev, st, K, F[HS, l], rec_var[r], l, th)[0]
+                        F[TREC, l] = min(t0 + (s + 1) * rec_dt, t_end) if s + 1 < n_samples \
+                            else math.inf
+                    if F[T, l] >= t_end:
+                        B[ACT, l] = False
                         running -= 1
                         continue
-                    if t[l] >= tnext[l]:  # landed on a stimulus edge: new piece, new FSAL stage
-                        seg[l] = lane_piece(pb, tb, c0, c1, tidx[i], seg[l], t[l], t_end, l, ib,
-                                            ia, tnext)
-                        d = rhs(st[0, l], st[1, l], st[2, l], st[3, l], ib[l] + ia[l] * t[l],
-                                pb, l)
-                        for v in range(4):
-                            k1[v, l] = d[v]
-                stop = nacc[l] + nrej[l] >= max_steps
-                if stop or (not accl[l] and h[l] < HMIN_REL * (abs(t[l]) + 1.0)):
+                    if F[T, l] >= F[TNEXT, l]:  # landed on an edge: new piece, new FSAL stage
+                        seg[l] = lane_piece(pb, tb, c0, c1, tidx[i], seg[l], F[T, l], t_end, l, F)
+                        set_fsal(st, K, pb, F, l)
+                stop = F[NACC, l] + F[NREJ, l] >= fmax
+                if stop or (not B[ACCL, l] and F[H, l] < HMIN_REL * (abs(F[T, l]) + 1.0)):
                     for v in range(4):
                         fz[v, l] = st[v, l]
                     alive[l] = False
+                    B[ACT, l] = False
                     running -= 1
                     if stop:
                         stats[2, i] = 1
                     else:
-                        ic[I_DIVSTEP, i] = nacc[l] + nrej[l]
-                        fo[F_DIVT, i] = t[l]
+                        ic[I_DIVSTEP, i] = np.int64(F[NACC, l] + F[NREJ, l])
+                        fo[F_DIVT, i] = F[T, l]
         for l in range(BLOCK):
             i = i0 + l
-            stats[0, i] = nacc[l]
-            stats[1, i] = nrej[l]
+            armed[l] = B[ARMED, l]
+            stats[0, i] = np.int64(F[NACC, l])
+            stats[1, i] = np.int64(F[NREJ, l])
             c = rec_slot[i]
-            if c >= 0:  # a frozen lane keeps its frozen state for the rest of the record
-                while rk[l] < n_samples:
+            if c >= 0 and F[TREC, l] < math.inf:  # a frozen lane keeps its frozen state
+                s0 = np.int64(round((F[TREC, l] - t0) / rec_dt)) if F[TREC, l] < t_end \
+                    else n_samples - 1
+                for s in range(s0, n_samples):
                     for r in range(rec_var.shape[0]):
-                        rec[r, rk[l], c] = st[rec_var[r], l]
-                    rk[l] += 1
+                        rec[r, s, c] = st[rec_var[r], l]
         block_store(y, ic, i0, st, fz, armed, alive)
