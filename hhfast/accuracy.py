@@ -38,7 +38,13 @@ DEFAULT_WP_DTS = {
     "euler": (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05),
     "expeuler": (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
     "rk4": (0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.07, 0.08),
+    # adaptive methods: the values are rtols (atol = rtol), not dts
+    "dopri5": (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10),
 }
+
+
+def _adaptive(method: str) -> bool:
+    return getattr(METHODS[method], "KIND", "fixed") == "adaptive"
 
 
 def validation_cases(t_stop: float = 100.0) -> list[tuple[str, Stimulus, float, dict]]:
@@ -62,6 +68,7 @@ def validate(
     v_tol: float = 1.0,
     t_stop: float = 100.0,
     rtol: float = 1e-10,
+    rtols: Sequence[float] = (1e-8,),
 ) -> list[dict]:
     """Run every validation case with every method and dt and compare with the reference.
 
@@ -69,7 +76,8 @@ def validate(
     ----------
     methods : sequence of str
     dts : sequence of float
-        Time steps (ms).
+        Time steps (ms) of the fixed-step methods; for adaptive methods the first one is the
+        first trial step and the spacing of the compared samples.
     spike_tol : float
         Largest acceptable spike-time error (ms).
     v_tol : float
@@ -78,11 +86,14 @@ def validate(
         Duration (ms) of the constant-current cases.
     rtol : float
         Tolerance (relative and absolute) of the scipy reference.
+    rtols : sequence of float
+        Tolerances (``rtol = atol``) at which adaptive methods (``"dopri5"``) are run.
 
     Returns
     -------
     list of dict
-        One row per (case, method, dt): ``case, method, dt, max_dV`` (mV), ``spike_error``
+        One row per (case, method, dt or rtol): ``case, method, dt`` (NaN for adaptive runs),
+        ``rtol`` (NaN for fixed-step runs), ``max_dV`` (mV), ``spike_error``
         (ms; inf on a count mismatch), ``count, count_ref, count_match, passed``.
     """
     for m in methods:
@@ -98,14 +109,17 @@ def validate(
     for name, stim, T, kw in validation_cases(t_stop):
         ref = solve(stim, T, rtol=rtol, atol=rtol, **kw)
         for method in methods:
-            for dt in dts:
-                res = simulate(stim, T, dt=dt, method=method, record="V", **kw)
+            runs = ([(dts[0], r) for r in rtols] if _adaptive(method)
+                    else [(dt, None) for dt in dts])
+            for dt, tol in runs:
+                res = simulate(stim, T, dt=dt, method=method, record="V", rtol=tol, **kw)
                 c = compare(res, ref)
                 s = c.summary()
                 rows.append({
                     "case": name,
                     "method": method,
-                    "dt": float(dt),
+                    "dt": math.nan if tol is not None else float(dt),
+                    "rtol": math.nan if tol is None else float(tol),
                     "max_dV": s["max_dV"],
                     "spike_error": s["spike_error"],
                     "count": int(c.count[0]),
@@ -178,27 +192,34 @@ def work_precision(
     rows = []
     for m, dtype in ((m, d) for d in dtypes for m in methods):
         label = m if np.dtype(dtype) == np.float64 else f"{m}-{np.dtype(dtype).name}"
+        adaptive = _adaptive(m)
+        if adaptive and np.dtype(dtype) != np.float64:
+            continue  # adaptive methods are float64 only
         # compile outside timing
         simulate(stim, 2.0, dt=0.01, method=m, amplitude=amps[:16], dtype=dtype)
         for dt in dts[m]:
+            # adaptive methods: the value is the rtol; 0.01 ms is only the first trial step
+            knob = dict(dt=0.01, rtol=float(dt)) if adaptive else dict(dt=float(dt))
             walls = []
             for _ in range(max(1, repeats)):
                 t0 = time.perf_counter()
-                res = simulate(stim, t_stop, dt=float(dt), method=m, amplitude=amps,
-                               max_spikes=max_spikes, dtype=dtype)
+                res = simulate(stim, t_stop, method=m, amplitude=amps,
+                               max_spikes=max_spikes, dtype=dtype, **knob)
                 walls.append(time.perf_counter() - t0)
                 if walls[0] > 5.0:
                     break
             wall = float(np.median(walls))
             worst, med, mism = errors(res, idx)
             rows.append({
-                "method": label, "dt": float(dt), "rtol": math.nan, "n_neurons": n_neurons,
+                "method": label, "dt": math.nan if adaptive else float(dt),
+                "rtol": float(dt) if adaptive else math.nan, "n_neurons": n_neurons,
                 "wall_s": wall, "cost": wall / neuron_s,
                 "neuron_steps_per_s": n_neurons * res.n_steps / wall,
                 "spike_error": worst, "median_error": med, "count_mismatch": mism,
                 "diverged": int(res.diverged.sum()),
             })
-            say(f"{label:13s} dt={dt:<7g} {wall:7.3f} s  worst spike error {worst:.3g} ms")
+            say(f"{label:13s} {'rtol' if adaptive else 'dt'}={dt:<7g} {wall:7.3f} s  "
+                f"worst spike error {worst:.3g} ms")
     for rtol in scipy_rtols:
         t0 = time.perf_counter()
         # at loose tolerances DOP853 tries (and rejects) steps that overflow the rate functions
@@ -221,8 +242,9 @@ def cheapest(rows: Sequence[dict], targets: Sequence[float] = WP_TARGETS) -> lis
     """For each spike-time accuracy target (ms), the cheapest hhfast run whose worst error
     (every compared spike, no count mismatch) meets it, and the cheapest scipy run that does.
 
-    Returns one dict per target: ``target, method, dt, cost, spike_error`` (``method`` None when
-    no run met it) and ``scipy_cost`` / ``speedup`` (NaN when no scipy run met it).
+    Returns one dict per target: ``target, method, dt, rtol, cost, spike_error`` (``method``
+    None when no run met it; ``dt`` NaN for an adaptive run, ``rtol`` NaN for a fixed-step
+    one) and ``scipy_cost`` / ``speedup`` (NaN when no scipy run met it).
     """
     out = []
     for target in targets:
@@ -235,6 +257,7 @@ def cheapest(rows: Sequence[dict], targets: Sequence[float] = WP_TARGETS) -> lis
             "target": float(target),
             "method": best["method"] if best else None,
             "dt": best["dt"] if best else math.nan,
+            "rtol": best.get("rtol", math.nan) if best else math.nan,
             "cost": best["cost"] if best else math.nan,
             "spike_error": best["spike_error"] if best else math.nan,
             "scipy_cost": sc,
