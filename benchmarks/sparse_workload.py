@@ -33,7 +33,7 @@ from hhfast.reference import solve
 
 FIXED = {
     # rk4 up to just below its stability limit (~0.089 ms on a 10 uA/cm2 step); on S the
-    # pulse edges (10, 110, ... ms) lie on the grid of 0.04 and 0.05 only
+    # pulse edges (10, 110, ... ms) lie off the grid of 0.06, 0.07 and 0.08 (second order)
     "rk4": (0.0025, 0.005, 0.01, 0.02, 0.04, 0.05, 0.06, 0.07, 0.08),
     # order 1: far from 1e-4 ms at any affordable dt (1e-3 ms at 0.0005 ms, measured)
     "expeuler": (0.001, 0.01, 0.05),
