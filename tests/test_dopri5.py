@@ -192,3 +192,28 @@ def test_vlog_accuracy():
     x = np.logspace(-300, 300, 20001)
     got = np.array([dopri5.vlog(v) for v in x[::7]])
     assert np.max(np.abs(got - np.log(x[::7]))) <= 1e-10
+
+
+# -- accuracy tooling -----------------------------------------------------------------------
+def test_validate_runs_adaptive_methods_by_rtol():
+    from hhfast import accuracy
+
+    rows = accuracy.validate(["dopri5"], dts=(0.05,), rtols=(1e-8,), t_stop=30.0)
+    assert len(rows) == len(accuracy.validation_cases(30.0))
+    for r in rows:
+        assert r["method"] == "dopri5" and r["rtol"] == 1e-8 and math.isnan(r["dt"])
+        # the default tolerances (0.01 ms, 1 mV) hold with orders of magnitude to spare
+        assert r["passed"], r
+
+
+def test_cheapest_reports_the_rtol_of_an_adaptive_winner():
+    from hhfast import accuracy
+
+    rows = [
+        {"method": "rk4", "dt": 0.01, "rtol": math.nan, "cost": 2.0, "spike_error": 1e-5},
+        {"method": "dopri5", "dt": math.nan, "rtol": 1e-6, "cost": 1.0, "spike_error": 1e-6},
+        {"method": "dopri5", "dt": math.nan, "rtol": 1e-4, "cost": 0.5, "spike_error": 1e-3},
+    ]
+    t = accuracy.cheapest(rows, targets=(1e-2, 1e-4))
+    assert (t[0]["method"], t[0]["rtol"]) == ("dopri5", 1e-4)
+    assert (t[1]["method"], t[1]["rtol"]) == ("dopri5", 1e-6) and math.isnan(t[1]["dt"])
