@@ -217,3 +217,19 @@ def test_cheapest_reports_the_rtol_of_an_adaptive_winner():
     t = accuracy.cheapest(rows, targets=(1e-2, 1e-4))
     assert (t[0]["method"], t[0]["rtol"]) == ("dopri5", 1e-4)
     assert (t[1]["method"], t[1]["rtol"]) == ("dopri5", 1e-6) and math.isnan(t[1]["dt"])
+
+
+def test_non_finite_trials_freeze_the_lane_as_diverged_and_leave_others_alone():
+    """V0 = 1e308 mV makes the potassium current overflow to inf: every trial is non-finite,
+    the step is rejected down to the floor (5x per rejection: ~15 rejections from 0.01 ms to
+    1e-12 ms), and the lane is frozen at its last finite state; its neighbour runs on,
+    bitwise as alone."""
+    both = hh.simulate(hh.gist(), 20.0, method="dopri5", V0=[1e308, 0.0])
+    alone = hh.simulate(hh.gist(), 20.0, method="dopri5", V0=0.0)
+    assert both.diverged.tolist() == [True, False]
+    assert both.diverged_time[0] == 0.0 and both.final_state["V"][0] == 1e308
+    assert both.steps_accepted[0] == 0 and 10 <= both.steps_rejected[0] <= 20
+    assert not both.step_limited.any()
+    for s in "Vnmh":
+        assert both.final_state[s][1].tobytes() == alone.final_state[s][0].tobytes()
+    assert both.spike_times[1].tobytes() == alone.spike_times[0].tobytes()
