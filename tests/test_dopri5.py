@@ -233,3 +233,8 @@ def test_non_finite_trials_freeze_the_lane_as_diverged_and_leave_others_alone():
     for s in "Vnmh":
         assert both.final_state[s][1].tobytes() == alone.final_state[s][0].tobytes()
     assert both.spike_times[1].tobytes() == alone.spike_times[0].tobytes()
+
+
+def test_warmup_prepares_dopri5_in_float64_only():
+    spent = hh.warmup(methods=["dopri5"])
+    assert list(spent) == [("dopri5", "float64")]
