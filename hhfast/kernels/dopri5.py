@@ -8,12 +8,15 @@ V, n, m, h; PI step-size control with Hairer's DOPRI5 constants (safety 0.9, exp
 0.2 - 0.75 beta, beta = 0.04, the step grows at most 10x and shrinks at most 5x per step, and
 does not grow on the step after a rejection).  The continuous extension of order 4
 (Hairer's ``CONTD5``) gives spike times (root of V(theta) - threshold by safeguarded Newton)
-and the samples of ``record=`` on the requested uniform grid.
+and the samples of ``record=`` on the requested uniform grid.  As in the fixed-step kernels,
+a crossing is looked for in a step that ends at or above the threshold while armed (the error
+control keeps steps through an action potential far shorter than the spike).
 
 Stimulus edges.  A step never crosses a breakpoint of the stimulus (nor ``t_end``): it is
-shortened to land on it, every stage sees the piece in force (linear in t, so the stage at
-the step's end takes the limit from the left), and after landing the FSAL derivative is
-recomputed with the new piece.  The order therefore holds for edges anywhere.
+shortened to land on it (a step that would end within 1 % of its length before it is
+stretched onto it, so no sliver of a step is left), every stage sees the piece in force
+(linear in t, so the stage at the step's end takes the limit from the left), and after
+landing the FSAL derivative is recomputed with the new piece.  The order therefore holds for edges anywhere.
 
 SIMD.  Lanes of a block advance in lockstep by *attempt* count, each with its own t and h;
 lanes that are finished or frozen compute a discarded trial (select, no branch), so the lane
@@ -23,8 +26,8 @@ at any position and on any thread count.  Rare work (a landing on an edge, a thr
 crossing, a sample to record, a guard) is flagged per lane and done in a scalar pass.
 
 Guards.  A trial whose state is not finite is rejected (error taken as huge: the step
-shrinks 5x).  A lane whose proposed step falls below ``HMIN_REL * (|t| + 1)`` ms is frozen
-and reported diverged (at its last accepted, finite state); a lane that has made
+shrinks 5x).  A lane whose step is rejected down to below ``HMIN_REL * (|t| + 1)`` ms is
+frozen and reported diverged (at its last accepted, finite state); a lane that has made
 ``max_steps`` attempts is frozen and reported in ``stats[2]`` (step-limited).
 
 float64 only: the engine refuses float32 (see :func:`hhfast.simulate`).
