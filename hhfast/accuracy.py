@@ -132,7 +132,7 @@ def validate(
 
 
 def work_precision(
-    methods: Sequence[str] = ("euler", "expeuler", "rk4"),
+    methods: Sequence[str] = ("euler", "expeuler", "rk4", "dopri5"),
     dts: dict | None = None,
     *,
     n_neurons: int = 1000,
@@ -154,8 +154,10 @@ def work_precision(
     5 s); its spike times are compared with the scipy reference on ``n_ref`` neurons spread
     evenly over the batch (solving all of them with scipy would take hours).  Scipy
     ``solve_ivp`` itself (DOP853, one neuron after another, the gist's way) is measured as a
-    yardstick at ``scipy_rtols`` on the same ``n_ref`` neurons.  ``dtypes`` lists the kernel
-    floating types to run; float32 rows are labelled ``"<method>-float32"``.
+    yardstick at ``scipy_rtols`` on the same ``n_ref`` neurons.  For an adaptive method
+    (``"dopri5"``) the values of ``dts`` are its rtols (atol = rtol; 0.01 ms first step).
+    ``dtypes`` lists the kernel floating types to run; float32 rows are labelled
+    ``"<method>-float32"`` (adaptive methods run in float64 only).
 
     Returns
     -------
