@@ -223,14 +223,15 @@ def _validate(args) -> int:
     from hhfast.accuracy import validate
 
     rows = validate(args.method, args.dt, spike_tol=args.spike_tol, v_tol=args.v_tol,
-                    t_stop=args.t_stop)
-    head = f"{'case':20s} {'method':9s} {'dt (ms)':>8s} {'max|dV| (mV)':>13s} " \
+                    t_stop=args.t_stop, rtols=args.rtol)
+    head = f"{'case':20s} {'method':9s} {'dt|rtol':>8s} {'max|dV| (mV)':>13s} " \
            f"{'spike err (ms)':>15s} {'spikes':>9s}  result"
     print(head)
     print("-" * len(head))
     for r in rows:
         counts = f"{r['count']}/{r['count_ref']}"
-        print(f"{r['case']:20s} {r['method']:9s} {r['dt']:8g} {_fmt(r['max_dV']):>13s} "
+        knob = r["dt"] if r["dt"] == r["dt"] else r["rtol"]  # rtol for adaptive methods
+        print(f"{r['case']:20s} {r['method']:9s} {knob:8g} {_fmt(r['max_dV']):>13s} "
               f"{_fmt(r['spike_error']):>15s} {counts:>9s}  "
               f"{'ok' if r['passed'] else 'FAIL'}{'' if r['count_match'] else ' (spike count)'}")
     failed = sum(not r["passed"] for r in rows)
@@ -277,7 +278,8 @@ def _bench(args) -> int:
         if r["method"] is None:
             print(f"| {r['target']:g} | none of the runs | | | | {_fmt(r['scipy_cost'])} | |")
             continue
-        print(f"| {r['target']:g} | {r['method']} | {r['dt']:g} | {_fmt(r['spike_error'])} | "
+        knob = f"{r['dt']:g}" if r["dt"] == r["dt"] else f"rtol {r['rtol']:g}"
+        print(f"| {r['target']:g} | {r['method']} | {knob} | {_fmt(r['spike_error'])} | "
               f"{_fmt(r['cost'])} | {_fmt(r['scipy_cost'])} | {_fmt(r['speedup'], '.0f')} |")
     print(f"\nwrote {out / 'work_precision.csv'}\nwrote {out / 'work_precision.png'}")
     return 0
@@ -456,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase", help="phase-plane figure V-n, V-m (PNG)")
     p.add_argument("--csv", help="CSV of t, I, V, n, m, h")
     p.set_defaults(func=_run)
-    methods = ["euler", "expeuler", "rk4"]
+    methods = ["euler", "expeuler", "rk4", "dopri5"]
     p = sub.add_parser(
         "validate",
         help="compare methods with the scipy reference on the gist and constant-current cases; "
@@ -464,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--method", nargs="+", default=["rk4"], choices=methods)
     p.add_argument("--dt", nargs="+", type=_positive_float, default=[0.01], help="time step(s), ms")
+    p.add_argument("--rtol", nargs="+", type=_positive_float, default=[1e-8],
+                   help="tolerance(s) of adaptive methods (rtol = atol; default %(default)s)")
     p.add_argument("--spike-tol", type=_positive_float, default=0.01,
                    help="largest spike-time error, ms (default %(default)s)")
     p.add_argument("--v-tol", type=_positive_float, default=1.0,

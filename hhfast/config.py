@@ -181,3 +181,24 @@ SWEEP_TASKS_PER_WORKER = 4
 #: Tasks of a sweep in flight per worker thread: enough to hide scheduling latency, few enough
 #: that gathered results (no store) never pile up on the client.
 SWEEP_INFLIGHT_PER_THREAD = 2
+
+
+# -- adaptive methods (kernels/dopri5.py) -------------------------------------------------------
+
+#: Default relative tolerance of ``method="dopri5"`` (``atol`` defaults to ``rtol``): 1e-6
+#: gives spike times within ~1e-4 ms of the reference on the gist (README, "Adaptive method").
+ADAPTIVE_RTOL = 1e-6
+
+#: Smallest tolerance accepted: below ~1e-13 the error estimate is round-off of the state
+#: (V ~ 100 mV in float64 carries ~1e-14 relative noise) and the step size would collapse.
+ADAPTIVE_RTOL_MIN = 1e-13
+
+#: A lane whose step is rejected down to below this times (|t| + 1) ms is frozen and reported
+#: diverged: no finite trial exists at any representable step (a blow-up); legitimate HH
+#: steps stay above 1e-6 ms even at rtol = 1e-13.
+ADAPTIVE_HMIN_REL = 1e-12
+
+#: Default cap on step attempts per neuron per call, so a pathological neuron is stopped and
+#: reported (``SimResult.step_limited``) instead of looping for ever: 10^7 attempts is ~1000x
+#: what 1000 ms of sustained firing needs at rtol = 1e-10.
+ADAPTIVE_MAX_STEPS = 10_000_000

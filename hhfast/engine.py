@@ -48,9 +48,12 @@ def simulate(
     window: tuple[float, float] | None = None,
     num_threads: int | None = None,
     dtype=np.float64,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_steps: int | None = None,
     **per_neuron,
 ) -> SimResult:
-    """Integrate the HH model for a batch of neurons with a fixed-step method.
+    """Integrate the HH model for a batch of neurons with a fixed-step or adaptive method.
 
     Parameters
     ----------
@@ -62,9 +65,12 @@ def simulate(
         End time (ms).  The run takes ``ceil((t_stop - t_start) / dt)`` steps (with a 1e-9
         relative tolerance), so it ends at or just after ``t_stop``.
     dt : float
-        Time step (ms).
-    method : {"rk4", "euler", "expeuler"}
-        Fixed-step method (see :mod:`hhfast.kernels`).
+        Time step (ms).  For ``method="dopri5"``: the first trial step of every neuron (the
+        controller adapts it within a step or two) and, times ``record_every``, the spacing
+        of the recorded samples; the run then ends exactly at ``t_stop``.
+    method : {"rk4", "euler", "expeuler", "dopri5"}
+        Fixed-step method, or ``"dopri5"``: adaptive Dormand–Prince 5(4), every neuron with
+        its own step size and time (see :mod:`hhfast.kernels.dopri5`; float64 only).
     params : HHParams, optional
         Model parameters (default :meth:`HHParams.classic`); any field can be overridden per
         neuron as a keyword argument.
@@ -93,6 +99,14 @@ def simulate(
         fast (twice the SIMD lanes) and suits sweeps where rates matter more than the last
         digits of a spike time; spike times are still computed and returned in float64, but
         their error is that of single precision (see README, "Performance").
+    rtol, atol : float, optional
+        Adaptive methods only: relative and absolute tolerance of the local error per step
+        (default ``rtol = config.ADAPTIVE_RTOL`` = 1e-6, ``atol = rtol``; atol in mV for V,
+        dimensionless for the gates).  Spike-time errors scale about linearly with them.
+    max_steps : int, optional
+        Adaptive methods only: step attempts allowed per neuron (default
+        ``config.ADAPTIVE_MAX_STEPS``); a neuron that reaches it is frozen there and flagged
+        in ``SimResult.step_limited``.
     **per_neuron : float or array
         Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
         ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
@@ -107,10 +121,14 @@ def simulate(
     # ---- scalars and names (cheap, first) ----
     if not isinstance(method, str) or method not in METHODS:
         raise InputValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    adaptive = getattr(METHODS[method], "KIND", "fixed") == "adaptive"
+    rtol, atol, max_steps = _adaptive_options(method, adaptive, rtol, atol, max_steps, dtype)
     dt = C.real("dt", dt, positive=True)
     t_start = C.real("t_start", t_start)
     t_stop = C.real("t_stop", t_stop)
-    if t_stop - t_start < dt * (1 - 1e-9):
+    if adaptive and not t_stop > t_start:
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
+    if not adaptive and t_stop - t_start < dt * (1 - 1e-9):
         raise InputValueError(
             f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms) after "
             f"t_start ({t_start!r} ms)"
@@ -184,6 +202,9 @@ def simulate(
         raise InputValueError(f"the batch is empty (broadcast shape {shape})")
 
     # ---- steps, window, recording budget ----
+    if adaptive:  # ends exactly at t_stop; samples every record_every * dt up to it
+        t_end = t_stop
+        n_steps = record_every * int((t_stop - t_start) / (dt * record_every) * (1 + 1e-9))
     w0, w1 = C.window(window, t_start, t_end)
     if neurons is None:
         rec_idx = np.arange(N) if rec_names else np.zeros(0, dtype=np.int64)
@@ -218,6 +239,8 @@ def simulate(
 
     # ---- allocate outputs and run chunk by chunk ----
     kernel = METHODS[method].run
+    if adaptive:
+        kernel, stats_parts = _run_adaptive(kernel, t_end, rtol, atol, max_steps)
     tb, tc0, tc1, tab_index = as_tables(list(stims.reshape(-1)))
     tab_of = np.broadcast_to(tab_index.reshape(stims.shape), shape).reshape(-1)
     flat = {k: np.broadcast_to(a, shape) for k, a in values.items()}
@@ -254,10 +277,20 @@ def simulate(
     count = ic_out[K.I_COUNT]
     if max_spikes > 0:
         _warn_truncated(count, max_spikes)
+    t_rec = t_start + dt * (record_every * np.arange(n_samples))  # t0 + k*dt, as the kernel
+    extra = {}
+    if adaptive:
+        stats = np.concatenate(
+            [p[:, : min(config.CHUNK_NEURONS, N - lo)]
+             for p, lo in zip(stats_parts, range(0, N, config.CHUNK_NEURONS))], axis=1)
+        t_rec = np.minimum(t_rec, t_end)
+        n_steps = int(stats[0].max())
+        extra = dict(steps_accepted=stats[0].reshape(shape), steps_rejected=stats[1].reshape(shape),
+                     step_limited=(stats[2] != 0).reshape(shape), rtol=rtol, atol=atol)
     fo = fo_out.reshape((K.NF,) + shape)
     traces = {name: rec[r].T for r, name in enumerate(rec_names)}
     return SimResult(
-        t=t_start + dt * (record_every * np.arange(n_samples)),  # t0 + k*dt, as the kernel
+        t=t_rec,
         traces=traces,
         recorded=rec_idx,
         spike_count=count.reshape(shape),
@@ -278,6 +311,7 @@ def simulate(
         t_stop=t_end,
         n_steps=n_steps,
         stimulus=stimulus,
+        **extra,
     )
 
 
@@ -291,7 +325,8 @@ def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str
     Parameters
     ----------
     methods : sequence of str, optional
-        Methods to prepare (default all of ``"euler", "expeuler", "rk4"``).
+        Methods to prepare (default all of ``"euler", "expeuler", "rk4", "dopri5"``; the
+        adaptive ones in float64 only).
     dtypes : sequence of dtype
         Floating types to prepare (default float64 and float32).
 
@@ -312,6 +347,8 @@ def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str
     spent = {}
     for m in methods:
         for d in kinds:
+            if getattr(METHODS[m], "KIND", "fixed") == "adaptive" and d != np.float64:
+                continue  # adaptive methods are float64 only
             t = time.perf_counter()
             simulate(step(), t_stop=0.01, dt=0.01, method=m, dtype=d)
             spent[(m, np.dtype(d).name)] = time.perf_counter() - t
@@ -400,6 +437,61 @@ def _warn_truncated(count: np.ndarray, max_spikes: int) -> None:
             TruncationWarning,
             stacklevel=3,
         )
+
+
+def _adaptive_options(method, adaptive, rtol, atol, max_steps, dtype):
+    """Check the adaptive-only arguments (before anything is compiled); returns
+    ``(rtol, atol, max_steps)`` with their defaults filled in (all None for fixed-step)."""
+    if not adaptive:
+        given = [k for k, v in (("rtol", rtol), ("atol", atol), ("max_steps", max_steps))
+                 if v is not None]
+        if given:
+            raise InputValueError(
+                f"{', '.join(given)} only apply to adaptive methods (method='dopri5'); "
+                f"method={method!r} is fixed-step: choose its accuracy with dt"
+            )
+        return None, None, None
+    if C.float_dtype(dtype) != np.float64:
+        # the controller's tolerances would meet float32's eps (6e-8) and the per-neuron
+        # times would lose the exact landing on stimulus edges: float64 only
+        raise InputValueError(
+            f"dtype must be float64 for method={method!r} (an adaptive step controller needs "
+            f"tolerances far below float32's 6e-8 resolution), got {np.dtype(dtype).name}"
+        )
+    rtol = C.real("rtol", config.ADAPTIVE_RTOL if rtol is None else rtol, positive=True)
+    atol = C.real("atol", rtol if atol is None else atol, positive=True)
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if v < config.ADAPTIVE_RTOL_MIN:
+            raise InputValueError(
+                f"{name} must be >= {config.ADAPTIVE_RTOL_MIN:g} (below it the error estimate "
+                f"is float64 round-off and the step size collapses), got {v!r}"
+            )
+    max_steps = C.integer("max_steps", config.ADAPTIVE_MAX_STEPS if max_steps is None
+                          else max_steps, 1)
+    return rtol, atol, max_steps
+
+
+def _run_adaptive(kernel, t_end, rtol, atol, max_steps):
+    """Wrap an adaptive kernel in the fixed-step kernels' call signature, so the chunk loop of
+    :func:`simulate` (``_run_chunk``) drives it unchanged.
+
+    The wrapper runs a chunk from ``t0`` to ``t_end`` (ms) with first trial step ``dt`` and
+    samples every ``record_every * dt``; it appends each chunk's step statistics
+    (``(3, padded chunk)`` int64: accepted, rejected, step-limited) to the returned list, in
+    chunk order.
+    """
+    parts = []
+
+    def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
+            rec_var, record_every):
+        stats = np.zeros((3, y.shape[1]), dtype=np.int64)
+        rec_dt = dt * record_every if rec.shape[0] else t_end - t0
+        kernel(y, P, tidx, tb, c0, c1, float(t0), float(t_end), float(dt), float(rtol),
+               float(atol), int(max_steps), win0, win1, ic, fo, spikes, rec, rec_slot, rec_var,
+               float(rec_dt), stats)
+        parts.append(stats)
+
+    return run, parts
 
 
 def _steady_state_columns(V, P):

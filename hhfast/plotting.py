@@ -191,7 +191,8 @@ def work_precision_plot(rows, ax=None):
         y = [r["cost"] for r in good]
         ax.loglog(x, y, style, color=f"C{k}", label=label)
         for r, xi, yi in zip(good, x, y, strict=True):
-            tag = f"rtol {r['rtol']:g}" if method.startswith("scipy") else f"{r['dt']:g}"
+            # scipy and adaptive runs (dt NaN) are labelled by their rtol
+            tag = f"{r['dt']:g}" if r["dt"] == r["dt"] else f"rtol {r['rtol']:g}"
             ax.annotate(tag, (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7,
                         color=f"C{k}")
     ax.set_xlabel("worst spike-time error vs reference (ms)")

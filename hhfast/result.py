@@ -96,6 +96,18 @@ class SimResult:
     params : dict[str, ndarray]
         Every per-neuron value of the run (model fields, ``amplitude``, ``bias``, ``threshold``,
         ``V0, n0, m0, h0``), broadcast to the batch shape (read-only views, no copies).
+    t_stop : float
+        End time of the run (ms): the last step's end for fixed-step methods, exactly the
+        requested ``t_stop`` for adaptive ones.
+    n_steps : int
+        Steps per neuron (fixed-step); for adaptive methods the most accepted steps of any
+        neuron.
+    steps_accepted, steps_rejected : ndarray of int or None
+        Adaptive methods: steps each neuron accepted and rejected (None for fixed-step).
+    step_limited : ndarray of bool or None
+        Adaptive methods: neurons stopped by the ``max_steps`` guard (frozen at that point).
+    rtol, atol : float or None
+        Adaptive methods: the tolerances of the run.
     """
 
     t: np.ndarray
@@ -120,6 +132,11 @@ class SimResult:
     n_steps: int
     stimulus: object = None
     info: dict = field(default_factory=dict)
+    steps_accepted: np.ndarray | None = None
+    steps_rejected: np.ndarray | None = None
+    step_limited: np.ndarray | None = None
+    rtol: float | None = None
+    atol: float | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -177,7 +194,7 @@ class SimResult:
         """Keyword arguments that continue this run: ``simulate(..., **res.continuation())``
         (final state as initial values, ``t_start`` at this run's end)."""
         return {
-            "t_start": self.t_start + self.n_steps * self.dt,
+            "t_start": self.t_stop,  # t_start + n_steps * dt for fixed-step runs
             **{f"{k}0": v for k, v in self.final_state.items()},
         }
 
@@ -185,7 +202,7 @@ class SimResult:
         rec = ",".join(self.traces) or "none"
         return (
             f"SimResult({self.size} neurons, method={self.method!r}, dt={self.dt} ms, "
-            f"t=[{self.t_start}, {self.t_start + self.n_steps * self.dt}] ms, recorded={rec}, "
+            f"t=[{self.t_start}, {self.t_stop}] ms, recorded={rec}, "
             f"spikes={int(self.spike_count.sum())}, diverged={int(self.diverged.sum())}"
             f"{self.spike_times._cut()})"
         )

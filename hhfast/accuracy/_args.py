@@ -39,3 +39,8 @@ def time_steps(value, name: str = "dts", at_least: int = 1) -> np.ndarray:
     if out.size < at_least:
         raise ValueError(f"{name} must hold at least {at_least} time step(s) (ms), got {value!r}")
     return out
+
+
+def adaptive(method: str) -> bool:
+    """Whether ``method`` is adaptive (its accuracy knob is rtol, not dt)."""
+    return getattr(METHODS[method], "KIND", "fixed") == "adaptive"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from .. import _checks as C
@@ -10,7 +11,7 @@ from ..reference import solve
 from ..stimulus import Stimulus, gist, step
 from . import _args
 from .comparison import compare
-from .defaults import VALIDATE_DTS, VALIDATE_METHODS
+from .defaults import VALIDATE_DTS, VALIDATE_METHODS, VALIDATE_RTOLS
 
 __all__ = ["validation_cases", "validate"]
 
@@ -36,6 +37,7 @@ def validate(
     v_tol: float = 1.0,
     t_stop: float = 100.0,
     rtol: float = 1e-10,
+    rtols: Sequence[float] = VALIDATE_RTOLS,
 ) -> list[dict]:
     """Run every validation case with every method and dt and compare with the reference.
 
@@ -53,11 +55,15 @@ def validate(
         Duration (ms) of the constant-current cases.
     rtol : float
         Tolerance (relative and absolute) of the scipy reference.
+    rtols : float or sequence of float
+        Tolerances (``rtol = atol``) at which adaptive methods (``"dopri5"``) run; their first
+        trial step is ``dts[0]``.
 
     Returns
     -------
     list of dict
-        One row per (case, method, dt): ``case, method, dt, max_dV`` (mV), ``spike_error``
+        One row per (case, method, dt or rtol): ``case, method, dt`` (NaN for adaptive runs),
+        ``rtol`` (NaN for fixed-step runs), ``max_dV`` (mV), ``spike_error``
         (ms; inf on a count mismatch), ``count, count_ref, count_match, passed``.
     """
     methods = _args.methods(methods)
@@ -66,6 +72,7 @@ def validate(
     v_tol = C.real("v_tol", v_tol, positive=True, allow_inf=True)
     t_stop = C.real("t_stop", t_stop, positive=True)
     rtol = C.real("rtol", rtol, positive=True)
+    rtols = _args.time_steps(rtols, "rtols")
     if t_stop < dts.max():
         raise ValueError(f"t_stop ({t_stop!r} ms) must be at least the largest dt "
                          f"({float(dts.max())!r} ms)")
@@ -73,14 +80,17 @@ def validate(
     for name, stim, T, kw in validation_cases(t_stop):
         ref = solve(stim, T, rtol=rtol, atol=rtol, **kw)
         for method in methods:
-            for dt in dts:
-                res = simulate(stim, T, dt=float(dt), method=method, record="V", **kw)
+            runs = ([(float(dts[0]), float(r)) for r in rtols] if _args.adaptive(method)
+                    else [(float(dt), None) for dt in dts])
+            for dt, tol in runs:
+                res = simulate(stim, T, dt=dt, method=method, record="V", rtol=tol, **kw)
                 c = compare(res, ref)
                 s = c.summary()
                 rows.append({
                     "case": name,
                     "method": method,
-                    "dt": float(dt),
+                    "dt": math.nan if tol is not None else dt,
+                    "rtol": math.nan if tol is None else tol,
                     "max_dV": s["max_dV"],
                     "spike_error": s["spike_error"],
                     "count": int(c.count[0]),
