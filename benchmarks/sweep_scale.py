@@ -15,6 +15,7 @@ compare it between grid sizes to see that it does not grow with the number of po
 
     python benchmarks/sweep_scale.py --grid 1000x1000 --modes raw,sweep
     python benchmarks/sweep_scale.py --grid 100x1000 --modes raw,sweep,dask1,dask2 --repeats 3
+    python benchmarks/sweep_scale.py --grid 1000x1000 --t-stop 20 --modes sweep --verify
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import pathlib
 import resource
 import shutil
 import subprocess
@@ -98,6 +100,12 @@ def child(mode: str, args) -> dict:
             out["worker_peak_rss_mib"] = max(rss.values())
         ds = hh.open_sweep(store)
         out["done"] = int(ds.done.sum())
+        if args.verify:  # read and check every chunk of the finished store
+            t0 = time.perf_counter()
+            out["verify_damaged"] = len(hh.verify_sweep(store))
+            out["verify_s"] = time.perf_counter() - t0
+            out["store_mib"] = sum(p.stat().st_size for p in pathlib.Path(store).rglob("*")
+                                   if p.is_file()) / 2**20
     finally:
         if client is not None:
             client.close()
@@ -114,6 +122,8 @@ def main(argv=None) -> int:
     p.add_argument("--method", default="expeuler")
     p.add_argument("--modes", default="raw,sweep", help="comma list of raw,sweep,dask1,dask2")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--verify", action="store_true",
+                   help="after each sweep, time hh.verify_sweep over the finished store")
     p.add_argument("--json", help="append the results (one JSON object per line) here")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -122,7 +132,7 @@ def main(argv=None) -> int:
         return 0
     results = []
     base = [sys.executable, __file__, "--grid", args.grid, "--t-stop", str(args.t_stop),
-            "--dt", str(args.dt), "--method", args.method]
+            "--dt", str(args.dt), "--method", args.method] + (["--verify"] if args.verify else [])
     for rep in range(args.repeats):
         for mode in args.modes.split(","):  # interleaved, so machine load hits all alike
             r = subprocess.run(base + ["--child", mode], capture_output=True, text=True,
@@ -138,6 +148,9 @@ def main(argv=None) -> int:
                   f"{res['neuron_steps_per_s']:.3g} neuron-steps/s, "
                   f"peak RSS {res['peak_rss_mib']:.0f} MiB "
                   f"(after warm-up {res['rss_after_warmup_mib']:.0f}){extra}", flush=True)
+            if "verify_s" in res:
+                print(f"       verify_sweep: {res['verify_s']:.2f} s for a {res['store_mib']:.1f} "
+                      f"MiB store, {res['verify_damaged']} damaged chunks", flush=True)
     best, cpu = {}, {}
     for r in results:
         best[r["mode"]] = min(best.get(r["mode"], math.inf), r["wall_s"])

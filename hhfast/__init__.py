@@ -7,13 +7,14 @@
 from . import accuracy, reference
 from .analysis import firing_pattern, latency, sustained_rate
 from .engine import simulate, warmup
+from .errors import InputError, InputTypeError, InputValueError, TruncationWarning
 from .excitability import rheobase
 from .explorer import explore
 from .fi import FICurve, fi_curve
 from .model import HHParams
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, gist, pulse_train, pulses, ramp, step, waveform
-from .sweeps import Grid, grid, open_sweep, sweep
+from .sweeps import Grid, grid, open_sweep, sweep, verify_sweep
 
 __version__ = "0.1.0"
 
@@ -41,7 +42,12 @@ __all__ = [
     "grid",
     "sweep",
     "open_sweep",
+    "verify_sweep",
     "__version__",
+    "InputError",
+    "InputValueError",
+    "InputTypeError",
+    "TruncationWarning",
     "reference",
     "accuracy",
 ]

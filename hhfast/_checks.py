@@ -12,8 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .errors import InputError, InputTypeError, InputValueError
 from .model import FIELDS, STATE
-from .stimulus import Stimulus
+
+__all__ = ["InputError", "InputTypeError", "InputValueError"]  # re-exported: one place to import
 
 #: per-neuron keywords besides the model fields
 STIM_VALUES = ("amplitude", "bias")
@@ -23,20 +25,20 @@ PER_NEURON = FIELDS + STIM_VALUES + INITIAL_VALUES + ("threshold",)
 
 def real(name: str, value, *, positive: bool = False, allow_inf: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise InputTypeError(f"{name} must be a real number, got {value!r}")
     v = float(value)
     if math.isnan(v) or (math.isinf(v) and not allow_inf):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise InputValueError(f"{name} must be finite, got {value!r}")
     if positive and not v > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+        raise InputValueError(f"{name} must be > 0, got {value!r}")
     return v
 
 
 def integer(name: str, value, lo: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise InputTypeError(f"{name} must be an integer, got {value!r}")
     if value < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {value!r}")
+        raise InputValueError(f"{name} must be >= {lo}, got {value!r}")
     return int(value)
 
 
@@ -45,47 +47,139 @@ def per_neuron_array(name: str, value) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except Exception:  # pragma: no cover - exotic objects
-        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+        raise InputTypeError(f"{name} must be a number or an array of numbers, got {value!r}") from None
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.number)):
-        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
+        raise InputTypeError(f"{name} must be a number or an array of numbers, got {value!r}")
     if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must be real, got complex values")
+        raise InputTypeError(f"{name} must be real, got complex values")
     arr = arr.astype(float, copy=False)
     bad = ~np.isfinite(arr)
     if bad.any():
         j = np.flatnonzero(bad)[0]
-        raise ValueError(
-            f"{name} must be finite, got {arr.reshape(-1)[j]!r} at index "
-            f"{np.unravel_index(j, arr.shape) if arr.ndim else ()}"
-        )
+        where = f" at index {tuple(int(i) for i in np.unravel_index(j, arr.shape))}" \
+            if arr.ndim else ""
+        raise InputValueError(f"{name} must be finite, got {arr.reshape(-1)[j].item()!r}{where}")
     return arr
 
 
 def range_check(name: str, arr: np.ndarray) -> None:
     def fail(cond_text, bad):
         j = np.flatnonzero(bad)[0]
-        raise ValueError(f"{name} must be {cond_text}, got {arr.reshape(-1)[j]!r}")
+        raise InputValueError(f"{name} must be {cond_text}, got {arr.reshape(-1)[j].item()!r}")
 
     if name in ("gNa", "gK", "gL") and (arr < 0).any():
         fail(">= 0 (a conductance, mS/cm²)", arr.reshape(-1) < 0)
     if name == "Cm" and (arr <= 0).any():
         fail("> 0 (µF/cm²)", arr.reshape(-1) <= 0)
+    if name == "temperature" and (arr < -273.15).any():
+        fail(">= -273.15 (°C; absolute zero)", arr.reshape(-1) < -273.15)
     if name in ("n0", "m0", "h0") and ((arr < 0) | (arr > 1)).any():
         fail("in [0, 1] (a gating variable)", ((arr < 0) | (arr > 1)).reshape(-1))
 
 
-def window(window, t_start: float) -> tuple[float, float]:
-    """The analysis window ``(t0, t1)`` in ms, checked (default ``(t_start, inf)``)."""
+def window(window, t_start: float, t_end: float | None = None) -> tuple[float, float]:
+    """The analysis window ``(t0, t1)`` in ms, checked (default ``(t_start, inf)``).
+
+    ``t1 = inf`` means "to the end of the run".  With ``t_end`` (the run's end, ms) the window
+    must also lie within the run (:func:`window_within`).
+    """
     if window is None:
         return t_start, math.inf
     try:
         w0, w1 = window
     except (TypeError, ValueError):
-        raise TypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
+        raise InputTypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
     w0, w1 = real("window[0]", w0), real("window[1]", w1, allow_inf=True)
     if not w1 > w0:
-        raise ValueError(f"window must have t1 > t0, got {window!r}")
+        raise InputValueError(f"window must have t1 > t0, got {window!r}")
+    if t_end is not None:
+        window_within(w0, w1, t_start, t_end)
     return w0, w1
+
+
+def window_within(w0: float, w1: float, t_start: float, t_end: float,
+                  name: str = "window (t0, t1)") -> None:
+    """Refuse an analysis window ``[w0, w1)`` (ms) that does not lie within the run
+    ``[t_start, t_end]`` (ms): spikes outside the run were never simulated, so counting them
+    as absent would understate a rate.  ``w1 = inf`` means the run's end.  A slack of 1e-9 of
+    the run's length absorbs the rounding of ``t_start + n_steps * dt``.
+    """
+    slack = 1e-9 * (t_end - t_start)
+    where = f"{name} = ({w0!r}, {w1!r}) ms must lie within the run [{t_start!r}, {t_end!r}] ms"
+    if w0 < t_start - slack:
+        raise InputValueError(f"{where}: t0 is before the run starts")
+    if w0 >= t_end - slack:
+        raise InputValueError(f"{where}: t0 is at or after the run's end")
+    if math.isfinite(w1) and w1 > t_end + slack:
+        raise InputValueError(f"{where}: t1 is after the run's end (t1 = inf means the end)")
+
+
+def n_steps(t_start: float, t_stop: float, dt: float) -> int:
+    """Number of fixed steps from ``t_start`` to ``t_stop`` (ms): ``ceil((t_stop - t_start)
+    / dt)`` with a 1e-9 relative tolerance, at least 1.
+
+    Refused (two rules): a count above ``config.MAX_STEPS`` (a unit mistake such as
+    ``dt=1e-300``, and far below where an int64 step index or ``t_start + k * dt`` would lose
+    exactness), and a ``dt`` below the float64 resolution of the run's times
+    (``t + dt == t`` at either end: the clock would not advance).
+    """
+    from . import config
+
+    ratio = (t_stop - t_start) / dt
+    if not ratio <= config.MAX_STEPS:
+        raise InputValueError(
+            f"dt={dt!r} ms from t_start={t_start!r} to t_stop={t_stop!r} ms needs {ratio:.3g} "
+            f"steps, above the limit of {config.MAX_STEPS:.3g} (config.MAX_STEPS): is dt in ms?"
+        )
+    n = max(1, math.ceil(ratio * (1 - 1e-9)))
+    t_end = t_start + n * dt
+    if t_start + dt == t_start or t_end + dt == t_end:
+        raise InputValueError(
+            f"dt={dt!r} ms is below the float64 resolution of times near "
+            f"{max(abs(t_start), abs(t_end)):.3g} ms (t + dt == t): time would not advance"
+        )
+    return n
+
+
+#: (largest finite, smallest normal, name) of each floating type the kernels run in
+_LIMITS = {
+    t: (float(np.finfo(t).max), float(np.finfo(t).tiny), np.dtype(t).name)
+    for t in (np.float64, np.float32)
+}
+
+
+def representable(name: str, arr, dtype, what: str | None = None) -> None:
+    """Refuse values that ``dtype`` cannot hold: beyond its largest finite value (they would
+    become inf) or, for float32, non-zero below its smallest normal number (converting the
+    float64 input would underflow it to a subnormal or 0, silently losing its digits; a
+    float64 subnormal is the user's own value and stays).  ``what`` describes a derived
+    quantity (e.g. ``"1/Cm"``) computed from argument ``name``.
+    """
+    big, tiny, kind = _LIMITS[np.dtype(dtype).type]
+    if kind == "float64":
+        tiny = 0.0
+    arr = np.asarray(arr, dtype=float)
+    if arr.size == 1:  # the common case, one value for every neuron: no array temporaries
+        v = abs(float(arr.reshape(-1)[0]))
+        if v <= big and not 0.0 < v < tiny:
+            return
+    a = np.abs(arr).reshape(-1)
+    with np.errstate(invalid="ignore"):
+        over = ~(a <= big)  # inf and NaN count as over
+        under = (a > 0) & (a < tiny)
+    label = name if what is None else f"{what} (from {name})"
+    if over.any():
+        j = int(np.flatnonzero(over)[0])
+        raise InputValueError(
+            f"{label} = {a[j]:.3g} in magnitude is not representable in {kind} (largest "
+            f"finite value {big:.3g})" + ("; use dtype=numpy.float64" if kind == "float32" else "")
+        )
+    if under.any():
+        j = int(np.flatnonzero(under)[0])
+        raise InputValueError(
+            f"{label} = {a[j]:.3g} in magnitude underflows {kind} (smallest normal "
+            f"{tiny:.3g}): give 0 or a value of sensible size"
+        )
 
 
 def float_dtype(dtype) -> type:
@@ -95,9 +189,9 @@ def float_dtype(dtype) -> type:
             raise TypeError
         dt_ = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}") from None
+        raise InputTypeError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}") from None
     if dt_ not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise ValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}")
+        raise InputValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}")
     return dt_.type
 
 
@@ -109,29 +203,40 @@ def parse_record(record) -> tuple[str, ...]:
     elif isinstance(record, Sequence):
         names = tuple(record)
     else:
-        raise TypeError(f"record must be a string like 'V,n' or a list of names, got {record!r}")
+        raise InputTypeError(f"record must be a string like 'V,n' or a list of names, got {record!r}")
     for s in names:
         if s not in STATE:
-            raise ValueError(f"record: unknown state variable {s!r}; choose from {STATE}")
+            raise InputValueError(f"record: unknown state variable {s!r}; choose from {STATE}")
     if len(set(names)) != len(names):
-        raise ValueError(f"record names a variable twice: {record!r}")
+        raise InputValueError(f"record names a variable twice: {record!r}")
     return names
 
 
 def stimuli(stimulus) -> tuple[np.ndarray, tuple[int, ...]]:
     """Stimulus (or array/sequence of them, one per neuron) -> object array + its shape."""
+    from .stimulus import Stimulus  # stimulus.py imports this module's checks
+
     if isinstance(stimulus, Stimulus):
         return np.array([stimulus], dtype=object).reshape(()), ()
     if isinstance(stimulus, (Sequence, np.ndarray)) and not isinstance(stimulus, str):
-        arr = np.empty(len(stimulus), dtype=object)
-        for i, s in enumerate(stimulus):
+        flat = stimulus.reshape(-1) if isinstance(stimulus, np.ndarray) else stimulus
+        arr = np.empty(len(flat), dtype=object)
+        for i, s in enumerate(flat):
             if not isinstance(s, Stimulus):
-                raise TypeError(f"stimulus[{i}] must be a Stimulus, got {s!r}")
+                raise InputTypeError(f"stimulus[{i}] must be a Stimulus, got {s!r}")
             arr[i] = s
         if isinstance(stimulus, np.ndarray):
             arr = arr.reshape(stimulus.shape)
         return arr, arr.shape
-    raise TypeError(
+    raise InputTypeError(
         "stimulus must be a Stimulus (hh.step(), hh.pulses(...), ...) or a sequence of them, "
         f"got {stimulus!r}"
     )
+
+
+
+def window_in_run(win, t_end: float) -> list[float]:
+    """An analysis window ``win`` of a run from 0 to ``t_end`` ms, checked to lie within it
+    (:func:`window_within`), as ``[t0, t1]`` with ``t1 = inf`` replaced by ``t_end``."""
+    w0, w1 = window(win, 0.0, t_end)
+    return [w0, min(w1, t_end)]

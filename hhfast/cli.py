@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import linecache
 import sys
 import time
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
+
+from hhfast.errors import InputError
+
+#: Exit status of an unexpected (internal) error, as sysexits' EX_SOFTWARE; user errors exit 2.
+EXIT_INTERNAL = 70
 
 
 class CLIError(Exception):
@@ -215,14 +223,15 @@ def _validate(args) -> int:
     from hhfast.accuracy import validate
 
     rows = validate(args.method, args.dt, spike_tol=args.spike_tol, v_tol=args.v_tol,
-                    t_stop=args.t_stop)
-    head = f"{'case':20s} {'method':9s} {'dt (ms)':>8s} {'max|dV| (mV)':>13s} " \
+                    t_stop=args.t_stop, rtols=args.rtol)
+    head = f"{'case':20s} {'method':9s} {'dt|rtol':>8s} {'max|dV| (mV)':>13s} " \
            f"{'spike err (ms)':>15s} {'spikes':>9s}  result"
     print(head)
     print("-" * len(head))
     for r in rows:
         counts = f"{r['count']}/{r['count_ref']}"
-        print(f"{r['case']:20s} {r['method']:9s} {r['dt']:8g} {_fmt(r['max_dV']):>13s} "
+        knob = r["dt"] if r["dt"] == r["dt"] else r["rtol"]  # rtol for adaptive methods
+        print(f"{r['case']:20s} {r['method']:9s} {knob:8g} {_fmt(r['max_dV']):>13s} "
               f"{_fmt(r['spike_error']):>15s} {counts:>9s}  "
               f"{'ok' if r['passed'] else 'FAIL'}{'' if r['count_match'] else ' (spike count)'}")
     failed = sum(not r["passed"] for r in rows)
@@ -269,7 +278,8 @@ def _bench(args) -> int:
         if r["method"] is None:
             print(f"| {r['target']:g} | none of the runs | | | | {_fmt(r['scipy_cost'])} | |")
             continue
-        print(f"| {r['target']:g} | {r['method']} | {r['dt']:g} | {_fmt(r['spike_error'])} | "
+        knob = f"{r['dt']:g}" if r["dt"] == r["dt"] else f"rtol {r['rtol']:g}"
+        print(f"| {r['target']:g} | {r['method']} | {knob} | {_fmt(r['spike_error'])} | "
               f"{_fmt(r['cost'])} | {_fmt(r['scipy_cost'])} | {_fmt(r['speedup'], '.0f')} |")
     print(f"\nwrote {out / 'work_precision.csv'}\nwrote {out / 'work_precision.png'}")
     return 0
@@ -301,6 +311,16 @@ def _sweep(args) -> int:
     import hhfast as hh
     from hhfast.sweeps import sweep_from_spec
 
+    if args.verify:
+        if args.spec or args.plot:
+            raise CLIError("--verify STORE takes no SPEC.toml and no --plot")
+        damaged = hh.verify_sweep(args.verify)
+        for d in damaged:
+            print(d)
+        print(f"{args.verify}: {len(damaged)} damaged chunks" + (
+            " marked not done: run the sweep again to recompute them" if damaged
+            else " (no damaged chunks)"))
+        return 1 if damaged else 0
     if args.plot:
         if args.spec:
             raise CLIError("give either SPEC.toml or --plot STORE VAR, not both")
@@ -460,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase", help="phase-plane figure V-n, V-m (PNG)")
     p.add_argument("--csv", help="CSV of t, I, V, n, m, h")
     p.set_defaults(func=_run)
-    methods = ["euler", "expeuler", "rk4"]
+    methods = ["euler", "expeuler", "rk4", "dopri5"]
     p = sub.add_parser(
         "validate",
         help="compare methods with the scipy reference on the gist and constant-current cases; "
@@ -468,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--method", nargs="+", default=["rk4"], choices=methods)
     p.add_argument("--dt", nargs="+", type=_positive_float, default=[0.01], help="time step(s), ms")
+    p.add_argument("--rtol", nargs="+", type=_positive_float, default=[1e-8],
+                   help="tolerance(s) of adaptive methods (rtol = atol; default %(default)s)")
     p.add_argument("--spike-tol", type=_positive_float, default=0.01,
                    help="largest spike-time error, ms (default %(default)s)")
     p.add_argument("--v-tol", type=_positive_float, default=1.0,
@@ -497,16 +519,22 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="run a parameter sweep from a TOML spec into a resumable Zarr store, or plot one",
         description="Run the sweep described by SPEC.toml (see examples/sweep.toml) into a "
-        "Zarr store (re-running resumes), or with --plot STORE VAR draw one metric.",
+        "Zarr store (re-running resumes), with --plot STORE VAR draw one metric, or with "
+        "--verify STORE check a store's chunks.",
     )
     p.add_argument("spec", nargs="?", help="the sweep spec (TOML)")
     p.add_argument("--store", help="Zarr store path or URL (default: spec's 'store', else "
                    "SPEC.zarr)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler")
     p.add_argument("--workers", type=int, help="start a local Dask cluster of N worker processes")
-    p.add_argument("--overwrite", action="store_true", help="replace a store holding another spec")
+    p.add_argument("--overwrite", action="store_true", help="replace a store holding another spec "
+                   "(or an interrupted creation); never one another sweep is writing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plot", nargs=2, metavar=("STORE", "VAR"), help="plot metric VAR of STORE")
+    p.add_argument("--verify", metavar="STORE",
+                   help="read every done chunk of STORE, print the damaged ones (missing, "
+                   "truncated, altered) and mark them not done so that the next run recomputes "
+                   "them; exit status 1 if any were found, 0 if none")
     p.add_argument("--sel", action="append", metavar="AXIS=VALUE",
                    help="with --plot: fix an axis at its nearest value (repeatable)")
     p.add_argument("--out", help="with --plot: PNG file (default STORE-VAR.png)")
@@ -539,11 +567,43 @@ def main(argv=None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the CLI only writes files: never open a window
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        print(f"hhfast {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.func(args)
-    except (CLIError, ValueError, TypeError, OSError, ImportError) as e:
+        with warnings.catch_warnings():  # restores the previous display on the way out
+            warnings.showwarning = one_line
+            return args.func(args)
+    except (CLIError, InputError, OSError, ModuleNotFoundError) as e:
+        # the user's input, files or installation: one line, no traceback
         print(f"hhfast {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - the one place that sorts errors for the user
+        if _raised_by_a_check(e):
+            print(f"hhfast {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        traceback.print_exc()
+        print(f"hhfast {args.command}: internal error ({type(e).__name__}): this looks like a "
+              "bug in hhfast, not a problem with your input; please report it with the "
+              "traceback above and the command line", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _raised_by_a_check(e: BaseException) -> bool:
+    """True for a plain ValueError/TypeError raised by an explicit ``raise`` statement in
+    hhfast's own code: an input check of a module that does not raise
+    :class:`hhfast.errors.InputError` yet.  A ValueError/TypeError raised by Python itself
+    (``None + 1``), NumPy or Numba is not a verdict on the input and gets the traceback."""
+    if type(e) not in (ValueError, TypeError) or e.__traceback__ is None:
+        return False
+    tb = e.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    package = Path(__file__).resolve().parent
+    filename = tb.tb_frame.f_code.co_filename
+    if package not in Path(filename).resolve().parents:  # also hhfast/sweeps/ as a package
+        return False
+    return linecache.getline(filename, tb.tb_lineno).lstrip().startswith("raise ")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -66,10 +66,35 @@ def total_memory_bytes() -> int:
         return 4 << 30
 
 
-#: Bytes that recorded traces may take (``HHFAST_RECORD_BUDGET`` overrides, in bytes).
-RECORD_MEMORY_BUDGET = int(
-    os.environ.get("HHFAST_RECORD_BUDGET", RECORD_MEMORY_FRACTION * total_memory_bytes())
-)
+def _record_budget(text: str | None) -> tuple[int | None, str | None]:
+    """``HHFAST_RECORD_BUDGET`` -> (bytes, None), or (None, why) when the text is not a
+    positive finite number of bytes (e.g. ``2000000000`` or ``2e9``).  Never raises: a bad
+    environment variable must not make ``import hhfast`` fail; ``simulate`` reports it."""
+    if text is None:
+        return int(RECORD_MEMORY_FRACTION * total_memory_bytes()), None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 1 and value != float("inf")):
+        return None, (f"HHFAST_RECORD_BUDGET must be a positive number of bytes (e.g. 2000000000 "
+                      f"or 2e9), got {text!r}")
+    return int(value), None
+
+
+#: Bytes that recorded traces may take (``HHFAST_RECORD_BUDGET`` overrides, in bytes); None
+#: when that variable is malformed, and then ``RECORD_BUDGET_ERROR`` says why.
+RECORD_MEMORY_BUDGET, RECORD_BUDGET_ERROR = _record_budget(os.environ.get("HHFAST_RECORD_BUDGET"))
+
+#: Most pulses in one ``pulse_train``: 1e6 pulses are a 48 MB breakpoint table (t, c0, c1 in
+#: float64), and every distinct stimulus of a batch is padded to the longest table; a count
+#: beyond that is a typo (a TOML ``count = 1e8`` took minutes and gigabytes before this cap).
+MAX_PULSES = 10**6
+
+#: Most fixed steps one run may take.  1e12 steps of a single neuron take hours at the
+#: kernels' speed (~1e8 steps/s on one core), so a larger count is a unit mistake (dt=1e-300);
+#: it keeps the int64 step index and ``t_start + k * dt`` (exact to 2^53) far from their limits.
+MAX_STEPS = 10**12
 
 
 # -- f–I analysis (hhfast.analysis, hhfast.fi, hhfast.excitability) ---------------------------
@@ -121,17 +146,33 @@ FOLD_HOLD_MS = 2000.0
 #: Time (ms) simulated after a stimulus's last edge by ``rheobase`` (a spike can come well
 #: after a short pulse near threshold: latencies of ~10-20 ms are common at rheobase).
 RHEOBASE_TAIL_MS = 50.0
-#: Grid points per store chunk of a sweep (``chunk_size="auto"``): the unit that is written,
-#: marked done and skipped on resume.  The same as a batch: a batch's chunks are all written
+#: Most grid points per store chunk of a sweep (``chunk_size="auto"``, which is otherwise
+#: sized by work, ``SWEEP_BATCH_SECONDS``): the unit that is written, marked done and skipped
+#: on resume.  The same as a batch: a batch's chunks are all written
 #: when the batch finishes, so smaller chunks would not lose less work on a kill, while each
 #: chunk write costs ~1.5 ms per variable in zarr (4096-point chunks made a 10^6-point sweep
 #: 16 % slower than 32768-point ones).  32768 points are 256 KiB per float64 variable.
 SWEEP_CHUNK_POINTS = 32768
 
-#: Grid points per kernel call of a sweep (``batch_size="auto"``), a whole number of store
-#: chunks: 32768 neurons are 2048 blocks of 16, enough to keep every core busy, and their
-#: temporaries (~300 bytes per neuron) stay near 10 MiB whatever the grid size.
+#: Most grid points per kernel call of a sweep (``batch_size="auto"``, otherwise sized by
+#: work), a whole number of store chunks: 32768 neurons are 2048 blocks of 16, enough to keep
+#: every core busy, and their temporaries (~300 bytes per neuron) stay near 10 MiB whatever the grid size.
 SWEEP_BATCH_POINTS = 32768
+
+#: Compute per batch aimed at by ``chunk_size``/``batch_size="auto"`` (seconds): a kill loses
+#: at most about this much and the progress bar moves at least this often, whatever dt and
+#: t_stop; long enough that per-batch costs (a store write ~10 ms, a Dask task ~5 ms) stay < 0.1 %.
+SWEEP_BATCH_SECONDS = 20.0
+
+#: Estimated cost of one neuron-step per core (ns) by method, to size batches by work: from
+#: the float64 kernel throughputs measured on the 2-core development machine (euler 5.5e8,
+#: expeuler 3.2e8, rk4 1.3e8 neuron-steps/s, README "Against hand-written C") rounded up for
+#: the metrics and store writes.  Methods not listed take the largest value.
+SWEEP_CORE_NS_PER_NEURON_STEP = {"euler": 4.0, "expeuler": 7.0, "rk4": 16.0}
+
+#: Fewest points per work-sized batch: two blocks of 16 lanes per core of a 2-core machine,
+#: so that even a very long run keeps the vectorised kernel and the threads busy.
+SWEEP_MIN_BATCH_POINTS = 64
 
 #: With a Dask client, ``batch_size="auto"`` also keeps at least this many tasks per worker,
 #: so that the work balances across workers and a lost worker costs a small share of it.
@@ -140,6 +181,27 @@ SWEEP_TASKS_PER_WORKER = 4
 #: Tasks of a sweep in flight per worker thread: enough to hide scheduling latency, few enough
 #: that gathered results (no store) never pile up on the client.
 SWEEP_INFLIGHT_PER_THREAD = 2
+
+
+# -- adaptive methods (kernels/dopri5.py) -------------------------------------------------------
+
+#: Default relative tolerance of ``method="dopri5"`` (``atol`` defaults to ``rtol``): 1e-6
+#: gives spike times within ~1e-4 ms of the reference on the gist (README, "Adaptive method").
+ADAPTIVE_RTOL = 1e-6
+
+#: Smallest tolerance accepted: below ~1e-13 the error estimate is round-off of the state
+#: (V ~ 100 mV in float64 carries ~1e-14 relative noise) and the step size would collapse.
+ADAPTIVE_RTOL_MIN = 1e-13
+
+#: A lane whose step is rejected down to below this times (|t| + 1) ms is frozen and reported
+#: diverged: no finite trial exists at any representable step (a blow-up); legitimate HH
+#: steps stay above 1e-6 ms even at rtol = 1e-13.
+ADAPTIVE_HMIN_REL = 1e-12
+
+#: Default cap on step attempts per neuron per call, so a pathological neuron is stopped and
+#: reported (``SimResult.step_limited``) instead of looping for ever: 10^7 attempts is ~1000x
+#: what 1000 ms of sustained firing needs at rtol = 1e-10.
+ADAPTIVE_MAX_STEPS = 10_000_000
 
 
 # -- first use (hhfast._firstuse) ----------------------------------------------------------------

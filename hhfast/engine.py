@@ -6,7 +6,8 @@ input costs nothing and names the argument at fault.
 
 from __future__ import annotations
 
-import math
+import threading
+import warnings
 
 import numba
 import numpy as np
@@ -14,11 +15,20 @@ import numpy as np
 from . import _checks as C
 from . import _firstuse, config
 from ._checks import INITIAL_VALUES, PER_NEURON
+from .errors import InputTypeError, InputValueError, TruncationWarning
 from .kernels import METHODS
 from .kernels import common as K
 from .model import FIELDS, STATE, HHParams, check_params, steady_state
 from .result import SimResult, SpikeTimes
 from .stimulus import as_tables
+
+#: Held around every kernel launch and the ``numba.set_num_threads`` calls that frame it, so
+#: ``simulate`` is safe from several Python threads whatever Numba's threading layer (the
+#: default workqueue layer aborts the process when two threads launch parallel kernels at
+#: once; ``set_num_threads`` is per thread).  Re-entrant, so a caller may hold it around
+#: ``simulate``.  Calls from several threads run their kernels one after another; the
+#: checks, allocation and result building still overlap.
+KERNEL_LOCK = threading.RLock()
 
 _firstuse.install(METHODS)  # one line on stderr before a kernel compiles (first use)
 
@@ -40,9 +50,12 @@ def simulate(
     window: tuple[float, float] | None = None,
     num_threads: int | None = None,
     dtype=np.float64,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_steps: int | None = None,
     **per_neuron,
 ) -> SimResult:
-    """Integrate the HH model for a batch of neurons with a fixed-step method.
+    """Integrate the HH model for a batch of neurons with a fixed-step or adaptive method.
 
     Parameters
     ----------
@@ -54,9 +67,12 @@ def simulate(
         End time (ms).  The run takes ``ceil((t_stop - t_start) / dt)`` steps (with a 1e-9
         relative tolerance), so it ends at or just after ``t_stop``.
     dt : float
-        Time step (ms).
-    method : {"rk4", "euler", "expeuler"}
-        Fixed-step method (see :mod:`hhfast.kernels`).
+        Time step (ms).  For ``method="dopri5"``: the first trial step of every neuron (the
+        controller adapts it within a step or two) and, times ``record_every``, the spacing
+        of the recorded samples; the run then ends exactly at ``t_stop``.
+    method : {"rk4", "euler", "expeuler", "dopri5"}
+        Fixed-step method, or ``"dopri5"``: adaptive Dormand–Prince 5(4), every neuron with
+        its own step size and time (see :mod:`hhfast.kernels.dopri5`; float64 only).
     params : HHParams, optional
         Model parameters (default :meth:`HHParams.classic`); any field can be overridden per
         neuron as a keyword argument.
@@ -85,6 +101,14 @@ def simulate(
         fast (twice the SIMD lanes) and suits sweeps where rates matter more than the last
         digits of a spike time; spike times are still computed and returned in float64, but
         their error is that of single precision (see README, "Performance").
+    rtol, atol : float, optional
+        Adaptive methods only: relative and absolute tolerance of the local error per step
+        (default ``rtol = config.ADAPTIVE_RTOL`` = 1e-6, ``atol = rtol``; atol in mV for V,
+        dimensionless for the gates).  Spike-time errors scale about linearly with them.
+    max_steps : int, optional
+        Adaptive methods only: step attempts allowed per neuron (default
+        ``config.ADAPTIVE_MAX_STEPS``); a neuron that reaches it is frozen there and flagged
+        in ``SimResult.step_limited``.
     **per_neuron : float or array
         Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
         ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
@@ -98,23 +122,31 @@ def simulate(
     """
     # ---- scalars and names (cheap, first) ----
     if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+        raise InputValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    adaptive = getattr(METHODS[method], "KIND", "fixed") == "adaptive"
+    rtol, atol, max_steps = _adaptive_options(method, adaptive, rtol, atol, max_steps, dtype)
     dt = C.real("dt", dt, positive=True)
     t_start = C.real("t_start", t_start)
     t_stop = C.real("t_stop", t_stop)
-    if t_stop - t_start < dt * (1 - 1e-9):
-        raise ValueError(
+    if adaptive and not t_stop > t_start:
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
+    if not adaptive and t_stop - t_start < dt * (1 - 1e-9):
+        raise InputValueError(
             f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms) after "
             f"t_start ({t_start!r} ms)"
         )
+    n_steps = C.n_steps(t_start, t_stop, dt)
+    t_end = t_start + n_steps * dt
+    if config.RECORD_MEMORY_BUDGET is None:
+        raise InputValueError(config.RECORD_BUDGET_ERROR)
     if params is None:
         params = HHParams.classic()
     if not isinstance(params, HHParams):
-        raise TypeError(f"params must be an HHParams, got {params!r}")
+        raise InputTypeError(f"params must be an HHParams, got {params!r}")
     check_params(params)
     unknown = sorted(set(per_neuron) - set(PER_NEURON) - {"threshold"})
     if unknown:
-        raise TypeError(
+        raise InputTypeError(
             f"simulate() got unexpected keyword argument(s) {unknown}; per-neuron values are "
             f"{list(PER_NEURON)}"
         )
@@ -124,7 +156,7 @@ def simulate(
     if num_threads is not None:
         num_threads = C.integer("num_threads", num_threads, 1)
         if num_threads > numba.config.NUMBA_NUM_THREADS:
-            raise ValueError(
+            raise InputValueError(
                 f"num_threads must be <= {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), "
                 f"got {num_threads}"
             )
@@ -132,7 +164,7 @@ def simulate(
     stims, stim_shape = C.stimuli(stimulus)
     for s in stims.reshape(-1):
         if not (np.all(np.isfinite(s.t)) and np.all(np.isfinite(s.c0)) and np.all(np.isfinite(s.c1))):
-            raise ValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
+            raise InputValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
 
     # ---- per-neuron values: check and broadcast (views only) ----
     values: dict[str, np.ndarray] = {}
@@ -149,10 +181,12 @@ def simulate(
         values["threshold"] = C.per_neuron_array("threshold", per_neuron["threshold"])
     for name, arr in values.items():
         C.range_check(name, arr)
+        C.representable(name, arr, dtype)
+    _check_derived(values, dtype)
     if method == "expeuler" and (values["gL"] <= 0).any():
         # exponential Euler advances V towards V_inf = (I + sum g E) / g_tot: with gL = 0 the
         # total conductance can vanish (a pure capacitor) and V_inf is undefined
-        raise ValueError(
+        raise InputValueError(
             f"gL must be > 0 for method='expeuler' (its V update divides by the total "
             f"conductance), got {values['gL'].reshape(-1)[np.argmin(values['gL'])]!r}; "
             f"use method='rk4' or 'euler' for a membrane without leak"
@@ -163,32 +197,36 @@ def simulate(
         shapes = {k: a.shape for k, a in values.items() if a.shape != ()}
         if stim_shape:
             shapes["stimulus"] = stim_shape
-        raise ValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
+        raise InputValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
     shape = shape or (1,)  # a single neuron is a batch of one, so res.spike_count[0] works
     N = int(np.prod(shape, dtype=np.int64))
     if N == 0:
-        raise ValueError(f"the batch is empty (broadcast shape {shape})")
+        raise InputValueError(f"the batch is empty (broadcast shape {shape})")
 
     # ---- steps, window, recording budget ----
-    n_steps = max(1, math.ceil((t_stop - t_start) / dt * (1 - 1e-9)))
-    t_end = t_start + n_steps * dt
-    w0, w1 = C.window(window, t_start)
+    if adaptive:  # ends exactly at t_stop; samples every record_every * dt up to it
+        t_end = t_stop
+        n_steps = record_every * int((t_stop - t_start) / (dt * record_every) * (1 + 1e-9))
+    w0, w1 = C.window(window, t_start, t_end)
     if neurons is None:
         rec_idx = np.arange(N) if rec_names else np.zeros(0, dtype=np.int64)
     else:
         rec_idx = np.asarray(neurons)
+        if rec_idx.size == 0:  # neurons=[]: record nobody
+            rec_idx = rec_idx.astype(np.int64)
         if rec_idx.dtype == bool or not np.issubdtype(rec_idx.dtype, np.integer):
-            raise TypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
+            raise InputTypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
         rec_idx = rec_idx.reshape(-1).astype(np.int64)
         if rec_idx.size and (rec_idx.min() < -N or rec_idx.max() >= N):
-            raise ValueError(f"neurons: index out of range for {N} neurons: {neurons!r}")
+            raise InputValueError(f"neurons: index out of range for {N} neurons: {neurons!r}")
         rec_idx = np.unique(rec_idx % N)
         if not rec_names:
             rec_names = ("V",)
+    record_every = min(record_every, n_steps + 1)  # beyond the run: the initial state only
     n_samples = n_steps // record_every + 1 if rec_names else 0
     rec_bytes = len(rec_names) * n_samples * rec_idx.size * 8
     if rec_bytes > config.RECORD_MEMORY_BUDGET:
-        raise ValueError(
+        raise InputValueError(
             f"recording {','.join(rec_names)} for {rec_idx.size} neurons x {n_samples} samples "
             f"needs {rec_bytes / 2**30:.2f} GiB, above the budget of "
             f"{config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB (HHFAST_RECORD_BUDGET, bytes); record "
@@ -196,13 +234,15 @@ def simulate(
         )
     out_bytes = N * (8 * max_spikes + 8 * (K.NI + K.NF + 4))
     if out_bytes > 0.8 * config.total_memory_bytes():
-        raise ValueError(
+        raise InputValueError(
             f"{N} neurons with max_spikes={max_spikes} need {out_bytes / 2**30:.1f} GiB of "
             f"outputs; lower max_spikes or run the batch with hhfast.sweep (chunked to disk)"
         )
 
     # ---- allocate outputs and run chunk by chunk ----
     kernel = METHODS[method].run
+    if adaptive:
+        kernel, stats_parts = _run_adaptive(kernel, t_end, rtol, atol, max_steps)
     tb, tc0, tc1, tab_index = as_tables(list(stims.reshape(-1)))
     tab_of = np.broadcast_to(tab_index.reshape(stims.shape), shape).reshape(-1)
     flat = {k: np.broadcast_to(a, shape) for k, a in values.items()}
@@ -215,30 +255,44 @@ def simulate(
     slot_of = np.full(N, -1, dtype=np.int64)
     slot_of[rec_idx] = np.arange(rec_idx.size)
 
-    old_threads = numba.get_num_threads()
-    # never more threads than blocks: waking an idle thread for a batch of one block cost
-    # ~6 ms per call (OpenMP layer, measured), 3x the gist's whole run; results do not
-    # depend on the thread count
-    use_threads = min(num_threads or old_threads, -(-min(N, config.CHUNK_NEURONS) // K.BLOCK))
-    if use_threads != old_threads:
-        numba.set_num_threads(use_threads)
-    try:
-        for lo in range(0, N, config.CHUNK_NEURONS):
-            hi = min(N, lo + config.CHUNK_NEURONS)
-            _run_chunk(
-                kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
-                max_spikes, rec, slot_of, rec_var, record_every,
-                y_out, ic_out, fo_out, spikes, dtype,
-            )
-    finally:
+    with KERNEL_LOCK:
+        old_threads = numba.get_num_threads()
+        # never more threads than blocks: waking an idle thread for a batch of one block cost
+        # ~6 ms per call (OpenMP layer, measured), 3x the gist's whole run; results do not
+        # depend on the thread count
+        use_threads = min(num_threads or old_threads,
+                          -(-min(N, config.CHUNK_NEURONS) // K.BLOCK))
         if use_threads != old_threads:
-            numba.set_num_threads(old_threads)
+            numba.set_num_threads(use_threads)
+        try:
+            for lo in range(0, N, config.CHUNK_NEURONS):
+                hi = min(N, lo + config.CHUNK_NEURONS)
+                _run_chunk(
+                    kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
+                    max_spikes, rec, slot_of, rec_var, record_every,
+                    y_out, ic_out, fo_out, spikes, dtype,
+                )
+        finally:
+            if use_threads != old_threads:
+                numba.set_num_threads(old_threads)
 
     count = ic_out[K.I_COUNT]
+    if max_spikes > 0:
+        _warn_truncated(count, max_spikes)
+    t_rec = t_start + dt * (record_every * np.arange(n_samples))  # t0 + k*dt, as the kernel
+    extra = {}
+    if adaptive:
+        stats = np.concatenate(
+            [p[:, : min(config.CHUNK_NEURONS, N - lo)]
+             for p, lo in zip(stats_parts, range(0, N, config.CHUNK_NEURONS))], axis=1)
+        t_rec = np.minimum(t_rec, t_end)
+        n_steps = int(stats[0].max())
+        extra = dict(steps_accepted=stats[0].reshape(shape), steps_rejected=stats[1].reshape(shape),
+                     step_limited=(stats[2] != 0).reshape(shape), rtol=rtol, atol=atol)
     fo = fo_out.reshape((K.NF,) + shape)
     traces = {name: rec[r].T for r, name in enumerate(rec_names)}
     return SimResult(
-        t=t_start + dt * (record_every * np.arange(n_samples)),  # t0 + k*dt, as the kernel
+        t=t_rec,
         traces=traces,
         recorded=rec_idx,
         spike_count=count.reshape(shape),
@@ -259,6 +313,7 @@ def simulate(
         t_stop=t_end,
         n_steps=n_steps,
         stimulus=stimulus,
+        **extra,
     )
 
 
@@ -273,7 +328,8 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
     Parameters
     ----------
     methods : sequence of str, optional
-        Methods to prepare (default all of ``"euler", "expeuler", "rk4"``).
+        Methods to prepare (default all of ``"euler", "expeuler", "rk4", "dopri5"``; the
+        adaptive ones in float64 only).
     dtypes : sequence of dtype
         Floating types to prepare (default float64 and float32).
     progress : bool
@@ -291,10 +347,14 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
     methods = sorted(METHODS) if methods is None else list(methods)
     for m in methods:
         if not isinstance(m, str) or m not in METHODS:
-            raise ValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
+            raise InputValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
     kinds = [C.float_dtype(d) for d in dtypes]
     spent = {}
-    todo = [(m, d) for m in methods for d in kinds]
+    todo = [
+        (m, d) for m in methods for d in kinds
+        # adaptive methods are float64 only
+        if not (getattr(METHODS[m], "KIND", "fixed") == "adaptive" and d != np.float64)
+    ]
     if progress:
         from tqdm.auto import tqdm
 
@@ -364,6 +424,87 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
     ic_out[:, lo:hi] = ic[:, :n]
     fo_out[:, lo:hi] = fo[:, :n]
     spikes[lo:hi] = sp[:n]
+
+
+def _check_derived(values: dict, dtype) -> None:
+    """Refuse per-neuron values whose derived kernel parameters (1/Cm, the temperature factor
+    3^((T - 6.3)/10)) overflow or underflow ``dtype``; checked on the unbroadcast arrays."""
+    with np.errstate(over="ignore", divide="ignore", under="ignore"):
+        C.representable("Cm", 1.0 / values["Cm"], dtype, what="1/Cm (µF/cm²)^-1")
+        phi = 3.0 ** ((values["temperature"] - 6.3) / 10.0)
+    # no underflow to exactly 0 either: temperature >= -273.15 keeps the factor above 4e-14
+    C.representable("temperature", phi, dtype, what="the rate factor 3^((T - 6.3)/10)")
+
+
+def _warn_truncated(count: np.ndarray, max_spikes: int) -> None:
+    """Warn once per call when neurons fired more spikes than ``max_spikes`` could store."""
+    over = count > max_spikes
+    if over.any():
+        k = int(over.sum())
+        most = int(count.max())
+        warnings.warn(
+            f"{k} of {count.size} neurons fired more than max_spikes={max_spikes} spikes (up to "
+            f"{most}); spike_times holds only the first {max_spikes} of each (spike_count, "
+            f"rates and window statistics count them all); pass max_spikes={most} to keep "
+            f"every time",
+            TruncationWarning,
+            stacklevel=3,
+        )
+
+
+def _adaptive_options(method, adaptive, rtol, atol, max_steps, dtype):
+    """Check the adaptive-only arguments (before anything is compiled); returns
+    ``(rtol, atol, max_steps)`` with their defaults filled in (all None for fixed-step)."""
+    if not adaptive:
+        given = [k for k, v in (("rtol", rtol), ("atol", atol), ("max_steps", max_steps))
+                 if v is not None]
+        if given:
+            raise InputValueError(
+                f"{', '.join(given)} only apply to adaptive methods (method='dopri5'); "
+                f"method={method!r} is fixed-step: choose its accuracy with dt"
+            )
+        return None, None, None
+    if C.float_dtype(dtype) != np.float64:
+        # the controller's tolerances would meet float32's eps (6e-8) and the per-neuron
+        # times would lose the exact landing on stimulus edges: float64 only
+        raise InputValueError(
+            f"dtype must be float64 for method={method!r} (an adaptive step controller needs "
+            f"tolerances far below float32's 6e-8 resolution), got {np.dtype(dtype).name}"
+        )
+    rtol = C.real("rtol", config.ADAPTIVE_RTOL if rtol is None else rtol, positive=True)
+    atol = C.real("atol", rtol if atol is None else atol, positive=True)
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if v < config.ADAPTIVE_RTOL_MIN:
+            raise InputValueError(
+                f"{name} must be >= {config.ADAPTIVE_RTOL_MIN:g} (below it the error estimate "
+                f"is float64 round-off and the step size collapses), got {v!r}"
+            )
+    max_steps = C.integer("max_steps", config.ADAPTIVE_MAX_STEPS if max_steps is None
+                          else max_steps, 1)
+    return rtol, atol, max_steps
+
+
+def _run_adaptive(kernel, t_end, rtol, atol, max_steps):
+    """Wrap an adaptive kernel in the fixed-step kernels' call signature, so the chunk loop of
+    :func:`simulate` (``_run_chunk``) drives it unchanged.
+
+    The wrapper runs a chunk from ``t0`` to ``t_end`` (ms) with first trial step ``dt`` and
+    samples every ``record_every * dt``; it appends each chunk's step statistics
+    (``(3, padded chunk)`` int64: accepted, rejected, step-limited) to the returned list, in
+    chunk order.
+    """
+    parts = []
+
+    def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
+            rec_var, record_every):
+        stats = np.zeros((3, y.shape[1]), dtype=np.int64)
+        rec_dt = dt * record_every if rec.shape[0] else t_end - t0
+        kernel(y, P, tidx, tb, c0, c1, float(t0), float(t_end), float(dt), float(rtol),
+               float(atol), int(max_steps), win0, win1, ic, fo, spikes, rec, rec_slot, rec_var,
+               float(rec_dt), stats)
+        parts.append(stats)
+
+    return run, parts
 
 
 def _steady_state_columns(V, P):

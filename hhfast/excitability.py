@@ -16,6 +16,7 @@ import numpy as np
 from . import _checks as C
 from . import config
 from .engine import simulate
+from .errors import InputTypeError, InputValueError
 
 __all__ = ["batched_bisection", "rheobase"]
 
@@ -117,12 +118,12 @@ def rheobase(
         bracket it.
     """
     if "amplitude" in per_neuron:
-        raise TypeError("rheobase() searches the amplitude; do not pass amplitude=")
+        raise InputTypeError("rheobase() searches the amplitude; do not pass amplitude=")
     lo = C.real("lo", lo)
     hi = C.real("hi", hi)
     tol = C.real("tol", tol, positive=True)
     if not hi > lo:
-        raise ValueError(f"rheobase needs hi > lo, got lo={lo!r}, hi={hi!r}")
+        raise InputValueError(f"rheobase needs hi > lo, got lo={lo!r}, hi={hi!r}")
     stims, stim_shape = C.stimuli(stimulus)
     if t_stop is None:
         last = max((float(s.t[-1]) for s in stims.reshape(-1) if len(s.t)), default=0.0)
@@ -132,7 +133,7 @@ def rheobase(
         shape = np.broadcast_shapes(stim_shape, *(np.shape(v) for v in per_neuron.values()))
     except ValueError:
         shapes = {k: np.shape(v) for k, v in per_neuron.items()}
-        raise ValueError(
+        raise InputValueError(
             f"per-neuron values do not broadcast with the stimulus sequence {stim_shape}: "
             f"{shapes}"
         ) from None

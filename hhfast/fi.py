@@ -43,6 +43,7 @@ from . import _checks as C
 from . import config
 from .analysis import SUSTAINED, firing_pattern, sustained_rate
 from .engine import simulate
+from .errors import InputTypeError, InputValueError
 from .excitability import batched_bisection
 from .kernels import METHODS
 from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
@@ -254,25 +255,25 @@ def fi_curve(
     """
     # ---- checks (cheap, before any run) ----
     if branch not in BRANCHES:
-        raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
+        raise InputValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
     cur = C.per_neuron_array("currents", currents)
     if cur.ndim != 1 or cur.size == 0:
-        raise ValueError(f"currents must be a non-empty 1-D array, got shape {cur.shape}")
+        raise InputValueError(f"currents must be a non-empty 1-D array, got shape {cur.shape}")
     if cur.size > 1 and np.any(np.diff(cur) <= 0):
-        raise ValueError("currents must be strictly increasing")
+        raise InputValueError("currents must be strictly increasing")
     t_stop = C.real("t_stop", t_stop, positive=True)
     tol = C.real("tol", tol, positive=True)
     dt = C.real("dt", dt, positive=True)
     if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+        raise InputValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     unknown = sorted(set(per_neuron_values) - set(FIELDS))
     if unknown:
-        raise TypeError(f"fi_curve() got unexpected keyword argument(s) {unknown}; model fields "
+        raise InputTypeError(f"fi_curve() got unexpected keyword argument(s) {unknown}; model fields "
                         f"are {list(FIELDS)}")
     fields = {}
     for k, v in per_neuron_values.items():
         if np.ndim(v) != 0:
-            raise ValueError(f"{k} must be one number for the whole f–I curve, got shape "
+            raise InputValueError(f"{k} must be one number for the whole f–I curve, got shape "
                              f"{np.shape(v)}; run simulate() for a grid of parameter values")
         fields[k] = float(C.per_neuron_array(k, v))
     p = (HHParams.classic() if params is None else params).replace(**fields)
@@ -282,9 +283,9 @@ def fi_curve(
     try:
         w0, w1 = (float(x) for x in window)
     except (TypeError, ValueError):
-        raise TypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
+        raise InputTypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
     if not 0 <= w0 < w1 <= t_stop * (1 + 1e-12):
-        raise ValueError(f"window must satisfy 0 <= t0 < t1 <= t_stop={t_stop}, got {window!r}")
+        raise InputValueError(f"window must satisfy 0 <= t0 < t1 <= t_stop={t_stop}, got {window!r}")
     common = dict(dt=dt, method=method, params=p, threshold=threshold, max_spikes=0)
 
     if branch == "rest":
@@ -366,7 +367,7 @@ def _start_current(cur, growth, hopf, p) -> float:
     h = hopf_currents(probe, p, g)
     up = [x for x, s in zip(h, _growth_after(h, p), strict=True) if s > 0]
     if not up:
-        raise ValueError(
+        raise InputValueError(
             f"the equilibrium is stable for every current from {cur[0]} to {probe[-1]} "
             "µA/cm², so the firing branch cannot be started; use branch='rest'"
         )

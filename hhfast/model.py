@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import config
+from .errors import InputTypeError, InputValueError
 
 #: Names of the model fields, in the order the kernels store them.
 FIELDS = ("gNa", "gK", "gL", "ENa", "EK", "EL", "Cm", "V_rest", "temperature")
@@ -214,7 +215,7 @@ def equilibrium(current, p: HHParams = None, tol: float = 1e-12):
 
     lo, hi = p.V_rest - 100.0, p.V_rest + 200.0
     if f(lo) * f(hi) > 0:
-        raise ValueError(f"current={current!r}: no equilibrium between {lo} and {hi} mV")
+        raise InputValueError(f"current={current!r}: no equilibrium between {lo} and {hi} mV")
     V = brentq(f, lo, hi, xtol=tol, rtol=4 * np.finfo(float).eps, maxiter=200)
     n, m, h = steady_state(V, p)
     return float(V), float(n), float(m), float(h)
@@ -225,11 +226,13 @@ def check_params(p: HHParams) -> None:
     for name in FIELDS:
         v = getattr(p, name)
         if not isinstance(v, (int, float, np.floating, np.integer)) or isinstance(v, bool):
-            raise TypeError(f"HHParams.{name} must be a real number, got {v!r}")
+            raise InputTypeError(f"HHParams.{name} must be a real number, got {v!r}")
         if not math.isfinite(v):
-            raise ValueError(f"HHParams.{name} must be finite, got {v!r}")
+            raise InputValueError(f"HHParams.{name} must be finite, got {v!r}")
     for name in ("gNa", "gK", "gL"):
         if getattr(p, name) < 0:
-            raise ValueError(f"HHParams.{name} is a conductance and must be >= 0, got {getattr(p, name)!r}")
+            raise InputValueError(
+                f"HHParams.{name} is a conductance and must be >= 0, got {getattr(p, name)!r}"
+            )
     if p.Cm <= 0:
-        raise ValueError(f"HHParams.Cm must be > 0, got {p.Cm!r}")
+        raise InputValueError(f"HHParams.Cm must be > 0, got {p.Cm!r}")

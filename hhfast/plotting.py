@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputValueError
 from .result import SimResult
 
 
@@ -165,7 +166,7 @@ def rate_heatmap(x, y, rate, xlabel: str = "I (µA/cm²)", ylabel: str = "gK (mS
     rate = np.asarray(rate, dtype=float)
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if rate.shape != (x.size, y.size):
-        raise ValueError(f"rate must have shape (len(x), len(y)) = {(x.size, y.size)}, "
+        raise InputValueError(f"rate must have shape (len(x), len(y)) = {(x.size, y.size)}, "
                          f"got {rate.shape}")
     mesh = ax.pcolormesh(x, y, rate.T, shading="nearest", cmap="viridis")
     fig.colorbar(mesh, ax=ax, label="rate (Hz)")
@@ -190,7 +191,8 @@ def work_precision_plot(rows, ax=None):
         y = [r["cost"] for r in good]
         ax.loglog(x, y, style, color=f"C{k}", label=label)
         for r, xi, yi in zip(good, x, y, strict=True):
-            tag = f"rtol {r['rtol']:g}" if method.startswith("scipy") else f"{r['dt']:g}"
+            # scipy and adaptive runs (dt NaN) are labelled by their rtol
+            tag = f"{r['dt']:g}" if r["dt"] == r["dt"] else f"rtol {r['rtol']:g}"
             ax.annotate(tag, (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7,
                         color=f"C{k}")
     ax.set_xlabel("worst spike-time error vs reference (ms)")
@@ -210,10 +212,10 @@ def sweep_plot(ds, var: str, ax=None):
     """
     if var not in ds.data_vars or var == "done":
         names = [k for k in ds.data_vars if k != "done"]
-        raise ValueError(f"var must be one of the sweep's metrics {names}, got {var!r}")
+        raise InputValueError(f"var must be one of the sweep's metrics {names}, got {var!r}")
     da = ds[var]
     if "spike" in da.dims:
-        raise ValueError(f"{var!r} has a spike dimension; plot one spike with .isel(spike=0)")
+        raise InputValueError(f"{var!r} has a spike dimension; plot one spike with .isel(spike=0)")
     units = da.attrs.get("units", "")
     label = f"{var} ({units})" if units not in ("", "1") else var
     values = np.asarray(da.where(ds["done"]).values, dtype=float)
@@ -241,7 +243,7 @@ def sweep_plot(ds, var: str, ax=None):
         ax.set_xlabel(xdim)
         ax.set_ylabel(ydim)
     else:
-        raise ValueError(f"{var!r} has {da.ndim} dimensions {da.dims}; select down to one or "
+        raise InputValueError(f"{var!r} has {da.ndim} dimensions {da.dims}; select down to one or "
                          f"two first, e.g. ds.isel({da.dims[0]}=0)")
     ax.set_title(f"{var} — {ds.attrs.get('method', '')}, dt={ds.attrs.get('dt', '')} ms")
     return fig

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _checks as C
+from .errors import InputValueError
+
 
 class SpikeTimes:
     """Per-neuron spike times (ms), the first ``max_spikes`` of each neuron.
@@ -45,7 +48,16 @@ class SpikeTimes:
         return np.maximum(self._count - self.array.shape[1], 0).reshape(self.shape)
 
     def __repr__(self) -> str:
-        return f"SpikeTimes({len(self)} neurons, up to {self.array.shape[1]} each)"
+        return f"SpikeTimes({len(self)} neurons, up to {self.array.shape[1]} each{self._cut()})"
+
+    def _cut(self) -> str:
+        """``"; N truncated: first K of up to M spikes stored"`` when not all were stored."""
+        k = self.array.shape[1]
+        over = self._count > k
+        if not over.any():
+            return ""
+        return (f"; {int(over.sum())} truncated: first {k} of up to {int(self._count.max())} "
+                f"spikes stored")
 
 
 @dataclass
@@ -84,6 +96,18 @@ class SimResult:
     params : dict[str, ndarray]
         Every per-neuron value of the run (model fields, ``amplitude``, ``bias``, ``threshold``,
         ``V0, n0, m0, h0``), broadcast to the batch shape (read-only views, no copies).
+    t_stop : float
+        End time of the run (ms): the last step's end for fixed-step methods, exactly the
+        requested ``t_stop`` for adaptive ones.
+    n_steps : int
+        Steps per neuron (fixed-step); for adaptive methods the most accepted steps of any
+        neuron.
+    steps_accepted, steps_rejected : ndarray of int or None
+        Adaptive methods: steps each neuron accepted and rejected (None for fixed-step).
+    step_limited : ndarray of bool or None
+        Adaptive methods: neurons stopped by the ``max_steps`` guard (frozen at that point).
+    rtol, atol : float or None
+        Adaptive methods: the tolerances of the run.
     """
 
     t: np.ndarray
@@ -108,6 +132,11 @@ class SimResult:
     n_steps: int
     stimulus: object = None
     info: dict = field(default_factory=dict)
+    steps_accepted: np.ndarray | None = None
+    steps_rejected: np.ndarray | None = None
+    step_limited: np.ndarray | None = None
+    rtol: float | None = None
+    atol: float | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -134,21 +163,25 @@ class SimResult:
         Without arguments, the run's analysis window (exact whatever the spike count).  With
         another window, the stored spike times are used; neurons whose stored times may miss
         spikes in it (more spikes than ``max_spikes``) raise ``ValueError`` — pass
-        ``window=(t0, t1)`` to :func:`hhfast.simulate` or a larger ``max_spikes``.
+        ``window=(t0, t1)`` to :func:`hhfast.simulate` or a larger ``max_spikes``.  The window
+        must lie within the run ``[t_start, t_stop]`` (``t1 = inf`` means its end): spikes
+        outside it were never simulated.
         """
         if t0 is None and t1 is None:
             w0, w1 = self.window
             return self.window_count / ((w1 - w0) * 1e-3)
-        t0 = self.window[0] if t0 is None else float(t0)
-        t1 = self.window[1] if t1 is None else float(t1)
+        t0 = self.window[0] if t0 is None else C.real("t0", t0)
+        t1 = self.window[1] if t1 is None else C.real("t1", t1, allow_inf=True)
         if not t1 > t0:
-            raise ValueError(f"rate window needs t1 > t0, got t0={t0!r}, t1={t1!r}")
+            raise InputValueError(f"rate window needs t1 > t0, got t0={t0!r}, t1={t1!r}")
+        C.window_within(t0, t1, self.t_start, self.t_stop, name="rate window (t0, t1)")
+        t1 = min(t1, self.t_stop)
         arr = self.spike_times.array
         count = self.spike_count.reshape(-1)
         full = arr.shape[1]
         incomplete = (count > full) & ~(arr[:, full - 1] >= t1) if full else count > 0
         if np.any(incomplete):
-            raise ValueError(
+            raise InputValueError(
                 f"{int(incomplete.sum())} neurons fired more than max_spikes={full} spikes before "
                 f"t1={t1} ms, so their rate over [{t0}, {t1}) is not known from stored times; "
                 f"pass window=({t0}, {t1}) to simulate (exact, O(1) memory) or raise max_spikes"
@@ -161,7 +194,7 @@ class SimResult:
         """Keyword arguments that continue this run: ``simulate(..., **res.continuation())``
         (final state as initial values, ``t_start`` at this run's end)."""
         return {
-            "t_start": self.t_start + self.n_steps * self.dt,
+            "t_start": self.t_stop,  # t_start + n_steps * dt for fixed-step runs
             **{f"{k}0": v for k, v in self.final_state.items()},
         }
 
@@ -169,6 +202,7 @@ class SimResult:
         rec = ",".join(self.traces) or "none"
         return (
             f"SimResult({self.size} neurons, method={self.method!r}, dt={self.dt} ms, "
-            f"t=[{self.t_start}, {self.t_start + self.n_steps * self.dt}] ms, recorded={rec}, "
-            f"spikes={int(self.spike_count.sum())}, diverged={int(self.diverged.sum())})"
+            f"t=[{self.t_start}, {self.t_stop}] ms, recorded={rec}, "
+            f"spikes={int(self.spike_count.sum())}, diverged={int(self.diverged.sum())}"
+            f"{self.spike_times._cut()})"
         )

@@ -20,22 +20,40 @@ every breakpoint.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import _checks as C
+from . import config
+from .errors import InputError, InputTypeError, InputValueError
+
 __all__ = ["Stimulus", "pulses", "step", "pulse_train", "ramp", "waveform", "as_tables"]
 
 
 def _finite(name: str, value, allow_inf: bool = False) -> float:
+    """A real number (not a bool, not a string), finite unless ``allow_inf``."""
+    return C.real(name, value, allow_inf=allow_inf)
+
+
+def _real_array(name: str, value) -> np.ndarray:
+    """A 1-D array of finite real numbers (not bools, not strings)."""
     try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if math.isnan(v) or (math.isinf(v) and not allow_inf):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
+        arr = np.asarray(value)
+    except Exception:  # pragma: no cover - exotic objects (ragged nested lists...)
+        raise InputTypeError(f"{name} must be an array of numbers, got {value!r}") from None
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise InputTypeError(f"{name} must be an array of real numbers, got {value!r}")
+    if arr.ndim != 1:
+        raise InputValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    arr = arr.astype(float, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise InputValueError(f"{name} must be finite, got {arr[j].item()!r} at index {j}")
+    return arr
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,20 +75,67 @@ class Stimulus:
     c0: np.ndarray
     c1: np.ndarray
 
+    def __post_init__(self):
+        """Check the table where it is made: 1-D finite real arrays of one length, strictly
+        increasing breakpoints (the kernels and the reference rely on all of it)."""
+        for name in ("t", "c0", "c1"):
+            object.__setattr__(self, name, _real_array(f"Stimulus {name}", getattr(self, name)))
+        if not len(self.c0) == len(self.c1) == len(self.t):
+            raise InputValueError(
+                f"Stimulus c0 and c1 need one value per breakpoint: len(t)={len(self.t)}, "
+                f"len(c0)={len(self.c0)}, len(c1)={len(self.c1)}"
+            )
+        down = np.diff(self.t) <= 0
+        if down.any():
+            k = int(np.flatnonzero(down)[0])
+            raise InputValueError(
+                f"Stimulus breakpoints t must be strictly increasing, got t[{k}]="
+                f"{self.t[k].item()!r} then t[{k + 1}]={self.t[k + 1].item()!r}"
+            )
+
     # -- construction -----------------------------------------------------------------------
     @staticmethod
     def _from_pieces(pieces) -> Stimulus:
         """Sum of linear pieces ``(start, stop, c0, c1)`` (value ``c0 + c1*t`` on [start, stop))."""
         if not pieces:
             return Stimulus(np.zeros(0), np.zeros(0), np.zeros(0))
-        bps = sorted({p[0] for p in pieces} | {p[1] for p in pieces if math.isfinite(p[1])})
-        t = np.array(bps, dtype=float)
+        cols = np.array(pieces, dtype=float).reshape(-1, 4)
+        return Stimulus._from_arrays(cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3])
+
+    @staticmethod
+    def _from_arrays(start, stop, a, b) -> Stimulus:
+        """:meth:`_from_pieces` on columns.  On every piece of the result the coefficients are
+        the sum, in input order, of the pieces covering it.  Disjoint pieces (the common case:
+        pulses, trains, waveforms) take a vectorised O(n log n) path; overlapping ones a sweep
+        over the breakpoints that touches only the pieces active there."""
+        if len(start) == 0:
+            return Stimulus(np.zeros(0), np.zeros(0), np.zeros(0))
+        t = np.unique(np.concatenate([start, stop[np.isfinite(stop)]]))
+        i0 = np.searchsorted(t, start)
+        i1 = np.searchsorted(t, stop)  # len(t) for stop = inf
         c0 = np.zeros_like(t)
         c1 = np.zeros_like(t)
-        for start, stop, a, b in pieces:
-            on = (t >= start) & (t < stop)
-            c0[on] += a
-            c1[on] += b
+        order = np.argsort(start, kind="stable")
+        disjoint = np.all(stop[order][:-1] <= start[order][1:])
+        if disjoint:  # each piece covers exactly the breakpoint where it starts
+            c0[i0] = 0.0 + a  # 0.0 + x, as the general sum below (turns -0.0 into 0.0)
+            c1[i0] = 0.0 + b
+        else:
+            on_at = [[] for _ in range(len(t) + 1)]
+            off_at = [[] for _ in range(len(t) + 1)]
+            for k in range(len(start)):
+                on_at[i0[k]].append(k)
+                off_at[i1[k]].append(k)
+            a, b = a.tolist(), b.tolist()  # Python floats: an overflow is inf, refused below
+            active: set[int] = set()
+            for j in range(len(t)):
+                active.difference_update(off_at[j])
+                active.update(on_at[j])
+                s0 = s1 = 0.0
+                for k in sorted(active):
+                    s0 += a[k]
+                    s1 += b[k]
+                c0[j], c1[j] = s0, s1
         return Stimulus(t, c0, c1)._simplified()
 
     def _pieces(self):
@@ -79,13 +144,9 @@ class Stimulus:
 
     def _simplified(self) -> Stimulus:
         """Drop breakpoints where nothing changes (and a leading run of zeros)."""
-        keep = np.ones(len(self.t), dtype=bool)
-        prev = (0.0, 0.0)
-        for k in range(len(self.t)):
-            cur = (self.c0[k], self.c1[k])
-            if cur == prev:
-                keep[k] = False
-            prev = cur
+        prev0 = np.concatenate([[0.0], self.c0[:-1]])
+        prev1 = np.concatenate([[0.0], self.c1[:-1]])
+        keep = ~((self.c0 == prev0) & (self.c1 == prev1))
         return Stimulus(self.t[keep].copy(), self.c0[keep].copy(), self.c1[keep].copy())
 
     def __add__(self, other: Stimulus) -> Stimulus:
@@ -95,7 +156,9 @@ class Stimulus:
 
     def __mul__(self, factor: float) -> Stimulus:
         f = _finite("factor", factor)
-        return Stimulus(self.t.copy(), self.c0 * f, self.c1 * f)._simplified()
+        with np.errstate(over="ignore"):  # an overflow to inf is refused by the constructor
+            c0, c1 = self.c0 * f, self.c1 * f
+        return Stimulus(self.t.copy(), c0, c1)._simplified()
 
     __rmul__ = __mul__
 
@@ -153,28 +216,36 @@ class Stimulus:
         ``pulses`` (key ``pulses``: list of [start, stop, amp]), ``step``, ``pulse_train``,
         ``ramp``, ``waveform``, ``piecewise`` and ``sum`` (key ``terms``: list of specs)."""
         if not isinstance(spec, dict) or "type" not in spec:
-            raise ValueError(f"stimulus spec must be a table with a 'type' key, got {spec!r}")
+            raise InputValueError(f"stimulus spec must be a table with a 'type' key, got {spec!r}")
         kind = spec["type"]
+        if not isinstance(kind, str) or kind not in _SPEC_KEYS:
+            raise InputValueError(
+                f"stimulus type {kind!r} is unknown; expected one of {sorted(_SPEC_KEYS)}"
+            )
         args = {k: v for k, v in spec.items() if k != "type"}
+        required, optional = _SPEC_KEYS[kind]
+        unknown = sorted(set(args) - required - optional, key=str)
+        if unknown:
+            raise InputValueError(
+                f"stimulus spec of type {kind!r} has unknown key(s) {unknown}; its keys are "
+                f"{sorted(required | optional)}"
+            )
+        missing = sorted(required - set(args))
+        if missing:
+            raise InputValueError(f"stimulus spec of type {kind!r} lacks key {missing[0]!r}")
         makers = {
             "pulses": lambda a: pulses(a["pulses"]),
             "step": lambda a: step(**a),
             "pulse_train": lambda a: pulse_train(**a),
             "ramp": lambda a: ramp(**a),
             "waveform": lambda a: waveform(a["times"], a["values"]),
-            "piecewise": lambda a: Stimulus(
-                np.asarray(a["t"], float), np.asarray(a["c0"], float), np.asarray(a["c1"], float)
-            ),
-            "sum": lambda a: sum((Stimulus.from_spec(s) for s in a["terms"]), Stimulus.zero()),
+            "piecewise": lambda a: Stimulus(a["t"], a["c0"], a["c1"]),
+            "sum": lambda a: _sum_spec(a["terms"]),
         }
-        if kind not in makers:
-            raise ValueError(f"stimulus type {kind!r} is unknown; expected one of {sorted(makers)}")
         try:
             return makers[kind](args)
-        except KeyError as e:
-            raise ValueError(f"stimulus spec of type {kind!r} lacks key {e.args[0]!r}") from None
-        except TypeError as e:
-            raise ValueError(f"stimulus spec of type {kind!r}: {e}") from None
+        except InputError as e:  # say where in the spec; same class, so callers still match
+            raise type(e)(f"stimulus spec of type {kind!r}: {e}") from None
 
     @staticmethod
     def zero() -> Stimulus:
@@ -196,6 +267,31 @@ class Stimulus:
         return hash((self.t.tobytes(), self.c0.tobytes(), self.c1.tobytes()))
 
 
+#: Keys of each stimulus spec type: (required, optional).  Any other key is refused, so a typo
+#: or a key of another type (``amplitude`` in a ``pulses`` table) is never silently ignored.
+_SPEC_KEYS = {
+    "pulses": ({"pulses"}, set()),
+    "step": (set(), {"start", "stop", "amplitude"}),
+    "pulse_train": (set(), {"start", "width", "period", "count", "amplitude"}),
+    "ramp": (set(), {"start", "stop", "begin", "end", "hold"}),
+    "waveform": ({"times", "values"}, set()),
+    "piecewise": ({"t", "c0", "c1"}, set()),
+    "sum": ({"terms"}, set()),
+}
+
+
+def _sum_spec(terms) -> Stimulus:
+    if isinstance(terms, (str, dict)) or not isinstance(terms, Sequence):
+        raise InputTypeError(f"terms must be a list of stimulus specs, got {terms!r}")
+    total = Stimulus.zero()
+    for i, term in enumerate(terms):
+        try:
+            total = total + Stimulus.from_spec(term)
+        except InputError as e:
+            raise type(e)(f"terms[{i}]: {e}") from None
+    return total
+
+
 # -- protocols --------------------------------------------------------------------------------
 def pulses(spec: Sequence[tuple[float, float, float]]) -> Stimulus:
     """Rectangular pulses ``[(start ms, stop ms, amplitude), ...]``; overlapping pulses add.
@@ -207,17 +303,17 @@ def pulses(spec: Sequence[tuple[float, float, float]]) -> Stimulus:
     try:
         items = list(spec)
     except TypeError:
-        raise TypeError(f"pulses expects a list of (start, stop, amplitude), got {spec!r}") from None
+        raise InputTypeError(f"pulses expects a list of (start, stop, amplitude), got {spec!r}") from None
     for i, item in enumerate(items):
         try:
             start, stop, amp = item
         except (TypeError, ValueError):
-            raise ValueError(f"pulses[{i}] must be (start, stop, amplitude), got {item!r}") from None
+            raise InputValueError(f"pulses[{i}] must be (start, stop, amplitude), got {item!r}") from None
         start = _finite(f"pulses[{i}].start", start)
         stop = _finite(f"pulses[{i}].stop", stop, allow_inf=True)
         amp = _finite(f"pulses[{i}].amplitude", amp)
         if not stop > start:
-            raise ValueError(f"pulses[{i}]: stop ({stop!r}) must be greater than start ({start!r})")
+            raise InputValueError(f"pulses[{i}]: stop ({stop!r}) must be greater than start ({start!r})")
         pieces.append((start, stop, amp, 0.0))
     return Stimulus._from_pieces(pieces)
 
@@ -244,17 +340,46 @@ def pulse_train(
     count: int = 1,
     amplitude: float = 1.0,
 ) -> Stimulus:
-    """``count`` rectangular pulses of ``width`` ms every ``period`` ms from ``start``."""
+    """``count`` rectangular pulses of ``width`` ms every ``period`` ms from ``start``.
+
+    Built in O(count) (vectorised); at most ``config.MAX_PULSES`` pulses.  Pulse ``k``
+    is ``[start + k * period, start + k * period + width)``; pulses that touch (``width ==
+    period``) merge into one.
+    """
     width = _finite("width", width)
     period = _finite("period", period)
     if width <= 0:
-        raise ValueError(f"width must be > 0 ms, got {width!r}")
+        raise InputValueError(f"width must be > 0 ms, got {width!r}")
     if period < width:
-        raise ValueError(f"period ({period!r}) must be >= width ({width!r})")
-    if not isinstance(count, (int, np.integer)) or count < 0:
-        raise ValueError(f"count must be a non-negative integer, got {count!r}")
+        raise InputValueError(f"period ({period!r}) must be >= width ({width!r})")
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral):
+        raise InputTypeError(f"count must be an integer, got {count!r}")
+    if count < 0:
+        raise InputValueError(f"count must be >= 0, got {count!r}")
+    if count > config.MAX_PULSES:
+        raise InputValueError(
+            f"count={count!r} pulses is above the limit of {config.MAX_PULSES} "
+            f"(config.MAX_PULSES); use a longer width/period or a step for a sustained drive"
+        )
     start = _finite("start", start)
-    return pulses([(start + k * period, start + k * period + width, amplitude) for k in range(count)])
+    amplitude = _finite("amplitude", amplitude)
+    count = int(count)
+    with np.errstate(over="ignore"):  # an overflow is refused just below
+        on = start + np.arange(count, dtype=float) * period  # as start + k * period
+        off = on + width
+    if count and not np.isfinite(off[-1]):
+        raise InputValueError(
+            f"pulse_train: the last pulse ends at {off[-1]!r} ms (start={start!r}, "
+            f"period={period!r}, count={count}): beyond the float range"
+        )
+    if count and width < period:  # gaps between pulses: the table directly, in O(count)
+        t = np.empty(2 * count)
+        t[0::2], t[1::2] = on, off
+        if np.all(t[1:] > t[:-1]):  # not merged by rounding at huge start/period ratios
+            c0 = np.zeros(2 * count)
+            c0[0::2] = 0.0 + amplitude  # as the sum of pieces in _from_arrays
+            return Stimulus(t, c0, np.zeros(2 * count))._simplified()
+    return Stimulus._from_arrays(on, off, np.full(count, amplitude), np.zeros(count))
 
 
 def ramp(
@@ -270,9 +395,16 @@ def ramp(
     """
     start, stop = _finite("start", start), _finite("stop", stop)
     begin, end = _finite("begin", begin), _finite("end", end)
+    if not isinstance(hold, (bool, np.bool_)):
+        raise InputTypeError(f"hold must be True or False, got {hold!r}")
     if not stop > start:
-        raise ValueError(f"ramp stop ({stop!r}) must be greater than start ({start!r})")
+        raise InputValueError(f"ramp stop ({stop!r}) must be greater than start ({start!r})")
     slope = (end - begin) / (stop - start)
+    if not (math.isfinite(slope) and math.isfinite(begin - slope * start)):
+        raise InputValueError(
+            f"ramp from {begin!r} at {start!r} ms to {end!r} at {stop!r} ms: its slope or "
+            f"intercept overflows float64"
+        )
     pieces = [(start, stop, begin - slope * start, slope)]
     if hold:
         pieces.append((stop, math.inf, end, 0.0))
@@ -281,21 +413,26 @@ def ramp(
 
 def waveform(times, values) -> Stimulus:
     """A sampled current, linearly interpolated between samples, 0 outside ``[times[0], times[-1])``."""
-    times = np.asarray(times, dtype=float)
-    values = np.asarray(values, dtype=float)
-    if times.ndim != 1 or values.shape != times.shape or len(times) < 2:
-        raise ValueError(
-            f"waveform needs 1-D times and values of the same length >= 2, got shapes "
-            f"{times.shape} and {values.shape}"
+    times = _real_array("waveform times", times)
+    values = _real_array("waveform values", values)
+    if values.shape != times.shape or len(times) < 2:
+        raise InputValueError(
+            f"waveform needs times and values of the same length >= 2, got lengths "
+            f"{len(times)} and {len(values)}"
         )
-    if not (np.all(np.isfinite(times)) and np.all(np.isfinite(values))):
-        raise ValueError("waveform times and values must be finite (found NaN or inf)")
-    if np.any(np.diff(times) <= 0):
-        raise ValueError("waveform times must be strictly increasing")
-    slope = np.diff(values) / np.diff(times)
-    c0 = values[:-1] - slope * times[:-1]
-    pieces = list(zip(times[:-1], times[1:], c0, slope))
-    return Stimulus._from_pieces(pieces)
+    down = np.diff(times) <= 0
+    if down.any():
+        k = int(np.flatnonzero(down)[0])
+        raise InputValueError(
+            f"waveform times must be strictly increasing, got times[{k}]={times[k].item()!r} "
+            f"then times[{k + 1}]={times[k + 1].item()!r}"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        slope = np.diff(values) / np.diff(times)
+        c0 = values[:-1] - slope * times[:-1]
+    if not (np.all(np.isfinite(slope)) and np.all(np.isfinite(c0))):
+        raise InputValueError("waveform: a slope between samples overflows float64")
+    return Stimulus._from_arrays(times[:-1], times[1:], c0, slope)
 
 
 # -- the kernels' form ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 
+from .errors import InputValueError
 from .result import SimResult
 
 __all__ = ["trace_csv"]
@@ -17,9 +18,9 @@ def trace_csv(res: SimResult, neuron: int = 0, path=None) -> str:
     lines with the method, dt and spike times.  Returns the text; writes it to ``path`` if given.
     """
     if not res.traces:
-        raise ValueError("trace_csv needs a run with record='V' (or 'V,n,m,h')")
+        raise InputValueError("trace_csv needs a run with record='V' (or 'V,n,m,h')")
     if not -len(res.recorded) <= neuron < len(res.recorded):
-        raise ValueError(f"neuron must index res.recorded (length {len(res.recorded)}), "
+        raise InputValueError(f"neuron must index res.recorded (length {len(res.recorded)}), "
                          f"got {neuron!r}")
     flat = int(res.recorded[neuron])
     stims = res.stimulus

@@ -92,6 +92,10 @@ def test_cheapest_picks_the_lowest_cost_that_meets_each_target():
     assert [(r["method"], r["dt"]) for r in table[:2]] == [("rk4", 0.02), ("rk4", 0.01)]
     assert table[1]["speedup"] == pytest.approx(50.0)
     assert table[2]["method"] is None and math.isnan(table[2]["scipy_cost"])
+    with pytest.raises(ValueError, match="targets"):
+        accuracy.cheapest(rows, targets=[math.nan])
+    with pytest.raises(ValueError, match="cost"):
+        accuracy.cheapest([{"method": "rk4", "dt": 0.01, "spike_error": 0.1}])
 
 
 def test_validate_rejects_bad_values():
@@ -101,6 +105,39 @@ def test_validate_rejects_bad_values():
         accuracy.validate(["rk4"], [0.0])
     with pytest.raises(ValueError, match="n_ref"):
         accuracy.work_precision(["rk4"], n_neurons=4, n_ref=8)
+    # each refused by name before any reference is solved or kernel compiled
+    for kw, exc, match in [
+        (dict(dts=[math.nan]), ValueError, "dts"),
+        (dict(dts="0.01"), TypeError, "dts"),
+        (dict(methods=[]), TypeError, "methods"),
+        (dict(methods=[None]), ValueError, "methods"),
+        (dict(spike_tol=math.nan), ValueError, "spike_tol"),
+        (dict(v_tol=-1.0), ValueError, "v_tol"),
+        (dict(t_stop=-5.0), ValueError, "t_stop"),  # used to fail inside numpy
+        (dict(t_stop=math.nan), ValueError, "t_stop"),
+        (dict(rtol=0.0), ValueError, "rtol"),  # used to hang the reference
+    ]:
+        with pytest.raises(exc, match=match):
+            accuracy.validate(**kw)
+    for kw, exc, match in [
+        (dict(dts={"rk4": [0.0]}), ValueError, "dts"),
+        (dict(dts={"euler": [0.01]}), TypeError, "dts"),
+        (dict(n_neurons=2.5), TypeError, "n_neurons"),
+        (dict(t_stop=math.inf), ValueError, "t_stop"),
+        (dict(repeats=0), ValueError, "repeats"),
+        (dict(dtypes=[int]), ValueError, "dtype"),
+    ]:
+        with pytest.raises(exc, match=match):
+            accuracy.work_precision(["rk4"], **kw)
+
+
+def test_validate_takes_one_method_name_and_one_dt():
+    # a bare string used to be read letter by letter ('r' is not a method), a bare dt was refused;
+    # the gist case alone keeps this short: a 5 ms t_stop shortens the step cases
+    rows = accuracy.validate("rk4", 0.01, t_stop=5.0)
+    assert {r["method"] for r in rows} == {"rk4"} and {r["dt"] for r in rows} == {0.01}
+    assert len(rows) == len(accuracy.validation_cases(5.0))
+    assert all(r["passed"] for r in rows)
 
 
 def test_work_precision_measures_float32_against_the_reference():

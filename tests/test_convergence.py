@@ -100,3 +100,30 @@ def test_convergence_rejects_bad_input():
         R.convergence("rk4", [0.01], GIST, 50)
     with pytest.raises(ValueError, match="dts"):
         R.convergence("rk4", [0.01, -0.01], GIST, 50)
+    # each refused by name before the reference is solved or a kernel compiled
+    with pytest.raises(ValueError, match=r"dts\[1\]"):
+        R.convergence("rk4", [0.01, float("inf")], GIST, 50)
+    with pytest.raises(TypeError, match="dts"):
+        R.convergence("rk4", "ab", GIST, 50)
+    with pytest.raises(ValueError, match="method"):
+        R.convergence("heun", [0.02, 0.01], GIST, 50)
+    with pytest.raises(ValueError, match="t_stop"):
+        R.convergence("rk4", [0.02, 0.01], GIST, float("nan"))
+    with pytest.raises(ValueError, match="t_range"):
+        R.convergence("rk4", [0.02, 0.01], GIST, 50, measure="V", t_range=(float("nan"), 1.0))
+    with pytest.raises(ValueError, match="amplitude"):  # used to hang the reference
+        R.convergence("rk4", [0.02, 0.01], GIST, 50, amplitude=float("nan"))
+    with pytest.raises(TypeError, match="reference"):
+        R.convergence("rk4", [0.02, 0.01], GIST, 50, reference="x")
+    with pytest.raises(ValueError, match="max_spikes"):  # no spike times: every error 0
+        R.convergence("rk4", [0.02, 0.01], GIST, 50, max_spikes=0)
+
+
+def test_convergence_with_dts_that_do_not_divide_the_run(smooth_ref):
+    # 20 / 0.07 is not whole: each run ends on its own grid at 20.02 ms, past the reference's
+    # end; the comparison covers [0, 20] ms, and every sample in it is compared with the
+    # reference's dense solution.  RK4's V error on this smooth stretch is ~1e-6 mV at
+    # dt = 0.07 (table above); 1e-3 mV catches a misaligned or unfilled sample by far.
+    conv = R.convergence("rk4", [0.07, 0.035], **SMOOTH, reference=smooth_ref, measure="V")
+    assert np.all(np.isfinite(conv.errors)) and np.all(conv.errors < 1e-3)
+    assert all(c.t_end == 20.0 for c in conv.comparisons)

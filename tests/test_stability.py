@@ -90,3 +90,17 @@ def test_stability_limit_rejects_bad_input():
         R.stability_limit("euler", **GIST, criterion="stable")
     with pytest.raises(ValueError, match="dt_min"):
         R.stability_limit("euler", **GIST, dt_min=0.5, dt_max=0.1)
+    # each refused by name before the reference is solved or a kernel compiled
+    for kw, exc, match in [
+        (dict(method="heun"), ValueError, "method"),
+        (dict(dt_min=float("nan")), ValueError, "dt_min"),
+        (dict(dt_max=float("inf")), ValueError, "dt_max"),  # used to scan a NaN grid
+        (dict(n_grid=1), ValueError, "n_grid"),
+        (dict(n_grid=2.5), TypeError, "n_grid"),
+        (dict(rel_tol=0.0), ValueError, "rel_tol"),  # used to bisect forever
+        (dict(t_stop=float("nan")), ValueError, "t_stop"),
+        (dict(expected_count=[1.5]), TypeError, "expected_count"),
+    ]:
+        args = {"method": "euler", **GIST, **kw}
+        with pytest.raises(exc, match=match):
+            R.stability_limit(args.pop("method"), **args)

@@ -144,6 +144,9 @@ def test_stimulus_axis_sets_a_pulse_width():
     ({"dt": -1.0}, "dt"),
     ({"metrics": ["rates"]}, "'rates'"),
     ({"window": (10.0, 5.0)}, "window"),
+    ({"window": (100.0, 200.0)}, r"window \(t0, t1\) = \(100.0, 200.0\) ms must lie within the run"),
+    ({"window": (-1.0, 20.0)}, "within the run"),
+    ({"window": (10.0, 31.0)}, "within the run"),  # t_stop is 30 ms
     ({"gk": 3.0}, "'gk'"),
     ({"gK": 3.0}, "both a grid axis"),
     ({"bias": [1.0, 2.0]}, "scalar"),
@@ -235,15 +238,15 @@ def test_unfinished_points_read_as_fill_values(tmp_path):
 
 KILL_SCRIPT = textwrap.dedent("""
     import signal, sys, time, numpy as np, hhfast as hh
-    from hhfast import sweeps
+    from hhfast.sweeps import execute
     # a job started in the background by a non-interactive shell (as CI runners do) inherits
     # SIGINT *ignored*, and Python then installs no Ctrl-C handler: restore it, as a terminal has
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    write = sweeps._write_chunks
+    write = execute._write_chunks
     def slow_write(*args):  # a slow file system: the whole sweep takes ~2.5 s, not ~0.3 s,
         time.sleep(0.05)    # so the test's signal reliably lands mid-sweep
         write(*args)
-    sweeps._write_chunks = slow_write
+    execute._write_chunks = slow_write
     g = hh.grid(amplitude=np.linspace(0, 20, 48), gK=np.linspace(30, 42, 32))
     hh.sweep(g, hh.step(start=2.0), t_stop=80.0, dt=0.025, method="expeuler",
              chunk_size=32, batch_size=32, store=sys.argv[1], progress=False)
@@ -341,6 +344,10 @@ def test_spec_builds_the_same_sweep():
     ({"fixed": {"gK": 1.0}}, "'fixed.gK'"),
     ({"stimulus": {"type": "sine"}}, "'stimulus'"),
     ({"window": [1.0]}, "'window'"),
+    ({"window": [20.0, 30.0]}, "'window'.*within the run"),  # t_stop is 10 ms
+    ({"stimulus": {"type": "step", "strat": 1.0}}, "'strat'"),
+    ({"fixed": {"biass": 1.0}}, "'fixed.biass'"),
+    ({"axes": {"gK": {"start": 1, "stop": 2, "num": 2, "step": 1}}}, "'axes.gK'"),
 ])
 def test_bad_spec_names_the_key(change, key):
     spec = {"t_stop": 10.0, "stimulus": {"type": "step"}, "axes": {"gK": [36.0]}, **change}

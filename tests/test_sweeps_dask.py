@@ -56,8 +56,8 @@ def test_cluster_gathers_bitwise_the_local_result(client):
 
 def test_worker_numba_threads_follow_worker_threads(client):
     # one Dask thread per worker -> one Numba thread in its tasks (no oversubscription)
-    assert client.submit(sweeps._worker_threads, pure=False).result() == 1
-    assert sweeps._worker_threads() is None  # outside Dask: the process's own setting
+    assert client.submit(sweeps.execute._worker_threads, pure=False).result() == 1
+    assert sweeps.execute._worker_threads() is None  # outside Dask: the process's own setting
 
 
 def test_worker_killed_mid_sweep_loses_and_doubles_nothing(client, tmp_path):

@@ -15,14 +15,15 @@ import hashlib
 from pathlib import Path
 
 from .. import config
-from . import euler, expeuler, rk4
+from . import dopri5, euler, expeuler, rk4
 
-#: method name -> kernel module (each has ``run`` and ``ORDER``)
-METHODS = {"euler": euler, "rk4": rk4, "expeuler": expeuler}
+#: method name -> kernel module (each has ``run`` and ``ORDER``; ``KIND = "adaptive"`` marks a
+#: kernel with its own signature, see :mod:`hhfast.kernels.dopri5`)
+METHODS = {"euler": euler, "rk4": rk4, "expeuler": expeuler, "dopri5": dopri5}
 
 #: the knobs the kernels freeze at compile time
 _KERNEL_KNOBS = ("FASTMATH", "BLOCK", "EDGE_SNAP", "KERNEL_SERIES_CUTOFF64",
-                 "KERNEL_SERIES_CUTOFF32")
+                 "KERNEL_SERIES_CUTOFF32", "ADAPTIVE_HMIN_REL")
 
 
 def _source_stamp() -> str:

@@ -382,3 +382,25 @@ def end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz,
         rec_left = record_every
         record_block(rec, rec_slot, rec_var, i0, (k + 1) // record_every, st, fz, alive)
     return rec_left
+
+
+@njit(**INLINE)
+def count_spike(ic, fo, spikes, i, ts, win0, win1):
+    """Book a spike of neuron ``i`` at ``ts`` (ms): count, stored times, first spike and the
+    window statistics (the same bookkeeping as :func:`handle_events`; used by the adaptive
+    kernels, which find ``ts`` from their own continuous extension)."""
+    c = ic[I_COUNT, i]
+    if c < spikes.shape[1]:
+        spikes[i, c] = ts
+    if c == 0:
+        fo[F_FIRST, i] = ts
+    ic[I_COUNT, i] = c + 1
+    if win0 <= ts < win1:
+        w = ic[I_WCOUNT, i]
+        if w == 0:
+            fo[F_WFIRST, i] = ts
+        else:
+            isi = ts - fo[F_WLAST, i]
+            fo[F_WISI2, i] += isi * isi
+        fo[F_WLAST, i] = ts
+        ic[I_WCOUNT, i] = w + 1

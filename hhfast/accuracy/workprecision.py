@@ -1,10 +1,5 @@
-"""Accuracy against cost: the validation cases behind ``hhfast validate`` and the
-work-precision measurement behind ``hhfast bench --work-precision``.
-
-Both compare :func:`hhfast.simulate` with the scipy reference of :mod:`hhfast.reference`
-through :func:`hhfast.reference.compare`; this module only chooses the cases, times the runs
-and collects the rows (the CLI prints and writes them).
-"""
+"""Accuracy against cost: the work-precision measurement behind ``hhfast bench
+--work-precision`` and the cheapest run per accuracy target."""
 
 from __future__ import annotations
 
@@ -14,111 +9,19 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .engine import simulate
-from .kernels import METHODS
-from .reference import compare, solve
-from .stimulus import Stimulus, gist, step
+from .. import _checks as C
+from ..engine import simulate
+from ..reference import solve
+from ..stimulus import step
+from . import _args
+from .comparison import compare
+from .defaults import DEFAULT_WP_DTS, WP_METHODS, WP_TARGETS
 
-__all__ = [
-    "validation_cases",
-    "validate",
-    "work_precision",
-    "cheapest",
-    "DEFAULT_WP_DTS",
-    "WP_TARGETS",
-]
-
-#: Spike-time accuracy targets (ms) of the work-precision table.
-WP_TARGETS = (1.0, 0.1, 0.01, 0.001)
-
-#: dts (ms) tried per method by default: from the finest that each method needs to approach
-#: the finest target to just below its stability limit (euler 0.068, rk4 0.089 ms on a
-#: 10 µA/cm² step; expeuler stays finite at any of these, but miscounts spikes above ~0.02).
-DEFAULT_WP_DTS = {
-    "euler": (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05),
-    "expeuler": (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
-    "rk4": (0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.07, 0.08),
-}
-
-
-def validation_cases(t_stop: float = 100.0) -> list[tuple[str, Stimulus, float, dict]]:
-    """The cases of ``hhfast validate``: ``(name, stimulus, t_stop ms, per-neuron values)``.
-
-    The gist's two-pulse protocol (50 ms) and constant currents from rest for ``t_stop`` ms:
-    2.5 µA/cm² (a single spike, then rest), 6.5 (inside classic HH's bistable band, just above
-    the onset of repetitive firing from rest), 10 and 20 (sustained firing).
-    """
-    cases = [("gist two-pulse", gist(), 50.0, {})]
-    for amp in (2.5, 6.5, 10.0, 20.0):
-        cases.append((f"step {amp:g} uA/cm2", step(), float(t_stop), {"amplitude": amp}))
-    return cases
-
-
-def validate(
-    methods: Sequence[str] = ("rk4",),
-    dts: Sequence[float] = (0.01,),
-    *,
-    spike_tol: float = 0.01,
-    v_tol: float = 1.0,
-    t_stop: float = 100.0,
-    rtol: float = 1e-10,
-) -> list[dict]:
-    """Run every validation case with every method and dt and compare with the reference.
-
-    Parameters
-    ----------
-    methods : sequence of str
-    dts : sequence of float
-        Time steps (ms).
-    spike_tol : float
-        Largest acceptable spike-time error (ms).
-    v_tol : float
-        Largest acceptable max |ΔV| (mV) on the run's time grid.
-    t_stop : float
-        Duration (ms) of the constant-current cases.
-    rtol : float
-        Tolerance (relative and absolute) of the scipy reference.
-
-    Returns
-    -------
-    list of dict
-        One row per (case, method, dt): ``case, method, dt, max_dV`` (mV), ``spike_error``
-        (ms; inf on a count mismatch), ``count, count_ref, count_match, passed``.
-    """
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"method must be one of {sorted(METHODS)}, got {m!r}")
-    for dt in dts:
-        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-            raise ValueError(f"dt must be a positive number of ms, got {dt!r}")
-    for name, tol in (("spike_tol", spike_tol), ("v_tol", v_tol)):
-        if not tol > 0:
-            raise ValueError(f"{name} must be > 0, got {tol!r}")
-    rows = []
-    for name, stim, T, kw in validation_cases(t_stop):
-        ref = solve(stim, T, rtol=rtol, atol=rtol, **kw)
-        for method in methods:
-            for dt in dts:
-                res = simulate(stim, T, dt=dt, method=method, record="V", **kw)
-                c = compare(res, ref)
-                s = c.summary()
-                rows.append({
-                    "case": name,
-                    "method": method,
-                    "dt": float(dt),
-                    "max_dV": s["max_dV"],
-                    "spike_error": s["spike_error"],
-                    "count": int(c.count[0]),
-                    "count_ref": int(c.count_ref[0]),
-                    "count_match": bool(c.count_match[0]),
-                    "passed": bool(c.count_match[0] and s["spike_error"] <= spike_tol
-                                   and s["max_dV"] <= v_tol),
-                })
-    return rows
+__all__ = ["work_precision", "cheapest"]
 
 
 def work_precision(
-    methods: Sequence[str] = ("euler", "expeuler", "rk4"),
+    methods: Sequence[str] = WP_METHODS,
     dts: dict | None = None,
     *,
     n_neurons: int = 1000,
@@ -154,12 +57,24 @@ def work_precision(
         ``count_mismatch, diverged`` (numbers of compared / all neurons).
     """
     say = progress or (lambda msg: None)
-    dts = {m: DEFAULT_WP_DTS[m] for m in methods} if dts is None else dts
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"method must be one of {sorted(METHODS)}, got {m!r}")
-    if n_neurons < n_ref or n_ref < 1:
+    methods = _args.methods(methods)
+    if dts is None:
+        dts = {m: DEFAULT_WP_DTS[m] for m in methods}
+    if not isinstance(dts, dict) or set(methods) - set(dts):
+        raise TypeError(f"dts must be a dict with time steps (ms) for every method of "
+                        f"{list(methods)}, got {dts!r}")
+    dts = {m: _args.time_steps(dts[m], f"dts[{m!r}]") for m in methods}
+    n_neurons = C.integer("n_neurons", n_neurons, 1)
+    n_ref = C.integer("n_ref", n_ref, 1)
+    if n_ref > n_neurons:
         raise ValueError(f"need 1 <= n_ref <= n_neurons, got n_ref={n_ref}, n_neurons={n_neurons}")
+    t_stop = C.real("t_stop", t_stop, positive=True)
+    current_max = C.real("current_max", current_max)
+    ref_rtol = C.real("ref_rtol", ref_rtol, positive=True)
+    scipy_rtols = [C.real(f"scipy_rtols[{i}]", r, positive=True) for i, r in enumerate(scipy_rtols)]
+    repeats = C.integer("repeats", repeats, 1)
+    max_spikes = C.integer("max_spikes", max_spikes, 0)
+    dtypes = [C.float_dtype(d) for d in dtypes]
     stim = step()
     amps = np.linspace(0.0, current_max, n_neurons)
     idx = np.unique(np.round(np.linspace(0, n_neurons - 1, n_ref)).astype(np.int64))
@@ -179,12 +94,17 @@ def work_precision(
     for m, dtype in ((m, d) for d in dtypes for m in methods):
         label = m if np.dtype(dtype) == np.float64 else f"{m}-{np.dtype(dtype).name}"
         # compile outside timing
+        adaptive = _args.adaptive(m)
+        if adaptive and np.dtype(dtype) != np.float64:
+            continue  # adaptive methods are float64 only
         simulate(stim, 2.0, dt=0.01, method=m, amplitude=amps[:16], dtype=dtype)
         for dt in dts[m]:
+            # adaptive methods: the value is the rtol; 0.01 ms is only the first trial step
+            knob = dict(dt=0.01, rtol=float(dt)) if adaptive else dict(dt=float(dt))
             walls = []
             for _ in range(max(1, repeats)):
                 t0 = time.perf_counter()
-                res = simulate(stim, t_stop, dt=float(dt), method=m, amplitude=amps,
+                res = simulate(stim, t_stop, method=m, amplitude=amps, **knob,
                                max_spikes=max_spikes, dtype=dtype)
                 walls.append(time.perf_counter() - t0)
                 if walls[0] > 5.0:
@@ -192,13 +112,15 @@ def work_precision(
             wall = float(np.median(walls))
             worst, med, mism = errors(res, idx)
             rows.append({
-                "method": label, "dt": float(dt), "rtol": math.nan, "n_neurons": n_neurons,
+                "method": label, "dt": math.nan if adaptive else float(dt),
+                "rtol": float(dt) if adaptive else math.nan, "n_neurons": n_neurons,
                 "wall_s": wall, "cost": wall / neuron_s,
                 "neuron_steps_per_s": n_neurons * res.n_steps / wall,
                 "spike_error": worst, "median_error": med, "count_mismatch": mism,
                 "diverged": int(res.diverged.sum()),
             })
-            say(f"{label:13s} dt={dt:<7g} {wall:7.3f} s  worst spike error {worst:.3g} ms")
+            say(f"{label:13s} {'rtol' if adaptive else 'dt'}={dt:<7g} {wall:7.3f} s  "
+                f"worst spike error {worst:.3g} ms")
     for rtol in scipy_rtols:
         t0 = time.perf_counter()
         # at loose tolerances DOP853 tries (and rejects) steps that overflow the rate functions
@@ -224,6 +146,12 @@ def cheapest(rows: Sequence[dict], targets: Sequence[float] = WP_TARGETS) -> lis
     Returns one dict per target: ``target, method, dt, cost, spike_error`` (``method`` None when
     no run met it) and ``scipy_cost`` / ``speedup`` (NaN when no scipy run met it).
     """
+    targets = [C.real(f"targets[{k}]", t, positive=True) for k, t in enumerate(targets)]
+    for k, r in enumerate(rows):
+        missing = {"method", "dt", "cost", "spike_error"} - set(r)
+        if missing:
+            raise ValueError(f"rows[{k}] lacks {sorted(missing)}: pass the rows of "
+                             f"work_precision()")
     out = []
     for target in targets:
         ok = [r for r in rows if r["spike_error"] <= target]
@@ -235,6 +163,7 @@ def cheapest(rows: Sequence[dict], targets: Sequence[float] = WP_TARGETS) -> lis
             "target": float(target),
             "method": best["method"] if best else None,
             "dt": best["dt"] if best else math.nan,
+            "rtol": best.get("rtol", math.nan) if best else math.nan,
             "cost": best["cost"] if best else math.nan,
             "spike_error": best["spike_error"] if best else math.nan,
             "scipy_cost": sc,

@@ -1,0 +1,27 @@
+"""The exceptions hhfast raises for bad input.
+
+Every input check of the package raises :class:`InputValueError` or :class:`InputTypeError`.
+They subclass the built-in ``ValueError`` and ``TypeError``, so code that catches those keeps
+working, and they share the base :class:`InputError`, so a caller (the ``hhfast`` command) can
+tell "your input is wrong" from "hhfast has a bug": any other exception, including a plain
+``ValueError`` or ``TypeError`` raised by Python, NumPy or Numba, is not a verdict on the input.
+"""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad input, detected by one of hhfast's checks; the message names the argument and the
+    value at fault."""
+
+
+class InputValueError(InputError, ValueError):
+    """An argument has the right type but a value hhfast refuses (NaN, out of range, ...)."""
+
+
+class InputTypeError(InputError, TypeError):
+    """An argument has a type hhfast refuses (a string for a number, a bool for an integer...)."""
+
+
+class TruncationWarning(UserWarning):
+    """A result holds less than the run produced (e.g. more spikes than ``max_spikes``)."""

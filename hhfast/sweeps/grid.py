@@ -1,0 +1,223 @@
+"""Sweep grids: named axes (a full product or a table of points), their store chunks, and
+``stimulus.<key>`` axes that modify the stimulus spec per point."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+
+from .. import _checks as C
+from .. import config
+from .._checks import PER_NEURON
+from ..stimulus import Stimulus
+
+#: Prefix of the grid axes that set a key of the stimulus spec (``stimulus.stop``,
+#: ``stimulus.pulses.0.1``: dotted path, list positions as integers).
+STIM_PREFIX = "stimulus."
+
+
+# -- grids -------------------------------------------------------------------------------------
+class Grid:
+    """Named axes of a sweep: a full product of axes, or a table of explicit points.
+
+    Build with :func:`grid`.  Axis names are per-neuron keywords of :func:`hhfast.simulate`
+    (model fields, ``amplitude``, ``bias``, ``V0``..``h0``, ``threshold``) or
+    ``stimulus.<key>`` paths into the stimulus spec.
+
+    Attributes
+    ----------
+    axes : dict[str, ndarray]
+        Axis name -> 1-D float values (for a table, the columns).
+    is_table : bool
+        True for a table of points (one dimension ``point``), False for a product.
+    dims : tuple[str, ...]
+        Dimension names of the result (the axis names, or ``("point",)``).
+    shape : tuple[int, ...]
+        Lengths of the dimensions; ``size`` is their product (the number of points).
+    """
+
+    def __init__(self, axes: Mapping[str, object], *, table: bool = False):
+        if not isinstance(axes, Mapping) or not axes:
+            raise ValueError("a grid needs at least one axis, e.g. hh.grid(amplitude=[0, 10, 20])")
+        self.axes: dict[str, np.ndarray] = {}
+        for name, values in axes.items():
+            _check_axis_name(name)
+            arr = C.per_neuron_array(name, values)
+            if arr.ndim != 1 or arr.size == 0:
+                raise ValueError(
+                    f"grid axis {name!r} must be a non-empty 1-D list of values, got shape "
+                    f"{arr.shape}"
+                )
+            if not name.startswith(STIM_PREFIX):
+                C.range_check(name, arr)
+            self.axes[name] = arr.copy()
+        self.is_table = bool(table)
+        if self.is_table:
+            lengths = {k: v.size for k, v in self.axes.items()}
+            if len(set(lengths.values())) != 1:
+                raise ValueError(f"grid points: every column needs the same length, got {lengths}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.axes)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return ("point",) if self.is_table else self.names
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        if self.is_table:
+            return (next(iter(self.axes.values())).size,)
+        return tuple(v.size for v in self.axes.values())
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def values(self, index) -> dict[str, np.ndarray]:
+        """Axis values at flat point indices (C order over ``shape``)."""
+        index = np.asarray(index, dtype=np.int64)
+        if self.is_table:
+            return {k: v[index] for k, v in self.axes.items()}
+        sub = np.unravel_index(index, self.shape)
+        return {k: v[i] for (k, v), i in zip(self.axes.items(), sub, strict=True)}
+
+    def chunk_shape(self, chunk_size="auto") -> tuple[int, ...]:
+        """Shape of the store chunks for about ``chunk_size`` points each.
+
+        The chunk is ``(1, .., 1, b, full, .., full)``: every chunk (edge chunks included) is
+        then a contiguous range of flat indices, so a batch of consecutive chunks is one range
+        and one chunk is written by one task as a whole.
+        """
+        if isinstance(chunk_size, str) and chunk_size == "auto":
+            target = config.SWEEP_CHUNK_POINTS
+        else:
+            target = C.integer("chunk_size", chunk_size, 1)
+        shape, inner = self.shape, 1
+        for k in range(len(shape) - 1, -1, -1):
+            if inner * shape[k] > target:
+                return (1,) * k + (max(1, target // inner),) + shape[k + 1 :]
+            inner *= shape[k]
+        return shape
+
+    def chunks(self, chunk_size="auto") -> list[tuple[int, int]]:
+        """The store chunks as flat index ranges ``[(lo, hi), ...]`` in order (they tile the
+        grid: each ``lo`` is the previous ``hi``)."""
+        b = self._bounds(self.chunk_shape(chunk_size))
+        return list(zip(b[:-1].tolist(), b[1:].tolist(), strict=True))
+
+    def _bounds(self, cshape) -> np.ndarray:
+        counts = tuple(-(-s // c) for s, c in zip(self.shape, cshape, strict=True))
+        idx = np.array(np.unravel_index(np.arange(math.prod(counts)), counts))
+        starts = idx * np.array(cshape)[:, None]
+        lo = np.ravel_multi_index(tuple(starts), self.shape)
+        return np.append(lo, self.size).astype(np.int64)
+
+    def _region(self, cshape, lo: int, hi: int) -> tuple[slice, ...]:
+        """The n-D box of the chunk covering flat range [lo, hi)."""
+        start = np.unravel_index(lo, self.shape)
+        last = np.unravel_index(hi - 1, self.shape)
+        return tuple(slice(int(a), int(b) + 1) for a, b in zip(start, last, strict=True))
+
+    def __repr__(self) -> str:
+        kind = "table" if self.is_table else "product"
+        ax = ", ".join(f"{k}[{v.size}]" for k, v in self.axes.items())
+        return f"Grid({kind}: {ax}; {self.size} points)"
+
+
+def grid(points: Mapping[str, object] | None = None, **axes) -> Grid:
+    """Named axes of a sweep.
+
+    ``hh.grid(amplitude=np.linspace(0, 20, 201), gK=[30, 36, 42])`` is the full product
+    (201 x 3 points, dimensions ``amplitude, gK``); ``hh.grid(points={"amplitude": [...],
+    "gK": [...]})`` is an explicit table of points (equal-length columns, one dimension
+    ``point``).
+
+    Parameters
+    ----------
+    points : mapping of str to 1-D array, optional
+        Columns of an explicit table of points (instead of ``**axes``).
+    **axes : 1-D array
+        Axis name -> values.  Names: any per-neuron keyword of :func:`hhfast.simulate`
+        (``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` in their units, ``amplitude``,
+        ``bias`` µA/cm², ``V0`` mV, ``n0, m0, h0``, ``threshold`` mV), or ``stimulus.<key>`` to
+        set a key of the stimulus spec (e.g. ``stimulus.stop`` ms for a pulse width).
+    """
+    if points is not None:
+        if axes:
+            raise ValueError("grid: give either points={...} (a table) or named axes, not both")
+        if not isinstance(points, Mapping):
+            raise TypeError(f"grid points must be a mapping name -> column, got {points!r}")
+        return Grid(points, table=True)
+    return Grid(axes)
+
+
+def _check_axis_name(name) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"grid axis names must be strings, got {name!r}")
+    if name.startswith(STIM_PREFIX) and len(name) > len(STIM_PREFIX):
+        return
+    if name not in PER_NEURON:
+        raise ValueError(
+            f"grid axis {name!r} is not a per-neuron value of simulate ({', '.join(PER_NEURON)}) "
+            f"nor a stimulus key ('stimulus.stop', ...)"
+        )
+
+
+# -- stimulus axes ------------------------------------------------------------------------------
+def _path(name: str) -> list:
+    return [int(p) if p.lstrip("-").isdigit() else p for p in name[len(STIM_PREFIX):].split(".")]
+
+
+def _set_path(spec, path: list, value):
+    """A copy of ``spec`` with the key at ``path`` set to ``value`` (ValueError if absent)."""
+    spec = copy.deepcopy(spec)
+    node = spec
+    for depth, key in enumerate(path):
+        where = STIM_PREFIX + ".".join(map(str, path[: depth + 1]))
+        if isinstance(node, dict) and key in node:
+            pass
+        elif isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
+            pass
+        else:
+            raise ValueError(f"grid axis {STIM_PREFIX + '.'.join(map(str, path))!r}: the stimulus "
+                             f"spec has no key {where!r} (spec: {json.dumps(spec)})")
+        if depth == len(path) - 1:
+            old = node[key]
+            if isinstance(old, bool) or not isinstance(old, numbers.Real):
+                raise ValueError(f"grid axis {where!r} must name a number in the stimulus spec, "
+                                 f"found {old!r}")
+            value = float(value)
+            node[key] = int(value) if isinstance(old, int) and value.is_integer() else value
+        else:
+            node = node[key]
+    return spec
+
+
+def _stimuli_for(spec: dict, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """One Stimulus per point for the stimulus axes (identical points share one object)."""
+    names = list(columns)
+    paths = [_path(n) for n in names]
+    n = len(next(iter(columns.values())))
+    rows = np.stack([columns[k] for k in names], axis=1)
+    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    made = []
+    for row in uniq:
+        s = spec
+        for p, v in zip(paths, row, strict=True):
+            s = _set_path(s, p, v)
+        made.append(Stimulus.from_spec(s))
+    out = np.empty(n, dtype=object)
+    for i, j in enumerate(np.asarray(inverse).reshape(-1)):
+        out[i] = made[j]
+    return out
+

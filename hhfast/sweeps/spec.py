@@ -1,0 +1,282 @@
+"""A sweep's spec: the metrics on offer, validation of every argument before anything is
+touched, the store attributes and layout, and the TOML/JSON spec as data."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .. import _checks as C
+from .. import analysis
+from .._checks import PER_NEURON
+from ..kernels import METHODS
+from ..model import FIELDS, HHParams, check_params
+from ..stimulus import Stimulus
+from .grid import STIM_PREFIX, Grid, _check_axis_name, _path, _set_path, grid
+
+#: metric -> (dtype, store fill value, units, description).  Fill values are what unfinished
+#: points read as; ``done`` marks the finished ones.
+_ALL_METRICS = {
+    "spike_count": ("int64", -1, "1", "upward threshold crossings over the whole run"),
+    "rate": ("float64", np.nan, "Hz", "spikes in the analysis window / window duration"),
+    "isi_rate": ("float64", np.nan, "Hz", "1 / mean inter-spike interval in the window"),
+    "isi_mean": ("float64", np.nan, "ms", "mean inter-spike interval in the window"),
+    "isi_cv": ("float64", np.nan, "1", "coefficient of variation of the ISIs in the window"),
+    "first_spike": ("float64", np.nan, "ms", "time of the first spike"),
+    "latency": ("float64", np.nan, "ms", "first spike time minus stimulus onset"),
+    "pattern": ("int8", -1, "1", "firing pattern: 0 quiet, 1 transient, 2 sustained"),
+    "sustained_rate": ("float64", np.nan, "Hz", "isi_rate where firing is sustained, else 0"),
+    "diverged": ("bool", False, "1", "the state stopped being finite (neuron frozen)"),
+    "diverged_time": ("float64", np.nan, "ms", "end of the step where the state blew up"),
+    "spike_times": ("float64", np.nan, "ms", "first max_spikes spike times (dimension spike)"),
+}
+#: Metrics of ``window_metrics`` that the f–I work adds to analysis.py (developed alongside):
+#: offered exactly when analysis.py has them, so that the defaults always equal its metrics.
+_FI_METRICS = {"latency": "latency", "pattern": "firing_pattern",
+               "sustained_rate": "sustained_rate"}
+METRICS = {k: v for k, v in _ALL_METRICS.items()
+           if k not in _FI_METRICS or hasattr(analysis, _FI_METRICS[k])}
+#: The metrics a sweep keeps by default: those of :func:`hhfast.analysis.window_metrics`.
+DEFAULT_METRICS = tuple(k for k in METRICS if k not in ("diverged_time", "spike_times"))
+
+
+# -- spec: validation and attributes ---------------------------------------------------------------
+def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes, fixed):
+    """Validate everything before any store is touched or kernel compiled; return the spec
+    (``_``-prefixed entries are for the run, the others become store attributes)."""
+    from .. import __version__
+
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    dt = C.real("dt", dt, positive=True)
+    t_stop = C.real("t_stop", t_stop)
+    if t_stop < dt * (1 - 1e-9):
+        raise ValueError(f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms)")
+    if params is None:
+        params = HHParams.classic()
+    if not isinstance(params, HHParams):
+        raise TypeError(f"params must be an HHParams, got {params!r}")
+    check_params(params)
+    n_steps = max(1, math.ceil(t_stop / dt * (1 - 1e-9)))  # as simulate() counts them
+    t_end = n_steps * dt
+    win = C.window_in_run(window, t_end)  # as the SimResult reports it: equal windows
+
+    if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
+        raise TypeError(f"metrics must be a non-empty list of names from {list(METRICS)}, "
+                        f"got {metrics!r}")
+    for m in metrics:
+        if m not in METRICS:
+            raise ValueError(f"metrics: unknown metric {m!r}; choose from {list(METRICS)}")
+    if len(set(metrics)) != len(metrics):
+        raise ValueError(f"metrics names a metric twice: {list(metrics)!r}")
+    max_spikes = C.integer("max_spikes", max_spikes, 1) if "spike_times" in metrics else 0
+
+    for k, v in fixed.items():
+        if k not in PER_NEURON:
+            raise TypeError(f"sweep() got an unexpected keyword argument {k!r}; fixed per-neuron "
+                            f"values are {list(PER_NEURON)}")
+        if k in grid.axes:
+            raise ValueError(f"{k!r} is both a grid axis and a fixed value")
+        arr = C.per_neuron_array(k, v)
+        if arr.ndim:
+            raise ValueError(f"fixed value {k} must be a scalar (make it a grid axis), got "
+                             f"shape {arr.shape}")
+        C.range_check(k, arr)
+    fixed = {k: float(v) for k, v in fixed.items()}
+
+    stim_axes = [n for n in grid.names if n.startswith(STIM_PREFIX)]
+    if isinstance(stimulus, Stimulus):
+        stim_spec = stimulus.to_spec()
+    elif isinstance(stimulus, Mapping):
+        stim_spec = json.loads(json.dumps(dict(stimulus)))  # plain data, and a deep copy
+        Stimulus.from_spec(stim_spec)  # raises ValueError naming the problem
+    else:
+        raise TypeError(f"stimulus must be a Stimulus or a stimulus spec dict, got {stimulus!r}")
+    for name in stim_axes:  # every value of every stimulus axis must give a valid stimulus
+        for v in np.unique(grid.axes[name]):
+            Stimulus.from_spec(_set_path(stim_spec, _path(name), v))
+    stim_arg = stim_spec if stim_axes else (
+        stimulus if isinstance(stimulus, Stimulus) else Stimulus.from_spec(stim_spec))
+
+    return {
+        "hhfast_version": __version__,
+        "method": method,
+        "dt": dt,
+        "t_stop": t_stop,
+        "window": win,
+        "stimulus": json.dumps(stim_spec, sort_keys=True),
+        "params": json.dumps(params.as_dict(), sort_keys=True),
+        "fixed": json.dumps(fixed, sort_keys=True),
+        "metrics": list(metrics),
+        "max_spikes": max_spikes,
+        "axes": list(grid.names),
+        "grid": "table" if grid.is_table else "product",
+        "_fixed": fixed,
+        "_stimulus": stim_arg,
+        "_n_steps": n_steps,
+    }
+
+
+def _attrs(spec) -> dict:
+    return {k: v for k, v in spec.items() if not k.startswith("_")}
+
+
+def _layout(grid: Grid, spec) -> dict:
+    """variable -> (dims, shape, dtype, fill, attrs) for every metric and ``done``."""
+    lay = {}
+    for k in spec["metrics"]:
+        dtype, fill, units, desc = METRICS[k]
+        dims, shape = grid.dims, grid.shape
+        if k == "spike_times":
+            dims, shape = dims + ("spike",), shape + (spec["max_spikes"],)
+        lay[k] = (dims, shape, dtype, fill, {"units": units, "long_name": desc})
+    lay["done"] = (grid.dims, grid.shape, "bool", False,
+                   {"long_name": "the point's results are written"})
+    if grid.is_table:
+        for v in lay.values():
+            v[4]["coordinates"] = " ".join(grid.names)
+    return lay
+
+
+def _dataset(grid: Grid, spec, out: dict):
+    import xarray as xr
+
+    lay = _layout(grid, spec)
+    data = {}
+    for k, (dims, shape, _dtype, _fill, attrs) in lay.items():
+        arr = out[k] if k != "done" else np.ones(grid.size, dtype=bool)
+        attrs = {a: b for a, b in attrs.items() if a != "coordinates"}
+        data[k] = xr.Variable(dims, arr.reshape(shape), attrs)
+    if grid.is_table:
+        coords = {k: ("point", v) for k, v in grid.axes.items()}
+    else:
+        coords = {k: (k, v) for k, v in grid.axes.items()}
+    return xr.Dataset(data, coords=coords, attrs=_attrs(spec))
+
+
+
+# -- a spec as data (TOML) ---------------------------------------------------------------------
+_SPEC_KEYS = {"t_stop", "dt", "method", "window", "metrics", "max_spikes", "chunk_size",
+              "batch_size", "store", "stimulus", "params", "fixed", "axes", "points"}
+
+
+def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
+    """A parsed TOML/JSON sweep spec -> ``(grid, keyword arguments of sweep)``.
+
+    Keys: ``t_stop`` (required), ``dt``, ``method``, ``window = [t0, t1]``, ``metrics``,
+    ``max_spikes``, ``chunk_size``, ``batch_size``, ``store``; tables ``[stimulus]`` (a
+    stimulus spec, required), ``[params]`` (``preset = "classic"|"modern"`` and model field
+    overrides), ``[fixed]`` (other per-neuron values), and either ``[axes]`` (each axis a list
+    of values or ``{start, stop, num}``, a full product) or ``[points]`` (equal-length
+    columns).  Everything is checked as data; errors name the key.
+    """
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"sweep spec must be a table, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - _SPEC_KEYS)
+    if unknown:
+        raise ValueError(f"sweep spec: unknown key {unknown[0]!r}; known keys are "
+                         f"{sorted(_SPEC_KEYS)}")
+    if "t_stop" not in spec:
+        raise ValueError("sweep spec: missing key 't_stop' (ms)")
+    if "stimulus" not in spec or not isinstance(spec["stimulus"], Mapping):
+        raise ValueError("sweep spec: missing table 'stimulus' (e.g. [stimulus] type = 'step')")
+    if ("axes" in spec) == ("points" in spec):
+        raise ValueError("sweep spec: give exactly one of the tables 'axes' (a product grid) "
+                         "or 'points' (a table of points)")
+
+    def num(key, value, kind=float):
+        ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+              and (kind is float or isinstance(value, numbers.Integral)))
+        if not ok:
+            raise ValueError(f"sweep spec: key {key!r} must be "
+                             f"{'a number' if kind is float else 'an integer'}, got {value!r}")
+        return kind(value)
+
+    def numlist(key, value):
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"sweep spec: key {key!r} must be a non-empty list of numbers, "
+                             f"got {value!r}")
+        return [num(f"{key}[{i}]", v) for i, v in enumerate(value)]
+
+    kw: dict = {"t_stop": num("t_stop", spec["t_stop"])}
+    for key in ("dt",):
+        if key in spec:
+            kw[key] = num(key, spec[key])
+    for key in ("max_spikes", "chunk_size", "batch_size"):
+        if key in spec:
+            kw[key] = num(key, spec[key], int)
+    for key in ("method", "store"):
+        if key in spec:
+            if not isinstance(spec[key], str):
+                raise ValueError(f"sweep spec: key {key!r} must be a string, got {spec[key]!r}")
+            kw[key] = spec[key]
+    if "window" in spec:
+        w = numlist("window", spec["window"])
+        if len(w) != 2:
+            raise ValueError(f"sweep spec: key 'window' must be [t0, t1], got {spec['window']!r}")
+        try:
+            C.window_in_run(tuple(w), kw["t_stop"])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"sweep spec: key 'window': {e}") from None
+        kw["window"] = tuple(w)
+    if "metrics" in spec:
+        m = spec["metrics"]
+        if not isinstance(m, list) or not all(isinstance(x, str) for x in m):
+            raise ValueError(f"sweep spec: key 'metrics' must be a list of names, got {m!r}")
+        kw["metrics"] = m
+    try:
+        Stimulus.from_spec(dict(spec["stimulus"]))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"sweep spec: key 'stimulus': {e}") from None
+    kw["stimulus"] = dict(spec["stimulus"])
+
+    p = dict(spec.get("params", {}))
+    preset = p.pop("preset", "classic")
+    if preset not in ("classic", "modern"):
+        raise ValueError(f"sweep spec: key 'params.preset' must be 'classic' or 'modern', "
+                         f"got {preset!r}")
+    for k in p:
+        if k not in FIELDS:
+            raise ValueError(f"sweep spec: key 'params.{k}' is not a model field {FIELDS}")
+    fields = {k: num(f"params.{k}", v) for k, v in p.items()}
+    kw["params"] = getattr(HHParams, preset)(**fields)
+    for k, v in dict(spec.get("fixed", {})).items():
+        if k not in PER_NEURON or k in FIELDS:
+            raise ValueError(f"sweep spec: key 'fixed.{k}' must be one of "
+                             f"{[n for n in PER_NEURON if n not in FIELDS]} (model fields go in "
+                             f"[params])")
+        kw[k] = num(f"fixed.{k}", v)
+
+    table = "points" in spec
+    section = spec["points" if table else "axes"]
+    if not isinstance(section, Mapping) or not section:
+        raise ValueError(f"sweep spec: table {'points' if table else 'axes'!r} must name at "
+                         f"least one axis")
+    axes = {}
+    for name, v in section.items():
+        key = f"{'points' if table else 'axes'}.{name}"
+        if isinstance(v, Mapping) and not table:
+            extra = sorted(set(v) - {"start", "stop", "num"})
+            if extra or len(v) != 3:
+                raise ValueError(f"sweep spec: key {key!r} must be a list of values or "
+                                 f"{{start, stop, num}}, got {dict(v)!r}")
+            n = num(f"{key}.num", v["num"], int)
+            if n < 1:
+                raise ValueError(f"sweep spec: key '{key}.num' must be >= 1, got {n}")
+            axes[name] = np.linspace(num(f"{key}.start", v["start"]),
+                                     num(f"{key}.stop", v["stop"]), n)
+        else:
+            axes[name] = np.asarray(numlist(key, v))
+        try:
+            _check_axis_name(name)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"sweep spec: key {key!r}: {e}") from None
+    try:
+        g = grid(points=axes) if table else grid(**axes)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"sweep spec: table {'points' if table else 'axes'!r}: {e}") from None
+    return g, kw
