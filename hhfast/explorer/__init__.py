@@ -92,6 +92,9 @@ class SettingError(ValueError):
         super().__init__(message)
         self.field = field
 
+    def __reduce__(self):  # crosses to and from the f–I worker process intact
+        return (SettingError, (self.field, str(self)))
+
 
 def parse(name: str, raw) -> object:
     """One setting from its text (URL, text field) or value; raises :class:`SettingError`."""
@@ -220,6 +223,24 @@ def fi_settings(s: dict):
                         branch="both", tol=0.01, **fields)
     except (ValueError, TypeError) as e:
         raise SettingError(None, str(e)) from None
+
+
+def _exit_with_parent() -> None:
+    """Initializer of the f–I worker process: exit when the process that started it is gone
+    (killed without the chance to shut its pool down), instead of lingering idle."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="hhfast-fi-parent-watch").start()
 
 
 def explore(**initial):

@@ -1,10 +1,11 @@
-"""The explorer's web page: Panel widgets and Bokeh figures over :mod:`hhfast.explore`.
+"""The explorer's web page: Panel widgets and Bokeh figures over :mod:`hhfast.explorer`.
 
 One app object serves as a page (``hhfast explore``) and renders inline in Jupyter
 (``hh.explore()``).  Each browser session gets its own app.  The single-neuron views update on
 the server's event loop as a control changes (a warm run takes ~1.4 ms); the f–I curve is
-computed in a worker thread (the kernels release the GIL), shows a busy bar while it runs and
-never blocks the controls; only the newest request's curve is drawn.
+computed in a worker process (a thread of the app waits for it), only while its tab is shown,
+with a busy bar meanwhile; it never blocks the controls, and only the newest request's curve
+is drawn.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ import numpy as np
 
 from ..kernels import METHODS
 from ..model import FIELDS, HHParams
-from . import DEFAULTS, KINDS, PRESETS, SettingError, fi_settings, parse, run_settings
+from . import (
+    DEFAULTS,
+    KINDS,
+    PRESETS,
+    SettingError,
+    _exit_with_parent,
+    fi_settings,
+    parse,
+    run_settings,
+)
 
 #: settings shown as sliders: name -> (start, end, step)
 SLIDERS = {
@@ -69,6 +79,40 @@ def require_panel():
             "the explorer needs Panel and Bokeh: python -m pip install 'hhfast[explore]'"
         ) from None
     return pn
+
+
+_POOL = []
+_POOL_LOCK = threading.Lock()
+
+
+def _fi_pool():
+    """One worker process for the f–I curves of every session, started on first use.
+
+    A process, not a thread: ``simulate`` holds ``engine.KERNEL_LOCK`` around each kernel
+    launch, so an f–I batch (up to ~1 s per launch) run in a thread of the server made a
+    slider's run wait for it (1.3 s measured); in its own process it never does.  ``spawn``,
+    because the server process has threads.
+    """
+    with _POOL_LOCK:
+        if not _POOL:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            _POOL.append(ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent))
+        return _POOL[0]
+
+
+def _stop_pool() -> None:
+    """Stop the f–I worker process (the server is stopping)."""
+    with _POOL_LOCK:
+        while _POOL:
+            pool = _POOL.pop()
+            procs = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:  # a curve still computing is not waited for
+                proc.terminate()
 
 
 _PROMPT: dict[type, type] = {}
@@ -444,7 +488,7 @@ class Explorer:
             gen, s = job
             t0 = time.perf_counter()
             try:
-                fi, err = fi_settings(s), None
+                fi, err = _fi_pool().submit(fi_settings, s).result(), None
             except SettingError as e:
                 fi, err = None, str(e)
             except Exception as e:  # noqa: BLE001 - shown on the page, never a traceback
@@ -523,10 +567,22 @@ def serve(port: int = 0, open_browser: bool = True, address: str = "localhost",
         on_start(url)
     if open_browser:
         server.io_loop.add_callback(server.show, "/")
+    import signal
+
+    def _terminate(signum, frame):  # SIGTERM stops the server like Ctrl-C, cleanly
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     try:
         server.io_loop.start()
     except KeyboardInterrupt:
         pass
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        _stop_pool()
         server.stop()
     return url
