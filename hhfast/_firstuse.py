@@ -20,8 +20,9 @@ from numba.core import event
 from . import config
 
 #: typical cold compile time per method (s), measured on the 2-core development machine with an
-#: empty cache (README, "Performance"); only used to tell the user how long to wait
-_TYPICAL_SECONDS = {"euler": 11, "expeuler": 13, "rk4": 18}
+#: empty cache (README, "Performance"; dopri5: 27 CPU s, benchmarks/compile_times.py); only
+#: used to tell the user how long to wait.  A method not listed says "10-20 s".
+_TYPICAL_SECONDS = {"euler": 11, "expeuler": 13, "rk4": 18, "dopri5": 30}
 
 _installed: list[event.Listener] = []
 _said: set[tuple[str, str]] = set()
