@@ -6,7 +6,7 @@
 
 from . import accuracy, reference
 from .analysis import firing_pattern, latency, sustained_rate
-from .engine import simulate, warmup
+from .engine import methods, simulate, warmup
 from .excitability import rheobase
 from .fi import FICurve, fi_curve
 from .model import HHParams
@@ -22,6 +22,7 @@ __all__ = [
     "SpikeTimes",
     "Stimulus",
     "simulate",
+    "methods",
     "warmup",
     "pulses",
     "step",

@@ -14,7 +14,7 @@ import numpy as np
 from . import _checks as C
 from . import config
 from ._checks import INITIAL_VALUES, PER_NEURON
-from .kernels import METHODS
+from .kernels import METHODS, MethodSpec
 from .kernels import common as K
 from .model import FIELDS, STATE, HHParams, check_params, steady_state
 from .result import SimResult, SpikeTimes
@@ -53,8 +53,9 @@ def simulate(
         relative tolerance), so it ends at or just after ``t_stop``.
     dt : float
         Time step (ms).
-    method : {"rk4", "euler", "expeuler"}
-        Fixed-step method (see :mod:`hhfast.kernels`).
+    method : str
+        Integration method, a name of :func:`hhfast.methods` (``"rk4"``, ``"euler"``,
+        ``"heun"``, ``"expeuler"``, ``"rush_larsen"``, ``"rl2"``, ...; README, "Methods").
     params : HHParams, optional
         Model parameters (default :meth:`HHParams.classic`); any field can be overridden per
         neuron as a keyword argument.
@@ -147,14 +148,11 @@ def simulate(
         values["threshold"] = C.per_neuron_array("threshold", per_neuron["threshold"])
     for name, arr in values.items():
         C.range_check(name, arr)
-    if method == "expeuler" and (values["gL"] <= 0).any():
-        # exponential Euler advances V towards V_inf = (I + sum g E) / g_tot: with gL = 0 the
-        # total conductance can vanish (a pure capacitor) and V_inf is undefined
-        raise ValueError(
-            f"gL must be > 0 for method='expeuler' (its V update divides by the total "
-            f"conductance), got {values['gL'].reshape(-1)[np.argmin(values['gL'])]!r}; "
-            f"use method='rk4' or 'euler' for a membrane without leak"
-        )
+    spec = METHODS[method]
+    spec.check(values)  # the method's own parameter checks (e.g. expeuler: gL > 0)
+    if spec.kind not in _LAUNCH:
+        raise ValueError(f"method {method!r} is of kind {spec.kind!r}, which simulate() "
+                         f"cannot run yet")
     try:
         shape = np.broadcast_shapes(stim_shape, *(a.shape for a in values.values()))
     except ValueError:
@@ -200,7 +198,7 @@ def simulate(
         )
 
     # ---- allocate outputs and run chunk by chunk ----
-    kernel = METHODS[method].run
+    kernel = _LAUNCH[spec.kind](spec)
     tb, tc0, tc1, tab_index = as_tables(list(stims.reshape(-1)))
     tab_of = np.broadcast_to(tab_index.reshape(stims.shape), shape).reshape(-1)
     flat = {k: np.broadcast_to(a, shape) for k, a in values.items()}
@@ -260,6 +258,20 @@ def simulate(
     )
 
 
+def methods() -> dict[str, MethodSpec]:
+    """The integration methods ``simulate`` accepts, name -> :class:`~hhfast.kernels.MethodSpec`
+    (kernel, ``order``, ``kind``, ``stage_times``, ``check``, ``wp_range``, ``description``,
+    ``reference``), in the order of the README's table.
+
+    >>> import hhfast as hh
+    >>> sorted(hh.methods())[:3]
+    ['euler', 'expeuler', 'heun']
+    >>> hh.methods()["rk4"].order
+    4
+    """
+    return dict(METHODS)
+
+
 def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str], float]:
     """Compile (or load from Numba's on-disk cache) the kernels, so that later calls start at
     once.
@@ -270,7 +282,7 @@ def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str
     Parameters
     ----------
     methods : sequence of str, optional
-        Methods to prepare (default all of ``"euler", "expeuler", "rk4"``).
+        Methods to prepare (default every method of :func:`hhfast.methods`).
     dtypes : sequence of dtype
         Floating types to prepare (default float64 and float32).
 
@@ -295,6 +307,16 @@ def warmup(methods=None, dtypes=(np.float64, np.float32)) -> dict[tuple[str, str
             simulate(step(), t_stop=0.01, dt=0.01, method=m, dtype=d)
             spent[(m, np.dtype(d).name)] = time.perf_counter() - t
     return spent
+
+
+def _launch_fixed(spec):
+    """The call of a fixed-step kernel (signature of ``kernels.common.drive_fixed``)."""
+    return spec.run
+
+
+#: kind of method -> function of its spec returning ``kernel(y, P, tidx, tb, c0, c1, t0, dt,
+#: n_steps, win0, win1, ic, fo, spikes, rec, rec_slot, rec_var, record_every)``
+_LAUNCH = {"fixed": _launch_fixed}
 
 
 def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
