@@ -31,14 +31,14 @@ __all__ = [
 #: Spike-time accuracy targets (ms) of the work-precision table.
 WP_TARGETS = (1.0, 0.1, 0.01, 0.001)
 
-#: dts (ms) tried per method by default: from the finest that each method needs to approach
-#: the finest target to just below its stability limit (euler 0.068, rk4 0.089 ms on a
-#: 10 µA/cm² step; expeuler stays finite at any of these, but miscounts spikes above ~0.02).
-DEFAULT_WP_DTS = {
-    "euler": (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05),
-    "expeuler": (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
-    "rk4": (0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.07, 0.08),
-}
+#: dts (ms) tried per fixed-step method by default: each method's ``wp_range`` in the
+#: registry (from the finest it needs to approach the finest target to just below its
+#: stability limit).  A snapshot taken at import; the functions read the registry itself.
+DEFAULT_WP_DTS = {m: s.wp_range for m, s in METHODS.items() if s.kind == "fixed"}
+
+
+def _fixed_methods() -> tuple[str, ...]:
+    return tuple(m for m, s in METHODS.items() if s.kind == "fixed")
 
 
 def validation_cases(t_stop: float = 100.0) -> list[tuple[str, Stimulus, float, dict]]:
@@ -118,7 +118,7 @@ def validate(
 
 
 def work_precision(
-    methods: Sequence[str] = ("euler", "expeuler", "rk4"),
+    methods: Sequence[str] | None = None,
     dts: dict | None = None,
     *,
     n_neurons: int = 1000,
@@ -154,10 +154,11 @@ def work_precision(
         ``count_mismatch, diverged`` (numbers of compared / all neurons).
     """
     say = progress or (lambda msg: None)
-    dts = {m: DEFAULT_WP_DTS[m] for m in methods} if dts is None else dts
+    methods = _fixed_methods() if methods is None else tuple(methods)
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"method must be one of {sorted(METHODS)}, got {m!r}")
+    dts = {m: METHODS[m].wp_range for m in methods} if dts is None else dts
     if n_neurons < n_ref or n_ref < 1:
         raise ValueError(f"need 1 <= n_ref <= n_neurons, got n_ref={n_ref}, n_neurons={n_neurons}")
     stim = step()

@@ -240,13 +240,14 @@ def _bench(args) -> int:
         raise CLIError("nothing to run: pass --work-precision (throughput benchmarks: "
                        "python -m pytest benchmarks --benchmark-only)")
     from hhfast import plotting
-    from hhfast.accuracy import DEFAULT_WP_DTS, cheapest, work_precision
+    from hhfast.accuracy import cheapest, work_precision
+    from hhfast.kernels import METHODS
 
     if args.n_neurons < 1 or args.n_ref < 1 or args.n_ref > args.n_neurons:
         raise CLIError(f"need 1 <= --n-ref <= --n-neurons, got {args.n_ref} and {args.n_neurons}")
     if args.t_stop <= 0:
         raise CLIError(f"--t-stop must be > 0 ms, got {args.t_stop}")
-    dts = {m: DEFAULT_WP_DTS[m] for m in args.method}
+    dts = {m: METHODS[m].wp_range for m in args.method}
     if args.quick:  # a smoke run: every third dt of each method, no repeats, no scipy timing
         dts = {m: d[::3] for m, d in dts.items()}
     out = Path(args.out)
@@ -374,6 +375,8 @@ def _sweep_plot(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hhfast.kernels import METHODS
+
     parser = argparse.ArgumentParser(
         prog="hhfast", description="Fast batch integration of the Hodgkin-Huxley model."
     )
@@ -381,13 +384,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the gist's two-pulse run and an f-I curve, as PNGs")
     p.add_argument("--out", default="hhfast-out", help="folder for the figures (%(default)s)")
-    p.add_argument("--method", default="rk4", choices=["rk4", "euler", "expeuler"])
+    methods = list(METHODS)  # the registry, read when the parser is built
+    p.add_argument("--method", default="rk4", choices=methods)
     p.add_argument("--dt", type=float, default=0.01, help="time step in ms")
     p.add_argument("--t-stop", type=float, default=50.0, help="duration in ms")
     p.set_defaults(func=_demo)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--method", default="rk4", choices=["rk4", "euler", "expeuler"])
+    common.add_argument("--method", default="rk4", choices=methods)
     common.add_argument("--dt", type=float, default=0.01, help="time step in ms (default 0.01)")
     common.add_argument("--preset", default="classic", choices=["classic", "modern"],
                         help="parameter set: classic (rest = 0 mV) or modern (rest = -65 mV)")
@@ -438,13 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase", help="phase-plane figure V-n, V-m (PNG)")
     p.add_argument("--csv", help="CSV of t, I, V, n, m, h")
     p.set_defaults(func=_run)
-    methods = ["euler", "expeuler", "rk4"]
+    fixed = [m for m in methods if METHODS[m].kind == "fixed"]
     p = sub.add_parser(
         "validate",
         help="compare methods with the scipy reference on the gist and constant-current cases; "
              "exit 1 if a tolerance is exceeded",
     )
-    p.add_argument("--method", nargs="+", default=["rk4"], choices=methods)
+    p.add_argument("--method", nargs="+", default=["rk4"], choices=fixed)
     p.add_argument("--dt", nargs="+", type=_positive_float, default=[0.01], help="time step(s), ms")
     p.add_argument("--spike-tol", type=_positive_float, default=0.01,
                    help="largest spike-time error, ms (default %(default)s)")
@@ -458,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks: --work-precision (error vs cost, CSV + PNG)")
     p.add_argument("--work-precision", action="store_true",
                    help="spike-time error against cost for every method and dt")
-    p.add_argument("--method", nargs="+", default=methods, choices=methods)
+    p.add_argument("--method", nargs="+", default=fixed, choices=fixed)
     p.add_argument("--n-neurons", type=int, default=1000, help="batch size (default %(default)s)")
     p.add_argument("--n-ref", type=int, default=20,
                    help="neurons compared with the scipy reference (default %(default)s)")
