@@ -40,7 +40,7 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
 
 SPEC = MethodSpec(
     name="heun", run=run, order=2, kind="fixed", stage_times=(0.0, 1.0), check=no_check,
-    wp_range=(0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.06),
+    wp_range=(0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05),
     description="Heun / explicit trapezoid (RK2): two right-hand sides per step",
     reference="Heun (1900); Hairer, Nørsett & Wanner, Solving ODEs I, §II.1",
 )

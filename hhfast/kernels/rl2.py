@@ -41,7 +41,7 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
 
 SPEC = MethodSpec(
     name="rl2", run=run, order=2, kind="fixed", stage_times=(0.0, 0.5), check=no_check,
-    wp_range=(0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.06),
+    wp_range=(0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05),
     description="second-order Rush–Larsen: midpoint V, exponential-midpoint gates",
     reference="Sundnes, Artebrant, Skavhaug & Tveito, IEEE Trans. Biomed. Eng. 56:2546–2548 "
               "(2009); Perego & Veneziani, ETNA 35:234–256 (2009)",
