@@ -37,7 +37,8 @@ import numpy as np
 
 import hhfast as hh
 
-METHODS = ("euler", "expeuler", "rk4")
+#: every fixed-step method of the registry
+METHODS = tuple(m for m, s in hh.methods().items() if s.kind == "fixed")
 
 
 def _w_run(method, N, T, threads, dtype=np.float64):

@@ -28,7 +28,8 @@ import pytest
 import hhfast as hh
 from hhfast.model import HHParams, rates, steady_state
 
-METHODS = ("euler", "expeuler", "rk4")
+#: every fixed-step method of the registry
+METHODS = tuple(m for m, s in hh.methods().items() if s.kind == "fixed")
 W = dict(n=1000, t_stop=1000.0, dt=0.01)
 #: batch sizes for the growth with N (50 ms runs keep the largest at 5e7 neuron-steps)
 SIZES = (100, 1000, 10_000)

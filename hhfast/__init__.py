@@ -6,7 +6,7 @@
 
 from . import accuracy, reference
 from .analysis import firing_pattern, latency, sustained_rate
-from .engine import simulate, warmup
+from .engine import methods, simulate, warmup
 from .errors import InputError, InputTypeError, InputValueError, TruncationWarning
 from .excitability import rheobase
 from .explorer import explore
@@ -24,6 +24,7 @@ __all__ = [
     "SpikeTimes",
     "Stimulus",
     "simulate",
+    "methods",
     "warmup",
     "explore",
     "pulses",

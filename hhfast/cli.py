@@ -224,14 +224,15 @@ def _validate(args) -> int:
 
     rows = validate(args.method, args.dt, spike_tol=args.spike_tol, v_tol=args.v_tol,
                     t_stop=args.t_stop, rtols=args.rtol)
-    head = f"{'case':20s} {'method':9s} {'dt|rtol':>8s} {'max|dV| (mV)':>13s} " \
+    mw = max([9] + [len(m) for m in args.method])  # the longest method name
+    head = f"{'case':20s} {'method':{mw}s} {'dt|rtol':>8s} {'max|dV| (mV)':>13s} " \
            f"{'spike err (ms)':>15s} {'spikes':>9s}  result"
     print(head)
     print("-" * len(head))
     for r in rows:
         counts = f"{r['count']}/{r['count_ref']}"
         knob = r["dt"] if r["dt"] == r["dt"] else r["rtol"]  # rtol for adaptive methods
-        print(f"{r['case']:20s} {r['method']:9s} {knob:8g} {_fmt(r['max_dV']):>13s} "
+        print(f"{r['case']:20s} {r['method']:{mw}s} {knob:8g} {_fmt(r['max_dV']):>13s} "
               f"{_fmt(r['spike_error']):>15s} {counts:>9s}  "
               f"{'ok' if r['passed'] else 'FAIL'}{'' if r['count_match'] else ' (spike count)'}")
     failed = sum(not r["passed"] for r in rows)
@@ -249,13 +250,14 @@ def _bench(args) -> int:
         raise CLIError("nothing to run: pass --work-precision (throughput benchmarks: "
                        "python -m pytest benchmarks --benchmark-only)")
     from hhfast import plotting
-    from hhfast.accuracy import DEFAULT_WP_DTS, cheapest, work_precision
+    from hhfast.accuracy import cheapest, work_precision
+    from hhfast.kernels import METHODS
 
     if args.n_neurons < 1 or args.n_ref < 1 or args.n_ref > args.n_neurons:
         raise CLIError(f"need 1 <= --n-ref <= --n-neurons, got {args.n_ref} and {args.n_neurons}")
     if args.t_stop <= 0:
         raise CLIError(f"--t-stop must be > 0 ms, got {args.t_stop}")
-    dts = {m: DEFAULT_WP_DTS[m] for m in args.method}
+    dts = {m: METHODS[m].wp_range for m in args.method}
     if args.quick:  # a smoke run: every third dt of each method, no repeats, no scipy timing
         dts = {m: d[::3] for m, d in dts.items()}
     out = Path(args.out)
@@ -416,6 +418,8 @@ def _warmup(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hhfast.kernels import METHODS
+
     parser = argparse.ArgumentParser(
         prog="hhfast", description="Fast batch integration of the Hodgkin-Huxley model."
     )
@@ -423,13 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the gist's two-pulse run and an f-I curve, as PNGs")
     p.add_argument("--out", default="hhfast-out", help="folder for the figures (%(default)s)")
-    p.add_argument("--method", default="rk4", choices=["rk4", "euler", "expeuler"])
+    methods = list(METHODS)  # the registry, read when the parser is built
+    p.add_argument("--method", default="rk4", choices=methods)
     p.add_argument("--dt", type=float, default=0.01, help="time step in ms")
     p.add_argument("--t-stop", type=float, default=50.0, help="duration in ms")
     p.set_defaults(func=_demo)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--method", default="rk4", choices=["rk4", "euler", "expeuler"])
+    common.add_argument("--method", default="rk4", choices=methods)
     common.add_argument("--dt", type=float, default=0.01, help="time step in ms (default 0.01)")
     common.add_argument("--preset", default="classic", choices=["classic", "modern"],
                         help="parameter set: classic (rest = 0 mV) or modern (rest = -65 mV)")
@@ -480,7 +485,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase", help="phase-plane figure V-n, V-m (PNG)")
     p.add_argument("--csv", help="CSV of t, I, V, n, m, h")
     p.set_defaults(func=_run)
-    methods = ["euler", "expeuler", "rk4", "dopri5"]
     p = sub.add_parser(
         "validate",
         help="compare methods with the scipy reference on the gist and constant-current cases; "

@@ -16,7 +16,7 @@ from . import _checks as C
 from . import _firstuse, config
 from ._checks import INITIAL_VALUES, PER_NEURON
 from .errors import InputTypeError, InputValueError, TruncationWarning
-from .kernels import METHODS
+from .kernels import METHODS, MethodSpec
 from .kernels import common as K
 from .model import FIELDS, STATE, HHParams, check_params, steady_state
 from .result import SimResult, SpikeTimes
@@ -67,12 +67,14 @@ def simulate(
         End time (ms).  The run takes ``ceil((t_stop - t_start) / dt)`` steps (with a 1e-9
         relative tolerance), so it ends at or just after ``t_stop``.
     dt : float
-        Time step (ms).  For ``method="dopri5"``: the first trial step of every neuron (the
-        controller adapts it within a step or two) and, times ``record_every``, the spacing
-        of the recorded samples; the run then ends exactly at ``t_stop``.
-    method : {"rk4", "euler", "expeuler", "dopri5"}
-        Fixed-step method, or ``"dopri5"``: adaptive Dormand–Prince 5(4), every neuron with
-        its own step size and time (see :mod:`hhfast.kernels.dopri5`; float64 only).
+        Time step (ms).  For an adaptive method (``"dopri5"``): the first trial step of every
+        neuron (the controller adapts it within a step or two) and, times ``record_every``,
+        the spacing of the recorded samples; the run then ends exactly at ``t_stop``.
+    method : str
+        Integration method, a name of :func:`hhfast.methods` (``"rk4"``, ``"euler"``,
+        ``"heun"``, ``"expeuler"``, ``"rush_larsen"``, ``"rl2"``, ``"dopri5"``; README,
+        "Methods").  ``"dopri5"`` is adaptive: every neuron with its own step size and time
+        (see :mod:`hhfast.kernels.dopri5`; float64 only).
     params : HHParams, optional
         Model parameters (default :meth:`HHParams.classic`); any field can be overridden per
         neuron as a keyword argument.
@@ -123,7 +125,8 @@ def simulate(
     # ---- scalars and names (cheap, first) ----
     if not isinstance(method, str) or method not in METHODS:
         raise InputValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    adaptive = getattr(METHODS[method], "KIND", "fixed") == "adaptive"
+    spec = METHODS[method]
+    adaptive = spec.kind == "adaptive"
     rtol, atol, max_steps = _adaptive_options(method, adaptive, rtol, atol, max_steps, dtype)
     dt = C.real("dt", dt, positive=True)
     t_start = C.real("t_start", t_start)
@@ -183,14 +186,7 @@ def simulate(
         C.range_check(name, arr)
         C.representable(name, arr, dtype)
     _check_derived(values, dtype)
-    if method == "expeuler" and (values["gL"] <= 0).any():
-        # exponential Euler advances V towards V_inf = (I + sum g E) / g_tot: with gL = 0 the
-        # total conductance can vanish (a pure capacitor) and V_inf is undefined
-        raise InputValueError(
-            f"gL must be > 0 for method='expeuler' (its V update divides by the total "
-            f"conductance), got {values['gL'].reshape(-1)[np.argmin(values['gL'])]!r}; "
-            f"use method='rk4' or 'euler' for a membrane without leak"
-        )
+    spec.check(values)  # the method's own parameter checks (e.g. expeuler: gL > 0)
     try:
         shape = np.broadcast_shapes(stim_shape, *(a.shape for a in values.values()))
     except ValueError:
@@ -240,7 +236,7 @@ def simulate(
         )
 
     # ---- allocate outputs and run chunk by chunk ----
-    kernel = METHODS[method].run
+    kernel = spec.run
     if adaptive:
         kernel, stats_parts = _run_adaptive(kernel, t_end, rtol, atol, max_steps)
     tb, tc0, tc1, tab_index = as_tables(list(stims.reshape(-1)))
@@ -317,6 +313,20 @@ def simulate(
     )
 
 
+def methods() -> dict[str, MethodSpec]:
+    """The integration methods ``simulate`` accepts, name -> :class:`~hhfast.kernels.MethodSpec`
+    (kernel, ``order``, ``kind``, ``stage_times``, ``check``, ``wp_range``, ``description``,
+    ``reference``), in the order of the README's table.
+
+    >>> import hhfast as hh
+    >>> sorted(hh.methods())[:3]
+    ['euler', 'expeuler', 'heun']
+    >>> hh.methods()["rk4"].order
+    4
+    """
+    return dict(METHODS)
+
+
 def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False,
            ) -> dict[tuple[str, str], float]:
     """Compile (or load from Numba's on-disk cache) the kernels, so that later calls start at
@@ -328,8 +338,8 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
     Parameters
     ----------
     methods : sequence of str, optional
-        Methods to prepare (default all of ``"euler", "expeuler", "rk4", "dopri5"``; the
-        adaptive ones in float64 only).
+        Methods to prepare (default every method of :func:`hhfast.methods`; the adaptive ones
+        in float64 only).
     dtypes : sequence of dtype
         Floating types to prepare (default float64 and float32).
     progress : bool
@@ -353,7 +363,7 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
     todo = [
         (m, d) for m in methods for d in kinds
         # adaptive methods are float64 only
-        if not (getattr(METHODS[m], "KIND", "fixed") == "adaptive" and d != np.float64)
+        if not (METHODS[m].kind == "adaptive" and d != np.float64)
     ]
     if progress:
         from tqdm.auto import tqdm

@@ -11,6 +11,8 @@ RNG = np.random.default_rng(7)
 N = 37  # not a multiple of the block size: the last block is padded
 AMP = RNG.uniform(0.0, 25.0, N)
 GK = RNG.uniform(25.0, 45.0, N)
+#: every fixed-step method of the registry
+FIXED = [m for m, s in hh.methods().items() if s.kind == "fixed"]
 STIM = hh.pulse_train(start=1.0, width=2.0, period=7.0, count=5, amplitude=1.0) + hh.step(
     start=20.0, amplitude=0.5)
 
@@ -30,7 +32,7 @@ def _same(a, i, b, j):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("method", ["rk4", "euler", "expeuler"])
+@pytest.mark.parametrize("method", FIXED)
 def test_bitwise_independent_of_batch_position_threads(method, dtype):
     full = _run(np.arange(N), method, dtype, 1)
     assert full.spike_count.sum() > 0

@@ -129,3 +129,48 @@ KERNEL(run_expeuler, {
     st[2][l] = am / sm + (m - am / sm) * EXP(-dt * sm);
     st[3][l] = ah / sh + (h - ah / sh) * EXP(-dt * sh);
 })
+
+KERNEL(run_heun, {
+    REAL a1, b1, c1, d1, a2, b2, c2, d2;
+    rhs(V, n, m, h, I[l], &a1, &b1, &c1, &d1);
+    rhs(V + dt * a1, n + dt * b1, m + dt * c1, h + dt * d1, I[l], &a2, &b2, &c2, &d2);
+    st[0][l] = V + dt / 2 * (a1 + a2); st[1][l] = n + dt / 2 * (b1 + b2);
+    st[2][l] = m + dt / 2 * (c1 + c2); st[3][l] = h + dt / 2 * (d1 + d2);
+})
+
+/* Rush-Larsen: the gates exactly with V frozen at U over tau, into *n1, *m1, *h1 */
+#pragma omp declare simd
+static inline void rl_gates(REAL U, REAL n, REAL m, REAL h, REAL tau, REAL *n1, REAL *m1,
+                            REAL *h1)
+{
+    REAL an = (REAL)0.1 * xexpm1((10 - U) / 10), bn = (REAL)0.125 * EXP(-U / 80);
+    REAL am = xexpm1((25 - U) / 10), bm = 4 * EXP(-U / 18);
+    REAL ah = (REAL)0.07 * EXP(-U / 20), bh = 1 / (EXP((30 - U) / 10) + 1);
+    REAL sn = an + bn, sm = am + bm, sh = ah + bh;
+    *n1 = an / sn + (n - an / sn) * EXP(-tau * sn);
+    *m1 = am / sm + (m - am / sm) * EXP(-tau * sm);
+    *h1 = ah / sh + (h - ah / sh) * EXP(-tau * sh);
+}
+
+#pragma omp declare simd
+static inline REAL dvdt(REAL V, REAL n, REAL m, REAL h, REAL I)
+{
+    return I - (120 * m * m * m * h * (V - 115) + 36 * (n * n) * (n * n) * (V + 12)
+                + (REAL)0.3 * (V - (REAL)10.613));
+}
+
+KERNEL(run_rush_larsen, {
+    REAL n1, m1, h1;
+    rl_gates(V, n, m, h, dt, &n1, &m1, &h1);
+    st[0][l] = V + dt * dvdt(V, n, m, h, I[l]);
+    st[1][l] = n1; st[2][l] = m1; st[3][l] = h1;
+})
+
+KERNEL(run_rl2, {
+    REAL nh, mh, hh, n1, m1, h1;
+    REAL Vh = V + dt / 2 * dvdt(V, n, m, h, I[l]);
+    rl_gates(V, n, m, h, dt / 2, &nh, &mh, &hh);
+    rl_gates(Vh, n, m, h, dt, &n1, &m1, &h1);
+    st[0][l] = V + dt * dvdt(Vh, nh, mh, hh, I[l]);
+    st[1][l] = n1; st[2][l] = m1; st[3][l] = h1;
+})

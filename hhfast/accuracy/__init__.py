@@ -17,7 +17,7 @@ One module per study, all on top of the solver (which never imports this package
 from __future__ import annotations
 
 from .comparison import Comparison, compare
-from .defaults import DEFAULT_WP_DTS, VALIDATE_DTS, VALIDATE_METHODS, WP_METHODS, WP_TARGETS
+from .defaults import DEFAULT_WP_DTS, VALIDATE_DTS, VALIDATE_METHODS, VALIDATE_RTOLS, WP_TARGETS
 from .orders import Convergence, convergence, observed_order
 from .stability import StabilityLimit, stability_limit
 from .validation import validate, validation_cases
@@ -37,7 +37,7 @@ __all__ = [
     "cheapest",
     "DEFAULT_WP_DTS",
     "WP_TARGETS",
-    "WP_METHODS",
+    "VALIDATE_RTOLS",
     "VALIDATE_METHODS",
     "VALIDATE_DTS",
 ]

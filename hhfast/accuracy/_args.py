@@ -43,4 +43,4 @@ def time_steps(value, name: str = "dts", at_least: int = 1) -> np.ndarray:
 
 def adaptive(method: str) -> bool:
     """Whether ``method`` is adaptive (its accuracy knob is rtol, not dt)."""
-    return getattr(METHODS[method], "KIND", "fixed") == "adaptive"
+    return METHODS[method].kind == "adaptive"

@@ -11,17 +11,18 @@ import numpy as np
 
 from .. import _checks as C
 from ..engine import simulate
+from ..kernels import METHODS
 from ..reference import solve
 from ..stimulus import step
 from . import _args
 from .comparison import compare
-from .defaults import DEFAULT_WP_DTS, WP_METHODS, WP_TARGETS
+from .defaults import WP_TARGETS
 
 __all__ = ["work_precision", "cheapest"]
 
 
 def work_precision(
-    methods: Sequence[str] = WP_METHODS,
+    methods: Sequence[str] | None = None,
     dts: dict | None = None,
     *,
     n_neurons: int = 1000,
@@ -43,8 +44,12 @@ def work_precision(
     5 s); its spike times are compared with the scipy reference on ``n_ref`` neurons spread
     evenly over the batch (solving all of them with scipy would take hours).  Scipy
     ``solve_ivp`` itself (DOP853, one neuron after another, the gist's way) is measured as a
-    yardstick at ``scipy_rtols`` on the same ``n_ref`` neurons.  ``dtypes`` lists the kernel
-    floating types to run; float32 rows are labelled ``"<method>-float32"``.
+    yardstick at ``scipy_rtols`` on the same ``n_ref`` neurons.  ``methods`` defaults to the
+    keys of ``dts``, else every method of the registry (:func:`hhfast.methods`), and ``dts``
+    to each method's ``wp_range``.  For an adaptive method (``"dopri5"``) the values of
+    ``dts`` are its rtols (atol = rtol; 0.01 ms first step).  ``dtypes`` lists the kernel
+    floating types to run; float32 rows are labelled ``"<method>-float32"`` (adaptive
+    methods run in float64 only).
 
     Returns
     -------
@@ -57,9 +62,11 @@ def work_precision(
         ``count_mismatch, diverged`` (numbers of compared / all neurons).
     """
     say = progress or (lambda msg: None)
+    if methods is None:  # the keys of dts, else every registered method
+        methods = tuple(dts) if isinstance(dts, dict) else tuple(METHODS)
     methods = _args.methods(methods)
     if dts is None:
-        dts = {m: DEFAULT_WP_DTS[m] for m in methods}
+        dts = {m: METHODS[m].wp_range for m in methods}
     if not isinstance(dts, dict) or set(methods) - set(dts):
         raise TypeError(f"dts must be a dict with time steps (ms) for every method of "
                         f"{list(methods)}, got {dts!r}")

@@ -1,6 +1,14 @@
-"""Numba kernels, one module per method; nothing here knows about files, plots or Dask.
+"""Numba kernels, one module per method, and the registry of methods; nothing here knows
+about files, plots or Dask.
 
-Every kernel has the same signature (see :mod:`hhfast.kernels.common` for the arrays).
+The registry.  :data:`METHODS` maps each method name to its :class:`~.spec.MethodSpec`
+(kernel, order, kind, stimulus stage times, parameter check, work-precision range, one-line
+description, reference).  Everything that lists methods reads it: ``simulate``'s check and
+dispatch, the CLI's choices, ``validate``/``bench`` defaults, the README's method table (a
+test checks it) and the tests' parametrisations.  A fixed-step method is one file holding its
+lane ``step``, a four-line ``run`` that hands it to :func:`.common.drive_fixed`, and its
+``SPEC``; adding it here is its name in ``_NAMES``.  Every fixed-step kernel has the same
+signature (see :mod:`hhfast.kernels.common` for the arrays).
 
 Cache safety.  Numba's on-disk cache (``cache=True``) keys a kernel on the source file that
 defines it, not on the helpers it inlines (``common.py``, ``fastexp.py``) nor on the
@@ -12,14 +20,30 @@ kernel source file and knob, and empties the kernels' cache indexes when the sta
 from __future__ import annotations
 
 import hashlib
+from importlib import import_module
 from pathlib import Path
 
 from .. import config
-from . import dopri5, euler, expeuler, rk4
+from .spec import MethodSpec
 
-#: method name -> kernel module (each has ``run`` and ``ORDER``; ``KIND = "adaptive"`` marks a
-#: kernel with its own signature, see :mod:`hhfast.kernels.dopri5`)
-METHODS = {"euler": euler, "rk4": rk4, "expeuler": expeuler, "dopri5": dopri5}
+#: the built-in methods, one module each, in the order tables list them
+_NAMES = ("euler", "heun", "rk4", "expeuler", "rush_larsen", "rl2", "dopri5")
+_BUILTIN = tuple(import_module(f"{__name__}.{name}").SPEC for name in _NAMES)
+
+#: method name -> :class:`MethodSpec`, in the order tables list them
+METHODS: dict[str, MethodSpec] = {s.name: s for s in _BUILTIN}
+
+
+def register(spec: MethodSpec, *, replace: bool = False) -> MethodSpec:
+    """Add a method to the registry (for methods defined outside hhfast, e.g. in a test or a
+    user's module; hhfast's own are listed in ``_NAMES``).  Its ``run`` must be a
+    module-level ``@njit(cache=True)`` kernel with the signature its ``kind`` requires."""
+    if not isinstance(spec, MethodSpec):
+        raise TypeError(f"spec must be a MethodSpec, got {spec!r}")
+    if spec.name in METHODS and not replace:
+        raise ValueError(f"a method named {spec.name!r} is already registered")
+    METHODS[spec.name] = spec
+    return spec
 
 #: the knobs the kernels freeze at compile time
 _KERNEL_KNOBS = ("FASTMATH", "BLOCK", "EDGE_SNAP", "KERNEL_SERIES_CUTOFF64",
@@ -40,12 +64,12 @@ def _source_stamp() -> str:
 def _drop_stale_caches() -> None:
     """Empty the cache index of every kernel whose stamp differs from the current sources."""
     stamp = _source_stamp()
-    for mod in METHODS.values():
-        cache = getattr(mod.run, "_cache", None)
+    for spec in _BUILTIN:
+        cache = getattr(spec.run, "_cache", None)
         path = getattr(cache, "_cache_path", None)
         if path is None:  # pragma: no cover - caching disabled
             continue
-        marker = Path(path) / f"{mod.__name__.rsplit('.', 1)[-1]}.hhfast-stamp"
+        marker = Path(path) / f"{spec.run.__module__.rsplit('.', 1)[-1]}.hhfast-stamp"
         try:
             if marker.exists() and marker.read_text() == stamp:
                 continue
@@ -58,4 +82,4 @@ def _drop_stale_caches() -> None:
 
 _drop_stale_caches()
 
-__all__ = ["METHODS"]
+__all__ = ["METHODS", "MethodSpec", "register"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .. import config
 from .fastexp import (
@@ -140,6 +140,44 @@ def rhs(V, n, m, h, I, pb, l):
         phi * (am * (one - m) - bm * m),
         phi * (ah * (one - h) - bh * h),
     )
+
+
+@njit(**INLINE)
+def dvdt(V, n, m, h, I, pb, l):
+    """dV/dt (mV/ms) of lane ``l`` at current I (µA/cm²): the V row of :func:`rhs` alone."""
+    m3h = m * m * m * h
+    n4 = (n * n) * (n * n)
+    i_ion = (
+        pb[P_GNA, l] * m3h * (V - pb[P_ENA, l])
+        + pb[P_GK, l] * n4 * (V - pb[P_EK, l])
+        + pb[P_GL, l] * (V - pb[P_EL, l])
+    )
+    return (I - i_ion) * pb[P_ICM, l]
+
+
+@njit(**INLINE)
+def gates_frozen_v(Vf, n, m, h, pb, l, dt):
+    """The gates advanced exactly over ``dt`` ms with V frozen at ``Vf`` (mV):
+    x∞ + (x − x∞)·e^(−dt·φ·(αx + βx)), x∞ = αx/(αx + βx) at Vf (the Rush–Larsen update).
+
+    One division for the three reciprocals; x∞ is capped at 1 (the shared reciprocal can
+    round it one ulp above), so each update is a convex combination and stays in [0, 1]."""
+    an, bn, am, bm, ah, bh = rates_unscaled(Vf, pb[P_VREST, l])
+    one = like(Vf, 1.0)
+    hp = like(Vf, dt) * pb[P_PHI, l]
+    sn, sm, sh = an + bn, am + bm, ah + bh
+    snm = sn * sm
+    R = one / (snm * sh)
+    shR = sh * R
+    ninf = an * (sm * shR)
+    minf = am * (sn * shR)
+    hinf = ah * (snm * R)
+    ninf = select(ninf > one, one, ninf)
+    minf = select(minf > one, one, minf)
+    hinf = select(hinf > one, one, hinf)
+    return (ninf + (n - ninf) * vexp_below(-hp * sn),
+            minf + (m - minf) * vexp_below(-hp * sm),
+            hinf + (h - hinf) * vexp_below(-hp * sh))
 
 
 # -- stimulus -----------------------------------------------------------------------------------
@@ -404,3 +442,41 @@ def count_spike(ic, fo, spikes, i, ts, win0, win1):
             fo[F_WISI2, i] += isi * isi
         fo[F_WLAST, i] = ts
         ic[I_WCOUNT, i] = w + 1
+
+
+# -- the block driver every fixed-step method runs ----------------------------------------------
+@njit(**INLINE)
+def drive_fixed(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
+                rec_slot, rec_var, record_every):
+    """Advance every neuron ``n_steps`` steps of ``dt`` ms from ``t0`` with the lane step
+    ``step`` (the arrays are described in the module docstring).
+
+    ``step(V, n, m, h, I0, I1, I2, pb, l, dt)`` is a method's one-step map for lane ``l``:
+    state at the step's start, the stimulus current (µA/cm²) at the step's start, middle and
+    end (the edge rule of :func:`shape_over_step`), the block's parameters and the step in the
+    kernel's float type; it returns the state at the step's end.  It is an
+    ``@njit(inline="always")`` function passed as an argument: Numba specialises this driver
+    for it and LLVM inlines it into the lane loop, so the loop has no calls and vectorises,
+    while the method's ``run`` stays a module-level function that Numba caches on disk.
+    """
+    h = like(y[0, 0], dt)
+    for b in prange(y.shape[1] // BLOCK):
+        i0 = b * BLOCK
+        pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
+        uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
+        rec_left = record_every
+        for k in range(n_steps):
+            block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
+            ev = False
+            for l in range(BLOCK):  # the vectorised lane loop: no branches, no calls
+                V, n, m, g = st[0, l], st[1, l], st[2, l], st[3, l]
+                prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, n, m, g
+                V1, n1, m1, g1 = step(V, n, m, g, I[0, l], I[1, l], I[2, l], pb, l, h)
+                # every lane is advanced, diverged ones too (their frozen state is in fz);
+                # a per-lane select here made LLVM branch around the update and give up
+                st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
+                ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], armed[l], alive[l])
+            rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
+                                   fz, armed, alive, I, rec, rec_slot, rec_var, record_every,
+                                   rec_left)
+        block_store(y, ic, i0, st, fz, armed, alive)

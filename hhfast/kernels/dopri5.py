@@ -55,9 +55,7 @@ from .common import (
     rhs,
 )
 from .fastexp import _bits_of_f64, _f64_from_bits, select, vexp, vsqrt
-
-ORDER = 5
-KIND = "adaptive"
+from .spec import MethodSpec, no_check
 
 INLINE = dict(inline="always", cache=True, fastmath=config.FASTMATH)
 
@@ -402,3 +400,12 @@ def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1
                     for r in range(rec_var.shape[0]):
                         rec[r, s, c] = st[rec_var[r], l]
         block_store(y, ic, i0, st, fz, armed, alive)
+
+
+SPEC = MethodSpec(
+    name="dopri5", run=run, order=5, kind="adaptive", stage_times=(0.0, 0.2, 0.3, 0.8, 8 / 9, 1.0),
+    check=no_check, wp_range=(1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10),
+    description="Dormand–Prince 5(4), adaptive per neuron (rtol/atol), FSAL, PI control, "
+                "dense output of order 4",
+    reference="Dormand & Prince (1980); Hairer, Nørsett & Wanner, Solving ODEs I, §II.4–II.5",
+)
