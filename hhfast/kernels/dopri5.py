@@ -404,7 +404,7 @@ def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1
 
 SPEC = MethodSpec(
     name="dopri5", run=run, order=5, kind="adaptive", stage_times=(0.0, 0.2, 0.3, 0.8, 8 / 9, 1.0),
-    check=no_check, wp_range=(1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10),
+    check=no_check, wp_range=(1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4),
     description="Dormand–Prince 5(4), adaptive per neuron (rtol/atol), FSAL, PI control, "
                 "dense output of order 4",
     reference="Dormand & Prince (1980); Hairer, Nørsett & Wanner, Solving ODEs I, §II.4–II.5",
