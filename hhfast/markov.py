@@ -116,7 +116,6 @@ def _gillespie(k, na, an, bn, am, bm, ah, bh, span, buf, state, k0, k1, tr):
         if t >= span:
             return events
         events += 1
-        r = u2 * a
         _apply(k, na, an, bn, am, bm, ah, bh, u2 * a)
 
 
@@ -438,7 +437,6 @@ def markov(
             raise ValueError(f"{name} must be > 0 ({unit}), got "
                              f"{values[name].reshape(-1)[np.flatnonzero(bad)[0]].item()!r}")
     if "clamp_V" in per_neuron:
-        cv = np.asarray(per_neuron["clamp_V"], dtype=object)
         try:
             cv = np.asarray(per_neuron["clamp_V"], dtype=float)
         except (TypeError, ValueError):
