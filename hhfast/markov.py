@@ -80,29 +80,68 @@ _S32 = np.uint64(32)
 NR = 15
 
 
+def _targets() -> np.ndarray:
+    """``T[x, d]``: the state reached by the ``d``-th transition out of state ``x`` (-1: none).
+
+    States: K ``n_i`` at ``x = i`` (0..4), Na ``m_i h_j`` at ``x = 5 + i + 4 j``.  Transition
+    ``d = 0``: one more open subunit (n or m), ``d = 1``: one fewer, ``d = 2``: the h gate
+    flips (Na only).
+    """
+    T = np.full((NS, 3), -1, dtype=np.int64)
+    for i in range(5):
+        T[i, 0] = i + 1 if i < 4 else -1
+        T[i, 1] = i - 1 if i > 0 else -1
+    for j in range(2):
+        for i in range(4):
+            x = 5 + i + 4 * j
+            T[x, 0] = x + 1 if i < 3 else -1
+            T[x, 1] = x - 1 if i > 0 else -1
+            T[x, 2] = x + 4 if j == 0 else x - 4
+    return T
+
+
+NS = 13
+_T = _targets()
+
+
 @njit(**_JIT)
-def _gillespie(k, na, an, bn, am, bm, ah, bh, span, buf, state, k0, k1, tr):
-    """Evolve the K counts ``k[5]`` and Na counts ``na[8]`` exactly over ``span`` ms at fixed
-    rates.  ``buf`` holds four uniforms, ``state = [next slot, Philox calls so far]``.
-    Returns the number of transitions taken."""
+def _fill_rates(R, q, an, bn, am, bm, ah, bh):
+    """Per-channel rates ``R[x, d]`` (1/ms) of the transitions :data:`_T` and the exit rates
+    ``q[x] = sum_d R[x, d]`` at the frozen α, β."""
+    for i in range(5):
+        R[i, 0] = (4 - i) * an
+        R[i, 1] = i * bn
+        R[i, 2] = 0.0
+    for j in range(2):
+        for i in range(4):
+            x = 5 + i + 4 * j
+            R[x, 0] = (3 - i) * am
+            R[x, 1] = i * bm
+            R[x, 2] = ah if j == 0 else bh
+    for x in range(NS):
+        q[x] = R[x, 0] + R[x, 1] + R[x, 2]
+
+
+@njit(**_JIT)
+def _gillespie(c, R, q, span, buf, state, k0, k1, tr):
+    """Evolve the 13 occupancy counts ``c`` (K ``n0..n4``, Na ``m_i h_j`` at ``5 + i + 4j``)
+    exactly over ``span`` ms at the fixed rates ``R``, ``q`` (:func:`_fill_rates`): Gillespie's
+    direct method.  ``buf`` holds four uniforms, ``state = [next slot, Philox calls so far]``.
+    Returns the number of transitions taken.
+
+    The total propensity ``a = sum_x c[x] q[x]`` is updated by ``q[y] - q[x]`` after each
+    transition ``x -> y`` (recomputed from scratch at each call); the transition is picked by
+    walking the states with ``r = u2 a``, then the (at most three) exits of the state.
+    """
+    a = 0.0
+    for x in range(NS):
+        a += c[x] * q[x]
     t = 0.0
     events = 0
-    while True:
-        # total propensity of the 28 transitions
-        a = 0.0
-        for i in range(4):
-            a += ((4 - i) * an) * k[i] + ((i + 1) * bn) * k[i + 1]
-        for j in range(2):
-            for i in range(3):
-                a += ((3 - i) * am) * na[i + 4 * j] + ((i + 1) * bm) * na[i + 1 + 4 * j]
-        for i in range(4):
-            a += ah * na[i] + bh * na[i + 4]
-        if not a > 0.0:
-            return events
-        # two uniforms
-        if state[0] >= 3:
-            c = np.uint64(state[1])
-            w0, w1, w2, w3 = philox4x32_10(tr & _LO32, tr >> _S32, c & _LO32, c >> _S32, k0, k1)
+    while a > 0.0:
+        if state[0] >= 3:  # both pairs of the buffer used: next Philox call
+            n = np.uint64(state[1])
+            w0, w1, w2, w3 = philox4x32_10(tr & _LO32, tr >> _S32, n & _LO32, n >> _S32, k0, k1)
             buf[0] = uniform_from_u32(w0)
             buf[1] = uniform_from_u32(w1)
             buf[2] = uniform_from_u32(w2)
@@ -116,78 +155,53 @@ def _gillespie(k, na, an, bn, am, bm, ah, bh, span, buf, state, k0, k1, tr):
         if t >= span:
             return events
         events += 1
-        _apply(k, na, an, bn, am, bm, ah, bh, u2 * a)
+        r = u2 * a
+        src = -1
+        last = -1
+        for x in range(NS):
+            p = c[x] * q[x]
+            if p > 0.0:
+                last = x
+                if r < p:
+                    src = x
+                    break
+                r -= p
+        if src < 0:  # rounding left r past the sum (~1e-16 per event): the last one
+            src = last
+            r = 0.0
+        dst = -1
+        lastd = -1
+        for d in range(3):
+            p = c[src] * R[src, d]
+            if p > 0.0:
+                lastd = d
+                if r < p:
+                    dst = _T[src, d]
+                    break
+                r -= p
+        if dst < 0:
+            dst = _T[src, lastd]
+        c[src] -= 1
+        c[dst] += 1
+        a += q[dst] - q[src]
+        if not a > 0.0:  # rounding of the running sum near zero: recompute
+            a = 0.0
+            for x in range(NS):
+                a += c[x] * q[x]
+    return events
 
 
 @njit(**_JIT)
-def _apply(k, na, an, bn, am, bm, ah, bh, r):
-    """Take the transition picked by ``r`` in [0, total propensity): walk the 28 propensities
-    in a fixed order and take the first whose cumulative sum exceeds ``r``.  Should rounding
-    leave ``r`` past the sum (probability ~1e-16 per event), the last transition with a
-    non-zero propensity is taken."""
-    last_from = -1
-    last_to = -1
-    last_k = False
-    for i in range(4):
-        p = ((4 - i) * an) * k[i]
-        if p > 0.0:
-            last_from, last_to, last_k = i, i + 1, True
-        if r < p:
-            k[i] -= 1
-            k[i + 1] += 1
-            return
-        r -= p
-        p = ((i + 1) * bn) * k[i + 1]
-        if p > 0.0:
-            last_from, last_to, last_k = i + 1, i, True
-        if r < p:
-            k[i + 1] -= 1
-            k[i] += 1
-            return
-        r -= p
-    for j in range(2):
-        for i in range(3):
-            s = i + 4 * j
-            p = ((3 - i) * am) * na[s]
-            if p > 0.0:
-                last_from, last_to, last_k = s, s + 1, False
-            if r < p:
-                na[s] -= 1
-                na[s + 1] += 1
-                return
-            r -= p
-            p = ((i + 1) * bm) * na[s + 1]
-            if p > 0.0:
-                last_from, last_to, last_k = s + 1, s, False
-            if r < p:
-                na[s + 1] -= 1
-                na[s] += 1
-                return
-            r -= p
-    for i in range(4):
-        p = ah * na[i]
-        if p > 0.0:
-            last_from, last_to, last_k = i, i + 4, False
-        if r < p:
-            na[i] -= 1
-            na[i + 4] += 1
-            return
-        r -= p
-        p = bh * na[i + 4]
-        if p > 0.0:
-            last_from, last_to, last_k = i + 4, i, False
-        if r < p:
-            na[i + 4] -= 1
-            na[i] += 1
-            return
-        r -= p
-    if last_from >= 0:
-        if last_k:
-            k[last_from] -= 1
-            k[last_to] += 1
-        else:
-            na[last_from] -= 1
-            na[last_to] += 1
+def _v_half(v, fna, fk, gNa, gK, gL, ENa, EK, EL, cur, Cm, h):
+    """V after ``h`` ms at the open fractions ``fna``, ``fk`` and current ``cur`` (µA/cm²)
+    held fixed: exponential Euler, exact for frozen conductances."""
+    gna = gNa * fna
+    gk = gK * fk
+    G = gna + gk + gL
+    if G > 0.0:
+        E = (gna * ENa + gk * EK + gL * EL + cur) / G
+        return E + (v - E) * math.exp(-G * h / Cm)
+    return v + h * cur / Cm
 
 
 @njit(parallel=True, **_JIT)
@@ -197,8 +211,9 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
     N = V.shape[0]
     K = spikes.shape[1]
     for i in prange(N):
-        k = counts[i, :5].copy()
-        na = counts[i, 5:].copy()
+        c = counts[i].copy()
+        R = np.empty((NS, 3))
+        q = np.empty(NS)
         buf = np.empty(4)
         state = np.zeros(2, dtype=np.int64)
         state[0] = 4  # buffer empty
@@ -222,21 +237,24 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
         ev = 0
         for s in range(n_steps):
             ta = t_start + s * dt
-            an, bn, am, bm, ah, bh = rates(v, Vr, phi)
             if clamped:
+                if s == 0:
+                    an, bn, am, bm, ah, bh = rates(v, Vr, phi)
+                    _fill_rates(R, q, an, bn, am, bm, ah, bh)
+                ev += _gillespie(c, R, q, dt, buf, state, k0, k1, tr)
                 vn = v
             else:
+                # Strang splitting: V half a step with the counts frozen, the chain a whole
+                # step at the rates of that midpoint V, V the other half with the new counts
                 seg, sa, sm, se = shape_over_step(tb, c0, c1, j, seg, ta, dt)
                 cur = bias + amp * sm
-                gna = gNa * (na[NA_OPEN] * iNNa)
-                gk = gK * (k[K_OPEN] * iNK)
-                G = gna + gk + gL
-                if G > 0.0:
-                    E = (gna * ENa + gk * EK + gL * EL + cur) / G
-                    vn = E + (v - E) * math.exp(-G * dt / Cm)
-                else:
-                    vn = v + dt * cur / Cm
-            ev += _gillespie(k, na, an, bn, am, bm, ah, bh, dt, buf, state, k0, k1, tr)
+                vh = _v_half(v, c[5 + NA_OPEN] * iNNa, c[K_OPEN] * iNK, gNa, gK, gL, ENa, EK,
+                             EL, cur, Cm, 0.5 * dt)
+                an, bn, am, bm, ah, bh = rates(vh, Vr, phi)
+                _fill_rates(R, q, an, bn, am, bm, ah, bh)
+                ev += _gillespie(c, R, q, dt, buf, state, k0, k1, tr)
+                vn = _v_half(vh, c[5 + NA_OPEN] * iNNa, c[K_OPEN] * iNK, gNa, gK, gL, ENa, EK,
+                             EL, cur, Cm, 0.5 * dt)
             # spike detection as simulate: an armed crossing upwards, re-armed below
             if armed and vn >= thr:
                 ts = ta + dt * (thr - v) / (vn - v) if vn != v else ta + dt
@@ -257,8 +275,7 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
                 armed = True
             v = vn
         V[i] = v
-        counts[i, :5] = k
-        counts[i, 5:] = na
+        counts[i] = c
         icount[i] = cnt
         wcount[i] = wc
         fo[0, i] = first
@@ -272,7 +289,7 @@ def _drop_stale_caches() -> None:
     """Forget the cached machine code of the kernels here when the code they inline changed
     (Numba keys its cache on this file only; stamped as :mod:`hhfast.kernels` stamps its own)."""
     stamp = _source_stamp()
-    for fn in (_gillespie, _apply, _run):
+    for fn in (_fill_rates, _gillespie, _v_half, _run):
         cache = getattr(fn, "_cache", None)
         path = getattr(cache, "_cache_path", None)
         if path is None:  # pragma: no cover - caching disabled
