@@ -93,14 +93,14 @@ def test_large_area_follows_the_deterministic_model():
     np.testing.assert_allclose(got, ref, atol=0.02, rtol=0)
 
 
-def test_small_patch_fires_spontaneously_and_large_patch_does_not():
-    # 10 µm² fires ~40 Hz at I = 0 (measured 39.8 +- 1.6 Hz); in 4 x 500 ms the expected count
-    # is ~80 (Poisson SE ~9): > 20 spikes is > 6 SE below.  10^4 µm² is deterministic-like
-    # and stays at rest: no spike.
-    r = markov(hh.step(amplitude=0.0), 500.0, seed=5, area=np.array([10.0] * 4 + [1e4]),
-               t_start=0.0)
+def test_small_patch_fires_spontaneously_more_than_a_large_one():
+    # At I = 0, 10 µm² fires 39.8 +- 1.6 Hz and 300 µm² 0.5 +- 0.25 Hz (measured over 16 and
+    # 8 neuron-seconds, benchmarks/markov_reference.py).  In 4 x 500 ms: ~80 spikes expected
+    # at 10 µm² (Poisson SE ~9), so > 20 is > 6 SE below; ~1 at 300 µm², and even at 1.75 Hz
+    # (5 SE above the measured rate) 3.5, so <= 10 leaves > 3 Poisson SE on top of that.
+    r = markov(hh.step(amplitude=0.0), 500.0, seed=5, area=np.array([10.0] * 4 + [300.0] * 4))
     assert r.spike_count[:4].sum() > 20
-    assert r.spike_count[4] == 0
+    assert r.spike_count[4:].sum() <= 10
 
 
 def test_same_seed_is_bitwise_reproducible_alone_in_a_batch_and_on_any_thread_count():
