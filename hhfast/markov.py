@@ -206,7 +206,7 @@ def _v_half(v, fna, fk, gNa, gK, gL, ENa, EK, EL, cur, Cm, h):
 
 @njit(parallel=True, **_JIT)
 def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1, k0, k1,
-         icount, spikes, fo, wcount, events):
+         icount, spikes, fo, wcount, events, rec, rec_every):
     """Simulate every neuron (``prange``; a neuron reads and writes only its own entries)."""
     N = V.shape[0]
     K = spikes.shape[1]
@@ -227,6 +227,10 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
         v = clamp if clamped else V[i]
         armed = v < thr
         seg = 0
+        if rec_every > 0:
+            rec[0, i, 0] = v
+            rec[1, i, 0] = c[K_OPEN] * iNK
+            rec[2, i, 0] = c[5 + NA_OPEN] * iNNa
         j = tidx[i]
         cnt = 0
         wc = 0
@@ -274,6 +278,11 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
             elif not armed and vn < thr:
                 armed = True
             v = vn
+            if rec_every > 0 and (s + 1) % rec_every == 0:
+                r_ = (s + 1) // rec_every
+                rec[0, i, r_] = v
+                rec[1, i, r_] = c[K_OPEN] * iNK
+                rec[2, i, r_] = c[5 + NA_OPEN] * iNNa
         V[i] = v
         counts[i] = c
         icount[i] = cnt
@@ -343,6 +352,7 @@ def markov(
     t_start: float = 0.0,
     trial=None,
     max_spikes: int = config.MAX_SPIKES,
+    record_dt: float | None = None,
     window: tuple[float, float] | None = None,
     num_threads: int | None = None,
     **per_neuron,
@@ -376,6 +386,10 @@ def markov(
         Spike times stored per neuron (all are counted).
     window : (float, float), optional
         Analysis window ``[t0, t1)`` (ms) of the ``window_*`` statistics (default the run).
+    record_dt : float, optional
+        Record, every ``record_dt`` ms (a whole multiple of ``dt``) from ``t_start``, V (mV)
+        and the open fractions ``K_open`` (n4 / N_K) and ``Na_open`` (m3h1 / N_Na) of every
+        neuron, in ``traces`` (shape (N, S)) at the times ``t``.
     num_threads : int, optional
         Threads of the ``prange`` over neurons (default Numba's); results do not depend on it.
     **per_neuron : float or array
@@ -413,6 +427,13 @@ def markov(
     max_spikes = C.integer("max_spikes", max_spikes, 0)
     w0, w1 = C.window(window, t_start)
     C.window_within(w0, w1, t_start, t_end)
+    rec_every = 0
+    if record_dt is not None:
+        record_dt = C.real("record_dt", record_dt, positive=True)
+        rec_every = round(record_dt / dt)
+        if rec_every < 1 or abs(rec_every * dt - record_dt) > 1e-9 * record_dt:
+            raise ValueError(f"record_dt={record_dt!r} ms must be a whole multiple of the "
+                             f"voltage step dt={dt!r} ms")
     if num_threads is not None:
         num_threads = C.integer("num_threads", num_threads, 1)
     if params is None:
@@ -497,6 +518,13 @@ def markov(
     if N * max_spikes * 8 > 0.8 * config.total_memory_bytes():
         raise ValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
                          f"machine has; lower max_spikes")
+    n_rec = n_steps // rec_every + 1 if rec_every else 0
+    if 3 * N * n_rec * 8 > config.RECORD_MEMORY_BUDGET:
+        raise ValueError(
+            f"record_dt={record_dt!r} ms over {t_end - t_start!r} ms gives {n_rec} samples of "
+            f"V, K_open, Na_open for {N} neurons: {3 * N * n_rec * 8 / 2**30:.2f} GiB, above "
+            f"the budget of {config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB "
+            f"(HHFAST_RECORD_BUDGET, bytes); raise record_dt")
     tr = (np.arange(N, dtype=np.uint64) if trial_arr is None
           else np.broadcast_to(trial_arr, shape).reshape(-1).astype(np.uint64))
 
@@ -535,25 +563,29 @@ def markov(
     spikes = np.full((N, max_spikes), np.nan)
     fo = np.full((4, N), np.nan)
     events = np.zeros(N, dtype=np.int64)
+    rec = np.full((3, N if rec_every else 0, n_rec), np.nan)
 
     import numba
 
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(min(num_threads or old, N, numba.config.NUMBA_NUM_THREADS))
-        _run(P, counts, V, tr, tidx, tb, tc0, tc1, float(t_start), float(dt), int(n_steps),
-             float(w0), float(w1), np.uint64(key[0]), np.uint64(key[1]), icount, spikes, fo,
-             wcount, events)
-    finally:
-        numba.set_num_threads(old)
+    from .engine import KERNEL_LOCK  # the thread count is process-wide: one kernel at a time
+
+    with KERNEL_LOCK:
+        old = numba.get_num_threads()
+        try:
+            numba.set_num_threads(min(num_threads or old, N, numba.config.NUMBA_NUM_THREADS))
+            _run(P, counts, V, tr, tidx, tb, tc0, tc1, float(t_start), float(dt), int(n_steps),
+                 float(w0), float(w1), np.uint64(key[0]), np.uint64(key[1]), icount, spikes,
+                 fo, wcount, events, rec, rec_every)
+        finally:
+            numba.set_num_threads(old)
 
     nan = np.full(shape, np.nan)
     ks = counts[:, :5].reshape(shape + (5,))
     nas = counts[:, 5:].reshape(shape + (8,))
     return SimResult(
-        t=np.empty(0),
-        traces={},
-        recorded=np.empty(0, dtype=np.int64),
+        t=t_start + dt * rec_every * np.arange(n_rec),
+        traces=({"V": rec[0], "K_open": rec[1], "Na_open": rec[2]} if rec_every else {}),
+        recorded=np.arange(N) if rec_every else np.empty(0, dtype=np.int64),
         spike_count=icount.reshape(shape),
         spike_times=SpikeTimes(spikes, icount, shape),
         first_spike=fo[0].reshape(shape),

@@ -93,6 +93,23 @@ def test_large_area_follows_the_deterministic_model():
     np.testing.assert_allclose(got, ref, atol=0.02, rtol=0)
 
 
+def test_recorded_traces_follow_the_deterministic_model_at_large_area():
+    # 10^4 µm² (N_K = 1.8e5, N_Na = 6e5), the gist's first 20 ms sampled every 0.1 ms against
+    # scipy's V, n^4 and m^3 h.  Spread: spike-time jitter ~0.004 ms SD at this area (measured,
+    # benchmarks/markov_reference.py) times the steepest slopes (~400 mV/ms, ~0.5/ms for n^4,
+    # ~2/ms for m^3 h) gives SDs of ~1.6 mV, 0.002 and 0.008, plus the binomial SD of a
+    # fraction, <= 0.5/sqrt(N) = 0.0012; tolerances >= 5 SD: 8 mV, 0.015, 0.04.  (Measured
+    # largest deviations: 1.5 mV, 0.002, 0.005.)
+    ref = solve(hh.gist(), 20.0, record_dt=0.1)
+    r = markov(hh.gist(), 20.0, seed=4, area=1e4, record_dt=0.1)
+    np.testing.assert_allclose(r.t, ref.t, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.traces["V"][0], ref.V[0], rtol=0, atol=8.0)
+    np.testing.assert_allclose(r.traces["K_open"][0], ref.n[0] ** 4, rtol=0, atol=0.015)
+    np.testing.assert_allclose(r.traces["Na_open"][0], ref.m[0] ** 3 * ref.h[0], rtol=0,
+                               atol=0.04)
+    assert r.traces["V"][0, 0] == 0.0 and r.traces["V"][0, -1] == r.final_state["V"][0]
+
+
 def test_small_patch_fires_spontaneously_more_than_a_large_one():
     # At I = 0, 10 µm² fires 39.8 +- 1.6 Hz and 300 µm² 0.5 +- 0.25 Hz (measured over 16 and
     # 8 neuron-seconds, benchmarks/markov_reference.py).  In 4 x 500 ms: ~80 spikes expected
@@ -160,6 +177,8 @@ def test_window_statistics_match_the_stored_spike_times():
         (dict(sigma=1.0), TypeError, "unexpected keyword"),
         (dict(area=np.ones(3), gNa=np.ones(2)), ValueError, "do not broadcast"),
         (dict(n0=1.5), ValueError, "n0 must be in"),
+        (dict(record_dt=0.015), ValueError, "whole multiple"),
+        (dict(record_dt=-1.0), ValueError, "record_dt must be > 0"),
     ],
 )
 def test_bad_input_is_refused_before_the_kernel(no_markov_kernel, kw, exc, match):
