@@ -214,9 +214,10 @@ COMPILE_MESSAGE = os.environ.get("HHFAST_QUIET_COMPILE", "").strip().lower() in 
 # -- channel noise: the exact Markov-chain reference (hhfast.reference.markov) --------------------
 
 #: Default voltage step (ms) of the Markov reference: channel transitions are exact (Gillespie)
-#: between voltage updates, with rates frozen at each step's start.  Halving it from 0.01 to
-#: 0.005 ms moved the spontaneous rate and the gist's spike times by less than their statistical
-#: error (README "Channel noise: exact Markov reference"); 0.01 ms is also simulate's usual dt.
+#: between half steps of V, with rates frozen at each step's midpoint V.  Halving it from 0.01
+#: to 0.005 ms, or doubling it to 0.02 and 0.04, moved the spontaneous rate and the gist's spike
+#: times by less than their statistical error (README "Channel noise: the exact Markov
+#: reference"); 0.01 ms leaves margin and is simulate's usual dt.
 MARKOV_DT = 0.01
 
 #: Default channel densities (channels per µm²) of the Markov reference, as in Goldwyn &

@@ -15,21 +15,21 @@ with ``N_Na = round(rho_Na A)`` and ``N_K = round(rho_K A)`` channels, the α, �
 ``gK N_open,K / N_K`` (mS/cm²).  As ``A`` grows the open fractions follow ``m³h`` and ``n⁴``
 and the model becomes the deterministic HH model.
 
-**Algorithm** (per neuron, time advanced by a fixed voltage step ``dt``):
+**Algorithm** (per neuron, time advanced by a fixed voltage step ``dt``; Strang splitting):
 
-1. the conductances are those of the channel counts at the step's start; V is advanced over
-   the step by exponential Euler, exact for conductances frozen over the step
-   (``V <- E + (V - E) exp(-G dt / Cm)``, ``G`` the total conductance, ``E`` the weighted
-   reversal potential including the stimulus at the step's middle, or its step mean when a
-   stimulus edge falls inside);
-2. the rates are frozen at the step's starting V, and the 13 occupancy counts evolve exactly
-   by Gillespie's direct method until the step's end: total propensity ``a`` of the 28
-   transitions, waiting time ``-ln(u1) / a``, transition picked with probability proportional
-   to its propensity by ``u2 a``; a waiting time past the step's end is discarded (memoryless).
+1. V advances half a step with the channel counts frozen, by exponential Euler, exact for
+   frozen conductances (``V <- E + (V - E) exp(-G dt/2 / Cm)``, ``G`` the total conductance,
+   ``E`` the conductance-weighted reversal potential including the stimulus at the step's
+   middle, or its step mean when a stimulus edge falls inside);
+2. the rates are frozen at that midpoint V, and the 13 occupancy counts evolve exactly over the
+   whole step by Gillespie's direct method: total propensity ``a`` of the 28 transitions,
+   waiting time ``-ln(u1) / a``, transition picked with probability proportional to its
+   propensity by ``u2 a``; a waiting time past the step's end is discarded (memoryless);
+3. V advances the other half step with the new counts.
 
-The only approximation is the freezing of V in the rates over ``dt`` (first order in ``dt``);
-``dt`` = ``config.MARKOV_DT`` = 0.01 ms is converged (README "Channel noise").  With
-``clamp_V`` the voltage is held fixed and the chain is simulated exactly.
+The only approximation is the freezing of V in the rates over ``dt`` (second order in ``dt``
+in the deterministic limit); ``dt`` = ``config.MARKOV_DT`` = 0.01 ms is converged (README
+"Channel noise").  With ``clamp_V`` the voltage is held fixed and the chain is exact.
 
 **Random numbers**: Philox4x32-10 (:mod:`hhfast.random`) under the key of ``seed``, counter
 ``(trial low, trial high, j low, j high)`` where ``j`` counts the Philox calls of the neuron
@@ -360,9 +360,10 @@ def markov(
     """Exact Markov-chain simulation of channel noise (the reference for the Langevin models).
 
     Each Na and K channel of a patch of ``area`` µm² is a Markov chain (8 and 5 states);
-    between voltage updates of ``dt`` ms the channel counts evolve exactly (Gillespie, rates
-    frozen at the step's starting V); V follows by exponential Euler with the conductances of
-    the open channels.  See the module docstring for the algorithm and the random numbers.
+    over each voltage step of ``dt`` ms the channel counts evolve exactly (Gillespie, rates
+    frozen at the step's midpoint V), between two half steps of V by exponential Euler with
+    the conductances of the open channels (Strang splitting).  See the module docstring for
+    the algorithm and the random numbers.
 
     Parameters
     ----------
