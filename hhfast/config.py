@@ -209,3 +209,22 @@ ADAPTIVE_MAX_STEPS = 10_000_000
 #: Say on stderr, before a kernel compiles, that it compiles (first use on a machine takes
 #: 10-20 s of silence otherwise).  ``HHFAST_QUIET_COMPILE=1`` or setting this to False silences it.
 COMPILE_MESSAGE = os.environ.get("HHFAST_QUIET_COMPILE", "").strip().lower() in ("", "0", "false", "no")
+
+
+# -- channel noise: the exact Markov-chain reference (hhfast.reference.markov) --------------------
+
+#: Default voltage step (ms) of the Markov reference: channel transitions are exact (Gillespie)
+#: between half steps of V, with rates frozen at each step's midpoint V.  Halving it from 0.01
+#: to 0.005 ms, or doubling it to 0.02 and 0.04, moved the spontaneous rate and the gist's spike
+#: times by less than their statistical error (README "Channel noise: the exact Markov
+#: reference"); 0.01 ms leaves margin and is simulate's usual dt.
+MARKOV_DT = 0.01
+
+#: Default channel densities (channels per µm²) of the Markov reference, as in Goldwyn &
+#: Shea-Brown (2011): N_Na = round(rho_Na * area), N_K = round(rho_K * area).
+MARKOV_RHO_NA = 60.0
+MARKOV_RHO_K = 18.0
+
+#: Default membrane area (µm²) of the Markov reference: a patch small enough that channel noise
+#: makes it fire spontaneously (Goldwyn & Shea-Brown 2011 use areas of ~1-1000 µm²).
+MARKOV_AREA = 100.0

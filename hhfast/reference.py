@@ -46,18 +46,23 @@ _MOVED = {
     "StabilityLimit": "stability",
 }
 
-__all__ = ["solve", "dense_state", "SCIPY_METHODS", *_MOVED]
+#: references living in their own module -> that module (imported on first use)
+_LAZY = {"markov": "hhfast.markov"}
+
+__all__ = ["solve", "dense_state", "SCIPY_METHODS", *_MOVED, *_LAZY]
 
 
 def __getattr__(name):
     # the accuracy layer sits above the solver: import it on first use of a moved name
     if name in _MOVED:
         return getattr(importlib.import_module(f"hhfast.accuracy.{_MOVED[name]}"), name)
+    if name in _LAZY:  # the exact Markov-chain reference for channel noise
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'hhfast.reference' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_MOVED))
+    return sorted(set(globals()) | set(_MOVED) | set(_LAZY))
 
 
 def _rounding(t: float) -> float:

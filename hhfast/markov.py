@@ -1,0 +1,615 @@
+"""The exact Markov-chain reference for channel noise (``hhfast.reference.markov``).
+
+Every ion channel of a membrane patch of area ``A`` (µm²) is a discrete-state Markov chain,
+as in Hodgkin–Huxley kinetics read channel by channel (Skaugen & Walløe 1979; the yardstick of
+Goldwyn & Shea-Brown 2011):
+
+* K channel, 5 states ``n0..n4`` (number of open n-subunits): ``n_i -> n_(i+1)`` at rate
+  ``(4 - i) αn``, ``n_(i+1) -> n_i`` at ``(i + 1) βn``; open state ``n4``.
+* Na channel, 8 states ``m_i h_j`` (``i = 0..3`` open m-subunits, ``j = 0, 1``): ``m_i ->
+  m_(i+1)`` at ``(3 - i) αm``, back at ``(i + 1) βm``; ``h0 -> h1`` at ``αh``, back at ``βh``;
+  open state ``m3 h1``.
+
+with ``N_Na = round(rho_Na A)`` and ``N_K = round(rho_K A)`` channels, the α, β of
+:mod:`hhfast.model` (times the temperature factor φ) and conductances ``gNa N_open,Na / N_Na``,
+``gK N_open,K / N_K`` (mS/cm²).  As ``A`` grows the open fractions follow ``m³h`` and ``n⁴``
+and the model becomes the deterministic HH model.
+
+**Algorithm** (per neuron, time advanced by a fixed voltage step ``dt``; Strang splitting):
+
+1. V advances half a step with the channel counts frozen, by exponential Euler, exact for
+   frozen conductances (``V <- E + (V - E) exp(-G dt/2 / Cm)``, ``G`` the total conductance,
+   ``E`` the conductance-weighted reversal potential including the stimulus at the step's
+   middle, or its step mean when a stimulus edge falls inside);
+2. the rates are frozen at that midpoint V, and the 13 occupancy counts evolve exactly over the
+   whole step by Gillespie's direct method: total propensity ``a`` of the 28 transitions,
+   waiting time ``-ln(u1) / a``, transition picked with probability proportional to its
+   propensity by ``u2 a``; a waiting time past the step's end is discarded (memoryless);
+3. V advances the other half step with the new counts.
+
+The only approximation is the freezing of V in the rates over ``dt`` (second order in ``dt``
+in the deterministic limit); ``dt`` = ``config.MARKOV_DT`` = 0.01 ms is converged (README
+"Channel noise").  With ``clamp_V`` the voltage is held fixed and the chain is exact.
+
+**Random numbers**: Philox4x32-10 (:mod:`hhfast.random`) under the key of ``seed``, counter
+``(trial low, trial high, j low, j high)`` where ``j`` counts the Philox calls of the neuron
+(four uniforms per call, two per Gillespie event).  A neuron's result depends only on
+``(seed, trial, its values)``: the same alone, in any batch, on any number of threads.
+
+**Initial state**: V0 (default ``V_rest``) and occupancy counts equal to ``N`` times the
+binomial probabilities of the gate values ``n0, m0, h0`` (default their resting values),
+rounded to integers by largest remainder so that they sum to ``N``.
+"""
+
+from __future__ import annotations
+
+import math
+from math import comb
+from pathlib import Path
+
+import numpy as np
+from numba import njit, prange
+
+from . import _checks as C
+from . import config
+from ._checks import INITIAL_VALUES, PER_NEURON
+from .kernels import _source_stamp
+from .kernels.common import rates, shape_over_step
+from .kernels.philox import philox4x32_10, uniform_from_u32
+from .model import FIELDS, HHParams, check_params, steady_state, temperature_factor
+from .random import _int_array, key_from_seed
+from .result import SimResult, SpikeTimes
+from .stimulus import Stimulus, as_tables
+
+__all__ = ["markov", "MARKOV_PER_NEURON", "K_OPEN", "NA_OPEN"]
+
+#: per-neuron values of :func:`markov` besides those of :func:`hhfast.simulate`
+MARKOV_PER_NEURON = ("area", "rho_Na", "rho_K", "clamp_V")
+#: index of the open K state (n4) in the 5 K occupancies
+K_OPEN = 4
+#: index of the open Na state (m3 h1) in the 8 Na occupancies (index ``i + 4 j`` for m_i h_j)
+NA_OPEN = 7
+
+_JIT = dict(cache=True, nogil=True, fastmath=config.FASTMATH, error_model="numpy")
+_LO32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+
+# rows of the per-neuron constants P
+(R_GNA, R_GK, R_GL, R_ENA, R_EK, R_EL, R_CM, R_VREST, R_PHI, R_BIAS, R_AMP, R_THR, R_CLAMP,
+ R_NNA, R_NK) = range(15)
+NR = 15
+
+
+def _targets() -> np.ndarray:
+    """``T[x, d]``: the state reached by the ``d``-th transition out of state ``x`` (-1: none).
+
+    States: K ``n_i`` at ``x = i`` (0..4), Na ``m_i h_j`` at ``x = 5 + i + 4 j``.  Transition
+    ``d = 0``: one more open subunit (n or m), ``d = 1``: one fewer, ``d = 2``: the h gate
+    flips (Na only).
+    """
+    T = np.full((NS, 3), -1, dtype=np.int64)
+    for i in range(5):
+        T[i, 0] = i + 1 if i < 4 else -1
+        T[i, 1] = i - 1 if i > 0 else -1
+    for j in range(2):
+        for i in range(4):
+            x = 5 + i + 4 * j
+            T[x, 0] = x + 1 if i < 3 else -1
+            T[x, 1] = x - 1 if i > 0 else -1
+            T[x, 2] = x + 4 if j == 0 else x - 4
+    return T
+
+
+NS = 13
+_T = _targets()
+
+
+@njit(**_JIT)
+def _fill_rates(R, q, an, bn, am, bm, ah, bh):
+    """Per-channel rates ``R[x, d]`` (1/ms) of the transitions :data:`_T` and the exit rates
+    ``q[x] = sum_d R[x, d]`` at the frozen α, β."""
+    for i in range(5):
+        R[i, 0] = (4 - i) * an
+        R[i, 1] = i * bn
+        R[i, 2] = 0.0
+    for j in range(2):
+        for i in range(4):
+            x = 5 + i + 4 * j
+            R[x, 0] = (3 - i) * am
+            R[x, 1] = i * bm
+            R[x, 2] = ah if j == 0 else bh
+    for x in range(NS):
+        q[x] = R[x, 0] + R[x, 1] + R[x, 2]
+
+
+@njit(**_JIT)
+def _gillespie(c, R, q, span, buf, state, k0, k1, tr):
+    """Evolve the 13 occupancy counts ``c`` (K ``n0..n4``, Na ``m_i h_j`` at ``5 + i + 4j``)
+    exactly over ``span`` ms at the fixed rates ``R``, ``q`` (:func:`_fill_rates`): Gillespie's
+    direct method.  ``buf`` holds four uniforms, ``state = [next slot, Philox calls so far]``.
+    Returns the number of transitions taken.
+
+    The total propensity ``a = sum_x c[x] q[x]`` is updated by ``q[y] - q[x]`` after each
+    transition ``x -> y`` (recomputed from scratch at each call); the transition is picked by
+    walking the states with ``r = u2 a``, then the (at most three) exits of the state.
+    """
+    a = 0.0
+    for x in range(NS):
+        a += c[x] * q[x]
+    t = 0.0
+    events = 0
+    while a > 0.0:
+        if state[0] >= 3:  # both pairs of the buffer used: next Philox call
+            n = np.uint64(state[1])
+            w0, w1, w2, w3 = philox4x32_10(tr & _LO32, tr >> _S32, n & _LO32, n >> _S32, k0, k1)
+            buf[0] = uniform_from_u32(w0)
+            buf[1] = uniform_from_u32(w1)
+            buf[2] = uniform_from_u32(w2)
+            buf[3] = uniform_from_u32(w3)
+            state[1] += 1
+            state[0] = 0
+        u1 = buf[state[0]]
+        u2 = buf[state[0] + 1]
+        state[0] += 2
+        t += -math.log(u1) / a
+        if t >= span:
+            return events
+        events += 1
+        r = u2 * a
+        src = -1
+        last = -1
+        for x in range(NS):
+            p = c[x] * q[x]
+            if p > 0.0:
+                last = x
+                if r < p:
+                    src = x
+                    break
+                r -= p
+        if src < 0:  # rounding left r past the sum (~1e-16 per event): the last one
+            src = last
+            r = 0.0
+        dst = -1
+        lastd = -1
+        for d in range(3):
+            p = c[src] * R[src, d]
+            if p > 0.0:
+                lastd = d
+                if r < p:
+                    dst = _T[src, d]
+                    break
+                r -= p
+        if dst < 0:
+            dst = _T[src, lastd]
+        c[src] -= 1
+        c[dst] += 1
+        a += q[dst] - q[src]
+        if not a > 0.0:  # rounding of the running sum near zero: recompute
+            a = 0.0
+            for x in range(NS):
+                a += c[x] * q[x]
+    return events
+
+
+@njit(**_JIT)
+def _v_half(v, fna, fk, gNa, gK, gL, ENa, EK, EL, cur, Cm, h):
+    """V after ``h`` ms at the open fractions ``fna``, ``fk`` and current ``cur`` (µA/cm²)
+    held fixed: exponential Euler, exact for frozen conductances."""
+    gna = gNa * fna
+    gk = gK * fk
+    G = gna + gk + gL
+    if G > 0.0:
+        E = (gna * ENa + gk * EK + gL * EL + cur) / G
+        return E + (v - E) * math.exp(-G * h / Cm)
+    return v + h * cur / Cm
+
+
+@njit(parallel=True, **_JIT)
+def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1, k0, k1,
+         icount, spikes, fo, wcount, events, rec, rec_every):
+    """Simulate every neuron (``prange``; a neuron reads and writes only its own entries)."""
+    N = V.shape[0]
+    K = spikes.shape[1]
+    for i in prange(N):
+        c = counts[i].copy()
+        R = np.empty((NS, 3))
+        q = np.empty(NS)
+        buf = np.empty(4)
+        state = np.zeros(2, dtype=np.int64)
+        state[0] = 4  # buffer empty
+        tr = np.uint64(trial[i])
+        gNa, gK, gL = P[R_GNA, i], P[R_GK, i], P[R_GL, i]
+        ENa, EK, EL = P[R_ENA, i], P[R_EK, i], P[R_EL, i]
+        Cm, Vr, phi = P[R_CM, i], P[R_VREST, i], P[R_PHI, i]
+        bias, amp, thr, clamp = P[R_BIAS, i], P[R_AMP, i], P[R_THR, i], P[R_CLAMP, i]
+        iNNa, iNK = 1.0 / P[R_NNA, i], 1.0 / P[R_NK, i]
+        clamped = clamp == clamp  # not NaN
+        v = clamp if clamped else V[i]
+        armed = v < thr
+        seg = 0
+        if rec_every > 0:
+            rec[0, i, 0] = v
+            rec[1, i, 0] = c[K_OPEN] * iNK
+            rec[2, i, 0] = c[5 + NA_OPEN] * iNNa
+        j = tidx[i]
+        cnt = 0
+        wc = 0
+        first = np.nan
+        wfirst = np.nan
+        wlast = np.nan
+        wisi2 = 0.0
+        ev = 0
+        for s in range(n_steps):
+            ta = t_start + s * dt
+            if clamped:
+                if s == 0:
+                    an, bn, am, bm, ah, bh = rates(v, Vr, phi)
+                    _fill_rates(R, q, an, bn, am, bm, ah, bh)
+                ev += _gillespie(c, R, q, dt, buf, state, k0, k1, tr)
+                vn = v
+            else:
+                # Strang splitting: V half a step with the counts frozen, the chain a whole
+                # step at the rates of that midpoint V, V the other half with the new counts
+                seg, sa, sm, se = shape_over_step(tb, c0, c1, j, seg, ta, dt)
+                cur = bias + amp * sm
+                vh = _v_half(v, c[5 + NA_OPEN] * iNNa, c[K_OPEN] * iNK, gNa, gK, gL, ENa, EK,
+                             EL, cur, Cm, 0.5 * dt)
+                an, bn, am, bm, ah, bh = rates(vh, Vr, phi)
+                _fill_rates(R, q, an, bn, am, bm, ah, bh)
+                ev += _gillespie(c, R, q, dt, buf, state, k0, k1, tr)
+                vn = _v_half(vh, c[5 + NA_OPEN] * iNNa, c[K_OPEN] * iNK, gNa, gK, gL, ENa, EK,
+                             EL, cur, Cm, 0.5 * dt)
+            # spike detection as simulate: an armed crossing upwards, re-armed below
+            if armed and vn >= thr:
+                ts = ta + dt * (thr - v) / (vn - v) if vn != v else ta + dt
+                if cnt < K:
+                    spikes[i, cnt] = ts
+                if cnt == 0:
+                    first = ts
+                cnt += 1
+                if ts >= win0 and ts < win1:
+                    if wc == 0:
+                        wfirst = ts
+                    else:
+                        wisi2 += (ts - wlast) ** 2
+                    wlast = ts
+                    wc += 1
+                armed = False
+            elif not armed and vn < thr:
+                armed = True
+            v = vn
+            if rec_every > 0 and (s + 1) % rec_every == 0:
+                r_ = (s + 1) // rec_every
+                rec[0, i, r_] = v
+                rec[1, i, r_] = c[K_OPEN] * iNK
+                rec[2, i, r_] = c[5 + NA_OPEN] * iNNa
+        V[i] = v
+        counts[i] = c
+        icount[i] = cnt
+        wcount[i] = wc
+        fo[0, i] = first
+        fo[1, i] = wfirst
+        fo[2, i] = wlast
+        fo[3, i] = wisi2
+        events[i] = ev
+
+
+def _drop_stale_caches() -> None:
+    """Forget the cached machine code of the kernels here when the code they inline changed
+    (Numba keys its cache on this file only; stamped as :mod:`hhfast.kernels` stamps its own)."""
+    stamp = _source_stamp()
+    for fn in (_fill_rates, _gillespie, _v_half, _run):
+        cache = getattr(fn, "_cache", None)
+        path = getattr(cache, "_cache_path", None)
+        if path is None:  # pragma: no cover - caching disabled
+            continue
+        marker = Path(path) / f"markov{fn.py_func.__name__}.hhfast-stamp"
+        try:
+            if marker.exists() and marker.read_text() == stamp:
+                continue
+            cache.flush()
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(stamp)
+        except OSError:  # pragma: no cover - a read-only cache: Numba recompiles in memory
+            pass
+
+
+_drop_stale_caches()
+
+
+def _largest_remainder(n_total: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Integer counts (rows) of ``n_total`` objects closest to ``n_total * probs`` that sum to
+    ``n_total`` (largest-remainder rounding)."""
+    exact = n_total[:, None] * probs
+    base = np.floor(exact).astype(np.int64)
+    short = n_total.astype(np.int64) - base.sum(axis=1)
+    order = np.argsort(-(exact - base), axis=1, kind="stable")
+    for i in range(base.shape[0]):
+        base[i, order[i, : short[i]]] += 1
+    return base
+
+
+def stationary_occupancy(n, m, h):
+    """Binomial occupancy probabilities of the K states ``n0..n4`` (shape ``(..., 5)``) and the
+    Na states ``m_i h_j`` at index ``i + 4 j`` (shape ``(..., 8)``) for gate values n, m, h:
+    the stationary distribution of one channel when the gates are at their steady state."""
+    n, m, h = (np.asarray(x, dtype=float)[..., None] for x in (n, m, h))
+    i5, i4 = np.arange(5), np.arange(4)
+    pk = np.array([comb(4, i) for i in i5]) * n**i5 * (1 - n) ** (4 - i5)
+    pm = np.array([comb(3, i) for i in i4]) * m**i4 * (1 - m) ** (3 - i4)
+    pna = np.concatenate([pm * (1 - h), pm * h], axis=-1)
+    return pk, pna
+
+
+def markov(
+    stimulus: Stimulus,
+    t_stop: float,
+    params: HHParams | None = None,
+    *,
+    seed: int,
+    threshold=None,
+    dt: float = config.MARKOV_DT,
+    t_start: float = 0.0,
+    trial=None,
+    max_spikes: int = config.MAX_SPIKES,
+    record_dt: float | None = None,
+    window: tuple[float, float] | None = None,
+    num_threads: int | None = None,
+    **per_neuron,
+) -> SimResult:
+    """Exact Markov-chain simulation of channel noise (the reference for the Langevin models).
+
+    Each Na and K channel of a patch of ``area`` µm² is a Markov chain (8 and 5 states);
+    over each voltage step of ``dt`` ms the channel counts evolve exactly (Gillespie, rates
+    frozen at the step's midpoint V), between two half steps of V by exponential Euler with
+    the conductances of the open channels (Strang splitting).  See the module docstring for
+    the algorithm and the random numbers.
+
+    Parameters
+    ----------
+    stimulus : Stimulus or sequence of Stimulus
+        Current shape; the neuron receives ``bias + amplitude * shape(t)`` µA/cm².
+    t_stop : float
+        End time (ms); the run ends at ``t_start + n dt``, the first step end at or after it.
+    params : HHParams, optional
+        Model parameters (default classic, V from rest).
+    seed : int
+        Key of the random numbers, in ``[0, 2^64)`` (required).
+    threshold : float or array, optional
+        Spike threshold (mV); default ``V_rest + 50`` as in :func:`hhfast.simulate`.
+    dt : float
+        Voltage step (ms), default ``config.MARKOV_DT`` = 0.01 ms.
+    t_start : float
+        Start time (ms).
+    trial : int or array of int, optional
+        Noise identity of each neuron, in ``[0, 2^64)`` (default its flat index in the batch).
+    max_spikes : int
+        Spike times stored per neuron (all are counted).
+    window : (float, float), optional
+        Analysis window ``[t0, t1)`` (ms) of the ``window_*`` statistics (default the run).
+    record_dt : float, optional
+        Record, every ``record_dt`` ms (a whole multiple of ``dt``) from ``t_start``, V (mV)
+        and the open fractions ``K_open`` (n4 / N_K) and ``Na_open`` (m3h1 / N_Na) of every
+        neuron, in ``traces`` (shape (N, S)) at the times ``t``.
+    num_threads : int, optional
+        Threads of the ``prange`` over neurons (default Numba's); results do not depend on it.
+    **per_neuron : float or array
+        As :func:`hhfast.simulate` (model fields, ``amplitude``, ``bias``, ``V0``, ``n0``,
+        ``m0``, ``h0``, ``threshold``) and ``area`` (µm², default 100), ``rho_Na`` (Na channels
+        per µm², default 60), ``rho_K`` (K channels per µm², default 18) and ``clamp_V`` (mV:
+        hold V at this value; NaN = free).  ``n0, m0, h0`` set the initial occupancies
+        (binomial, rounded), default their resting values.
+
+    Returns
+    -------
+    SimResult
+        ``method = "markov"``, ``dt`` the voltage step; spike fields as :func:`hhfast.simulate`
+        (spike times linearly interpolated within the step); ``final_state["V"]``; in
+        ``info``: ``"K_states"`` (batch shape + (5,)) and ``"Na_states"`` (+ (8,)) final
+        occupancy counts, ``"N_K"``, ``"N_Na"`` channel counts, ``"K_open"``, ``"Na_open"``
+        final open fractions, ``"events"`` transitions simulated per neuron, ``"seed"``,
+        ``"trial"``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On bad input, naming the argument and the value, before anything is compiled or
+        allocated.
+    """
+    # ---- scalars ----
+    key = key_from_seed(seed)
+    t_start = C.real("t_start", t_start)
+    t_stop = C.real("t_stop", t_stop)
+    if not t_stop > t_start:
+        raise ValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
+    dt = C.real("dt", dt, positive=True)
+    n_steps = C.n_steps(t_start, t_stop, dt)
+    t_end = t_start + n_steps * dt
+    max_spikes = C.integer("max_spikes", max_spikes, 0)
+    w0, w1 = C.window(window, t_start)
+    C.window_within(w0, w1, t_start, t_end)
+    rec_every = 0
+    if record_dt is not None:
+        record_dt = C.real("record_dt", record_dt, positive=True)
+        rec_every = round(record_dt / dt)
+        if rec_every < 1 or abs(rec_every * dt - record_dt) > 1e-9 * record_dt:
+            raise ValueError(f"record_dt={record_dt!r} ms must be a whole multiple of the "
+                             f"voltage step dt={dt!r} ms")
+    if num_threads is not None:
+        num_threads = C.integer("num_threads", num_threads, 1)
+    if params is None:
+        params = HHParams.classic()
+    if not isinstance(params, HHParams):
+        raise TypeError(f"params must be an HHParams, got {params!r}")
+    check_params(params)
+    allowed = set(PER_NEURON) | set(MARKOV_PER_NEURON)
+    unknown = sorted(set(per_neuron) - allowed)
+    if unknown:
+        raise TypeError(f"markov() got unexpected keyword argument(s) {unknown}; per-neuron "
+                        f"values are {sorted(allowed)}")
+    stims, stim_shape = C.stimuli(stimulus)
+    for s in stims.reshape(-1):
+        if not (np.all(np.isfinite(s.t)) and np.all(np.isfinite(s.c0))
+                and np.all(np.isfinite(s.c1))):
+            raise ValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
+
+    # ---- per-neuron values ----
+    values: dict[str, np.ndarray] = {}
+    for name in FIELDS:
+        values[name] = C.per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
+    values["amplitude"] = C.per_neuron_array("amplitude", per_neuron.get("amplitude", 1.0))
+    values["bias"] = C.per_neuron_array("bias", per_neuron.get("bias", 0.0))
+    for name in INITIAL_VALUES:
+        if name in per_neuron:
+            values[name] = C.per_neuron_array(name, per_neuron[name])
+    if threshold is not None:
+        values["threshold"] = C.per_neuron_array("threshold", threshold)
+    elif "threshold" in per_neuron:
+        values["threshold"] = C.per_neuron_array("threshold", per_neuron["threshold"])
+    defaults = {"area": config.MARKOV_AREA, "rho_Na": config.MARKOV_RHO_NA,
+                "rho_K": config.MARKOV_RHO_K}
+    for name, d in defaults.items():
+        values[name] = C.per_neuron_array(name, per_neuron.get(name, d))
+        bad = ~(values[name] > 0)
+        if bad.any():
+            unit = "µm²" if name == "area" else "channels per µm²"
+            raise ValueError(f"{name} must be > 0 ({unit}), got "
+                             f"{values[name].reshape(-1)[np.flatnonzero(bad)[0]].item()!r}")
+    if "clamp_V" in per_neuron:
+        try:
+            cv = np.asarray(per_neuron["clamp_V"], dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"clamp_V must be a voltage (mV) or an array of them (NaN = free), "
+                            f"got {per_neuron['clamp_V']!r}") from None
+        if np.isinf(cv).any():
+            raise ValueError(f"clamp_V must be finite (or NaN = free), got {cv!r}")
+        values["clamp_V"] = cv
+    for name, arr in values.items():
+        C.range_check(name, arr)
+    trial_arr = None
+    if trial is not None:
+        trial_arr = _int_array("trial", trial, 1 << 64, "2^64")
+        values_shapes = [trial_arr.shape]
+    else:
+        values_shapes = []
+    try:
+        shape = np.broadcast_shapes(stim_shape, *(a.shape for a in values.values()),
+                                    *values_shapes)
+    except ValueError:
+        shapes = {k: a.shape for k, a in values.items() if a.shape != ()}
+        if stim_shape:
+            shapes["stimulus"] = stim_shape
+        if trial_arr is not None:
+            shapes["trial"] = trial_arr.shape
+        raise ValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
+    shape = shape or (1,)
+    N = int(np.prod(shape, dtype=np.int64))
+    if N == 0:
+        raise ValueError(f"the batch is empty (broadcast shape {shape})")
+    flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in values.items()}
+    n_na = np.rint(flat["rho_Na"] * flat["area"])
+    n_k = np.rint(flat["rho_K"] * flat["area"])
+    for name, nn in (("Na", n_na), ("K", n_k)):
+        bad = ~((nn >= 1) & (nn < 2.0**53))
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"rho_{name} * area = {flat[f'rho_{name}'][j]!r} * {flat['area'][j]!r} gives "
+                f"{nn[j]:.6g} {name} channels; need at least 1 and fewer than 2^53")
+    if N * max_spikes * 8 > 0.8 * config.total_memory_bytes():
+        raise ValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
+                         f"machine has; lower max_spikes")
+    n_rec = n_steps // rec_every + 1 if rec_every else 0
+    if 3 * N * n_rec * 8 > config.RECORD_MEMORY_BUDGET:
+        raise ValueError(
+            f"record_dt={record_dt!r} ms over {t_end - t_start!r} ms gives {n_rec} samples of "
+            f"V, K_open, Na_open for {N} neurons: {3 * N * n_rec * 8 / 2**30:.2f} GiB, above "
+            f"the budget of {config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB "
+            f"(HHFAST_RECORD_BUDGET, bytes); raise record_dt")
+    tr = (np.arange(N, dtype=np.uint64) if trial_arr is None
+          else np.broadcast_to(trial_arr, shape).reshape(-1).astype(np.uint64))
+
+    # ---- initial state ----
+    P = np.empty((NR, N))
+    for r, name in ((R_GNA, "gNa"), (R_GK, "gK"), (R_GL, "gL"), (R_ENA, "ENa"), (R_EK, "EK"),
+                    (R_EL, "EL"), (R_CM, "Cm"), (R_VREST, "V_rest"), (R_BIAS, "bias"),
+                    (R_AMP, "amplitude")):
+        P[r] = flat[name]
+    P[R_PHI] = temperature_factor(flat["temperature"])
+    P[R_THR] = flat["threshold"] if "threshold" in flat else (
+        flat["V_rest"] + config.SPIKE_THRESHOLD_ABOVE_REST)
+    P[R_CLAMP] = flat["clamp_V"] if "clamp_V" in flat else np.nan
+    P[R_NNA] = n_na
+    P[R_NK] = n_k
+    V = (flat["V0"] if "V0" in flat else flat["V_rest"]).astype(float).copy()
+    gates = []
+    for g, name in enumerate("nmh"):
+        if f"{name}0" in flat:
+            gates.append(flat[f"{name}0"])
+        else:
+            rest = np.empty(N)
+            for i in range(N):
+                p = HHParams(V_rest=float(flat["V_rest"][i]),
+                             temperature=float(flat["temperature"][i]))
+                rest[i] = steady_state(p.V_rest, p)[g]
+            gates.append(rest)
+    pk, pna = stationary_occupancy(*gates)
+    counts = np.concatenate([_largest_remainder(n_k, pk), _largest_remainder(n_na, pna)],
+                            axis=1).astype(np.int64)
+
+    tb, tc0, tc1, tab_index = as_tables(list(stims.reshape(-1)))
+    tidx = np.broadcast_to(tab_index.reshape(stims.shape), shape).reshape(-1).copy()
+    icount = np.zeros(N, dtype=np.int64)
+    wcount = np.zeros(N, dtype=np.int64)
+    spikes = np.full((N, max_spikes), np.nan)
+    fo = np.full((4, N), np.nan)
+    events = np.zeros(N, dtype=np.int64)
+    rec = np.full((3, N if rec_every else 0, n_rec), np.nan)
+
+    import numba
+
+    from .engine import KERNEL_LOCK  # the thread count is process-wide: one kernel at a time
+
+    with KERNEL_LOCK:
+        old = numba.get_num_threads()
+        try:
+            numba.set_num_threads(min(num_threads or old, N, numba.config.NUMBA_NUM_THREADS))
+            _run(P, counts, V, tr, tidx, tb, tc0, tc1, float(t_start), float(dt), int(n_steps),
+                 float(w0), float(w1), np.uint64(key[0]), np.uint64(key[1]), icount, spikes,
+                 fo, wcount, events, rec, rec_every)
+        finally:
+            numba.set_num_threads(old)
+
+    nan = np.full(shape, np.nan)
+    ks = counts[:, :5].reshape(shape + (5,))
+    nas = counts[:, 5:].reshape(shape + (8,))
+    return SimResult(
+        t=t_start + dt * rec_every * np.arange(n_rec),
+        traces=({"V": rec[0], "K_open": rec[1], "Na_open": rec[2]} if rec_every else {}),
+        recorded=np.arange(N) if rec_every else np.empty(0, dtype=np.int64),
+        spike_count=icount.reshape(shape),
+        spike_times=SpikeTimes(spikes, icount, shape),
+        first_spike=fo[0].reshape(shape),
+        diverged=np.zeros(shape, dtype=bool),
+        diverged_time=nan.copy(),
+        final_state={"V": V.reshape(shape)},
+        window=(w0, min(w1, t_end)),
+        window_count=wcount.reshape(shape),
+        window_first=fo[1].reshape(shape),
+        window_last=fo[2].reshape(shape),
+        window_isi_sumsq=fo[3].reshape(shape),
+        params={k: np.broadcast_to(v, shape) for k, v in values.items()},
+        method="markov",
+        dt=dt,
+        t_start=t_start,
+        t_stop=t_end,
+        n_steps=n_steps,
+        stimulus=stimulus,
+        info={
+            "K_states": ks, "Na_states": nas,
+            "N_K": n_k.astype(np.int64).reshape(shape), "N_Na": n_na.astype(np.int64).reshape(shape),
+            "K_open": (ks[..., K_OPEN] / n_k.reshape(shape)),
+            "Na_open": (nas[..., NA_OPEN] / n_na.reshape(shape)),
+            "events": events.reshape(shape), "seed": int(seed), "trial": tr.reshape(shape),
+        },
+    )

@@ -1,0 +1,192 @@
+"""The exact Markov-chain reference for channel noise, ``hhfast.reference.markov``.
+
+Statistical checks use fixed seeds and tolerances of at least 5 standard errors, each stated
+beside its tolerance.  The yardsticks are independent of the code under test: the binomial
+stationary distribution of the channel states from :func:`hhfast.model.steady_state` (NumPy),
+and the deterministic HH model solved by scipy (:func:`hhfast.reference.solve`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pytest
+
+import hhfast as hh
+from hhfast import markov as M
+from hhfast.model import HHParams, steady_state
+from hhfast.reference import markov, solve
+
+
+@pytest.fixture
+def no_markov_kernel(monkeypatch):
+    """Make the Markov kernel fail if reached: bad input must be refused before it."""
+
+    def boom(*a, **k):  # pragma: no cover - only reached on a bug
+        raise AssertionError("the kernel was reached; the input should have been refused first")
+
+    monkeypatch.setattr(M, "_run", boom)
+
+
+def _binomial_probs(V):
+    """Exact stationary probabilities of the 5 K states and the 8 Na states (m_i h_j at
+    i + 4 j) at the clamped V: binomial(4, n_inf), binomial(3, m_inf) x Bernoulli(h_inf)."""
+    n, m, h = (float(x) for x in steady_state(V, HHParams.classic()))
+    pk = np.array([math.comb(4, i) * n**i * (1 - n) ** (4 - i) for i in range(5)])
+    pm = np.array([math.comb(3, i) * m**i * (1 - m) ** (3 - i) for i in range(4)])
+    return pk, np.concatenate([pm * (1 - h), pm * h]), (n, m, h)
+
+
+@pytest.mark.parametrize("V", [0.0, 25.0, 60.0])
+def test_clamped_occupancies_have_the_binomial_mean_and_variance(V):
+    # 4000 independent patches of 2 µm² (N_K = 36, N_Na = 120) clamped at V, started at the
+    # rounded stationary mean; sampled once each at 60 ms, > 7 time constants of the slowest
+    # gate (tau_h <= 8.5 ms), so the start is forgotten to < e^-7 = 1e-3 of its offset.
+    n_neurons, area = 4000, 2.0
+    pk, pna, (n, m, h) = _binomial_probs(V)
+    r = markov(hh.step(amplitude=0.0), 60.0, seed=2024, area=np.full(n_neurons, area),
+               clamp_V=V, n0=n, m0=m, h0=h)
+    NK, NNa = int(r.info["N_K"][0]), int(r.info["N_Na"][0])
+    assert (NK, NNa) == (36, 120)
+    assert np.all(r.final_state["V"] == V)
+    counts = np.concatenate([r.info["K_states"], r.info["Na_states"]], axis=1).astype(float)
+    assert np.all(counts[:, :5].sum(1) == NK) and np.all(counts[:, 5:].sum(1) == NNa)
+    Ns = np.array([NK] * 5 + [NNa] * 8)
+    p = np.concatenate([pk, pna])
+    checked = 0
+    for x in range(13):
+        # each state's count is binomial(N, p_x) across independent patches
+        mu, var = Ns[x] * p[x], Ns[x] * p[x] * (1 - p[x])
+        if Ns[x] * p[x] * n_neurons < 200:  # too rare for a normal approximation of the SE
+            continue
+        checked += 1
+        c = counts[:, x]
+        se_mean = math.sqrt(var / n_neurons)  # standard error of the sample mean
+        assert abs(c.mean() - mu) < 5 * se_mean, (x, c.mean(), mu, se_mean)
+        # standard error of the sample variance from the binomial's 4th central moment
+        mu4 = var * (1 + 3 * (Ns[x] - 2) * p[x] * (1 - p[x]))
+        se_var = math.sqrt((mu4 - var**2 * (n_neurons - 3) / (n_neurons - 1)) / n_neurons)
+        assert abs(c.var(ddof=1) - var) < 5 * se_var, (x, c.var(ddof=1), var, se_var)
+    assert checked >= 8
+    # the open fractions: K open = n4, mean n_inf^4, variance n_inf^4 (1 - n_inf^4) / N_K
+    fk = r.info["K_open"]
+    pK = n**4
+    assert abs(fk.mean() - pK) < 5 * math.sqrt(pK * (1 - pK) / NK / n_neurons)
+    if NNa * m**3 * h * n_neurons >= 200:
+        fna = r.info["Na_open"]
+        pN = m**3 * h
+        assert abs(fna.mean() - pN) < 5 * math.sqrt(pN * (1 - pN) / NNa / n_neurons)
+
+
+@pytest.mark.slow
+def test_large_area_follows_the_deterministic_model():
+    # 10^5 µm² (N_Na = 6e6, N_K = 1.8e6): the gist's spike times against scipy at 1e-10.
+    # Measured spread over seeds (benchmarks/markov_reference.py): SD 0.006 ms at 10^4 µm²,
+    # falling as 1/sqrt(area) to ~0.002 ms here; the splitting error of dt = 0.01 ms was below
+    # 0.001 ms at 10^4 µm².  Tolerance 0.02 ms: > 5 SD plus the splitting error.
+    ref = solve(hh.gist(), 50.0).spike_times[0]
+    r = markov(hh.gist(), 50.0, seed=7, area=1e5)
+    got = r.spike_times[0]
+    assert got.size == ref.size == 2
+    np.testing.assert_allclose(got, ref, atol=0.02, rtol=0)
+
+
+def test_recorded_traces_follow_the_deterministic_model_at_large_area():
+    # 10^4 µm² (N_K = 1.8e5, N_Na = 6e5), the gist's first 20 ms sampled every 0.1 ms against
+    # scipy's V, n^4 and m^3 h.  Spread: spike-time jitter ~0.004 ms SD at this area (measured,
+    # benchmarks/markov_reference.py) times the steepest slopes (~400 mV/ms, ~0.5/ms for n^4,
+    # ~2/ms for m^3 h) gives SDs of ~1.6 mV, 0.002 and 0.008, plus the binomial SD of a
+    # fraction, <= 0.5/sqrt(N) = 0.0012; tolerances >= 5 SD: 8 mV, 0.015, 0.04.  (Measured
+    # largest deviations: 1.5 mV, 0.002, 0.005.)
+    ref = solve(hh.gist(), 20.0, record_dt=0.1)
+    r = markov(hh.gist(), 20.0, seed=4, area=1e4, record_dt=0.1)
+    np.testing.assert_allclose(r.t, ref.t, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.traces["V"][0], ref.V[0], rtol=0, atol=8.0)
+    np.testing.assert_allclose(r.traces["K_open"][0], ref.n[0] ** 4, rtol=0, atol=0.015)
+    np.testing.assert_allclose(r.traces["Na_open"][0], ref.m[0] ** 3 * ref.h[0], rtol=0,
+                               atol=0.04)
+    assert r.traces["V"][0, 0] == 0.0 and r.traces["V"][0, -1] == r.final_state["V"][0]
+
+
+def test_small_patch_fires_spontaneously_more_than_a_large_one():
+    # At I = 0, 10 µm² fires 39.8 +- 1.6 Hz and 300 µm² 0.5 +- 0.25 Hz (measured over 16 and
+    # 8 neuron-seconds, benchmarks/markov_reference.py).  In 4 x 500 ms: ~80 spikes expected
+    # at 10 µm² (Poisson SE ~9), so > 20 is > 6 SE below; ~1 at 300 µm², and even at 1.75 Hz
+    # (5 SE above the measured rate) 3.5, so <= 10 leaves > 3 Poisson SE on top of that.
+    r = markov(hh.step(amplitude=0.0), 500.0, seed=5, area=np.array([10.0] * 4 + [300.0] * 4))
+    assert r.spike_count[:4].sum() > 20
+    assert r.spike_count[4:].sum() <= 10
+
+
+def test_same_seed_is_bitwise_reproducible_alone_in_a_batch_and_on_any_thread_count():
+    stim = hh.step(amplitude=3.0)
+    areas = np.array([10.0, 50.0, 200.0, 30.0])
+    kw = dict(seed=99, area=areas, max_spikes=64)
+    a = markov(stim, 80.0, **kw, num_threads=1)
+    b = markov(stim, 80.0, **kw, num_threads=min(2, numba.config.NUMBA_NUM_THREADS))
+    c = markov(stim, 80.0, **kw)
+    for other in (b, c):
+        np.testing.assert_array_equal(a.spike_count, other.spike_count)
+        np.testing.assert_array_equal(a.spike_times.array, other.spike_times.array)
+        np.testing.assert_array_equal(a.final_state["V"], other.final_state["V"])
+        np.testing.assert_array_equal(a.info["Na_states"], other.info["Na_states"])
+    assert a.spike_count.sum() > 0
+    # neuron 2 alone, with its trial id, is neuron 2 of the batch
+    alone = markov(stim, 80.0, seed=99, area=200.0, trial=2, max_spikes=64)
+    np.testing.assert_array_equal(alone.spike_times.array[0], a.spike_times.array[2])
+    np.testing.assert_array_equal(alone.final_state["V"][0], a.final_state["V"][2])
+    np.testing.assert_array_equal(alone.info["K_states"][0], a.info["K_states"][2])
+    # another seed, or another trial id, gives another path
+    d = markov(stim, 80.0, seed=100, area=areas, max_spikes=64)
+    assert not np.array_equal(d.final_state["V"], a.final_state["V"])
+    e = markov(stim, 80.0, seed=99, area=200.0, trial=3, max_spikes=64)
+    assert e.final_state["V"][0] != a.final_state["V"][2]
+
+
+def test_window_statistics_match_the_stored_spike_times():
+    r = markov(hh.step(amplitude=8.0), 100.0, seed=3, area=np.array([30.0, 300.0]),
+               max_spikes=100, window=(20.0, 90.0))
+    for i in range(2):
+        s = r.spike_times[i]
+        assert s.size == r.spike_count[i] and np.all(np.diff(s) > 0)
+        w = s[(s >= 20.0) & (s < 90.0)]
+        assert r.window_count[i] == w.size > 2
+        assert r.window_first[i] == w[0] and r.window_last[i] == w[-1]
+        np.testing.assert_allclose(r.window_isi_sumsq[i], np.sum(np.diff(w) ** 2), rtol=1e-12)
+        assert r.first_spike[i] == s[0]
+
+
+@pytest.mark.parametrize(
+    "kw, exc, match",
+    [
+        (dict(area=0.0), ValueError, "area must be > 0"),
+        (dict(area=np.array([10.0, -1.0])), ValueError, "area must be > 0"),
+        (dict(area=float("nan")), ValueError, "area must be finite"),
+        (dict(rho_Na=0.0), ValueError, "rho_Na must be > 0"),
+        (dict(area=0.001), ValueError, "gives 0 Na channels"),
+        (dict(seed=1.5), TypeError, "seed must be an integer"),
+        (dict(seed=-1), ValueError, "seed must be in"),
+        (dict(seed="1"), TypeError, "seed must be an integer"),
+        (dict(dt=0.0), ValueError, "dt must be > 0"),
+        (dict(trial=-3), ValueError, "trial must be in"),
+        (dict(trial=1.5), TypeError, "trial must be an integer"),
+        (dict(clamp_V=float("inf")), ValueError, "clamp_V must be finite"),
+        (dict(clamp_V="x"), TypeError, "clamp_V must be a voltage"),
+        (dict(sigma=1.0), TypeError, "unexpected keyword"),
+        (dict(area=np.ones(3), gNa=np.ones(2)), ValueError, "do not broadcast"),
+        (dict(n0=1.5), ValueError, "n0 must be in"),
+        (dict(record_dt=0.015), ValueError, "whole multiple"),
+        (dict(record_dt=-1.0), ValueError, "record_dt must be > 0"),
+    ],
+)
+def test_bad_input_is_refused_before_the_kernel(no_markov_kernel, kw, exc, match):
+    kw = {"seed": 0, **kw}
+    with pytest.raises(exc, match=match):
+        markov(hh.step(amplitude=1.0), 10.0, **kw)
+
+
+def test_seed_is_required():
+    with pytest.raises(TypeError, match="seed"):
+        markov(hh.step(amplitude=1.0), 10.0)
