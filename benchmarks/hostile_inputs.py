@@ -427,34 +427,42 @@ for label, f, key in REFCMP:
     ATTEMPTS.append(("reference", label, f, key))
 
 
-@verdict("reference", "solve t_stop=21, record_dt=0.07: last sample <= t_stop; compare's max_dV "
-         "matches an independent evaluation at the same times")
-def _record_dt_not_dividing():
-    stim = hh.pulses([(1.0, 2.0, 20.0)])
-    res = hh.simulate(stim, t_stop=21.0, dt=0.01, record="V", record_every=7)
-    ref = hh.reference.solve(stim, t_stop=21.0, record_dt=0.07)
-    t = np.asarray(ref.t)
-    if t.size == 0 or t[-1] > 21.0 or t[0] < 0.0:
-        return "silent", f"reference samples reach {t[-1]!r} ms, past t_stop=21"
-    if not np.all(np.diff(t) > 0):
-        return "silent", "reference sample times not increasing"
-    cmp_ = hh.reference.compare(res, ref)
-    # independent: a second reference on a run that 0.01 divides, sampled on the result's own
-    # grid, read at the result's times (no interpolation by compare involved)
-    ref2 = hh.reference.solve(stim, t_stop=21.07, record_dt=0.01)
-    k_res = np.rint(np.asarray(res.t) / 0.01).astype(int)
-    k_ref = np.rint(np.asarray(ref2.t) / 0.01).astype(int)
-    pos = np.searchsorted(k_ref, k_res)
-    if not np.array_equal(k_ref[np.minimum(pos, k_ref.size - 1)], k_res):
-        return "silent", "result times not on the 0.01 ms grid"
-    v_res = np.asarray(res.V).reshape(-1, len(k_res))[0]
-    v_ref = np.asarray(ref2.V).reshape(-1, len(k_ref))[0][pos]
-    indep = float(np.max(np.abs(v_res - v_ref)))
-    got = float(np.max(cmp_.max_dV))
-    # both references are DOP853 at rtol=atol=1e-10: they agree to ~1e-6 mV even in a spike
-    ok = abs(got - indep) <= 1e-5 + 1e-6 * indep
-    return ("handled" if ok else "silent"), f"max_dV {got:.6g} vs independent {indep:.6g} mV; " \
-        f"last sample {t[-1]!r} ms"
+def _record_dt_not_dividing(t_stop):
+    """reference.solve with record_dt=0.07 ms on a run of t_stop ms that 0.07 does not divide
+    (21 = 300 x 0.07 in decimals, not in binary; 21.03 not at all)."""
+    def f():
+        stim = hh.pulses([(1.0, 2.0, 20.0)])
+        res = hh.simulate(stim, t_stop=t_stop, dt=0.01, record="V", record_every=7)
+        ref = hh.reference.solve(stim, t_stop=t_stop, record_dt=0.07)
+        t = np.asarray(ref.t)
+        if t.size == 0 or t[-1] > t_stop or t[0] < 0.0:
+            return "silent", f"reference samples reach {t[-1]!r} ms, past t_stop={t_stop}"
+        if not np.all(np.diff(t) > 0):
+            return "silent", "reference sample times not increasing"
+        cmp_ = hh.reference.compare(res, ref)
+        # independent: a second reference on a run that 0.01 divides, sampled on the result's
+        # own grid, read at the result's times (no interpolation by compare involved)
+        ref2 = hh.reference.solve(stim, t_stop=21.07, record_dt=0.01)
+        k_res = np.rint(np.asarray(res.t) / 0.01).astype(int)
+        k_ref = np.rint(np.asarray(ref2.t) / 0.01).astype(int)
+        pos = np.searchsorted(k_ref, k_res)
+        if not np.array_equal(k_ref[np.minimum(pos, k_ref.size - 1)], k_res):
+            return "silent", "result times not on the 0.01 ms grid"
+        v_res = np.asarray(res.V).reshape(-1, len(k_res))[0]
+        v_ref = np.asarray(ref2.V).reshape(-1, len(k_ref))[0][pos]
+        indep = float(np.max(np.abs(v_res - v_ref)))
+        got = float(np.max(cmp_.max_dV))
+        # both references are DOP853 at rtol=atol=1e-10: they agree to ~1e-6 mV even in a spike
+        ok = abs(got - indep) <= 1e-5 + 1e-6 * indep
+        return ("handled" if ok else "silent"), \
+            f"max_dV {got:.6g} vs independent {indep:.6g} mV; last sample {t[-1]!r} ms"
+    return f
+
+
+for _t in (21.0, 21.03):
+    ATTEMPTS.append(("reference", f"solve t_stop={_t}, record_dt=0.07: last sample <= t_stop; "
+                     "compare's max_dV matches an independent evaluation at the same times",
+                     _record_dt_not_dividing(_t), VERDICT))
 
 
 @verdict("reference", "solve max_spikes=1 with several spikes: TruncationWarning or stated")
