@@ -28,6 +28,7 @@ from scipy.integrate import solve_ivp
 from . import _checks as C
 from . import config
 from ._checks import INITIAL_VALUES, PER_NEURON
+from .engine import _warn_truncated
 from .model import FIELDS, STATE, HHParams, check_params, derivatives, steady_state
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus
@@ -201,7 +202,8 @@ def solve(
         divide the run the last sample is the last one before ``t_stop`` (``final_state`` holds
         the state at ``t_stop``); no sample lies outside ``[t_start, t_stop]``.
     max_spikes : int
-        Spike times stored per neuron (all are counted), as in :func:`hhfast.simulate`.
+        Spike times stored per neuron (all are counted), as in :func:`hhfast.simulate`; a
+        :class:`hhfast.TruncationWarning` says when a neuron fired more.
     window : (float, float), optional
         Analysis window ``[t0, t1)`` (ms) of the ``window_*`` statistics, as in
         :func:`hhfast.simulate` (default the whole run).  It must lie within the run
@@ -325,6 +327,8 @@ def solve(
         final[:, i] = yend
         rec[:, i, :] = dense_state(pieces, t_rec)
         dense.append(pieces)
+    if max_spikes > 0:  # as simulate: say when spike_times holds fewer times than counted
+        _warn_truncated(count, max_spikes)
     nan = np.full(shape, np.nan)
     return SimResult(
         t=t_rec,

@@ -311,3 +311,23 @@ def test_the_solver_does_not_import_the_accuracy_layer():
     names = [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
     names += [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
     assert names and not any("accuracy" in m for m in names)
+
+
+def test_more_spikes_than_max_spikes_warns_as_simulate_does():
+    """The reference keeps the first max_spikes times like simulate, and says so like simulate
+    (a TruncationWarning pointing at the caller); the count is independent of the cap."""
+    import warnings
+
+    amp = np.array([0.0, 10.0])  # at 10 µA/cm² the classic neuron fires repetitively
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ref = R.solve(hh.step(), 50.0, amplitude=amp, max_spikes=1)
+    ours = [w for w in caught if issubclass(w.category, hh.TruncationWarning)]
+    most = int(ref.spike_count.max())
+    assert most > 1  # several spikes, so one time was dropped at least
+    assert len(ours) == 1 and "1 of 2 neurons" in str(ours[0].message)
+    assert ours[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", hh.TruncationWarning)
+        full = R.solve(hh.step(), 50.0, amplitude=amp, max_spikes=most)
+    assert np.array_equal(full.spike_times[1][:1], ref.spike_times[1])

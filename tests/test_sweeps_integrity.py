@@ -247,6 +247,26 @@ def test_resume_names_an_unreadable_done_chunk_and_the_repair(tmp_path, refs):
     assert_same(sweep_of(path, STEP["X"]), refs["X"])
 
 
+def test_resume_recomputes_damaged_chunks_it_would_skip(tmp_path, refs):
+    """A resume without verify_sweep first: the done chunks it would skip are checked, the
+    damaged ones recomputed (said in a warning naming them), the values are the right ones.
+    Before, the resume skipped them and reading the dataset raised zarr's RuntimeError (an
+    altered chunk) or returned the fill value as a done result (a deleted one)."""
+    path = tmp_path / "s.zarr"
+    sweep_of(path, STEP["X"])
+    f = chunk_file(path, "rate", (4, 0))
+    b = bytearray(f.read_bytes())
+    b[len(b) // 2] ^= 0x04
+    f.write_bytes(bytes(b))
+    chunk_file(path, "spike_count", (9, 0)).unlink()
+    with pytest.warns(UserWarning, match=r"2 done chunks were damaged \(chunk \(4, 0\) "
+                      r"\(points 128\.\.159\): rate: unreadable.*chunk \(9, 0\).*missing"):
+        ds = sweep_of(path, STEP["X"])
+    assert_same(ds, refs["X"])
+    assert bool(ds.done.all())
+    assert hh.verify_sweep(path) == []
+
+
 def test_cli_verify_prints_damaged_chunks_and_exits_nonzero(tmp_path, capsys, refs):
     path = tmp_path / "s.zarr"
     sweep_of(path, STEP["X"])

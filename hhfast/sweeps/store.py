@@ -20,6 +20,7 @@ Integrity model (see ``docs/architecture.md``):
   with zstd *with* its content checksum and write every chunk of every variable, even one
   that is all fill value, so a done chunk whose file is missing, truncated or altered is
   detected by :func:`verify_sweep`, which marks it not done for the next run to recompute.
+  A resume runs the same check on the chunks it would skip and recomputes the damaged ones.
 * **Atomic files.**  zarr >= 3.1.3 writes each local file to a temporary name and renames it
   into place, so a kill never leaves a half-written chunk or ``zarr.json`` (hence the
   minimum version of the ``sweep`` extra).
@@ -34,6 +35,7 @@ import socket
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,6 +169,16 @@ def _prepare_store(store: str, grid: Grid, cshape, spec, overwrite: bool, run_id
         cshape = tuple(done.chunks)
         bounds = grid._bounds(cshape)
         flags = _read_done(store, grid, done, cshape, bounds)
+        if flags.any():
+            # a resume trusts its done chunks only once they read back intact (cheap next to
+            # computing them): damaged ones are marked not done and recomputed by this run
+            damaged = _damaged_chunks(existing)
+            if damaged:
+                shown = "; ".join(str(d) for d in damaged[:3])
+                more = f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+                warnings.warn(f"store {store!r}: {len(damaged)} done chunks were damaged "
+                              f"({shown}{more}); this run recomputes them", stacklevel=3)
+                flags = _read_done(store, grid, done, cshape, bounds)
         chunk_done = np.logical_and.reduceat(flags, bounds[:-1])
         return cshape, ~chunk_done
 
@@ -424,7 +436,6 @@ def verify_sweep(store) -> list[DamagedChunk]:
     """
     _require_sweep_extra()
     import zarr
-    from zarr.core.sync import sync
 
     if not isinstance(store, str):
         store = os.fspath(store)
@@ -439,34 +450,42 @@ def verify_sweep(store) -> list[DamagedChunk]:
             raise ValueError(f"store {store!r} is not a Zarr store ({e})") from None
         if "hhfast_version" not in g.attrs:
             raise ValueError(f"store {store!r} is not a complete hhfast sweep store")
-        full = g.attrs.get(FORMAT_ATTR, 1) >= 2
-        arrays = _full_arrays(g, [*g.attrs["metrics"], "done"])
-        done = arrays.pop("done")
-        shape, cshape = tuple(done.shape), tuple(done.chunks)
-        counts = tuple(-(-s // c) for s, c in zip(shape, cshape, strict=True))
-        damaged = []
-        for index in np.ndindex(*counts):
-            sl = tuple(slice(i * c, min((i + 1) * c, s))
-                       for i, c, s in zip(index, cshape, shape, strict=True))
-            lo = int(np.ravel_multi_index(tuple(x.start for x in sl), shape)) if shape else 0
-            hi = lo + math.prod(x.stop - x.start for x in sl)
-            problems = {}
-            try:
-                claimed = bool(np.asarray(done[sl]).any())
-            except Exception as e:
-                claimed, problems["done"] = True, f"unreadable: {e}"
-            if not claimed:
+        return _damaged_chunks(g)
+
+
+def _damaged_chunks(g) -> list[DamagedChunk]:
+    """The done chunks of sweep group ``g`` (open r+) that are damaged, marked not done there.
+    Call with the store's lock held."""
+    from zarr.core.sync import sync
+
+    full = g.attrs.get(FORMAT_ATTR, 1) >= 2
+    arrays = _full_arrays(g, [*g.attrs["metrics"], "done"])
+    done = arrays.pop("done")
+    shape, cshape = tuple(done.shape), tuple(done.chunks)
+    counts = tuple(-(-s // c) for s, c in zip(shape, cshape, strict=True))
+    damaged = []
+    for index in np.ndindex(*counts):
+        sl = tuple(slice(i * c, min((i + 1) * c, s))
+                   for i, c, s in zip(index, cshape, shape, strict=True))
+        lo = int(np.ravel_multi_index(tuple(x.start for x in sl), shape)) if shape else 0
+        hi = lo + math.prod(x.stop - x.start for x in sl)
+        problems = {}
+        try:
+            claimed = bool(np.asarray(done[sl]).any())
+        except Exception as e:
+            claimed, problems["done"] = True, f"unreadable: {e}"
+        if not claimed:
+            continue
+        for k, a in arrays.items():
+            key = f"{a.path}/{a.metadata.encode_chunk_key(index + (0,) * (a.ndim - len(index)))}"
+            if full and not sync(g.store.exists(key)):
+                problems[k] = "missing"
                 continue
-            for k, a in arrays.items():
-                key = f"{a.path}/{a.metadata.encode_chunk_key(index + (0,) * (a.ndim - len(index)))}"
-                if full and not sync(g.store.exists(key)):
-                    problems[k] = "missing"
-                    continue
-                try:
-                    a[sl]
-                except Exception as e:
-                    problems[k] = f"unreadable: {e}"
-            if problems:
-                done[sl] = False  # written whole: replaces a damaged chunk of done too
-                damaged.append(DamagedChunk(tuple(int(i) for i in index), (lo, hi), problems))
+            try:
+                a[sl]
+            except Exception as e:
+                problems[k] = f"unreadable: {e}"
+        if problems:
+            done[sl] = False  # written whole: replaces a damaged chunk of done too
+            damaged.append(DamagedChunk(tuple(int(i) for i in index), (lo, hi), problems))
     return damaged
