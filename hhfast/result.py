@@ -84,6 +84,9 @@ class SimResult:
     params : dict[str, ndarray]
         Every per-neuron value of the run (model fields, ``amplitude``, ``bias``, ``threshold``,
         ``V0, n0, m0, h0``), broadcast to the batch shape (read-only views, no copies).
+    noise_current : ndarray or None
+        The Ornstein–Uhlenbeck noise current (µA/cm²) at the end of a noisy run (0 for
+        white-noise and noiseless neurons); None for a noiseless run.
     """
 
     t: np.ndarray
@@ -108,6 +111,7 @@ class SimResult:
     n_steps: int
     stimulus: object = None
     info: dict = field(default_factory=dict)
+    noise_current: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -160,10 +164,13 @@ class SimResult:
     def continuation(self) -> dict:
         """Keyword arguments that continue this run: ``simulate(..., **res.continuation())``
         (final state as initial values, ``t_start`` at this run's end)."""
-        return {
+        out = {
             "t_start": self.t_start + self.n_steps * self.dt,
             **{f"{k}0": v for k, v in self.final_state.items()},
         }
+        if self.noise_current is not None:  # a noisy run: its OU current is state too
+            out["noise_I0"] = self.noise_current
+        return out
 
     def __repr__(self) -> str:
         rec = ",".join(self.traces) or "none"
