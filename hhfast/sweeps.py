@@ -42,6 +42,7 @@ from .analysis import window_metrics
 from .engine import simulate
 from .kernels import METHODS
 from .model import FIELDS, HHParams, check_params
+from .noise import check_seed
 from .stimulus import Stimulus
 
 __all__ = ["Grid", "grid", "sweep", "open_sweep", "sweep_from_spec", "METRICS", "DEFAULT_METRICS"]
@@ -224,6 +225,8 @@ def _check_axis_name(name) -> None:
     if not isinstance(name, str):
         raise TypeError(f"grid axis names must be strings, got {name!r}")
     if name.startswith(STIM_PREFIX) and len(name) > len(STIM_PREFIX):
+        return
+    if name == "trial":  # repeated trials: each point's trial id is its grid index anyway
         return
     if name not in PER_NEURON:
         raise ValueError(
@@ -473,7 +476,8 @@ def sweep(
 
     sim = {"t_stop": spec["t_stop"], "dt": spec["dt"], "method": spec["method"],
            "params": params if params is not None else HHParams.classic(),
-           "window": window, "max_spikes": spec["max_spikes"], **spec["_fixed"]}
+           "window": window, "max_spikes": spec["max_spikes"], "seed": int(spec["seed"]),
+           **spec["_fixed"]}
     stim_arg = spec["_stimulus"]
 
     def jobs() -> Iterator[tuple[_Job, np.ndarray]]:
@@ -483,7 +487,10 @@ def sweep(
             regions = [tuple((s.start, s.stop) for s in grid._region(cshape, bounds[c],
                                                                       bounds[c + 1]))
                        for c in ids]
-            yield _Job(sim, stim_arg, grid.values(idx), tuple(spec["metrics"]), store, regions,
+            # trial id = the grid-point index: the noise of a point does not depend on the
+            # chunking, batching, resume point or worker (README, "Noise")
+            values = {**grid.values(idx), "trial": idx}
+            yield _Job(sim, stim_arg, values, tuple(spec["metrics"]), store, regions,
                        idx.size), idx
 
     def collect(job_idx, result):
@@ -615,6 +622,8 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
         raise ValueError(f"metrics names a metric twice: {list(metrics)!r}")
     max_spikes = C.integer("max_spikes", max_spikes, 1) if "spike_times" in metrics else 0
 
+    fixed = dict(fixed)
+    seed = check_seed(fixed.pop("seed", 0))  # the noise seed (simulate's seed=)
     for k, v in fixed.items():
         if k not in PER_NEURON:
             raise TypeError(f"sweep() got an unexpected keyword argument {k!r}; fixed per-neuron "
@@ -653,6 +662,7 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
         "fixed": json.dumps(fixed, sort_keys=True),
         "metrics": list(metrics),
         "max_spikes": max_spikes,
+        "seed": str(seed),  # a string: 64 bits survive JSON
         "axes": list(grid.names),
         "grid": "table" if grid.is_table else "product",
         "_fixed": fixed,
