@@ -37,7 +37,7 @@ def check_values(values: dict[str, np.ndarray]) -> None:
             bad = values[name].reshape(-1)
             j = np.flatnonzero(bad < 0)[0]
             unit = "µA/cm²·ms^½ or µA/cm²" if name == "noise_sigma" else "ms"
-            raise ValueError(f"{name} must be >= 0 ({unit}), got {bad[j]!r}")
+            raise ValueError(f"{name} must be >= 0 ({unit}), got {float(bad[j])!r}")
 
 
 def is_noisy(values: dict[str, np.ndarray]) -> bool:

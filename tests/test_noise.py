@@ -257,3 +257,19 @@ def test_noisy_sweep_is_bitwise_whatever_the_chunking_and_equals_simulate():
     np.testing.assert_array_equal(a.first_spike.values.reshape(-1), res.first_spike)
     # repeated trials differ (noise near threshold changes the spike times)
     assert len(np.unique(a.first_spike.values[4])) == 3
+
+
+# -- command line --------------------------------------------------------------------------------
+def test_cli_run_takes_noise(tmp_path, capsys):
+    from hhfast import cli
+
+    args = ["run", "--step", "8", "--t-stop", "30", "--method", "euler", "--out",
+            str(tmp_path / "r.png"), "--csv", str(tmp_path / "r.csv")]
+    assert cli.main(args + ["--noise-sigma", "2", "--seed", "5"]) == 0
+    noisy = np.loadtxt(tmp_path / "r.csv", delimiter=",", skiprows=3)  # 2 comments, header
+    res = hh.simulate(hh.pulses([(0.0, math.inf, 8.0)]), 30.0, method="euler", noise_sigma=2.0,
+                      seed=5, record="V")
+    # the same noisy run (the CSV keeps 10 significant digits)
+    np.testing.assert_allclose(noisy[:, 2], res.V[0], rtol=1e-9, atol=1e-8)
+    assert cli.main(args + ["--noise-sigma", "-2"]) == 2
+    assert "noise_sigma must be >= 0" in capsys.readouterr().err
