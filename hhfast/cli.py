@@ -117,7 +117,8 @@ def _fi(args) -> int:
     t0 = time.perf_counter()
     fi = hh.fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
                      params=_preset(args.preset), branch=args.branch,
-                     refine=not args.no_refine, **_params(args.param))
+                     refine=not args.no_refine, **_params(args.param), **_noise(args),
+                     **({"trials": args.trials} if args.trials != 1 else {}))
     elapsed = time.perf_counter() - t0
     print(f"f-I curve ({args.branch}), {args.num} currents from {args.from_} to {args.to} "
           f"µA/cm², {args.method} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
@@ -426,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the bisection of onset, block and band edges")
     p.add_argument("--out", help="PNG of the curve")
     p.add_argument("--csv", help="CSV of the curve")
+    _noise_args(p)
+    p.add_argument("--trials", type=int, default=1,
+                   help="noisy trials per current (mean rate; default 1)")
     p.set_defaults(func=_fi)
 
     p = sub.add_parser("rheobase", parents=[common],

@@ -273,3 +273,22 @@ def test_cli_run_takes_noise(tmp_path, capsys):
     np.testing.assert_allclose(noisy[:, 2], res.V[0], rtol=1e-9, atol=1e-8)
     assert cli.main(args + ["--noise-sigma", "-2"]) == 2
     assert "noise_sigma must be >= 0" in capsys.readouterr().err
+
+
+# -- noisy f-I curves ----------------------------------------------------------------------------
+def test_noisy_fi_curve_is_the_mean_over_trials_of_the_noisy_runs():
+    cur = np.array([2.0, 5.0, 8.0, 12.0])
+    fi = hh.fi_curve(cur, t_stop=200.0, method="euler", noise_sigma=3.0, seed=4, trials=5)
+    assert fi.rate_trials.shape == (5, 4) and fi.onset is None and fi.info["trials"] == 5
+    res = hh.simulate(hh.step(), 200.0, method="euler", amplitude=np.tile(cur, (5, 1)),
+                      noise_sigma=3.0, seed=4, max_spikes=0, window=(100.0, 200.0))
+    rates = res.window_count / 0.1  # spikes per 100 ms -> Hz
+    np.testing.assert_array_equal(fi.rate_trials, rates)
+    np.testing.assert_allclose(fi.rate, rates.mean(axis=0), rtol=1e-15)
+    np.testing.assert_allclose(fi.rate_sd, rates.std(axis=0, ddof=1), rtol=1e-15)
+    assert fi.rate[-1] > 40.0 and np.all(fi.rate_sd >= 0)  # fires at 12 µA/cm²
+    assert np.all((fi.isi_cv[fi.rate > 40] > 0) & (fi.isi_cv[fi.rate > 40] < 1))
+    with pytest.raises(ValueError, match="branch='rest'"):
+        hh.fi_curve(cur, t_stop=200.0, noise_sigma=1.0, branch="both")
+    with pytest.raises(ValueError, match="trials"):
+        hh.fi_curve(cur, t_stop=200.0, noise_sigma=1.0, trials=0)
