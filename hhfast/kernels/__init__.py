@@ -75,8 +75,10 @@ def _drop_stale_caches() -> None:
         path = getattr(cache, "_cache_path", None)
         if path is None:  # pragma: no cover - caching disabled
             continue
-        marker = Path(path) / (f"{run.__module__.rsplit('.', 1)[-1]}.{run.__name__}"
-                               ".hhfast-stamp")
+        name = run.__module__.rsplit(".", 1)[-1]  # euler.hhfast-stamp, euler.run_noisy...
+        if run.__name__ != "run":
+            name += f".{run.__name__}"
+        marker = Path(path) / f"{name}.hhfast-stamp"
         try:
             if marker.exists() and marker.read_text() == stamp:
                 continue
