@@ -47,9 +47,10 @@ def main(argv=None) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for sigma in (0.0, 1.0, 2.0, 4.0):
         fi = hh.fi_curve(cur, t_stop=a.t_stop, noise_sigma=sigma, trials=a.trials, seed=1)
-        ax.plot(cur, fi.rate, label=f"σ = {sigma:g}")
+        (line,) = ax.plot(cur, fi.rate, label=f"σ = {sigma:g}")
         if sigma > 0:
-            ax.fill_between(cur, fi.rate - fi.rate_sd, fi.rate + fi.rate_sd, alpha=0.2)
+            ax.fill_between(cur, fi.rate - fi.rate_sd, fi.rate + fi.rate_sd, alpha=0.2,
+                            color=line.get_color())
     ax.set(xlabel="current (µA/cm²)", ylabel="rate (Hz)",
            title=f"f–I curves with white noise ({a.trials} trials, mean ± SD)")
     ax.legend(title="µA/cm²·ms^½")
