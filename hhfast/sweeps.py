@@ -814,14 +814,15 @@ def open_sweep(store):
 
 # -- a spec as data (TOML) ---------------------------------------------------------------------
 _SPEC_KEYS = {"t_stop", "dt", "method", "window", "metrics", "max_spikes", "chunk_size",
-              "batch_size", "store", "stimulus", "params", "fixed", "axes", "points"}
+              "batch_size", "store", "stimulus", "params", "fixed", "axes", "points", "seed"}
 
 
 def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     """A parsed TOML/JSON sweep spec -> ``(grid, keyword arguments of sweep)``.
 
     Keys: ``t_stop`` (required), ``dt``, ``method``, ``window = [t0, t1]``, ``metrics``,
-    ``max_spikes``, ``chunk_size``, ``batch_size``, ``store``; tables ``[stimulus]`` (a
+    ``max_spikes``, ``chunk_size``, ``batch_size``, ``store``, ``seed`` (of the noise: give
+    ``noise_sigma``, ``noise_tau`` in ``[fixed]`` or as axes); tables ``[stimulus]`` (a
     stimulus spec, required), ``[params]`` (``preset = "classic"|"modern"`` and model field
     overrides), ``[fixed]`` (other per-neuron values), and either ``[axes]`` (each axis a list
     of values or ``{start, stop, num}``, a full product) or ``[points]`` (equal-length
@@ -859,7 +860,7 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     for key in ("dt",):
         if key in spec:
             kw[key] = num(key, spec[key])
-    for key in ("max_spikes", "chunk_size", "batch_size"):
+    for key in ("max_spikes", "chunk_size", "batch_size", "seed"):
         if key in spec:
             kw[key] = num(key, spec[key], int)
     for key in ("method", "store"):

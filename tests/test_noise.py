@@ -292,3 +292,48 @@ def test_noisy_fi_curve_is_the_mean_over_trials_of_the_noisy_runs():
         hh.fi_curve(cur, t_stop=200.0, noise_sigma=1.0, branch="both")
     with pytest.raises(ValueError, match="trials"):
         hh.fi_curve(cur, t_stop=200.0, noise_sigma=1.0, trials=0)
+
+
+# -- spike-time reliability ----------------------------------------------------------------------
+def test_spike_reliability_closed_forms():
+    from hhfast.analysis import spike_reliability
+
+    # two single spikes d apart: exp(-d² / (4 w²)) (product of two Gaussians integrated)
+    assert spike_reliability([[10.0], [13.0]], 2.0) == pytest.approx(math.exp(-9 / 16), rel=1e-14)
+    trains = [np.array([5.0, 20.0, 41.0])] * 3
+    assert spike_reliability(trains, 1.0) == pytest.approx(1.0, rel=1e-14)
+    # far apart trains: 0 to within exp(-(100)^2/4)
+    assert spike_reliability([[0.0], [100.0]], 1.0) < 1e-300
+    assert math.isnan(spike_reliability([[], [3.0]], 1.0))
+    with pytest.raises(ValueError, match="width"):
+        spike_reliability(trains, 0.0)
+
+
+def test_frozen_noise_makes_spike_times_reliable():
+    # 20 trials from scattered initial V, the same frozen noise (one trial id) vs independent
+    # noise (20 ids): a fluctuating current locks the spike times (Mainen & Sejnowski 1995)
+    V0 = np.linspace(-5.0, 5.0, 20)
+    kw = dict(method="euler", bias=4.0, V0=V0, noise_sigma=3.0, noise_tau=2.0, seed=8,
+              max_spikes=200, window=(100.0, 500.0))
+    frozen = hh.simulate(hh.step(), 500.0, trial=np.zeros(20, dtype=np.int64), **kw)
+    indep = hh.simulate(hh.step(), 500.0, **kw)
+    late = [t[t > 100.0] for t in frozen.spike_times]
+    late_i = [t[t > 100.0] for t in indep.spike_times]
+    r_frozen = hh.analysis.spike_reliability(late, 1.0)
+    r_indep = hh.analysis.spike_reliability(late_i, 1.0)
+    assert min(len(t) for t in late) >= 5
+    assert r_frozen > 0.8 and r_indep < 0.3, (r_frozen, r_indep)
+
+
+def test_toml_sweep_spec_takes_noise_and_seed():
+    from hhfast.sweeps import sweep_from_spec
+
+    g, kw = sweep_from_spec({"t_stop": 20.0, "method": "euler", "seed": 2**63,
+                             "stimulus": {"type": "step"}, "fixed": {"noise_sigma": 1.5},
+                             "axes": {"amplitude": [4.0, 8.0], "trial": [0, 1, 2]}})
+    assert kw["seed"] == 2**63 and kw["noise_sigma"] == 1.5 and g.shape == (2, 3)
+    ds = hh.sweep(g, progress=False, **kw)
+    res = hh.simulate(hh.step(), 20.0, method="euler", noise_sigma=1.5, seed=2**63,
+                      amplitude=np.repeat([4.0, 8.0], 3), trial=np.arange(6))
+    np.testing.assert_array_equal(ds.first_spike.values.reshape(-1), res.first_spike)
+    assert ds.attrs["seed"] == str(2**63)
