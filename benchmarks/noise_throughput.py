@@ -12,6 +12,12 @@ ratio per method.
 the commit before the noise was added) in a child process, interleaved with this tree's:
 noiseless speed before/after in the same run.
 
+``--brian2 PYTHON``: the peer row, Brian2 (a Python with ``brian2`` installed, e.g. the venv
+``benchmarks/peers.py`` creates) in C++ standalone mode with ``--threads`` OpenMP threads on
+the same noisy W: ``dv/dt = (...) + 1*mV*xi*ms**-0.5`` (white noise, 1 mV/ms^½, i.e.
+1 µA/cm²·ms^½ at Cm = 1 µF/cm²), ``method="euler"`` (Euler–Maruyama), with and without the
+noise term; build time excluded, best of ``--repeats`` runs of the built program.
+
 ``--compile``: cold compile time (empty temporary Numba cache, a child process per kernel) of
 each method's noiseless and noisy kernel (float64), for this tree and the ``--baseline``.
 
@@ -63,6 +69,47 @@ print(time.perf_counter() - t)
 """
 
 
+BRIAN = r"""
+import json, sys, tempfile, time
+T, dt, threads = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+noise, repeats = sys.argv[4] == "white", int(sys.argv[5])
+from brian2 import (NeuronGroup, SpikeMonitor, defaultclock, ms, mV, run, set_device, prefs,
+                    device)
+import numpy as np
+workdir = tempfile.mkdtemp(prefix="hhfast-brian2-noise-")
+set_device("cpp_standalone", directory=workdir, build_on_run=False)
+prefs.devices.cpp_standalone.openmp_threads = threads
+defaultclock.dt = dt * ms
+xi = " + 1*mV*xi*ms**-0.5" if noise else ""
+eqs = (
+    "dv/dt = (I - 120*m**3*h*(v - 115*mV) - 36*n**4*(v + 12*mV) - 0.3*(v - 10.613*mV)) / ms"
+    + xi + " : volt\n"
+    "dn/dt = an*(1 - n) - bn*n : 1\n"
+    "dm/dt = am*(1 - m) - bm*m : 1\n"
+    "dh/dt = ah*(1 - h) - bh*h : 1\n"
+    "an = 0.1/exprel((10*mV - v)/(10*mV))/ms : Hz\n"
+    "bn = 0.125*exp(-v/(80*mV))/ms : Hz\n"
+    "am = 1/exprel((25*mV - v)/(10*mV))/ms : Hz\n"
+    "bm = 4*exp(-v/(18*mV))/ms : Hz\n"
+    "ah = 0.07*exp(-v/(20*mV))/ms : Hz\n"
+    "bh = 1/(exp((30*mV - v)/(10*mV)) + 1)/ms : Hz\n"
+    "I : volt\n"
+)
+G = NeuronGroup(1000, eqs, threshold="v >= 50*mV", refractory="v >= 50*mV", method="euler")
+G.v = 0 * mV; G.n = 0.3177; G.m = 0.0529; G.h = 0.5961
+G.I = np.linspace(0, 20, 1000) * mV
+S = SpikeMonitor(G, record=False)
+run(T * ms)
+device.build(directory=workdir, run=False)
+best = float("inf")
+for _ in range(repeats):
+    t = time.perf_counter()
+    device.run()
+    best = min(best, time.perf_counter() - t)
+print(json.dumps(dict(seconds=best, spikes=int(np.asarray(S.count[:]).sum()))))
+"""
+
+
 def _child(tree: Path, code: str, args, cache: str | None = None) -> str:
     env = dict(os.environ, PYTHONPATH=str(tree))
     if cache:
@@ -80,6 +127,7 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--baseline", type=Path, default=None)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--brian2", default=None, help="python of a venv with brian2")
     a = ap.parse_args(argv)
 
     rows = [(ROOT, m, n) for m in a.methods for n in ("none", "white", "ou")]
@@ -97,6 +145,16 @@ def main(argv=None) -> None:
         who = "baseline" if tree != ROOT else "this tree"
         ratio = med[(ROOT, m, "none")] / t
         print(f"  {m:12s} {n:6s} {who:10s} {n_steps / t:10.3e}   x{ratio:.2f} of noiseless")
+
+    if a.brian2:
+        print(f"Brian2 C++ standalone, euler, {a.threads} OpenMP threads, best of {a.repeats}:")
+        for noise in ("none", "white"):
+            args = (a.t_stop, 0.01, a.threads, noise, a.repeats)
+            r = subprocess.run([a.brian2, "-c", BRIAN, *map(str, args)], capture_output=True,
+                               text=True, check=True, cwd=tempfile.gettempdir())
+            out = json.loads(r.stdout.strip().splitlines()[-1])
+            print(f"  brian2       {noise:6s} {n_steps / out['seconds']:10.3e}   "
+                  f"({out['spikes']} spikes)")
 
     if a.compile:
         print("cold compile (s), float64, empty cache per kernel:")
