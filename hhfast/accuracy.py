@@ -140,7 +140,9 @@ def work_precision(
     5 s); its spike times are compared with the scipy reference on ``n_ref`` neurons spread
     evenly over the batch (solving all of them with scipy would take hours).  Scipy
     ``solve_ivp`` itself (DOP853, one neuron after another, the gist's way) is measured as a
-    yardstick at ``scipy_rtols`` on the same ``n_ref`` neurons.  ``dtypes`` lists the kernel
+    yardstick at ``scipy_rtols`` on the same ``n_ref`` neurons.  ``methods`` defaults to the
+    keys of ``dts`` when it is given, else to every fixed-step method of the registry (each
+    with its ``wp_range`` of dts).  ``dtypes`` lists the kernel
     floating types to run; float32 rows are labelled ``"<method>-float32"``.
 
     Returns
@@ -154,7 +156,9 @@ def work_precision(
         ``count_mismatch, diverged`` (numbers of compared / all neurons).
     """
     say = progress or (lambda msg: None)
-    methods = _fixed_methods() if methods is None else tuple(methods)
+    if methods is None:  # the methods of ``dts`` if given, else every fixed-step method
+        methods = tuple(dts) if dts is not None else _fixed_methods()
+    methods = tuple(methods)
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"method must be one of {sorted(METHODS)}, got {m!r}")

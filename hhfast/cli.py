@@ -232,13 +232,14 @@ def _validate(args) -> int:
 
     rows = validate(args.method, args.dt, spike_tol=args.spike_tol, v_tol=args.v_tol,
                     t_stop=args.t_stop)
-    head = f"{'case':20s} {'method':9s} {'dt (ms)':>8s} {'max|dV| (mV)':>13s} " \
+    mw = max([9] + [len(m) for m in args.method])  # the longest method name
+    head = f"{'case':20s} {'method':{mw}s} {'dt (ms)':>8s} {'max|dV| (mV)':>13s} " \
            f"{'spike err (ms)':>15s} {'spikes':>9s}  result"
     print(head)
     print("-" * len(head))
     for r in rows:
         counts = f"{r['count']}/{r['count_ref']}"
-        print(f"{r['case']:20s} {r['method']:9s} {r['dt']:8g} {_fmt(r['max_dV']):>13s} "
+        print(f"{r['case']:20s} {r['method']:{mw}s} {r['dt']:8g} {_fmt(r['max_dV']):>13s} "
               f"{_fmt(r['spike_error']):>15s} {counts:>9s}  "
               f"{'ok' if r['passed'] else 'FAIL'}{'' if r['count_match'] else ' (spike count)'}")
     failed = sum(not r["passed"] for r in rows)

@@ -42,7 +42,7 @@ def test_validate_tolerance_option_gates(capsys):
 @pytest.mark.parametrize("argv", [
     ["validate", "--dt", "-0.01"],
     ["validate", "--dt", "nan"],
-    ["validate", "--method", "heun"],
+    ["validate", "--method", "midpoint"],
     ["validate", "--spike-tol", "0"],
 ])
 def test_validate_bad_arguments_exit_two_with_one_line(argv, capsys):
@@ -96,7 +96,7 @@ def test_cheapest_picks_the_lowest_cost_that_meets_each_target():
 
 def test_validate_rejects_bad_values():
     with pytest.raises(ValueError, match="method"):
-        accuracy.validate(["heun"])
+        accuracy.validate(["midpoint"])
     with pytest.raises(ValueError, match="dt"):
         accuracy.validate(["rk4"], [0.0])
     with pytest.raises(ValueError, match="n_ref"):

@@ -31,15 +31,16 @@ def test_gist_spike_times_float32_vs_reference():
         assert r32.spike_count[0] == r64.spike_count[0] == ref.spike_count[0] == 2
         assert r32.spike_times[0].dtype == np.float64
         # single precision perturbs the state by ~1e-7 relative each step; over these two
-        # spikes that moved spike times by <= 8e-7 ms (measured), far below the methods'
-        # own error at dt = 0.01 (1.7e-8 ms for rk4, 4e-3..2e-2 ms for the order-1 methods)
-        # except rk4's, which float32 therefore dominates.  1e-5 ms bounds it.
+        # spikes that moved spike times by <= 8.7e-7 ms (measured, all six methods: rl2
+        # 8.7e-7, euler 7.8e-7, ... rk4 3.9e-8), far below the methods' own error at
+        # dt = 0.01 (4e-5 ms heun, 3e-4 rl2, 4e-3..2e-2 ms for the order-1 methods) except
+        # rk4's (1.7e-8 ms), which float32 therefore dominates.  1e-5 ms bounds it.
         np.testing.assert_allclose(r32.spike_times[0], r64.spike_times[0], atol=1e-5, rtol=0)
 
 
 def test_step_batch_float32_counts_equal_float64():
     # part of workload W: constant currents across the firing onset (~6.3 uA/cm2) and the
-    # repetitive range.  Over all 1000 neurons of W and all three methods the counts agreed
+    # repetitive range.  Over all 1000 neurons of W and the first three methods the counts agreed
     # exactly (measured); spike times drift apart slowly (median 1.5e-4 ms, max 0.13 ms
     # after 1 s), first spikes agree within 8e-4 ms.
     amp = np.linspace(0.0, 20.0, 48)

@@ -29,6 +29,23 @@ def test_expeuler_keeps_gates_in_unit_interval(dt, gNa, gK, gL, temperature, cur
         assert np.all(np.isfinite(x)) and x.min() >= 0.0 and x.max() <= 1.0
 
 
+
+@given(
+    dt=st.floats(0.001, 2.0, **finite),
+    gNa=st.floats(0.0, 300.0, **finite),
+    gK=st.floats(0.0, 100.0, **finite),
+    current=st.floats(-50.0, 200.0, **finite),
+    method=st.sampled_from(["rush_larsen", "rl2"]),
+)
+def test_rush_larsen_gates_stay_in_unit_interval(dt, gNa, gK, current, method):
+    # the gates' updates are convex combinations of x and x_inf in [0, 1] at any dt; V is
+    # explicit and may blow up, and then the recorded state is the last finite one
+    res = hh.simulate(hh.step(amplitude=current), t_stop=max(20.0, 5 * dt), dt=dt,
+                      method=method, gNa=gNa, gK=gK, record="n,m,h")
+    for g in "nmh":
+        x = res.traces[g]
+        assert np.all(np.isfinite(x)) and x.min() >= 0.0 and x.max() <= 1.0
+
 def _run(idx, amp, gk, temp, method, threads):
     return hh.simulate(hh.step(), 30.0, dt=0.02, method=method, amplitude=amp[idx],
                        gK=gk[idx], temperature=temp[idx], num_threads=threads, max_spikes=8)

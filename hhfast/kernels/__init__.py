@@ -7,7 +7,7 @@ description, reference).  Everything that lists methods reads it: ``simulate``'s
 dispatch, the CLI's choices, ``validate``/``bench`` defaults, the README's method table (a
 test checks it) and the tests' parametrisations.  A fixed-step method is one file holding its
 lane ``step``, a four-line ``run`` that hands it to :func:`.common.drive_fixed`, and its
-``SPEC``; adding it here is one line in ``_BUILTIN``.  Every fixed-step kernel has the same
+``SPEC``; adding it here is its name in ``_NAMES``.  Every fixed-step kernel has the same
 signature (see :mod:`hhfast.kernels.common` for the arrays).
 
 Cache safety.  Numba's on-disk cache (``cache=True``) keys a kernel on the source file that
@@ -20,20 +20,15 @@ kernel source file and knob, and empties the kernels' cache indexes when the sta
 from __future__ import annotations
 
 import hashlib
+from importlib import import_module
 from pathlib import Path
 
 from .. import config
-from . import euler, expeuler, heun, rk4, rl2, rush_larsen
 from .spec import MethodSpec
 
-_BUILTIN = (
-    euler.SPEC,
-    heun.SPEC,
-    rk4.SPEC,
-    expeuler.SPEC,
-    rush_larsen.SPEC,
-    rl2.SPEC,
-)
+#: the built-in methods, one module each, in the order tables list them
+_NAMES = ("euler", "heun", "rk4", "expeuler", "rush_larsen", "rl2")
+_BUILTIN = tuple(import_module(f"{__name__}.{name}").SPEC for name in _NAMES)
 
 #: method name -> :class:`MethodSpec`, in the order tables list them
 METHODS: dict[str, MethodSpec] = {s.name: s for s in _BUILTIN}
@@ -41,7 +36,7 @@ METHODS: dict[str, MethodSpec] = {s.name: s for s in _BUILTIN}
 
 def register(spec: MethodSpec, *, replace: bool = False) -> MethodSpec:
     """Add a method to the registry (for methods defined outside hhfast, e.g. in a test or a
-    user's module; hhfast's own are listed in ``_BUILTIN``).  Its ``run`` must be a
+    user's module; hhfast's own are listed in ``_NAMES``).  Its ``run`` must be a
     module-level ``@njit(cache=True)`` kernel with the signature its ``kind`` requires."""
     if not isinstance(spec, MethodSpec):
         raise TypeError(f"spec must be a MethodSpec, got {spec!r}")
