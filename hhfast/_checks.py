@@ -20,7 +20,8 @@ __all__ = ["InputError", "InputTypeError", "InputValueError"]  # re-exported: on
 #: per-neuron keywords besides the model fields
 STIM_VALUES = ("amplitude", "bias")
 INITIAL_VALUES = ("V0", "n0", "m0", "h0")
-PER_NEURON = FIELDS + STIM_VALUES + INITIAL_VALUES + ("threshold",)
+NOISE_VALUES = ("noise_sigma", "noise_tau", "noise_I0")  # as hhfast.noise.NOISE_VALUES
+PER_NEURON = FIELDS + STIM_VALUES + INITIAL_VALUES + ("threshold",) + NOISE_VALUES
 
 
 def real(name: str, value, *, positive: bool = False, allow_inf: bool = False) -> float:

@@ -70,10 +70,10 @@ def install(methods: dict) -> None:
         return
     kernels = {}
     for name, spec in methods.items():
-        for attr in ("run", "kernel"):
+        for attr, label in (("run", name), ("kernel", name), ("run_noisy", f"noisy {name}")):
             dispatcher = getattr(spec, attr, None)
             if dispatcher is not None and hasattr(dispatcher, "overloads"):
-                kernels[id(dispatcher)] = name
+                kernels[id(dispatcher)] = label
     listener = _Announce(kernels)
     event.register("numba:compile", listener)
     _installed.append(listener)

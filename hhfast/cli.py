@@ -99,6 +99,21 @@ def _preset(name: str):
     return hh.HHParams.modern() if name == "modern" else hh.HHParams.classic()
 
 
+def _noise_args(p) -> None:
+    """--noise-sigma, --noise-tau, --seed (README, "Noise")."""
+    p.add_argument("--noise-sigma", type=float, default=0.0,
+                   help="noise amplitude: white µA/cm²·ms^½, OU sd µA/cm² (default 0)")
+    p.add_argument("--noise-tau", type=float, default=0.0,
+                   help="OU correlation time in ms (default 0: white noise)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+
+
+def _noise(args) -> dict:
+    if args.noise_sigma == 0.0 and args.noise_tau == 0.0 and args.seed == 0:
+        return {}
+    return dict(noise_sigma=args.noise_sigma, noise_tau=args.noise_tau, seed=args.seed)
+
+
 def _fi(args) -> int:
     import hhfast as hh
 
@@ -110,7 +125,8 @@ def _fi(args) -> int:
     t0 = time.perf_counter()
     fi = hh.fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
                      params=_preset(args.preset), branch=args.branch,
-                     refine=not args.no_refine, **_params(args.param))
+                     refine=not args.no_refine, **_params(args.param), **_noise(args),
+                     **({"trials": args.trials} if args.trials != 1 else {}))
     elapsed = time.perf_counter() - t0
     print(f"f-I curve ({args.branch}), {args.num} currents from {args.from_} to {args.to} "
           f"µA/cm², {args.method} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
@@ -182,7 +198,7 @@ def _run(args) -> int:
     res = hh.simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
                       params=_preset(args.preset), record="V,n,m,h",
                       record_every=args.record_every, threshold=args.threshold,
-                      **_params(args.param), **initial)
+                      **_params(args.param), **initial, **_noise(args))
     elapsed = time.perf_counter() - t0
     times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
     print(f"{args.method} dt={args.dt} ms, {args.t_stop} ms: {int(res.spike_count[0])} spikes "
@@ -454,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the bisection of onset, block and band edges")
     p.add_argument("--out", help="PNG of the curve")
     p.add_argument("--csv", help="CSV of the curve")
+    _noise_args(p)
+    p.add_argument("--trials", type=int, default=1,
+                   help="noisy trials per current (mean rate; default 1)")
     p.set_defaults(func=_fi)
 
     p = sub.add_parser("rheobase", parents=[common],
@@ -481,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=float, help=f"{what} (default: rest)")
     p.add_argument("--threshold", type=float, help="spike threshold in mV (default rest + 50)")
     p.add_argument("--record-every", type=int, default=1, help="keep every k-th step")
+    _noise_args(p)
     p.add_argument("--out", default="hhfast-out/run.png", help="trace figure (PNG)")
     p.add_argument("--phase", help="phase-plane figure V-n, V-m (PNG)")
     p.add_argument("--csv", help="CSV of t, I, V, n, m, h")

@@ -19,6 +19,11 @@ from .errors import InputTypeError, InputValueError, TruncationWarning
 from .kernels import METHODS, MethodSpec
 from .kernels import common as K
 from .model import FIELDS, STATE, HHParams, check_params, steady_state
+from .noise import NOISE_VALUES, check_seed, check_trial, first_step, is_noisy
+from .noise import check_values as check_noise_values
+from .noise import coefficients as noise_coefficients
+from .noise import initial_current as noise_initial_current
+from .random import key_from_seed
 from .result import SimResult, SpikeTimes
 from .stimulus import as_tables
 
@@ -53,6 +58,8 @@ def simulate(
     rtol: float | None = None,
     atol: float | None = None,
     max_steps: int | None = None,
+    seed: int = 0,
+    trial=None,
     **per_neuron,
 ) -> SimResult:
     """Integrate the HH model for a batch of neurons with a fixed-step or adaptive method.
@@ -111,11 +118,21 @@ def simulate(
         Adaptive methods only: step attempts allowed per neuron (default
         ``config.ADAPTIVE_MAX_STEPS``); a neuron that reaches it is frozen there and flagged
         in ``SimResult.step_limited``.
+    seed : int
+        Seed of the noise, in ``[0, 2^64)`` (default 0: the same call gives the same numbers).
+    trial : int or array of int, optional
+        Noise identity of each neuron, in ``[0, 2^64)``, broadcast with the per-neuron values
+        (default: the neuron's flat index in the batch).  A neuron with the same ``seed``,
+        ``trial``, ``dt`` and values gets the same noise in any batch, chunk or thread count
+        (README, "Noise").
     **per_neuron : float or array
         Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
         ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
         h0`` (default: the resting state — V = V_rest and each gate at its steady state at
-        V_rest, whatever ``V0`` is, as in HH's initial-depolarisation experiments).  Arrays
+        V_rest, whatever ``V0`` is, as in HH's initial-depolarisation experiments), and the
+        noise ``noise_sigma`` (white: µA/cm²·ms^½; OU: µA/cm²; default 0), ``noise_tau``
+        (ms, 0 = white), ``noise_I0`` (µA/cm², the OU current at ``t_start``; see
+        :mod:`hhfast.noise`).  Arrays
         broadcast together by NumPy rules; the broadcast shape is the batch shape of the result.
 
     Returns
@@ -175,7 +192,7 @@ def simulate(
         values[name] = C.per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
     values["amplitude"] = C.per_neuron_array("amplitude", per_neuron.get("amplitude", 1.0))
     values["bias"] = C.per_neuron_array("bias", per_neuron.get("bias", 0.0))
-    for name in INITIAL_VALUES:
+    for name in INITIAL_VALUES + NOISE_VALUES:
         if name in per_neuron:
             values[name] = C.per_neuron_array(name, per_neuron[name])
     if threshold is not None:
@@ -186,11 +203,23 @@ def simulate(
         C.range_check(name, arr)
         C.representable(name, arr, dtype)
     _check_derived(values, dtype)
+    check_noise_values(values)
+    noisy = is_noisy(values)
+    seed = check_seed(seed)
+    trial = check_trial(trial)
     spec.check(values)  # the method's own parameter checks (e.g. expeuler: gL > 0)
+    if noisy and spec.run_noisy is None:
+        raise InputValueError(
+            f"method {method!r} does not take noise (noise_sigma, noise_I0); the fixed-step "
+            f"methods do: {[m for m, s in METHODS.items() if s.run_noisy is not None]}")
+    extra_shapes = () if trial is None else (trial.shape,)
     try:
-        shape = np.broadcast_shapes(stim_shape, *(a.shape for a in values.values()))
+        shape = np.broadcast_shapes(stim_shape, *(a.shape for a in values.values()),
+                                    *extra_shapes)
     except ValueError:
         shapes = {k: a.shape for k, a in values.items() if a.shape != ()}
+        if trial is not None and trial.shape != ():
+            shapes["trial"] = trial.shape
         if stim_shape:
             shapes["stimulus"] = stim_shape
         raise InputValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
@@ -203,6 +232,7 @@ def simulate(
     if adaptive:  # ends exactly at t_stop; samples every record_every * dt up to it
         t_end = t_stop
         n_steps = record_every * int((t_stop - t_start) / (dt * record_every) * (1 + 1e-9))
+    k_first = first_step(t_start, dt, n_steps) if noisy else 0
     w0, w1 = C.window(window, t_start, t_end)
     if neurons is None:
         rec_idx = np.arange(N) if rec_names else np.zeros(0, dtype=np.int64)
@@ -250,6 +280,12 @@ def simulate(
     rec_var = np.array([STATE.index(s) for s in rec_names], dtype=np.int64)
     slot_of = np.full(N, -1, dtype=np.int64)
     slot_of[rec_idx] = np.arange(rec_idx.size)
+    noise = None
+    if noisy:  # the noisy twin of the kernel, its per-neuron trial ids and OU current
+        kernel = spec.run_noisy
+        tr = np.arange(N, dtype=np.uint64) if trial is None else np.broadcast_to(
+            trial, shape).reshape(-1)
+        noise = dict(seed=seed, trial=tr, k_first=k_first, current=np.zeros(N))
 
     with KERNEL_LOCK:
         old_threads = numba.get_num_threads()
@@ -266,7 +302,7 @@ def simulate(
                 _run_chunk(
                     kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
                     max_spikes, rec, slot_of, rec_var, record_every,
-                    y_out, ic_out, fo_out, spikes, dtype,
+                    y_out, ic_out, fo_out, spikes, dtype, noise,
                 )
         finally:
             if use_threads != old_threads:
@@ -309,6 +345,7 @@ def simulate(
         t_stop=t_end,
         n_steps=n_steps,
         stimulus=stimulus,
+        noise_current=None if noise is None else noise["current"].reshape(shape),
         **extra,
     )
 
@@ -380,7 +417,7 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
 
 def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
                max_spikes, rec, slot_of, rec_var, record_every, y_out, ic_out, fo_out, spikes,
-               dtype=np.float64):
+               dtype=np.float64, noise=None):
     """Build the kernel's arrays for neurons [lo, hi), padded to whole blocks, run, copy back."""
     n = hi - lo
     npad = -(-n // K.BLOCK) * K.BLOCK
@@ -428,8 +465,20 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
         # the initial state and parameters are rounded once; steady states were computed in
         # float64 above, so float32 runs start from the same (rounded) state
         y, P = y.astype(dtype), P.astype(dtype)
-    kernel(y, P, tab_of[take], tb, tc0, tc1, t_start, dt, n_steps, w0, w1, ic, fo, sp, rec,
-           slots, rec_var, record_every if rec.shape[0] else n_steps + 1)
+    args = (y, P, tab_of[take], tb, tc0, tc1, t_start, dt, n_steps, w0, w1, ic, fo, sp, rec,
+            slots, rec_var, record_every if rec.shape[0] else n_steps + 1)
+    if noise is None:
+        kernel(*args)
+    else:
+        sigma = col("noise_sigma") if "noise_sigma" in flat else np.zeros(npad)
+        tau = col("noise_tau") if "noise_tau" in flat else np.zeros(npad)
+        trial = np.ascontiguousarray(noise["trial"][take])
+        ou = noise_initial_current(sigma, tau, col("noise_I0") if "noise_I0" in flat else None,
+                                   noise["seed"], trial, noise["k_first"])
+        key = key_from_seed(noise["seed"]).astype(np.uint64)
+        kernel(*args, noise_coefficients(sigma, tau, 1.0 / col("Cm"), dt).astype(dtype), trial,
+               ou, key[0], key[1], np.int64(noise["k_first"]))
+        noise["current"][lo:hi] = ou[:n]
     y_out[:, lo:hi] = y[:, :n]
     ic_out[:, lo:hi] = ic[:, :n]
     fo_out[:, lo:hi] = fo[:, :n]

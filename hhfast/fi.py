@@ -41,7 +41,7 @@ from scipy.optimize import brentq
 
 from . import _checks as C
 from . import config
-from .analysis import SUSTAINED, firing_pattern, sustained_rate
+from .analysis import SUSTAINED, firing_pattern, isi_cv, spike_rate, sustained_rate
 from .engine import simulate
 from .errors import InputTypeError, InputValueError
 from .excitability import batched_bisection
@@ -84,7 +84,13 @@ class FICurve:
         Currents (µA/cm²) in the range where the equilibrium changes stability (eigenvalues of
         the Jacobian; ``branch="both"`` only, else empty).
     info : dict
-        How it was made: ``t_stop, dt, method, window, params, i_high, elapsed``.
+        How it was made: ``t_stop, dt, method, window, params, i_high, elapsed`` (and the
+        noise: ``noise_sigma, noise_tau, seed, trials``).
+    rate_trials, rate_sd, isi_cv : ndarray or None
+        Noisy curves only: the window rate (Hz, spikes in the window over its length) of each
+        trial, shape ``(trials, currents)``; its standard deviation over trials (ddof 1; 0 for
+        one trial); the mean over trials of the inter-spike-interval CV (NaN where no trial
+        has two ISIs).  ``rate`` is then the mean window rate over trials.
     """
 
     current: np.ndarray
@@ -98,6 +104,9 @@ class FICurve:
     band: tuple[float, float] | None = None
     hopf: np.ndarray = field(default_factory=lambda: np.zeros(0))
     info: dict = field(default_factory=dict)
+    rate_trials: np.ndarray | None = None
+    rate_sd: np.ndarray | None = None
+    isi_cv: np.ndarray | None = None
 
     def plot(self, ax=None):
         """Draw the curve (both branches and the band, when present); returns the Figure."""
@@ -121,6 +130,11 @@ class FICurve:
             buf.write(f"# hopf_uA_cm2: {', '.join(f'{h:.6g}' for h in self.hopf) or 'none'}\n")
             cols = [self.current, self.rate, self.pattern, self.rate_quiet, self.rate_firing]
             buf.write("current_uA_cm2,rate_Hz,pattern,rate_quiet_Hz,rate_firing_Hz\n")
+        elif self.rate_sd is not None:  # a noisy curve: mean over trials, spread, ISI CV
+            for k in ("noise_sigma", "noise_tau", "seed", "trials"):
+                buf.write(f"# {k}: {self.info.get(k)}\n")
+            cols = [self.current, self.rate, self.pattern, self.rate_sd, self.isi_cv]
+            buf.write("current_uA_cm2,rate_Hz,pattern,rate_sd_Hz,isi_cv\n")
         else:
             cols = [self.current, self.rate, self.pattern]
             buf.write("current_uA_cm2,rate_Hz,pattern\n")
@@ -207,6 +221,27 @@ def _lowest_switch(sustained: np.ndarray, start: int = 0, want: bool = True) -> 
     return int(hits[0]) + start if hits.size else None
 
 
+def _noisy_curve(cur, t_stop, win, trials, noise, common) -> FICurve:
+    """``trials`` noisy runs per current from rest: mean window rate, spread, ISI CV."""
+    res = simulate(step(), t_stop=t_stop, amplitude=np.broadcast_to(cur, (trials, cur.size)),
+                   window=win, **common, **noise)
+    rates = spike_rate(res)
+    cv = isi_cv(res)
+    ok = np.isfinite(cv)
+    n_ok = ok.sum(axis=0)
+    cv_mean = np.where(n_ok > 0, np.where(ok, cv, 0.0).sum(axis=0) / np.maximum(n_ok, 1), np.nan)
+    pat = firing_pattern(res)
+    pattern = np.array([np.bincount(pat[:, i], minlength=3).argmax() for i in range(cur.size)],
+                       dtype=np.int8)
+    return FICurve(cur, rates.mean(axis=0), pattern, None, None, "rest",
+                   info=dict(t_stop=t_stop, dt=common["dt"], method=common["method"],
+                             window=win, params=common["params"].as_dict(), trials=trials,
+                             **noise),
+                   rate_trials=rates,
+                   rate_sd=rates.std(axis=0, ddof=1) if trials > 1 else np.zeros(cur.size),
+                   isi_cv=cv_mean)
+
+
 def fi_curve(
     currents,
     t_stop: float = 1000.0,
@@ -219,6 +254,10 @@ def fi_curve(
     refine: bool = True,
     tol: float = config.FI_TOL,
     threshold: float | None = None,
+    noise_sigma: float = 0.0,
+    noise_tau: float = 0.0,
+    seed: int = 0,
+    trials: int = 1,
     **per_neuron_values,
 ) -> FICurve:
     """The f–I curve of the HH model: the sustained firing rate at each constant current, all
@@ -246,6 +285,14 @@ def fi_curve(
         Tolerance (µA/cm²) of the refined values.
     threshold : float, optional
         Spike threshold (mV), default 50 mV above rest.
+    noise_sigma, noise_tau, seed : float, float, int
+        Current noise of every neuron (as in :func:`hhfast.simulate`; README, "Noise").  A
+        noisy curve (``noise_sigma > 0`` or ``trials > 1``) takes ``branch="rest"``, runs
+        ``trials`` independent trials per current (trial id ``k * len(currents) + i``) and
+        reports the mean window rate, its spread and the ISI CV; no refinement of the edges
+        (``onset``, ``block`` are None).
+    trials : int
+        Independent noisy trials per current.
     **per_neuron_values : float
         Model fields (``gK=30``, ``temperature=10``, ...): one value for the whole curve.
 
@@ -287,6 +334,14 @@ def fi_curve(
     if not 0 <= w0 < w1 <= t_stop * (1 + 1e-12):
         raise InputValueError(f"window must satisfy 0 <= t0 < t1 <= t_stop={t_stop}, got {window!r}")
     common = dict(dt=dt, method=method, params=p, threshold=threshold, max_spikes=0)
+    trials = C.integer("trials", trials, 1)
+    noise = dict(noise_sigma=C.real("noise_sigma", noise_sigma), noise_tau=C.real(
+        "noise_tau", noise_tau), seed=seed)
+    if noise["noise_sigma"] > 0 or trials > 1:
+        if branch != "rest":
+            raise ValueError(f"a noisy f–I curve (noise_sigma > 0 or trials > 1) takes "
+                             f"branch='rest', got {branch!r}")
+        return _noisy_curve(cur, t_stop, (w0, w1), trials, noise, common)
 
     if branch == "rest":
         def rest_run(x):

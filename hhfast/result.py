@@ -108,6 +108,9 @@ class SimResult:
         Adaptive methods: neurons stopped by the ``max_steps`` guard (frozen at that point).
     rtol, atol : float or None
         Adaptive methods: the tolerances of the run.
+    noise_current : ndarray or None
+        The Ornstein–Uhlenbeck noise current (µA/cm²) at the end of a noisy run (0 for
+        white-noise and noiseless neurons); None for a noiseless run.
     """
 
     t: np.ndarray
@@ -137,6 +140,7 @@ class SimResult:
     step_limited: np.ndarray | None = None
     rtol: float | None = None
     atol: float | None = None
+    noise_current: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -193,10 +197,13 @@ class SimResult:
     def continuation(self) -> dict:
         """Keyword arguments that continue this run: ``simulate(..., **res.continuation())``
         (final state as initial values, ``t_start`` at this run's end)."""
-        return {
+        out = {
             "t_start": self.t_stop,  # t_start + n_steps * dt for fixed-step runs
             **{f"{k}0": v for k, v in self.final_state.items()},
         }
+        if self.noise_current is not None:  # a noisy run: its OU current is state too
+            out["noise_I0"] = self.noise_current
+        return out
 
     def __repr__(self) -> str:
         rec = ",".join(self.traces) or "none"

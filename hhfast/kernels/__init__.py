@@ -64,12 +64,16 @@ def _source_stamp() -> str:
 def _drop_stale_caches() -> None:
     """Empty the cache index of every kernel whose stamp differs from the current sources."""
     stamp = _source_stamp()
-    for spec in _BUILTIN:
-        cache = getattr(spec.run, "_cache", None)
+    kernels = [s.run for s in _BUILTIN] + [s.run_noisy for s in _BUILTIN if s.run_noisy]
+    for run in kernels:
+        cache = getattr(run, "_cache", None)
         path = getattr(cache, "_cache_path", None)
         if path is None:  # pragma: no cover - caching disabled
             continue
-        marker = Path(path) / f"{spec.run.__module__.rsplit('.', 1)[-1]}.hhfast-stamp"
+        name = run.__module__.rsplit(".", 1)[-1]  # euler.hhfast-stamp, euler.run_noisy...
+        if run.__name__ != "run":
+            name += f".{run.__name__}"
+        marker = Path(path) / f"{name}.hhfast-stamp"
         try:
             if marker.exists() and marker.read_text() == stamp:
                 continue

@@ -9,6 +9,7 @@ from numba import njit
 from .. import config
 from .common import INLINE, drive_fixed, rhs
 from .fastexp import like
+from .noise import drive_noisy
 from .spec import MethodSpec, no_check
 
 
@@ -28,9 +29,18 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
                 rec_slot, rec_var, record_every)
 
 
+@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
+def run_noisy(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
+              rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
+    """``run`` with current noise (see ``noise``)."""
+    drive_noisy(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
+                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst)
+
+
 SPEC = MethodSpec(
     name="euler", run=run, order=1, kind="fixed", stage_times=(0.0,), check=no_check,
     wp_range=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05),
     description="forward Euler: one right-hand side per step",
     reference="Euler (1768); Hairer, Nørsett & Wanner, Solving ODEs I, §I.7",
+    run_noisy=run_noisy,
 )

@@ -32,6 +32,7 @@ from .common import (
     rates_unscaled,
 )
 from .fastexp import like, select, vexp_below
+from .noise import drive_noisy
 from .spec import MethodSpec
 
 
@@ -91,9 +92,18 @@ def check(values: dict[str, np.ndarray]) -> None:
         )
 
 
+@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
+def run_noisy(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
+              rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
+    """``run`` with current noise (see ``noise``)."""
+    drive_noisy(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
+                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst)
+
+
 SPEC = MethodSpec(
     name="expeuler", run=run, order=1, kind="fixed", stage_times=(0.0,), check=check,
     wp_range=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
     description="exponential Euler on V and the gates (Brian2, GENESIS): finite at any dt",
     reference="MacGregor, Neural and Brain Modeling (1987); Brian2 'exponential_euler'",
+    run_noisy=run_noisy,
 )

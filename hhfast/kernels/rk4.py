@@ -18,6 +18,7 @@ from numba import njit
 from .. import config
 from .common import INLINE, drive_fixed, rhs
 from .fastexp import like
+from .noise import drive_noisy
 from .spec import MethodSpec, no_check
 
 
@@ -46,9 +47,18 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
                 rec_slot, rec_var, record_every)
 
 
+@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
+def run_noisy(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
+              rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
+    """``run`` with current noise (see ``noise``)."""
+    drive_noisy(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
+                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst)
+
+
 SPEC = MethodSpec(
     name="rk4", run=run, order=4, kind="fixed", stage_times=(0.0, 0.5, 1.0), check=no_check,
     wp_range=(0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.07, 0.08),
     description="classic Runge–Kutta: four right-hand sides per step",
     reference="Kutta (1901); Hairer, Nørsett & Wanner, Solving ODEs I, §II.1",
+    run_noisy=run_noisy,
 )

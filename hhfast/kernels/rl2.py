@@ -18,6 +18,7 @@ from numba import njit
 from .. import config
 from .common import INLINE, drive_fixed, dvdt, gates_frozen_v
 from .fastexp import like
+from .noise import drive_noisy
 from .spec import MethodSpec, no_check
 
 
@@ -39,10 +40,19 @@ def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec
                 rec_slot, rec_var, record_every)
 
 
+@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
+def run_noisy(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
+              rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
+    """``run`` with current noise (see ``noise``)."""
+    drive_noisy(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
+                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst)
+
+
 SPEC = MethodSpec(
     name="rl2", run=run, order=2, kind="fixed", stage_times=(0.0, 0.5), check=no_check,
     wp_range=(0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05),
     description="second-order Rush–Larsen: midpoint V, exponential-midpoint gates",
     reference="Sundnes, Artebrant, Skavhaug & Tveito, IEEE Trans. Biomed. Eng. 56:2546–2548 "
               "(2009); Perego & Veneziani, ETNA 35:234–256 (2009)",
+    run_noisy=run_noisy,
 )

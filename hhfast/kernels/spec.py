@@ -53,6 +53,10 @@ class MethodSpec:
         One line for tables and ``--help``.
     reference : str
         Where the method comes from.
+    run_noisy : callable or None
+        The kernel of noisy runs (``noise_sigma``), a fixed-step kernel with the extra
+        arguments of :func:`hhfast.kernels.noise.drive_noisy`; ``None``: the method refuses
+        noise.
     """
 
     name: str
@@ -64,6 +68,7 @@ class MethodSpec:
     wp_range: tuple[float, ...]
     description: str
     reference: str
+    run_noisy: Callable | None = None
 
     def __post_init__(self):
         if not (isinstance(self.name, str) and self.name.isidentifier()):

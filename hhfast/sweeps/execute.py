@@ -242,7 +242,8 @@ def _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_siz
 
     sim = {"t_stop": spec["t_stop"], "dt": spec["dt"], "method": spec["method"],
            "params": params if params is not None else HHParams.classic(),
-           "window": window, "max_spikes": spec["max_spikes"], **spec["_fixed"]}
+           "window": window, "max_spikes": spec["max_spikes"], "seed": int(spec["seed"]),
+           **spec["_fixed"]}
     stim_arg = spec["_stimulus"]
 
     def jobs() -> Iterator[tuple[_Job, np.ndarray]]:
@@ -252,7 +253,10 @@ def _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_siz
             regions = [tuple((s.start, s.stop) for s in grid._region(cshape, bounds[c],
                                                                       bounds[c + 1]))
                        for c in ids]
-            yield _Job(sim, stim_arg, grid.values(idx), tuple(spec["metrics"]), store, regions,
+            # trial id = the grid-point index: the noise of a point does not depend on the
+            # chunking, batching, resume point or worker (README, "Noise")
+            values = {**grid.values(idx), "trial": idx}
+            yield _Job(sim, stim_arg, values, tuple(spec["metrics"]), store, regions,
                        idx.size, run_id), idx
 
     def collect(job_idx, result):

@@ -166,6 +166,8 @@ def _check_axis_name(name) -> None:
         raise TypeError(f"grid axis names must be strings, got {name!r}")
     if name.startswith(STIM_PREFIX) and len(name) > len(STIM_PREFIX):
         return
+    if name == "trial":  # repeated trials: each point's trial id is its grid index anyway
+        return
     if name not in PER_NEURON:
         raise ValueError(
             f"grid axis {name!r} is not a per-neuron value of simulate ({', '.join(PER_NEURON)}) "

@@ -15,6 +15,7 @@ from .. import analysis
 from .._checks import PER_NEURON
 from ..kernels import METHODS
 from ..model import FIELDS, HHParams, check_params
+from ..noise import check_seed
 from ..stimulus import Stimulus
 from .grid import STIM_PREFIX, Grid, _check_axis_name, _path, _set_path, grid
 
@@ -75,6 +76,8 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
         raise ValueError(f"metrics names a metric twice: {list(metrics)!r}")
     max_spikes = C.integer("max_spikes", max_spikes, 1) if "spike_times" in metrics else 0
 
+    fixed = dict(fixed)
+    seed = check_seed(fixed.pop("seed", 0))  # the noise seed (simulate's seed=)
     for k, v in fixed.items():
         if k not in PER_NEURON:
             raise TypeError(f"sweep() got an unexpected keyword argument {k!r}; fixed per-neuron "
@@ -113,6 +116,7 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
         "fixed": json.dumps(fixed, sort_keys=True),
         "metrics": list(metrics),
         "max_spikes": max_spikes,
+        "seed": str(seed),  # a string: 64 bits survive JSON
         "axes": list(grid.names),
         "grid": "table" if grid.is_table else "product",
         "_fixed": fixed,
@@ -161,14 +165,15 @@ def _dataset(grid: Grid, spec, out: dict):
 
 # -- a spec as data (TOML) ---------------------------------------------------------------------
 _SPEC_KEYS = {"t_stop", "dt", "method", "window", "metrics", "max_spikes", "chunk_size",
-              "batch_size", "store", "stimulus", "params", "fixed", "axes", "points"}
+              "batch_size", "store", "stimulus", "params", "fixed", "axes", "points", "seed"}
 
 
 def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     """A parsed TOML/JSON sweep spec -> ``(grid, keyword arguments of sweep)``.
 
     Keys: ``t_stop`` (required), ``dt``, ``method``, ``window = [t0, t1]``, ``metrics``,
-    ``max_spikes``, ``chunk_size``, ``batch_size``, ``store``; tables ``[stimulus]`` (a
+    ``max_spikes``, ``chunk_size``, ``batch_size``, ``store``, ``seed`` (of the noise: give
+    ``noise_sigma``, ``noise_tau`` in ``[fixed]`` or as axes); tables ``[stimulus]`` (a
     stimulus spec, required), ``[params]`` (``preset = "classic"|"modern"`` and model field
     overrides), ``[fixed]`` (other per-neuron values), and either ``[axes]`` (each axis a list
     of values or ``{start, stop, num}``, a full product) or ``[points]`` (equal-length
@@ -206,7 +211,7 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     for key in ("dt",):
         if key in spec:
             kw[key] = num(key, spec[key])
-    for key in ("max_spikes", "chunk_size", "batch_size"):
+    for key in ("max_spikes", "chunk_size", "batch_size", "seed"):
         if key in spec:
             kw[key] = num(key, spec[key], int)
     for key in ("method", "store"):

@@ -1,0 +1,120 @@
+"""The block driver of noisy runs: :func:`drive_noisy`, the noisy twin of
+:func:`.common.drive_fixed`.
+
+Each fixed-step method has a second kernel, ``run_noisy``, that hands its lane ``step`` to this
+driver; ``simulate`` calls it only when some neuron of the call is noisy, so noiseless runs
+keep their own kernel, machine code and speed unchanged.
+
+Noise model (per lane, in the kernel's float type; coefficients from the engine, row ``Z_*``
+of ``NZ``):
+
+* white current noise (``noise_tau = 0``): after the method's deterministic step,
+  ``V += (σ √dt / Cm) · z`` — Euler–Maruyama for ``euler``, and for the other methods the
+  deterministic step followed by the exact increment of the noise alone (a Lie splitting);
+* Ornstein–Uhlenbeck current (``noise_tau > 0``): the current ``c`` is added to the stimulus
+  current at every stage of the step (held constant within it), then updated exactly,
+  ``c ← c·e^(−dt/τ) + σ √(1 − e^(−2dt/τ)) · z``.
+
+One standard normal ``z`` per lane and step.  The normals of step ``k`` (counted from t = 0)
+are normal ``k mod 4`` of the Philox counter ``(trial, k // 4, stream 0)``
+(:func:`hhfast.random.normals` gives them): every fourth step, a vectorised lane loop fills a
+block buffer with the four normals of each lane's counter (one Philox call and two
+Box–Muller pairs for four steps).  A lane with σ = 0 adds ``0·z`` and keeps ``c = 0``, so its
+result is bit for bit the deterministic one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .common import (
+    BLOCK,
+    INLINE,
+    P_THR,
+    block_current,
+    block_load,
+    block_scratch,
+    block_store,
+    end_of_step,
+    lane_event,
+)
+from .fastexp import like
+from .philox import normals4
+
+# rows of NZ: white-noise kick coefficient σ√dt/Cm (mV), OU decay e^(-dt/τ), OU kick
+# σ√(1 - e^(-2dt/τ)) (µA/cm²)
+Z_WHITE, Z_DECAY, Z_KICK = range(3)
+NZ_ROWS = 3
+#: the stream of the membrane noise and of the OU initial draw
+STREAM_NOISE = 0
+STREAM_OU_START = 1
+#: steps served by one Philox counter (its four normals)
+STEPS_PER_COUNTER = 4
+
+
+@njit(**INLINE)
+def fill_normals(z, tr, k0, k1, q):
+    """The four normals of counter ``(tr[l], q, STREAM_NOISE)`` of each lane into ``z[:, l]``."""
+    for l in range(BLOCK):
+        a, b, c, d = normals4(k0, k1, tr[l], q, STREAM_NOISE)
+        z[0, l] = a
+        z[1, l] = b
+        z[2, l] = c
+        z[3, l] = d
+
+
+@njit(**INLINE)
+def drive_noisy(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
+                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
+    """:func:`.common.drive_fixed` with current noise (module docstring).
+
+    Extra arguments: ``NZ[3, N]`` the noise coefficients (rows ``Z_*``, kernel float type),
+    ``trial[N]`` (uint64) each neuron's noise identity, ``ou[N]`` the OU current (µA/cm²,
+    float64; initial on entry, final on exit), ``k0, k1`` (uint64) the key words of the seed,
+    ``kfirst`` (int64) the index, counted from t = 0, of the first step.
+    """
+    h = like(y[0, 0], dt)
+    for b in prange(y.shape[1] // BLOCK):
+        i0 = b * BLOCK
+        pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
+        nz = np.empty((3, BLOCK), y.dtype)
+        cur = np.empty(BLOCK, y.dtype)
+        Iw = np.empty((3, BLOCK), y.dtype)
+        z = np.empty((4, BLOCK), y.dtype)
+        tr = np.empty(BLOCK, np.uint64)
+        for l in range(BLOCK):
+            nz[0, l] = NZ[0, i0 + l]
+            nz[1, l] = NZ[1, i0 + l]
+            nz[2, l] = NZ[2, i0 + l]
+            cur[l] = ou[i0 + l]
+            tr[l] = trial[i0 + l]
+        uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
+        rec_left = record_every
+        for k in range(n_steps):
+            block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
+            kk = kfirst + k
+            j = kk & 3
+            if j == 0 or k == 0:
+                fill_normals(z, tr, k0, k1, kk >> 2)
+            ev = False
+            for l in range(BLOCK):  # vectorised lane loop, as in drive_fixed
+                V, n, m, g = st[0, l], st[1, l], st[2, l], st[3, l]
+                prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, n, m, g
+                c = cur[l]
+                Ia = I[0, l] + c
+                Ib = I[1, l] + c
+                Ic = I[2, l] + c
+                Iw[0, l], Iw[1, l], Iw[2, l] = Ia, Ib, Ic
+                V1, n1, m1, g1 = step(V, n, m, g, Ia, Ib, Ic, pb, l, h)
+                zl = z[j, l]
+                V1 = V1 + nz[0, l] * zl
+                cur[l] = nz[1, l] * c + nz[2, l] * zl
+                st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
+                ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], armed[l], alive[l])
+            rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
+                                   fz, armed, alive, Iw, rec, rec_slot, rec_var, record_every,
+                                   rec_left)
+        block_store(y, ic, i0, st, fz, armed, alive)
+        for l in range(BLOCK):
+            ou[i0 + l] = cur[l]
