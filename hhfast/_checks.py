@@ -214,12 +214,16 @@ def parse_record(record) -> tuple[str, ...]:
 
 
 def stimuli(stimulus) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Stimulus (or array/sequence of them, one per neuron) -> object array + its shape."""
+    """Stimulus (or array/sequence of them, one per neuron) -> object array + its shape.
+
+    Tables are checked when a Stimulus is made; their finiteness is checked again here, since
+    a table's arrays can be changed in place afterwards.
+    """
     from .stimulus import Stimulus  # stimulus.py imports this module's checks
 
     if isinstance(stimulus, Stimulus):
-        return np.array([stimulus], dtype=object).reshape(()), ()
-    if isinstance(stimulus, (Sequence, np.ndarray)) and not isinstance(stimulus, str):
+        arr = np.array([stimulus], dtype=object).reshape(())
+    elif isinstance(stimulus, (Sequence, np.ndarray)) and not isinstance(stimulus, str):
         flat = stimulus.reshape(-1) if isinstance(stimulus, np.ndarray) else stimulus
         arr = np.empty(len(flat), dtype=object)
         for i, s in enumerate(flat):
@@ -228,12 +232,37 @@ def stimuli(stimulus) -> tuple[np.ndarray, tuple[int, ...]]:
             arr[i] = s
         if isinstance(stimulus, np.ndarray):
             arr = arr.reshape(stimulus.shape)
-        return arr, arr.shape
-    raise InputTypeError(
-        "stimulus must be a Stimulus (hh.step(), hh.pulses(...), ...) or a sequence of them, "
-        f"got {stimulus!r}"
-    )
+    else:
+        raise InputTypeError(
+            "stimulus must be a Stimulus (hh.step(), hh.pulses(...), ...) or a sequence of them, "
+            f"got {stimulus!r}"
+        )
+    for s in arr.reshape(-1):
+        if not (np.all(np.isfinite(s.t)) and np.all(np.isfinite(s.c0))
+                and np.all(np.isfinite(s.c1))):
+            raise InputValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
+    return arr, arr.shape
 
+
+def per_neuron_values(params, per_neuron: dict, threshold=None,
+                      optional: tuple[str, ...] = INITIAL_VALUES) -> dict[str, np.ndarray]:
+    """The per-neuron arrays of a call (unbroadcast, each checked by :func:`per_neuron_array`):
+    every model field (from ``per_neuron`` or ``params``), ``amplitude`` (default 1), ``bias``
+    (default 0), the names of ``optional`` that were given, and ``threshold`` if given as an
+    argument or in ``per_neuron``.  Range checks are the caller's (:func:`range_check`)."""
+    values: dict[str, np.ndarray] = {}
+    for name in FIELDS:
+        values[name] = per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
+    values["amplitude"] = per_neuron_array("amplitude", per_neuron.get("amplitude", 1.0))
+    values["bias"] = per_neuron_array("bias", per_neuron.get("bias", 0.0))
+    for name in optional:
+        if name in per_neuron:
+            values[name] = per_neuron_array(name, per_neuron[name])
+    if threshold is None:
+        threshold = per_neuron.get("threshold")
+    if threshold is not None:
+        values["threshold"] = per_neuron_array("threshold", threshold)
+    return values
 
 
 def window_in_run(win, t_end: float) -> list[float]:

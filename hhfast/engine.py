@@ -18,7 +18,7 @@ from ._checks import INITIAL_VALUES, PER_NEURON
 from .errors import InputTypeError, InputValueError, TruncationWarning
 from .kernels import METHODS, MethodSpec
 from .kernels import common as K
-from .model import FIELDS, STATE, HHParams, check_params, steady_state
+from .model import STATE, HHParams, check_params, steady_state
 from .noise import NOISE_VALUES, check_seed, check_trial, first_step, is_noisy
 from .noise import check_values as check_noise_values
 from .noise import coefficients as noise_coefficients
@@ -182,23 +182,9 @@ def simulate(
             )
     dtype = C.float_dtype(dtype)
     stims, stim_shape = C.stimuli(stimulus)
-    for s in stims.reshape(-1):
-        if not (np.all(np.isfinite(s.t)) and np.all(np.isfinite(s.c0)) and np.all(np.isfinite(s.c1))):
-            raise InputValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
 
     # ---- per-neuron values: check and broadcast (views only) ----
-    values: dict[str, np.ndarray] = {}
-    for name in FIELDS:
-        values[name] = C.per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
-    values["amplitude"] = C.per_neuron_array("amplitude", per_neuron.get("amplitude", 1.0))
-    values["bias"] = C.per_neuron_array("bias", per_neuron.get("bias", 0.0))
-    for name in INITIAL_VALUES + NOISE_VALUES:
-        if name in per_neuron:
-            values[name] = C.per_neuron_array(name, per_neuron[name])
-    if threshold is not None:
-        values["threshold"] = C.per_neuron_array("threshold", threshold)
-    elif "threshold" in per_neuron:
-        values["threshold"] = C.per_neuron_array("threshold", per_neuron["threshold"])
+    values = C.per_neuron_values(params, per_neuron, threshold, INITIAL_VALUES + NOISE_VALUES)
     for name, arr in values.items():
         C.range_check(name, arr)
         C.representable(name, arr, dtype)

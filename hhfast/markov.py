@@ -52,11 +52,12 @@ from numba import njit, prange
 
 from . import _checks as C
 from . import config
-from ._checks import INITIAL_VALUES, PER_NEURON
+from ._checks import NOISE_VALUES, PER_NEURON
+from .errors import InputTypeError
 from .kernels import _source_stamp
 from .kernels.common import rates, shape_over_step
 from .kernels.philox import philox4x32_10, uniform_from_u32
-from .model import FIELDS, HHParams, check_params, steady_state, temperature_factor
+from .model import HHParams, check_params, steady_state, temperature_factor
 from .random import _int_array, key_from_seed
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, as_tables
@@ -442,30 +443,16 @@ def markov(
     if not isinstance(params, HHParams):
         raise TypeError(f"params must be an HHParams, got {params!r}")
     check_params(params)
-    allowed = set(PER_NEURON) | set(MARKOV_PER_NEURON)
+    # channel noise only: current-noise values are refused, never ignored
+    allowed = (set(PER_NEURON) - set(NOISE_VALUES)) | set(MARKOV_PER_NEURON)
     unknown = sorted(set(per_neuron) - allowed)
     if unknown:
-        raise TypeError(f"markov() got unexpected keyword argument(s) {unknown}; per-neuron "
-                        f"values are {sorted(allowed)}")
+        raise InputTypeError(f"markov() got unexpected keyword argument(s) {unknown}; "
+                             f"per-neuron values are {sorted(allowed)} (no current noise)")
     stims, stim_shape = C.stimuli(stimulus)
-    for s in stims.reshape(-1):
-        if not (np.all(np.isfinite(s.t)) and np.all(np.isfinite(s.c0))
-                and np.all(np.isfinite(s.c1))):
-            raise ValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
 
-    # ---- per-neuron values ----
-    values: dict[str, np.ndarray] = {}
-    for name in FIELDS:
-        values[name] = C.per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
-    values["amplitude"] = C.per_neuron_array("amplitude", per_neuron.get("amplitude", 1.0))
-    values["bias"] = C.per_neuron_array("bias", per_neuron.get("bias", 0.0))
-    for name in INITIAL_VALUES:
-        if name in per_neuron:
-            values[name] = C.per_neuron_array(name, per_neuron[name])
-    if threshold is not None:
-        values["threshold"] = C.per_neuron_array("threshold", threshold)
-    elif "threshold" in per_neuron:
-        values["threshold"] = C.per_neuron_array("threshold", per_neuron["threshold"])
+    # ---- per-neuron values: checked as simulate checks them ----
+    values = C.per_neuron_values(params, per_neuron, threshold)
     defaults = {"area": config.MARKOV_AREA, "rho_Na": config.MARKOV_RHO_NA,
                 "rho_K": config.MARKOV_RHO_K}
     for name, d in defaults.items():

@@ -27,8 +27,9 @@ from scipy.integrate import solve_ivp
 
 from . import _checks as C
 from . import config
-from ._checks import INITIAL_VALUES, PER_NEURON
+from ._checks import NOISE_VALUES, PER_NEURON
 from .engine import _warn_truncated
+from .errors import InputTypeError
 from .model import FIELDS, STATE, HHParams, check_params, derivatives, steady_state
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus
@@ -241,29 +242,18 @@ def solve(
     if not isinstance(params, HHParams):
         raise TypeError(f"params must be an HHParams, got {params!r}")
     check_params(params)
-    unknown = sorted(set(per_neuron) - set(PER_NEURON))
+    # the scipy reference is deterministic: noise values are refused, never ignored
+    allowed = [k for k in PER_NEURON if k not in NOISE_VALUES]
+    unknown = sorted(set(per_neuron) - set(allowed))
     if unknown:
-        raise TypeError(
+        raise InputTypeError(
             f"solve() got unexpected keyword argument(s) {unknown}; per-neuron values are "
-            f"{list(PER_NEURON)}"
+            f"{allowed} (the reference is deterministic: no noise)"
         )
     stims, stim_shape = C.stimuli(stimulus)
-    for s in stims.reshape(-1):
-        if not (np.all(np.isfinite(s.t)) and np.all(np.isfinite(s.c0))
-                and np.all(np.isfinite(s.c1))):
-            raise ValueError(f"stimulus has non-finite breakpoints or values: {s!r}")
 
-    # ---- per-neuron values: check and broadcast, as simulate does ----
-    values: dict[str, np.ndarray] = {}
-    for name in FIELDS:
-        values[name] = C.per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
-    values["amplitude"] = C.per_neuron_array("amplitude", per_neuron.get("amplitude", 1.0))
-    values["bias"] = C.per_neuron_array("bias", per_neuron.get("bias", 0.0))
-    for name in INITIAL_VALUES:
-        if name in per_neuron:
-            values[name] = C.per_neuron_array(name, per_neuron[name])
-    if threshold is not None:
-        values["threshold"] = C.per_neuron_array("threshold", threshold)
+    # ---- per-neuron values: checked as simulate checks them ----
+    values = C.per_neuron_values(params, per_neuron, threshold)
     for name, arr in values.items():
         C.range_check(name, arr)
     try:

@@ -360,6 +360,28 @@ def hermite_root(V0, V1, D0, D1, dt, thr):
 
 
 @njit(**INLINE)
+def count_spike(ic, fo, spikes, i, ts, win0, win1):
+    """Book a spike of neuron ``i`` at ``ts`` (ms): count, stored times, first spike and the
+    window statistics (for the fixed-step kernels' event pass, and for the adaptive kernels,
+    which find ``ts`` from their own continuous extension)."""
+    c = ic[I_COUNT, i]
+    if c < spikes.shape[1]:
+        spikes[i, c] = ts
+    if c == 0:
+        fo[F_FIRST, i] = ts
+    ic[I_COUNT, i] = c + 1
+    if win0 <= ts < win1:
+        w = ic[I_WCOUNT, i]
+        if w == 0:
+            fo[F_WFIRST, i] = ts
+        else:
+            isi = ts - fo[F_WLAST, i]
+            fo[F_WISI2, i] += isi * isi
+        fo[F_WLAST, i] = ts
+        ic[I_WCOUNT, i] = w + 1
+
+
+@njit(**INLINE)
 def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive,
                   I):
     """Scalar pass over the lanes of a block after step ``k``: freeze (into ``fz``) and flag
@@ -386,22 +408,7 @@ def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, a
                 D1 = rhs(V, st[1, l], st[2, l], st[3, l], I[2, l], pb, l)[0]
                 s = hermite_root(np.float64(V0), np.float64(V), np.float64(D0),
                                  np.float64(D1), dt, np.float64(thr))
-                ts = t0 + (k + s) * dt
-                c = ic[I_COUNT, i]
-                if c < spikes.shape[1]:
-                    spikes[i, c] = ts
-                if c == 0:
-                    fo[F_FIRST, i] = ts
-                ic[I_COUNT, i] = c + 1
-                if win0 <= ts < win1:
-                    w = ic[I_WCOUNT, i]
-                    if w == 0:
-                        fo[F_WFIRST, i] = ts
-                    else:
-                        isi = ts - fo[F_WLAST, i]
-                        fo[F_WISI2, i] += isi * isi
-                    fo[F_WLAST, i] = ts
-                    ic[I_WCOUNT, i] = w + 1
+                count_spike(ic, fo, spikes, i, t0 + (k + s) * dt, win0, win1)
                 armed[l] = False
         elif V < thr:
             armed[l] = True
@@ -420,28 +427,6 @@ def end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz,
         rec_left = record_every
         record_block(rec, rec_slot, rec_var, i0, (k + 1) // record_every, st, fz, alive)
     return rec_left
-
-
-@njit(**INLINE)
-def count_spike(ic, fo, spikes, i, ts, win0, win1):
-    """Book a spike of neuron ``i`` at ``ts`` (ms): count, stored times, first spike and the
-    window statistics (the same bookkeeping as :func:`handle_events`; used by the adaptive
-    kernels, which find ``ts`` from their own continuous extension)."""
-    c = ic[I_COUNT, i]
-    if c < spikes.shape[1]:
-        spikes[i, c] = ts
-    if c == 0:
-        fo[F_FIRST, i] = ts
-    ic[I_COUNT, i] = c + 1
-    if win0 <= ts < win1:
-        w = ic[I_WCOUNT, i]
-        if w == 0:
-            fo[F_WFIRST, i] = ts
-        else:
-            isi = ts - fo[F_WLAST, i]
-            fo[F_WISI2, i] += isi * isi
-        fo[F_WLAST, i] = ts
-        ic[I_WCOUNT, i] = w + 1
 
 
 # -- the block driver every fixed-step method runs ----------------------------------------------
