@@ -190,3 +190,8 @@ def test_bad_input_is_refused_before_the_kernel(no_markov_kernel, kw, exc, match
 def test_seed_is_required():
     with pytest.raises(TypeError, match="seed"):
         markov(hh.step(amplitude=1.0), 10.0)
+
+
+def test_markov_refuses_current_noise_instead_of_ignoring_it():
+    with pytest.raises(TypeError, match="no current noise"):
+        hh.reference.markov(hh.step(), 5.0, seed=1, noise_sigma=1.0)

@@ -331,3 +331,11 @@ def test_more_spikes_than_max_spikes_warns_as_simulate_does():
         warnings.simplefilter("error", hh.TruncationWarning)
         full = R.solve(hh.step(), 50.0, amplitude=amp, max_spikes=most)
     assert np.array_equal(full.spike_times[1][:1], ref.spike_times[1])
+
+
+def test_the_deterministic_reference_refuses_noise_instead_of_ignoring_it():
+    # noise values are per-neuron keywords of simulate; a reference that accepted and ignored
+    # them would silently compare a noisy run with a noiseless solve
+    for kw in (dict(noise_sigma=1.0), dict(noise_tau=2.0), dict(noise_I0=0.5)):
+        with pytest.raises(TypeError, match="no noise"):
+            R.solve(GIST, 10.0, **kw)
