@@ -52,12 +52,11 @@ class _Announce(event.Listener):
             _said.add(key)
         secs = _TYPICAL_SECONDS.get(name)
         about = f"~{secs} s" if secs else "10-20 s"
-        print(
+        sys.stderr.write(
             f"hhfast: compiling the {key[0]} {key[1]} kernel, first use on this machine "
-            f"({about}); cached afterwards",
-            file=sys.stderr,
-            flush=True,
+            f"({about}); cached afterwards\n"
         )
+        sys.stderr.flush()
 
     def on_end(self, ev):
         pass

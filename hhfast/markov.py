@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 from math import comb
-from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
@@ -54,7 +53,7 @@ from . import _checks as C
 from . import config
 from ._checks import NOISE_VALUES, PER_NEURON
 from .errors import InputTypeError
-from .kernels import _source_stamp
+from .kernels import drop_stale_caches
 from .kernels.common import rates, shape_over_step
 from .kernels.philox import philox4x32_10, uniform_from_u32
 from .model import HHParams, check_params, steady_state, temperature_factor
@@ -295,27 +294,10 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
         events[i] = ev
 
 
-def _drop_stale_caches() -> None:
-    """Forget the cached machine code of the kernels here when the code they inline changed
-    (Numba keys its cache on this file only; stamped as :mod:`hhfast.kernels` stamps its own)."""
-    stamp = _source_stamp()
-    for fn in (_fill_rates, _gillespie, _v_half, _run):
-        cache = getattr(fn, "_cache", None)
-        path = getattr(cache, "_cache_path", None)
-        if path is None:  # pragma: no cover - caching disabled
-            continue
-        marker = Path(path) / f"markov{fn.py_func.__name__}.hhfast-stamp"
-        try:
-            if marker.exists() and marker.read_text() == stamp:
-                continue
-            cache.flush()
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(stamp)
-        except OSError:  # pragma: no cover - a read-only cache: Numba recompiles in memory
-            pass
-
-
-_drop_stale_caches()
+# Numba keys its on-disk cache on this file only, not on the kernel code these functions
+# inline: stamp them with the kernels' source hash (hhfast.kernels.drop_stale_caches)
+_CACHED = (_fill_rates, _gillespie, _v_half, _run)
+drop_stale_caches(_CACHED, [f"markov{fn.py_func.__name__}" for fn in _CACHED])
 
 
 def _largest_remainder(n_total: np.ndarray, probs: np.ndarray) -> np.ndarray:

@@ -24,13 +24,12 @@ the start of an OU current normal 0 of ``(trial, first step, stream 1)``.  The l
 from __future__ import annotations
 
 import numbers
-from pathlib import Path
 
 import numpy as np
 from numba import njit
 
 from . import config
-from .kernels import _source_stamp
+from .kernels import drop_stale_caches
 from .kernels.fastexp import prefer_wide_vectors
 from .kernels.philox import Z_MAX, normals4, philox4x32_10, uniform_from_u32
 
@@ -237,29 +236,7 @@ def normals(seed: int, trial, step, stream=0) -> np.ndarray:
     return out.reshape(shape + (4,))
 
 
-def _drop_stale_caches() -> None:
-    """Forget the cached machine code of the loops above when the code they inline changed.
-
-    Numba keys its on-disk cache on this file only, not on ``kernels/philox.py`` and
-    ``kernels/fastexp.py`` that these loops inline nor on ``config.FASTMATH``; a stale cache
-    would return numbers different from the kernels'.  The loops are stamped with the same
-    hash of the kernel sources and knobs as the kernels themselves (``hhfast.kernels``).
-    """
-    stamp = _source_stamp()
-    for fn in (_philox_many, _uniforms_many, _normals_many):
-        cache = getattr(fn, "_cache", None)
-        path = getattr(cache, "_cache_path", None)
-        if path is None:  # pragma: no cover - caching disabled
-            continue
-        marker = Path(path) / f"random{fn.py_func.__name__}.hhfast-stamp"
-        try:
-            if marker.exists() and marker.read_text() == stamp:
-                continue
-            cache.flush()
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(stamp)
-        except OSError:  # pragma: no cover - a read-only cache: Numba recompiles in memory
-            pass
-
-
-_drop_stale_caches()
+# Numba keys its on-disk cache on this file only, not on the kernel code these functions
+# inline: stamp them with the kernels' source hash (hhfast.kernels.drop_stale_caches)
+_CACHED = (_philox_many, _uniforms_many, _normals_many)
+drop_stale_caches(_CACHED, [f"random{fn.py_func.__name__}" for fn in _CACHED])

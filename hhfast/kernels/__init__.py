@@ -61,29 +61,36 @@ def _source_stamp() -> str:
     return h.hexdigest()
 
 
-def _drop_stale_caches() -> None:
-    """Empty the cache index of every kernel whose stamp differs from the current sources."""
+def drop_stale_caches(dispatchers, names) -> None:
+    """Empty the on-disk cache of each Numba dispatcher whose stamp differs from the current
+    kernel sources and knobs (:func:`_source_stamp`).  The stamp is the file
+    ``<name>.hhfast-stamp`` beside the dispatcher's cache, one name per dispatcher.  Used for
+    the kernels here and for every other cached Numba function that inlines kernel code
+    (``hhfast.random``, ``hhfast.markov``)."""
     stamp = _source_stamp()
-    kernels = [s.run for s in _BUILTIN] + [s.run_noisy for s in _BUILTIN if s.run_noisy]
-    for run in kernels:
-        cache = getattr(run, "_cache", None)
+    for fn, name in zip(dispatchers, names):
+        cache = getattr(fn, "_cache", None)
         path = getattr(cache, "_cache_path", None)
         if path is None:  # pragma: no cover - caching disabled
             continue
-        name = run.__module__.rsplit(".", 1)[-1]  # euler.hhfast-stamp, euler.run_noisy...
-        if run.__name__ != "run":
-            name += f".{run.__name__}"
         marker = Path(path) / f"{name}.hhfast-stamp"
         try:
             if marker.exists() and marker.read_text() == stamp:
                 continue
-            cache.flush()  # forget every cached signature of this kernel
+            cache.flush()  # forget every cached signature of this function
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(stamp)
         except OSError:  # pragma: no cover - a read-only cache: Numba recompiles in memory
             pass
 
 
-_drop_stale_caches()
+def _kernel_stamp_name(run) -> str:
+    """euler.hhfast-stamp for ``euler.run``, euler.run_noisy.hhfast-stamp for its noisy twin."""
+    name = run.__module__.rsplit(".", 1)[-1]
+    return name if run.__name__ == "run" else f"{name}.{run.__name__}"
+
+
+_KERNELS = [s.run for s in _BUILTIN] + [s.run_noisy for s in _BUILTIN if s.run_noisy]
+drop_stale_caches(_KERNELS, [_kernel_stamp_name(k) for k in _KERNELS])
 
 __all__ = ["METHODS", "MethodSpec", "register"]
