@@ -265,6 +265,28 @@ def per_neuron_values(params, per_neuron: dict, threshold=None,
     return values
 
 
+def batch_shape(stim_shape: tuple[int, ...], values: dict[str, np.ndarray],
+                trial=None) -> tuple[tuple[int, ...], int]:
+    """The batch shape that the stimuli, the per-neuron arrays and the ``trial`` ids
+    broadcast to (NumPy rules; a single neuron is a batch of shape ``(1,)``) and its size.
+    Shapes that do not broadcast, or an empty batch, are refused naming the shapes."""
+    trial_shape = () if trial is None else np.shape(trial)
+    try:
+        shape = np.broadcast_shapes(stim_shape, trial_shape, *(a.shape for a in values.values()))
+    except ValueError:
+        shapes = {k: a.shape for k, a in values.items() if a.shape != ()}
+        if trial_shape:
+            shapes["trial"] = trial_shape
+        if stim_shape:
+            shapes["stimulus"] = stim_shape
+        raise InputValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
+    shape = shape or (1,)  # a single neuron is a batch of one, so res.spike_count[0] works
+    N = int(np.prod(shape, dtype=np.int64))
+    if N == 0:
+        raise InputValueError(f"the batch is empty (broadcast shape {shape})")
+    return shape, N
+
+
 def window_in_run(win, t_end: float) -> list[float]:
     """An analysis window ``win`` of a run from 0 to ``t_end`` ms, checked to lie within it
     (:func:`window_within`), as ``[t0, t1]`` with ``t1 = inf`` replaced by ``t_end``."""

@@ -198,21 +198,7 @@ def simulate(
         raise InputValueError(
             f"method {method!r} does not take noise (noise_sigma, noise_I0); the fixed-step "
             f"methods do: {[m for m, s in METHODS.items() if s.run_noisy is not None]}")
-    extra_shapes = () if trial is None else (trial.shape,)
-    try:
-        shape = np.broadcast_shapes(stim_shape, *(a.shape for a in values.values()),
-                                    *extra_shapes)
-    except ValueError:
-        shapes = {k: a.shape for k, a in values.items() if a.shape != ()}
-        if trial is not None and trial.shape != ():
-            shapes["trial"] = trial.shape
-        if stim_shape:
-            shapes["stimulus"] = stim_shape
-        raise InputValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
-    shape = shape or (1,)  # a single neuron is a batch of one, so res.spike_count[0] works
-    N = int(np.prod(shape, dtype=np.int64))
-    if N == 0:
-        raise InputValueError(f"the batch is empty (broadcast shape {shape})")
+    shape, N = C.batch_shape(stim_shape, values, trial)
 
     # ---- steps, window, recording budget ----
     if adaptive:  # ends exactly at t_stop; samples every record_every * dt up to it

@@ -455,26 +455,8 @@ def markov(
         values["clamp_V"] = cv
     for name, arr in values.items():
         C.range_check(name, arr)
-    trial_arr = None
-    if trial is not None:
-        trial_arr = _int_array("trial", trial, 1 << 64, "2^64")
-        values_shapes = [trial_arr.shape]
-    else:
-        values_shapes = []
-    try:
-        shape = np.broadcast_shapes(stim_shape, *(a.shape for a in values.values()),
-                                    *values_shapes)
-    except ValueError:
-        shapes = {k: a.shape for k, a in values.items() if a.shape != ()}
-        if stim_shape:
-            shapes["stimulus"] = stim_shape
-        if trial_arr is not None:
-            shapes["trial"] = trial_arr.shape
-        raise ValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
-    shape = shape or (1,)
-    N = int(np.prod(shape, dtype=np.int64))
-    if N == 0:
-        raise ValueError(f"the batch is empty (broadcast shape {shape})")
+    trial_arr = None if trial is None else _int_array("trial", trial, 1 << 64, "2^64")
+    shape, N = C.batch_shape(stim_shape, values, trial_arr)
     flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in values.items()}
     n_na = np.rint(flat["rho_Na"] * flat["area"])
     n_k = np.rint(flat["rho_K"] * flat["area"])

@@ -256,17 +256,7 @@ def solve(
     values = C.per_neuron_values(params, per_neuron, threshold)
     for name, arr in values.items():
         C.range_check(name, arr)
-    try:
-        shape = np.broadcast_shapes(stim_shape, *(a.shape for a in values.values()))
-    except ValueError:
-        shapes = {k: a.shape for k, a in values.items() if a.shape != ()}
-        if stim_shape:
-            shapes["stimulus"] = stim_shape
-        raise ValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
-    shape = shape or (1,)
-    N = int(np.prod(shape, dtype=np.int64))
-    if N == 0:
-        raise ValueError(f"the batch is empty (broadcast shape {shape})")
+    shape, N = C.batch_shape(stim_shape, values)
     flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in values.items()}
     stim_of = np.broadcast_to(stims, shape).reshape(-1)
 
