@@ -21,7 +21,10 @@ __all__ = ["InputError", "InputTypeError", "InputValueError"]  # re-exported: on
 STIM_VALUES = ("amplitude", "bias")
 INITIAL_VALUES = ("V0", "n0", "m0", "h0")
 NOISE_VALUES = ("noise_sigma", "noise_tau", "noise_I0")  # as hhfast.noise.NOISE_VALUES
-PER_NEURON = FIELDS + STIM_VALUES + INITIAL_VALUES + ("threshold",) + NOISE_VALUES
+#: per-neuron values of channel noise: patch area (µm²), channel densities (per µm²)
+CHANNEL_VALUES = ("area", "rho_Na", "rho_K")
+PER_NEURON = (FIELDS + STIM_VALUES + INITIAL_VALUES + ("threshold",) + NOISE_VALUES
+              + CHANNEL_VALUES)
 
 
 def real(name: str, value, *, positive: bool = False, allow_inf: bool = False) -> float:
@@ -196,7 +199,8 @@ def float_dtype(dtype) -> type:
     return dt_.type
 
 
-def parse_record(record) -> tuple[str, ...]:
+def parse_record(record, state: tuple[str, ...] = STATE) -> tuple[str, ...]:
+    """Recorded variable names, each one of ``state``, none twice."""
     if record is None:
         return ()
     if isinstance(record, str):
@@ -206,8 +210,8 @@ def parse_record(record) -> tuple[str, ...]:
     else:
         raise InputTypeError(f"record must be a string like 'V,n' or a list of names, got {record!r}")
     for s in names:
-        if s not in STATE:
-            raise InputValueError(f"record: unknown state variable {s!r}; choose from {STATE}")
+        if s not in state:
+            raise InputValueError(f"record: unknown state variable {s!r}; choose from {state}")
     if len(set(names)) != len(names):
         raise InputValueError(f"record names a variable twice: {record!r}")
     return names
@@ -292,3 +296,37 @@ def window_in_run(win, t_end: float) -> list[float]:
     (:func:`window_within`), as ``[t0, t1]`` with ``t1 = inf`` replaced by ``t_end``."""
     w0, w1 = window(win, 0.0, t_end)
     return [w0, min(w1, t_end)]
+
+
+def channel_values(per_neuron: dict, defaults: dict[str, float]) -> dict[str, np.ndarray]:
+    """``area`` (µm²), ``rho_Na`` and ``rho_K`` (channels per µm²) of a channel-noise call,
+    each from ``per_neuron`` or ``defaults``, checked finite and > 0 (unbroadcast)."""
+    values = {}
+    for name in CHANNEL_VALUES:
+        arr = per_neuron_array(name, per_neuron.get(name, defaults[name]))
+        bad = ~(arr > 0)
+        if bad.any():
+            unit = "µm²" if name == "area" else "channels per µm²"
+            raise InputValueError(f"{name} must be > 0 ({unit}), got "
+                                  f"{arr.reshape(-1)[np.flatnonzero(bad)[0]].item()!r}")
+        values[name] = arr
+    return values
+
+
+def channel_counts(flat: dict[str, np.ndarray], rounded: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(N_Na, N_K)`` per neuron from the flat ``area``, ``rho_Na``, ``rho_K`` arrays:
+    ``rho * area``, rounded to whole channels when ``rounded`` (the Markov chain); at least 1
+    channel of each kind and fewer than 2^53 are required, naming the neuron's values."""
+    out = []
+    for name in ("Na", "K"):
+        nn = flat[f"rho_{name}"] * flat["area"]
+        if rounded:
+            nn = np.rint(nn)
+        bad = ~((nn >= 1) & (nn < 2.0**53))
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise InputValueError(
+                f"rho_{name} * area = {flat[f'rho_{name}'][j]!r} * {flat['area'][j]!r} gives "
+                f"{nn[j]:.6g} {name} channels; need at least 1 and fewer than 2^53")
+        out.append(nn)
+    return out[0], out[1]

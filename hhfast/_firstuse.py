@@ -62,12 +62,13 @@ class _Announce(event.Listener):
         pass
 
 
-def install(methods: dict) -> None:
+def install(methods: dict, extra: dict | None = None) -> None:
     """Announce the compiles of the kernels in ``methods`` (name -> module or spec whose
-    ``run`` or ``kernel`` attribute is the Numba dispatcher)."""
+    ``run`` or ``kernel`` attribute is the Numba dispatcher) and of ``extra`` (label ->
+    dispatcher)."""
     if _installed:
         return
-    kernels = {}
+    kernels = {id(d): label for label, d in (extra or {}).items()}
     for name, spec in methods.items():
         for attr, label in (("run", name), ("kernel", name), ("run_noisy", f"noisy {name}")):
             dispatcher = getattr(spec, attr, None)

@@ -220,11 +220,8 @@ COMPILE_MESSAGE = os.environ.get("HHFAST_QUIET_COMPILE", "").strip().lower() in 
 #: reference"); 0.01 ms leaves margin and is simulate's usual dt.
 MARKOV_DT = 0.01
 
-#: Default channel densities (channels per µm²) of the Markov reference, as in Goldwyn &
-#: Shea-Brown (2011): N_Na = round(rho_Na * area), N_K = round(rho_K * area).
-MARKOV_RHO_NA = 60.0
-MARKOV_RHO_K = 18.0
-
-#: Default membrane area (µm²) of the Markov reference: a patch small enough that channel noise
-#: makes it fire spontaneously (Goldwyn & Shea-Brown 2011 use areas of ~1-1000 µm²).
-MARKOV_AREA = 100.0
+#: Default patch area (µm²) and channel densities (channels per µm²) of channel noise, in
+#: ``simulate(channel_noise=...)`` and the Markov reference: rho_Na = 60, rho_K = 18 as in
+#: Goldwyn & Shea-Brown (2011), so N_Na = rho_Na * area, N_K = rho_K * area (whole channels
+#: for the Markov chain); 100 µm² is small enough to fire spontaneously (~10 Hz at rest).
+CHANNEL_DEFAULTS = {"area": 100.0, "rho_Na": 60.0, "rho_K": 18.0}

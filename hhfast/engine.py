@@ -14,11 +14,12 @@ import numpy as np
 
 from . import _checks as C
 from . import _firstuse, config
-from ._checks import INITIAL_VALUES, PER_NEURON
+from ._checks import CHANNEL_VALUES, INITIAL_VALUES, PER_NEURON
 from .errors import InputTypeError, InputValueError, TruncationWarning
-from .kernels import METHODS, MethodSpec
+from .kernels import CHANNEL_MODELS, METHODS, MethodSpec
+from .kernels import channel as KC
 from .kernels import common as K
-from .model import STATE, HHParams, check_params, steady_state
+from .model import STATE, HHParams, check_params, occupancy, steady_state
 from .noise import NOISE_VALUES, check_seed, check_trial, first_step, is_noisy
 from .noise import check_values as check_noise_values
 from .noise import coefficients as noise_coefficients
@@ -35,7 +36,8 @@ from .stimulus import as_tables
 #: checks, allocation and result building still overlap.
 KERNEL_LOCK = threading.RLock()
 
-_firstuse.install(METHODS)  # one line on stderr before a kernel compiles (first use)
+_firstuse.install(METHODS, {f"{name} channel-noise": m[0] for name, m in CHANNEL_MODELS.items()})
+# (one line on stderr before a kernel compiles: first use)
 
 
 # -- the call -----------------------------------------------------------------------------------
@@ -43,7 +45,7 @@ def simulate(
     stimulus,
     t_stop: float,
     dt: float = 0.01,
-    method: str = "rk4",
+    method: str | None = None,
     params: HHParams | None = None,
     *,
     t_start: float = 0.0,
@@ -60,6 +62,7 @@ def simulate(
     max_steps: int | None = None,
     seed: int = 0,
     trial=None,
+    channel_noise: str | None = None,
     **per_neuron,
 ) -> SimResult:
     """Integrate the HH model for a batch of neurons with a fixed-step or adaptive method.
@@ -77,11 +80,13 @@ def simulate(
         Time step (ms).  For an adaptive method (``"dopri5"``): the first trial step of every
         neuron (the controller adapts it within a step or two) and, times ``record_every``,
         the spacing of the recorded samples; the run then ends exactly at ``t_stop``.
-    method : str
+    method : str, optional
         Integration method, a name of :func:`hhfast.methods` (``"rk4"``, ``"euler"``,
         ``"heun"``, ``"expeuler"``, ``"rush_larsen"``, ``"rl2"``, ``"dopri5"``; README,
-        "Methods").  ``"dopri5"`` is adaptive: every neuron with its own step size and time
-        (see :mod:`hhfast.kernels.dopri5`; float64 only).
+        "Methods"); default ``"rk4"``, and ``"euler"`` (Euler–Maruyama, the one method of
+        channel noise) when ``channel_noise`` is given.  ``"dopri5"`` is adaptive: every
+        neuron with its own step size and time (see :mod:`hhfast.kernels.dopri5`; float64
+        only).
     params : HHParams, optional
         Model parameters (default :meth:`HHParams.classic`); any field can be overridden per
         neuron as a keyword argument.
@@ -125,6 +130,17 @@ def simulate(
         (default: the neuron's flat index in the batch).  A neuron with the same ``seed``,
         ``trial``, ``dt`` and values gets the same noise in any batch, chunk or thread count
         (README, "Noise").
+    channel_noise : {None, "channel", "shielding", "subunit"}
+        Channel noise of a membrane patch of ``area`` µm² (README, "Channel noise";
+        :mod:`hhfast.kernels.channel`): ``"channel"`` the channel-based Langevin model on the
+        8 Na + 5 K occupancies (accurate), ``"shielding"`` the same with noise only on the
+        transitions of the open states (cheaper), ``"subunit"`` Fox & Lu's gate noise
+        (inaccurate, for comparison); None (default) the deterministic model.  Runs with
+        ``method="euler"`` (Euler–Maruyama), may add current noise, take their random numbers
+        from ``seed`` and ``trial`` like current noise, and record ``"V"``, ``"K_open"``,
+        ``"Na_open"`` (open fractions); ``final_state`` holds those three and ``info`` the
+        occupancies (``"K_states"``, ``"Na_states"``; gates ``"n"``, ``"m"``, ``"h"`` for
+        ``"subunit"``).
     **per_neuron : float or array
         Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
         ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
@@ -132,7 +148,9 @@ def simulate(
         V_rest, whatever ``V0`` is, as in HH's initial-depolarisation experiments), and the
         noise ``noise_sigma`` (white: µA/cm²·ms^½; OU: µA/cm²; default 0), ``noise_tau``
         (ms, 0 = white), ``noise_I0`` (µA/cm², the OU current at ``t_start``; see
-        :mod:`hhfast.noise`).  Arrays
+        :mod:`hhfast.noise`), and with ``channel_noise`` the patch ``area`` (µm², default 100)
+        and channel densities ``rho_Na`` (default 60) and ``rho_K`` (default 18 per µm²).
+        Arrays
         broadcast together by NumPy rules; the broadcast shape is the batch shape of the result.
 
     Returns
@@ -140,6 +158,15 @@ def simulate(
     SimResult
     """
     # ---- scalars and names (cheap, first) ----
+    if channel_noise is not None and channel_noise not in CHANNEL_MODELS:
+        raise InputValueError(f"channel_noise must be None or one of {sorted(CHANNEL_MODELS)}, "
+                              f"got {channel_noise!r}")
+    if method is None:
+        method = "rk4" if channel_noise is None else "euler"
+    if channel_noise is not None and method != "euler":
+        raise InputValueError(
+            f"channel_noise={channel_noise!r} runs with method='euler' (Euler–Maruyama on V and "
+            f"the occupancies), got method={method!r}")
     if not isinstance(method, str) or method not in METHODS:
         raise InputValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     spec = METHODS[method]
@@ -172,7 +199,7 @@ def simulate(
         )
     max_spikes = C.integer("max_spikes", max_spikes, 0)
     record_every = C.integer("record_every", record_every, 1)
-    rec_names = C.parse_record(record)
+    rec_names = C.parse_record(record, CHANNEL_STATE if channel_noise else STATE)
     if num_threads is not None:
         num_threads = C.integer("num_threads", num_threads, 1)
         if num_threads > numba.config.NUMBA_NUM_THREADS:
@@ -190,15 +217,25 @@ def simulate(
         C.representable(name, arr, dtype)
     _check_derived(values, dtype)
     check_noise_values(values)
-    noisy = is_noisy(values)
+    given = sorted(set(per_neuron) & set(CHANNEL_VALUES))
+    if channel_noise is None and given:
+        raise InputValueError(f"{', '.join(given)} only apply with channel noise: pass "
+                              f"channel_noise= one of {sorted(CHANNEL_MODELS)}")
+    if channel_noise is not None:
+        values.update(C.channel_values(per_neuron, config.CHANNEL_DEFAULTS))
+    noisy = is_noisy(values) or channel_noise is not None
     seed = check_seed(seed)
     trial = check_trial(trial)
     spec.check(values)  # the method's own parameter checks (e.g. expeuler: gL > 0)
-    if noisy and spec.run_noisy is None:
+    if noisy and spec.run_noisy is None:  # (channel noise needs "euler", which takes noise)
         raise InputValueError(
             f"method {method!r} does not take noise (noise_sigma, noise_I0); the fixed-step "
             f"methods do: {[m for m, s in METHODS.items() if s.run_noisy is not None]}")
     shape, N = C.batch_shape(stim_shape, values, trial)
+    if channel_noise is not None:  # at least one channel of each kind, checked per neuron
+        C.channel_counts({k: values[k].reshape(-1) if values[k].shape == shape
+                          else np.broadcast_to(values[k], shape).reshape(-1)
+                          for k in CHANNEL_VALUES}, rounded=False)
 
     # ---- steps, window, recording budget ----
     if adaptive:  # ends exactly at t_stop; samples every record_every * dt up to it
@@ -249,7 +286,8 @@ def simulate(
     fo_out = np.empty((K.NF, N))
     spikes = np.full((N, max_spikes), np.nan)
     rec = np.full((len(rec_names), n_samples, rec_idx.size), np.nan)
-    rec_var = np.array([STATE.index(s) for s in rec_names], dtype=np.int64)
+    rec_var = np.array([(CHANNEL_STATE if channel_noise else STATE).index(s)
+                        for s in rec_names], dtype=np.int64)
     slot_of = np.full(N, -1, dtype=np.int64)
     slot_of[rec_idx] = np.arange(rec_idx.size)
     noise = None
@@ -258,6 +296,10 @@ def simulate(
         tr = np.arange(N, dtype=np.uint64) if trial is None else np.broadcast_to(
             trial, shape).reshape(-1)
         noise = dict(seed=seed, trial=tr, k_first=k_first, current=np.zeros(N))
+    if channel_noise is not None:  # its kernel and the final occupancies
+        kernel = CHANNEL_MODELS[channel_noise][0]
+        noise["channel"] = channel_noise
+        noise["X"] = np.empty((KC.NX, N))
 
     with KERNEL_LOCK:
         old_threads = numba.get_num_threads()
@@ -295,6 +337,10 @@ def simulate(
                      step_limited=(stats[2] != 0).reshape(shape), rtol=rtol, atol=atol)
     fo = fo_out.reshape((K.NF,) + shape)
     traces = {name: rec[r].T for r, name in enumerate(rec_names)}
+    final_state = {s: y_out[v].reshape(shape) for v, s in enumerate(STATE)}
+    if channel_noise is not None:
+        final_state = {s: y_out[v].reshape(shape) for v, s in enumerate(CHANNEL_STATE)}
+        extra["info"] = _channel_info(channel_noise, noise["X"], shape)
     return SimResult(
         t=t_rec,
         traces=traces,
@@ -304,7 +350,7 @@ def simulate(
         first_spike=fo[K.F_FIRST],
         diverged=(ic_out[K.I_DIVSTEP] >= 0).reshape(shape),
         diverged_time=fo[K.F_DIVT],
-        final_state={s: y_out[v].reshape(shape) for v, s in enumerate(STATE)},
+        final_state=final_state,
         window=(w0, min(w1, t_end)),
         window_count=ic_out[K.I_WCOUNT].reshape(shape),
         window_first=fo[K.F_WFIRST],
@@ -318,8 +364,23 @@ def simulate(
         n_steps=n_steps,
         stimulus=stimulus,
         noise_current=None if noise is None else noise["current"].reshape(shape),
+        channel_noise=channel_noise,
         **extra,
     )
+
+
+#: the recordable variables of a channel-noise run (rows of the kernel's state)
+CHANNEL_STATE = ("V", "K_open", "Na_open")
+
+
+def _channel_info(model: str, X: np.ndarray, shape) -> dict:
+    """``SimResult.info`` of a channel-noise run: the final occupancies (fractions; K states
+    ``n0..n4`` and Na states ``m_i h_j`` at ``i + 4 j``, as ``hhfast.reference.markov``) or,
+    for the subunit model, the final gates."""
+    if CHANNEL_MODELS[model][2] == "gates":
+        return {g: X[r].reshape(shape) for r, g in enumerate("nmh")}
+    return {"K_states": X[:5].T.reshape(shape + (5,)),
+            "Na_states": X[5:].T.reshape(shape + (8,))}
 
 
 def methods() -> dict[str, MethodSpec]:
@@ -448,13 +509,36 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
         ou = noise_initial_current(sigma, tau, col("noise_I0") if "noise_I0" in flat else None,
                                    noise["seed"], trial, noise["k_first"])
         key = key_from_seed(noise["seed"]).astype(np.uint64)
-        kernel(*args, noise_coefficients(sigma, tau, 1.0 / col("Cm"), dt).astype(dtype), trial,
-               ou, key[0], key[1], np.int64(noise["k_first"]))
+        tail = (noise_coefficients(sigma, tau, 1.0 / col("Cm"), dt).astype(dtype), trial, ou,
+                key[0], key[1], np.int64(noise["k_first"]))
+        if "channel" in noise:  # occupancies (or gates) from the initial gates, 1/N per kind
+            X, NC = _channel_arrays(noise["channel"], y, col, npad, dtype)
+            kernel(args[0], X, NC, *args[1:], *tail)
+            noise["X"][:, lo:hi] = X[:, :n]
+        else:
+            kernel(*args, *tail)
         noise["current"][lo:hi] = ou[:n]
     y_out[:, lo:hi] = y[:, :n]
     ic_out[:, lo:hi] = ic[:, :n]
     fo_out[:, lo:hi] = fo[:, :n]
     spikes[lo:hi] = sp[:n]
+
+
+def _channel_arrays(model, y, col, npad, dtype):
+    """The channel kernels' ``X`` (occupancies: the binomial distribution of the initial gates
+    ``y[1:4]``, summing to 1; or the gates themselves for the subunit model) and ``NC``
+    (1/N_K, 1/N_Na), in the kernel's float type."""
+    X = np.zeros((KC.NX, npad))
+    if CHANNEL_MODELS[model][2] == "gates":
+        X[:3] = y[1:4]
+    else:
+        pk, pna = occupancy(y[1], y[2], y[3])
+        X[:5] = pk.T
+        X[5:] = pna.T
+    NC = np.empty((2, npad))
+    NC[KC.C_INV_NK] = 1.0 / (col("rho_K") * col("area"))
+    NC[KC.C_INV_NNA] = 1.0 / (col("rho_Na") * col("area"))
+    return X.astype(dtype), NC.astype(dtype)
 
 
 def _check_derived(values: dict, dtype) -> None:

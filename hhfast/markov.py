@@ -44,7 +44,6 @@ rounded to integers by largest remainder so that they sum to ``N``.
 from __future__ import annotations
 
 import math
-from math import comb
 
 import numpy as np
 from numba import njit, prange
@@ -56,7 +55,7 @@ from .errors import InputTypeError
 from .kernels import drop_stale_caches
 from .kernels.common import rates, shape_over_step
 from .kernels.philox import philox4x32_10, uniform_from_u32
-from .model import HHParams, check_params, steady_state, temperature_factor
+from .model import HHParams, check_params, occupancy, steady_state, temperature_factor
 from .random import _int_array, key_from_seed
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, as_tables
@@ -312,18 +311,6 @@ def _largest_remainder(n_total: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return base
 
 
-def stationary_occupancy(n, m, h):
-    """Binomial occupancy probabilities of the K states ``n0..n4`` (shape ``(..., 5)``) and the
-    Na states ``m_i h_j`` at index ``i + 4 j`` (shape ``(..., 8)``) for gate values n, m, h:
-    the stationary distribution of one channel when the gates are at their steady state."""
-    n, m, h = (np.asarray(x, dtype=float)[..., None] for x in (n, m, h))
-    i5, i4 = np.arange(5), np.arange(4)
-    pk = np.array([comb(4, i) for i in i5]) * n**i5 * (1 - n) ** (4 - i5)
-    pm = np.array([comb(3, i) for i in i4]) * m**i4 * (1 - m) ** (3 - i4)
-    pna = np.concatenate([pm * (1 - h), pm * h], axis=-1)
-    return pk, pna
-
-
 def markov(
     stimulus: Stimulus,
     t_stop: float,
@@ -435,15 +422,7 @@ def markov(
 
     # ---- per-neuron values: checked as simulate checks them ----
     values = C.per_neuron_values(params, per_neuron, threshold)
-    defaults = {"area": config.MARKOV_AREA, "rho_Na": config.MARKOV_RHO_NA,
-                "rho_K": config.MARKOV_RHO_K}
-    for name, d in defaults.items():
-        values[name] = C.per_neuron_array(name, per_neuron.get(name, d))
-        bad = ~(values[name] > 0)
-        if bad.any():
-            unit = "µm²" if name == "area" else "channels per µm²"
-            raise ValueError(f"{name} must be > 0 ({unit}), got "
-                             f"{values[name].reshape(-1)[np.flatnonzero(bad)[0]].item()!r}")
+    values.update(C.channel_values(per_neuron, config.CHANNEL_DEFAULTS))
     if "clamp_V" in per_neuron:
         try:
             cv = np.asarray(per_neuron["clamp_V"], dtype=float)
@@ -458,15 +437,7 @@ def markov(
     trial_arr = None if trial is None else _int_array("trial", trial, 1 << 64, "2^64")
     shape, N = C.batch_shape(stim_shape, values, trial_arr)
     flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in values.items()}
-    n_na = np.rint(flat["rho_Na"] * flat["area"])
-    n_k = np.rint(flat["rho_K"] * flat["area"])
-    for name, nn in (("Na", n_na), ("K", n_k)):
-        bad = ~((nn >= 1) & (nn < 2.0**53))
-        if bad.any():
-            j = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"rho_{name} * area = {flat[f'rho_{name}'][j]!r} * {flat['area'][j]!r} gives "
-                f"{nn[j]:.6g} {name} channels; need at least 1 and fewer than 2^53")
+    n_na, n_k = C.channel_counts(flat, rounded=True)
     if N * max_spikes * 8 > 0.8 * config.total_memory_bytes():
         raise ValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
                          f"machine has; lower max_spikes")
@@ -504,7 +475,7 @@ def markov(
                              temperature=float(flat["temperature"][i]))
                 rest[i] = steady_state(p.V_rest, p)[g]
             gates.append(rest)
-    pk, pna = stationary_occupancy(*gates)
+    pk, pna = occupancy(*gates)
     counts = np.concatenate([_largest_remainder(n_k, pk), _largest_remainder(n_na, pna)],
                             axis=1).astype(np.int64)
 

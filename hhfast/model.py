@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from math import comb
 
 import numpy as np
 
@@ -236,3 +237,17 @@ def check_params(p: HHParams) -> None:
             )
     if p.Cm <= 0:
         raise InputValueError(f"HHParams.Cm must be > 0, got {p.Cm!r}")
+
+
+def occupancy(n, m, h) -> tuple[np.ndarray, np.ndarray]:
+    """Binomial occupancy probabilities of one channel's states when its subunits are
+    independent with open probabilities n, m, h: K states ``n0..n4`` (``n_i``: i open
+    n-subunits; shape ``(..., 5)``) and Na states ``m_i h_j`` at index ``i + 4 j`` (shape
+    ``(..., 8)``).  At the gates' steady state it is the stationary distribution of the
+    channel's Markov chain (``hhfast.reference.markov``)."""
+    n, m, h = (np.asarray(x, dtype=float)[..., None] for x in (n, m, h))
+    i5, i4 = np.arange(5), np.arange(4)
+    pk = np.array([comb(4, i) for i in i5]) * n**i5 * (1 - n) ** (4 - i5)
+    pm = np.array([comb(3, i) for i in i4]) * m**i4 * (1 - m) ** (3 - i4)
+    pna = np.concatenate([pm * (1 - h), pm * h], axis=-1)
+    return pk, pna

@@ -111,6 +111,8 @@ class SimResult:
     noise_current : ndarray or None
         The Ornstein–Uhlenbeck noise current (µA/cm²) at the end of a noisy run (0 for
         white-noise and noiseless neurons); None for a noiseless run.
+    channel_noise : str or None
+        The channel-noise model of the run (``simulate(channel_noise=...)``), None without.
     """
 
     t: np.ndarray
@@ -141,6 +143,7 @@ class SimResult:
     rtol: float | None = None
     atol: float | None = None
     noise_current: np.ndarray | None = None
+    channel_noise: str | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -196,7 +199,16 @@ class SimResult:
 
     def continuation(self) -> dict:
         """Keyword arguments that continue this run: ``simulate(..., **res.continuation())``
-        (final state as initial values, ``t_start`` at this run's end)."""
+        (final state as initial values, ``t_start`` at this run's end).
+
+        Not for channel-noise runs (nor the Markov reference): their state includes the
+        channel occupancies, which ``simulate`` does not take as initial values; run the
+        whole span in one call instead (memory does not grow with it)."""
+        if self.channel_noise is not None or self.method == "markov":
+            raise ValueError(
+                "continuation() cannot continue a channel-noise run: its state includes the "
+                "channel occupancies, which simulate does not take as initial values; run the "
+                "whole span in one call (memory does not grow with t_stop)")
         out = {
             "t_start": self.t_stop,  # t_start + n_steps * dt for fixed-step runs
             **{f"{k}0": v for k, v in self.final_state.items()},

@@ -90,7 +90,10 @@ def _kernel_stamp_name(run) -> str:
     return name if run.__name__ == "run" else f"{name}.{run.__name__}"
 
 
-_KERNELS = [s.run for s in _BUILTIN] + [s.run_noisy for s in _BUILTIN if s.run_noisy]
+from .channel import CHANNEL_MODELS  # noqa: E402 - after the registry it does not use
+
+_KERNELS = ([s.run for s in _BUILTIN] + [s.run_noisy for s in _BUILTIN if s.run_noisy]
+            + [m[0] for m in CHANNEL_MODELS.values()])
 drop_stale_caches(_KERNELS, [_kernel_stamp_name(k) for k in _KERNELS])
 
-__all__ = ["METHODS", "MethodSpec", "register"]
+__all__ = ["CHANNEL_MODELS", "METHODS", "MethodSpec", "register"]

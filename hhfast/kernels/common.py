@@ -382,6 +382,17 @@ def count_spike(ic, fo, spikes, i, ts, win0, win1):
 
 
 @njit(**INLINE)
+def freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt):
+    """Lane ``l`` (neuron ``i``) stopped being finite at step ``k``: keep its state before the
+    step in ``fz``, mark it dead, record the step and the time of the blow-up."""
+    for v in range(4):
+        fz[v, l] = prev[v, l]
+    alive[l] = False
+    ic[I_DIVSTEP, i] = k
+    fo[F_DIVT, i] = t0 + (k + 1) * dt
+
+
+@njit(**INLINE)
 def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive,
                   I):
     """Scalar pass over the lanes of a block after step ``k``: freeze (into ``fz``) and flag
@@ -393,11 +404,7 @@ def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, a
             continue
         i = i0 + l
         if not is_finite4(st, l):
-            for v in range(4):
-                fz[v, l] = prev[v, l]
-            alive[l] = False
-            ic[I_DIVSTEP, i] = k
-            fo[F_DIVT, i] = t0 + (k + 1) * dt
+            freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt)
             continue
         V = st[0, l]
         thr = pb[P_THR, l]

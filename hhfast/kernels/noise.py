@@ -49,6 +49,8 @@ NZ_ROWS = 3
 #: the stream of the membrane noise and of the OU initial draw
 STREAM_NOISE = 0
 STREAM_OU_START = 1
+#: the first of the streams of the channel noise (:mod:`.channel`: streams 2, 3, ...)
+STREAM_CHANNEL = 2
 #: steps served by one Philox counter (its four normals)
 STEPS_PER_COUNTER = 4
 

@@ -1,0 +1,373 @@
+"""Channel noise: Langevin models of the finitely many ion channels of a membrane patch, for a
+whole batch (``simulate(channel_noise=...)``), advanced by Euler–Maruyama.
+
+A patch of area ``A`` (µm²) holds ``N_Na = rho_Na A`` Na and ``N_K = rho_K A`` K channels
+(the engine passes ``1/N`` per neuron, row ``C_INV_NK``/``C_INV_NNA`` of ``NC``).  Each
+channel is the Markov chain of :mod:`hhfast.markov` (K: 5 states ``n0..n4``, open ``n4``; Na:
+8 states ``m_i h_j``, open ``m3 h1``); the Langevin models follow the fractions of channels in
+each state.
+
+Models (``CHANNEL_MODELS``; the comparison with the exact chain is in the README, "Channel
+noise"):
+
+``"channel"``
+    The channel-based Langevin model on the 13 occupancies: each reversible transition
+    ``i <-> j`` (4 K, 10 Na) moves ``dt (a x_i - b x_j) + sqrt(dt (a x_i + b x_j) / N) z`` from
+    ``i`` to ``j``, one standard normal ``z`` per transition (14 per step).  Its diffusion
+    matrix is ``S diag(flux) S^T / N``, that of Orio & Soudry (2012) and of Pu & Thomas's
+    (2020) "14×28" model, which gives each of the 28 directed transitions its own noise: the
+    sum of the two independent Gaussians of a pair is one Gaussian with the summed variance,
+    so the law is the same with half the normals and no matrix square root (Orio–Soudry
+    take one of the 8×8 and 5×5 diffusion matrices every step).
+``"shielding"``
+    Stochastic shielding (Schmandt & Galán 2012): the same drift, noise only on the
+    transitions that touch an open state (K ``n3 <-> n4``; Na ``m2h1 <-> m3h1`` and
+    ``m3h0 <-> m3h1``): 3 normals per step instead of 14.
+``"subunit"``
+    Fox & Lu (1994) gate noise, as Goldwyn & Shea-Brown (2011) write it:
+    ``dx = (αx (1 - x) - βx x) dt + sqrt((αx (1 - x) + βx x) / N) dW`` for x = n (N = N_K),
+    m, h (N = N_Na), open fractions ``n⁴`` and ``m³h``.  Cheap but wrong in its statistics
+    (the open fraction's variance is a factor 2–3 too small near rest): kept as a baseline.
+
+Validity of the occupancies.  Every transition moves mass from one state to another, so the
+sums stay 1 up to round-off; the Gaussian increments can still take an occupancy below 0 when
+a state holds a few channels.  The variance of a transition is computed from the occupancies
+clipped at 0 (so the square root is always of a number >= 0), and after each step the
+occupancies of a channel type are clipped at 0 and divided by their sum (a projection onto
+the probability simplex: each occupancy in [0, 1], the sums 1 to a few ulp).  Subunit gates
+are clipped to [0, 1] (Goldwyn & Shea-Brown 2011).  The bias this adds is measured in
+``tests/test_channel_noise.py`` and the README.
+
+Integration.  Euler–Maruyama for V and the occupancies together (strong order 1/2, weak order
+1): every increment of a step is computed from the state at its start.  V's drift uses the
+open fractions: ``C dV/dt = I - gNa o_Na (V - ENa) - gK o_K (V - EK) - gL (V - EL)``.  Current
+noise (``noise_sigma``) is added as in :mod:`.noise`.  A spike time is the linear
+interpolation of the threshold crossing within the step (the paths are not smooth, so the
+cubic Hermite of the deterministic kernels buys nothing).
+
+Random numbers.  The channel normals of step ``k`` (counted from t = 0) come from the Philox
+counters ``(trial, k, stream STREAM_CHANNEL + s)``, ``s = 0 .. calls - 1`` (four normals a
+call; current noise uses streams 0 and 1), so a neuron's noise depends only on (seed, trial,
+step) as in :mod:`.noise`.
+
+Arrays (besides those of :mod:`.common`): ``X[NX, N]`` the occupancies (K ``n0..n4`` at
+0..4, Na ``m_i h_j`` at ``5 + i + 4 j``; the subunit model keeps n, m, h at 0..2), initial on
+entry, final on exit (NaN for a diverged neuron); ``NC[2, N]`` 1/N_K, 1/N_Na.  ``y`` holds
+``(V, o_K, o_Na, 0)``: the open fractions take the gates' rows, so the shared recording and
+event scan read them (record names ``K_open``, ``Na_open``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .. import config
+from .common import (
+    BLOCK,
+    INLINE,
+    P_EK,
+    P_EL,
+    P_ENA,
+    P_GK,
+    P_GL,
+    P_GNA,
+    P_ICM,
+    P_PHI,
+    P_THR,
+    P_VREST,
+    block_current,
+    block_load,
+    block_scratch,
+    block_store,
+    count_spike,
+    freeze_lane,
+    is_finite4,
+    lane_event,
+    rates,
+    record_block,
+)
+from .fastexp import like, select
+from .noise import STREAM_CHANNEL, fill_normals
+from .philox import normals4
+
+#: rows of X: occupancies (K 0..4, Na 5..12) or, for the subunit model, gates n, m, h (0..2)
+NX = 13
+#: rows of NC
+C_INV_NK, C_INV_NNA = range(2)
+#: the open states' rows of X
+X_K_OPEN = 4
+X_NA_OPEN = 5 + 3 + 4  # m3 h1
+
+_JIT = dict(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
+
+
+# -- the pieces of a step -----------------------------------------------------------------------
+@njit(**INLINE)
+def _clip0(x):
+    return select(x < like(x, 0.0), like(x, 0.0), x)
+
+
+@njit(**INLINE)
+def _move(a, b, xi, xj, h):
+    """Drift of the transition i -> j (forward rate a, backward b) over h: h (a x_i - b x_j)."""
+    return h * (a * xi - b * xj)
+
+
+@njit(**INLINE)
+def _move_noisy(a, b, xi, xj, h, sqh, iN, z):
+    """:func:`_move` plus its noise ``sqrt(h (a x_i + b x_j) / N) z`` (occupancies clipped at
+    0 inside the square root)."""
+    var = (a * _clip0(xi) + b * _clip0(xj)) * iN
+    return h * (a * xi - b * xj) + sqh * math.sqrt(var) * z
+
+
+@njit(**INLINE)
+def _project(x, l, lo, hi):
+    """Clip rows lo..hi-1 of lane l at 0 and divide them by their sum."""
+    s = like(x[lo, l], 0.0)
+    for r in range(lo, hi):
+        v = _clip0(x[r, l])
+        x[r, l] = v
+        s += v
+    inv = like(s, 1.0) / s
+    for r in range(lo, hi):
+        x[r, l] = x[r, l] * inv
+
+
+@njit(**INLINE)
+def _occupancy_step(x, zc, l, an, bn, am, bm, ah, bh, iNK, iNNa, h, sqh, shield):
+    """Euler–Maruyama step of the 13 occupancies of lane ``l``: every transition from the
+    state at the step's start, noise on all 14 (``shield`` False) or on the 3 that touch an
+    open state (True), then the projection onto the simplex."""
+    k0, k1, k2, k3, k4 = x[0, l], x[1, l], x[2, l], x[3, l], x[4, l]
+    # K: n_i -> n_(i+1) at (4 - i) αn, back at (i + 1) βn
+    if shield:
+        d0 = _move(4 * an, bn, k0, k1, h)
+        d1 = _move(3 * an, 2 * bn, k1, k2, h)
+        d2 = _move(2 * an, 3 * bn, k2, k3, h)
+    else:
+        d0 = _move_noisy(4 * an, bn, k0, k1, h, sqh, iNK, zc[0, l])
+        d1 = _move_noisy(3 * an, 2 * bn, k1, k2, h, sqh, iNK, zc[1, l])
+        d2 = _move_noisy(2 * an, 3 * bn, k2, k3, h, sqh, iNK, zc[2, l])
+    d3 = _move_noisy(an, 4 * bn, k3, k4, h, sqh, iNK, zc[3, l])
+    x[0, l] = k0 - d0
+    x[1, l] = k1 + d0 - d1
+    x[2, l] = k2 + d1 - d2
+    x[3, l] = k3 + d2 - d3
+    x[4, l] = k4 + d3
+    # Na: m_i h_j at 5 + i + 4 j; m_i -> m_(i+1) at (3 - i) αm, back at (i + 1) βm;
+    # h0 -> h1 at αh, back at βh
+    a0, a1, a2, a3 = x[5, l], x[6, l], x[7, l], x[8, l]      # h0
+    b0, b1, b2, b3 = x[9, l], x[10, l], x[11, l], x[12, l]   # h1
+    if shield:
+        ma0 = _move(3 * am, bm, a0, a1, h)
+        ma1 = _move(2 * am, 2 * bm, a1, a2, h)
+        ma2 = _move(am, 3 * bm, a2, a3, h)
+        mb0 = _move(3 * am, bm, b0, b1, h)
+        mb1 = _move(2 * am, 2 * bm, b1, b2, h)
+        h0 = _move(ah, bh, a0, b0, h)
+        h1 = _move(ah, bh, a1, b1, h)
+        h2 = _move(ah, bh, a2, b2, h)
+        mb2 = _move_noisy(am, 3 * bm, b2, b3, h, sqh, iNNa, zc[1, l])
+        h3 = _move_noisy(ah, bh, a3, b3, h, sqh, iNNa, zc[2, l])
+    else:
+        ma0 = _move_noisy(3 * am, bm, a0, a1, h, sqh, iNNa, zc[4, l])
+        ma1 = _move_noisy(2 * am, 2 * bm, a1, a2, h, sqh, iNNa, zc[5, l])
+        ma2 = _move_noisy(am, 3 * bm, a2, a3, h, sqh, iNNa, zc[6, l])
+        mb0 = _move_noisy(3 * am, bm, b0, b1, h, sqh, iNNa, zc[7, l])
+        mb1 = _move_noisy(2 * am, 2 * bm, b1, b2, h, sqh, iNNa, zc[8, l])
+        mb2 = _move_noisy(am, 3 * bm, b2, b3, h, sqh, iNNa, zc[9, l])
+        h0 = _move_noisy(ah, bh, a0, b0, h, sqh, iNNa, zc[10, l])
+        h1 = _move_noisy(ah, bh, a1, b1, h, sqh, iNNa, zc[11, l])
+        h2 = _move_noisy(ah, bh, a2, b2, h, sqh, iNNa, zc[12, l])
+        h3 = _move_noisy(ah, bh, a3, b3, h, sqh, iNNa, zc[13, l])
+    x[5, l] = a0 - ma0 - h0
+    x[6, l] = a1 + ma0 - ma1 - h1
+    x[7, l] = a2 + ma1 - ma2 - h2
+    x[8, l] = a3 + ma2 - h3
+    x[9, l] = b0 - mb0 + h0
+    x[10, l] = b1 + mb0 - mb1 + h1
+    x[11, l] = b2 + mb1 - mb2 + h2
+    x[12, l] = b3 + mb2 + h3
+    _project(x, l, 0, 5)
+    _project(x, l, 5, NX)
+
+
+@njit(**INLINE)
+def _occupancy_open(x, l):
+    """(o_K, o_Na): the open-state occupancies n4 and m3h1."""
+    return x[X_K_OPEN, l], x[X_NA_OPEN, l]
+
+
+@njit(**INLINE)
+def _gate_noisy(x, a, b, h, sqh, iN, z):
+    """Fox–Lu step of one gate, clipped to [0, 1]."""
+    one = like(x, 1.0)
+    v = x + h * (a * (one - x) - b * x) + sqh * math.sqrt((a * (one - x) + b * x) * iN) * z
+    v = _clip0(v)
+    return select(v > one, one, v)
+
+
+@njit(**INLINE)
+def _subunit_step(x, zc, l, an, bn, am, bm, ah, bh, iNK, iNNa, h, sqh, shield):
+    """Fox–Lu (1994) gate noise: n with N_K, m and h with N_Na (``shield`` unused)."""
+    n, m, g = x[0, l], x[1, l], x[2, l]
+    x[0, l] = _gate_noisy(n, an, bn, h, sqh, iNK, zc[0, l])
+    x[1, l] = _gate_noisy(m, am, bm, h, sqh, iNNa, zc[1, l])
+    x[2, l] = _gate_noisy(g, ah, bh, h, sqh, iNNa, zc[2, l])
+
+
+@njit(**INLINE)
+def _subunit_open(x, l):
+    """(o_K, o_Na) = (n⁴, m³h)."""
+    n, m = x[0, l], x[1, l]
+    n2 = n * n
+    return n2 * n2, m * m * m * x[2, l]
+
+
+# -- events -------------------------------------------------------------------------------------
+@njit(**INLINE)
+def _events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive):
+    """Scalar pass after step ``k``: blow-ups frozen and flagged (:func:`.common.freeze_lane`),
+    upward crossings booked at the linear interpolation of V within the step, re-arming."""
+    for l in range(BLOCK):
+        if not alive[l]:
+            continue
+        i = i0 + l
+        if not is_finite4(st, l):
+            freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt)
+            continue
+        V = np.float64(st[0, l])
+        thr = np.float64(pb[P_THR, l])
+        if armed[l]:
+            if V >= thr:
+                V0 = np.float64(prev[0, l])
+                s = (thr - V0) / (V - V0) if V > V0 else 1.0
+                count_spike(ic, fo, spikes, i, t0 + (k + s) * dt, win0, win1)
+                armed[l] = False
+        elif V < thr:
+            armed[l] = True
+
+
+# -- the driver ---------------------------------------------------------------------------------
+@njit(**INLINE)
+def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, t0, dt, n_steps,
+                  win0, win1, ic, fo, spikes, rec, rec_slot, rec_var, record_every, NZ, trial, ou,
+                  k0, k1, kfirst):
+    """Advance every neuron ``n_steps`` Euler–Maruyama steps of ``dt`` ms with channel noise
+    (``update``/``opened`` the model's occupancy step and open fractions, ``calls`` Philox calls
+    per step) and current noise (``NZ``, ``ou`` as in :func:`.noise.drive_noisy`)."""
+    h = like(y[0, 0], dt)
+    sqh = like(y[0, 0], math.sqrt(dt))
+    for b in prange(y.shape[1] // BLOCK):
+        i0 = b * BLOCK
+        pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
+        x = np.empty((NX, BLOCK), y.dtype)
+        inv = np.empty((2, BLOCK), y.dtype)
+        nz = np.empty((3, BLOCK), y.dtype)
+        cur = np.empty(BLOCK, y.dtype)
+        z = np.empty((4, BLOCK), y.dtype)
+        zc = np.empty((4 * calls, BLOCK), y.dtype)
+        tr = np.empty(BLOCK, np.uint64)
+        for l in range(BLOCK):
+            i = i0 + l
+            for r in range(NX):
+                x[r, l] = X[r, i]
+            inv[0, l] = NC[C_INV_NK, i]
+            inv[1, l] = NC[C_INV_NNA, i]
+            nz[0, l] = NZ[0, i]
+            nz[1, l] = NZ[1, i]
+            nz[2, l] = NZ[2, i]
+            cur[l] = ou[i]
+            tr[l] = trial[i]
+        uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
+        zero = like(h, 0.0)
+        for l in range(BLOCK):
+            st[1, l], st[2, l] = opened(x, l)
+            st[3, l] = zero
+        rec_left = record_every
+        for k in range(n_steps):
+            block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
+            kk = kfirst + k
+            j = kk & 3
+            if j == 0 or k == 0:
+                fill_normals(z, tr, k0, k1, kk >> 2)
+            for s in range(calls):
+                for l in range(BLOCK):  # vectorised: one Philox call per lane
+                    z0, z1, z2, z3 = normals4(k0, k1, tr[l], kk, STREAM_CHANNEL + s)
+                    zc[4 * s, l] = z0
+                    zc[4 * s + 1, l] = z1
+                    zc[4 * s + 2, l] = z2
+                    zc[4 * s + 3, l] = z3
+            ev = False
+            for l in range(BLOCK):  # the vectorised lane loop
+                V, oK, oNa = st[0, l], st[1, l], st[2, l]
+                prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, oK, oNa, zero
+                c = cur[l]
+                i_ion = (pb[P_GNA, l] * oNa * (V - pb[P_ENA, l])
+                         + pb[P_GK, l] * oK * (V - pb[P_EK, l])
+                         + pb[P_GL, l] * (V - pb[P_EL, l]))
+                zl = z[j, l]
+                V1 = V + h * (I[0, l] + c - i_ion) * pb[P_ICM, l] + nz[0, l] * zl
+                cur[l] = nz[1, l] * c + nz[2, l] * zl
+                an, bn, am, bm, ah, bh = rates(V, pb[P_VREST, l], pb[P_PHI, l])
+                update(x, zc, l, an, bn, am, bm, ah, bh, inv[0, l], inv[1, l], h, sqh, shield)
+                oK1, oNa1 = opened(x, l)
+                st[0, l], st[1, l], st[2, l] = V1, oK1, oNa1
+                ev |= lane_event(V1, oK1, oNa1, zero, pb[P_THR, l], armed[l], alive[l])
+            if ev:
+                _events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed,
+                        alive)
+            rec_left -= 1
+            if rec_left == 0:
+                rec_left = record_every
+                record_block(rec, rec_slot, rec_var, i0, (k + 1) // record_every, st, fz, alive)
+        block_store(y, ic, i0, st, fz, armed, alive)
+        for l in range(BLOCK):
+            for r in range(NX):
+                X[r, i0 + l] = x[r, l] if alive[l] else np.nan
+            ou[i0 + l] = cur[l]
+
+
+# -- the kernels, one per model -----------------------------------------------------------------
+@njit(**_JIT)
+def run_channel(y, X, NC, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
+                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
+    """The channel-based Langevin model (module docstring): 14 normals a step, 4 Philox calls."""
+    drive_channel(_occupancy_step, _occupancy_open, 4, False, y, X, NC, P, tidx, tb, c0, c1, t0,
+                  dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot, rec_var, record_every,
+                  NZ, trial, ou, k0, k1, kfirst)
+
+
+@njit(**_JIT)
+def run_shielding(y, X, NC, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes,
+                  rec, rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
+    """Stochastic shielding (module docstring): 3 normals a step, 1 Philox call."""
+    drive_channel(_occupancy_step, _occupancy_open, 1, True, y, X, NC, P, tidx, tb, c0, c1, t0,
+                  dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot, rec_var, record_every,
+                  NZ, trial, ou, k0, k1, kfirst)
+
+
+@njit(**_JIT)
+def run_subunit(y, X, NC, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
+                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
+    """Fox–Lu gate noise (module docstring): 3 normals a step, 1 Philox call."""
+    drive_channel(_subunit_step, _subunit_open, 1, False, y, X, NC, P, tidx, tb, c0, c1, t0, dt,
+                  n_steps, win0, win1, ic, fo, spikes, rec, rec_slot, rec_var, record_every, NZ,
+                  trial, ou, k0, k1, kfirst)
+
+
+#: ``channel_noise=`` name -> (kernel, noise sources per step, what X holds, one line)
+CHANNEL_MODELS = {
+    "channel": (run_channel, 14, "occupancies",
+                "channel-based Langevin on the 8 Na + 5 K occupancies (Orio & Soudry 2012; "
+                "Pu & Thomas 2020)"),
+    "shielding": (run_shielding, 3, "occupancies",
+                  "the channel model with noise only on transitions that touch an open state "
+                  "(Schmandt & Galán 2012)"),
+    "subunit": (run_subunit, 3, "gates",
+                "Fox & Lu (1994) gate noise on n, m, h: cheap, statistically inaccurate"),
+}
