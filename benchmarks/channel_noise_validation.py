@@ -37,10 +37,13 @@ spontaneous rate against area) and ``channel_noise_fi.png`` (f–I curves agains
 
 Sizes: ``--scale F`` multiplies every window duration (hence every cost) by F; neuron counts
 stay multiples of 16 so that up to 16 threads share the Markov runs evenly.  At ``--scale 1``
-the Markov runs need about 1700 thread-seconds on the 2-core development machine's cores (one
-thread: ~12.8 / 1.9 / 0.2 neuron-s per second at 10 / 100 / 1000 µm²), so the full run takes
-about 5 minutes with ``--threads 16`` on 16 cores.  ``--quick`` is a smoke run (scale 0.05, f–I
-on a coarse grid) that checks the script in about 2 minutes on 2 threads.
+the Markov runs cost about 2700 thread-seconds as measured on the loaded 2-core development
+machine (one thread there: ~6 / 2.5 / 1 / 0.3 / 0.1 neuron-s per second at 10 / 30 / 100 / 300 /
+1000 µm²), and the Langevin runs, throughput and f–I sections about 1 minute on 16 cores, so
+the full run takes about 4–6 minutes with ``--threads 16`` on 16 idle cores, of which ~1.5 min
+are the first-use compiles of six kernels (``--scale 1.5`` still fits ~8 minutes).  ``--quick``
+is a smoke run (Markov halves of a quarter of the neurons, windows 0.2 x, f–I on a 1 µA/cm²
+grid) that checks the script in about 2 minutes on 2 threads.
 
 Usage::
 
