@@ -443,6 +443,9 @@ def main(argv=None) -> None:
     from hhfast.reference import markov
 
     threads = a.threads or numba.config.NUMBA_NUM_THREADS
+    if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+        ap.error(f"--threads must be in [1, {numba.config.NUMBA_NUM_THREADS}] (Numba's threads "
+                 f"on this machine), got {threads}")
     T0 = time.perf_counter()
     log(f"compiling (threads {threads}, scale {a.scale:g})")
     markov(hh.step(amplitude=0.0), 1.0, seed=0, num_threads=threads)
