@@ -418,6 +418,12 @@ def figures(res: dict, samples: dict, out: Path) -> None:
 
 
 # -- main --------------------------------------------------------------------------------------
+def save(res: dict, out: Path) -> None:
+    """Write ``channel_noise.json`` (called after every section)."""
+    with open(out / "channel_noise.json", "w") as f:
+        json.dump(res, f, indent=1)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
@@ -472,6 +478,7 @@ def main(argv=None) -> None:
             row, s = compare(hh, markov, area, n, t_win, a.burn, bias, seed, threads, n_lang)
             res[key].append(row)
             samples[key].append(s)
+            save(res, a.out)  # what is done survives a run cut short
             M = row["models"]
             log(f"{key} {area:g} µm² ({2 * n} Markov x {t_win:g} ms, "
                 f"{row['markov_wall_s']:.1f} s): rates " + ", ".join(
@@ -483,6 +490,7 @@ def main(argv=None) -> None:
     for area in AREAS:
         row = {"area": area, **throughput(hh, area, a.width, tp_ms, threads, a.bias)}
         res["throughput"].append(row)
+        save(res, a.out)
         log(f"throughput {area:g} µm²: " + ", ".join(
             f"{m} {row[m]['neuron_s_per_s']:.0f}" for m in (*MODELS, "euler")) + " neuron-s/s")
     res["dt_check"] = dt_check(hh, (10.0, 30.0), 256 if a.quick else 512,
@@ -494,8 +502,7 @@ def main(argv=None) -> None:
         res["fi"] = fi_section(hh, cur, trials, max(1000.0 * a.scale * (4 if a.quick else 1),
                                                     100.0), threads, seed + 100)
     res["wall_s"] = time.perf_counter() - T0
-    with open(a.out / "channel_noise.json", "w") as f:
-        json.dump(res, f, indent=1)
+    save(res, a.out)
     (a.out / "channel_noise.md").write_text(table(res))
     figures(res, samples, a.out)
     log(f"wrote {a.out / 'channel_noise.md'}, .json, .png ({res['wall_s']:.0f} s in all)")
