@@ -27,7 +27,8 @@ noise"):
     Fox & Lu (1994) gate noise, as Goldwyn & Shea-Brown (2011) write it:
     ``dx = (αx (1 - x) - βx x) dt + sqrt((αx (1 - x) + βx x) / N) dW`` for x = n (N = N_K),
     m, h (N = N_Na), open fractions ``n⁴`` and ``m³h``.  Cheap but wrong in its statistics
-    (the open fraction's variance is a factor 2–3 too small near rest): kept as a baseline.
+    (the open K fraction's variance is ~0.35 of the chain's near rest and ~2 times it at a
+    25 mV clamp; it fires far too rarely at rest): kept as a baseline.
 
 Validity of the occupancies.  Every transition moves mass from one state to another, so each
 kind's occupancies sum to 1 at every step, exactly up to round-off (no renormalisation is
