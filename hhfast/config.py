@@ -170,6 +170,9 @@ SWEEP_BATCH_SECONDS = 20.0
 #: the metrics and store writes.  Methods not listed take the largest value.
 SWEEP_CORE_NS_PER_NEURON_STEP = {"euler": 4.0, "expeuler": 7.0, "rk4": 16.0}
 
+#: The same for channel-noise sweeps, by channel model (``method`` is then "euler"): PLACEHOLDER
+SWEEP_CHANNEL_NS_PER_NEURON_STEP = {"channel": 30.0, "shielding": 15.0, "subunit": 10.0}
+
 #: Fewest points per work-sized batch: two blocks of 16 lanes per core of a 2-core machine,
 #: so that even a very long run keeps the vectorised kernel and the threads busy.
 SWEEP_MIN_BATCH_POINTS = 64
