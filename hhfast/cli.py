@@ -67,6 +67,9 @@ def _fi_summary(fi) -> str:
     def f(v):
         return "none in range" if v is None else f"{v:.4f} µA/cm²"
 
+    if fi.rate_sd is not None:  # a noisy curve: its edges are not located
+        return (f"noisy curve: mean window rate {fi.rate.min():.4g} to {fi.rate.max():.4g} Hz "
+                f"over {fi.info['trials']} trial(s) per current (no onset or block)")
     text = f"onset {f(fi.onset)}, block {f(fi.block)}"
     if fi.branch == "both":
         band = "none" if fi.band is None else f"{fi.band[0]:.4f}–{fi.band[1]:.4f} µA/cm²"
@@ -182,8 +185,7 @@ def _fi(args) -> int:
           f"µA/cm², {args.method} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
     print(_fi_summary(fi))
     if channel:
-        print(f"{_channel_summary(fi.info)}; {fi.info['trials']} trial(s) per current, mean "
-              f"window rate {fi.rate.min():.4g} to {fi.rate.max():.4g} Hz")
+        print(_channel_summary(fi.info))
     if args.out:
         fig = fi.plot()
         _save(fig, args.out)

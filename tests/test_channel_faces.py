@@ -96,6 +96,7 @@ def test_cli_fi_with_channel_noise(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "channel noise channel: area 40 µm²" in out and "3 trial(s) per current" in out
+    assert "onset" not in out.replace("(no onset or block)", "")
     text = csv.read_text()
     rows = np.loadtxt([ln for ln in text.splitlines() if not ln.startswith("#")][1:],
                       delimiter=",")
@@ -212,3 +213,32 @@ def test_channel_models_size_batches_by_their_cost():
     det = _work_points("euler", n, None)
     chan = {m: _work_points("euler", n, None, m) for m in ("channel", "shielding", "subunit")}
     assert chan["channel"] < chan["shielding"] < chan["subunit"] < det
+
+
+def test_cli_sweep_spec_with_channel_noise(tmp_path, capsys):
+    spec = tmp_path / "chan.toml"
+    spec.write_text('t_stop = 10.0\nchannel_noise = "channel"\nseed = 2\n'
+                    '[stimulus]\ntype = "step"\namplitude = 3.0\n'
+                    '[fixed]\nrho_Na = 50.0\n[axes]\narea = [20.0, 200.0]\n')
+    store = tmp_path / "chan.zarr"
+    assert cli.main(["sweep", str(spec), "--store", str(store), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "euler dt=0.01 ms, t_stop=10.0 ms, channel noise channel" in out
+    ds = hh.open_sweep(store)
+    assert ds.attrs["channel_noise"] == "channel" and ds.attrs["method"] == "euler"
+    res = hh.simulate(hh.step(amplitude=3.0), 10.0, channel_noise="channel", seed=2,
+                      rho_Na=50.0, area=np.array([20.0, 200.0]))  # trial = flat index
+    np.testing.assert_array_equal(ds.spike_count.values, res.spike_count)
+    np.testing.assert_array_equal(ds.first_spike.values, res.first_spike)
+
+
+def test_trace_panel_draws_the_open_fractions_of_a_channel_run():
+    from hhfast import plotting
+
+    res = hh.simulate(hh.step(amplitude=2.0), 5.0, channel_noise="channel", area=50.0,
+                      record="V,K_open,Na_open")
+    fig = plotting.trace_panel(res)
+    axes = fig.get_axes()
+    assert len(axes) == 3  # stimulus, V, open fractions
+    assert [ln.get_label() for ln in axes[2].get_lines()] == ["K_open", "Na_open"]
+    assert axes[2].get_ylabel() == "open fraction"
