@@ -492,8 +492,11 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
     slots[n:] = -1
     if rec.shape[0]:
         own = slots[:n] >= 0
+        y0 = y
+        if noise is not None and "channel" in noise:  # sample 0: V and the open fractions
+            y0 = np.stack([y[0], y[1] ** 4, y[2] ** 3 * y[3]])
         for r, v in enumerate(rec_var):
-            rec[r, 0, slots[:n][own]] = y[v, :n][own]
+            rec[r, 0, slots[:n][own]] = y0[v, :n][own]
     if dtype != np.float64:
         # the initial state and parameters are rounded once; steady states were computed in
         # float64 above, so float32 runs start from the same (rounded) state
