@@ -67,6 +67,9 @@ def _fi_summary(fi) -> str:
     def f(v):
         return "none in range" if v is None else f"{v:.4f} µA/cm²"
 
+    if fi.rate_sd is not None:  # a noisy curve: its edges are not located
+        return (f"noisy curve: mean window rate {fi.rate.min():.4g} to {fi.rate.max():.4g} Hz "
+                f"over {fi.info['trials']} trial(s) per current (no onset or block)")
     text = f"onset {f(fi.onset)}, block {f(fi.block)}"
     if fi.branch == "both":
         band = "none" if fi.band is None else f"{fi.band[0]:.4f}–{fi.band[1]:.4f} µA/cm²"
@@ -114,9 +117,59 @@ def _noise(args) -> dict:
     return dict(noise_sigma=args.noise_sigma, noise_tau=args.noise_tau, seed=args.seed)
 
 
+def _channel_args(p) -> None:
+    """--channel-noise, --area, --rho-Na, --rho-K (README, "Channel noise")."""
+    from hhfast.kernels import CHANNEL_MODELS
+
+    p.add_argument("--channel-noise", choices=list(CHANNEL_MODELS),
+                   help="channel noise of a membrane patch: channel (channel-based Langevin), "
+                        "shielding (stochastic shielding) or subunit (Fox-Lu); runs with "
+                        "--method euler (default: none)")
+    p.add_argument("--area", type=float,
+                   help="patch area in µm² (with --channel-noise; default 100)")
+    p.add_argument("--rho-Na", type=float,
+                   help="Na channel density in channels per µm² (with --channel-noise; "
+                        "default 60)")
+    p.add_argument("--rho-K", type=float,
+                   help="K channel density in channels per µm² (with --channel-noise; "
+                        "default 18)")
+
+
+def _channel(args) -> dict:
+    """The channel-noise keywords of simulate/fi_curve; --area etc. refused without
+    --channel-noise (the library checks the values)."""
+    given = {k: v for k, v in (("area", args.area), ("rho_Na", args.rho_Na),
+                               ("rho_K", args.rho_K)) if v is not None}
+    if args.channel_noise is None:
+        if given:
+            names = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise CLIError(f"{names} only apply with --channel-noise "
+                           f"{{channel,shielding,subunit}}")
+        return {}
+    return dict(channel_noise=args.channel_noise, **given)
+
+
+def _method(args, channel: dict) -> str:
+    """--method, defaulting to rk4, or to euler (Euler-Maruyama) with --channel-noise."""
+    if args.method is None:
+        return "euler" if channel else "rk4"
+    if channel and args.method != "euler":
+        raise CLIError(f"--channel-noise runs with --method euler (Euler-Maruyama), got "
+                       f"--method {args.method}")
+    return args.method
+
+
+def _channel_summary(what: dict) -> str:
+    """One line naming the channel noise of a run or curve (values as the library used)."""
+    return (f"channel noise {what['channel_noise']}: area {what['area']:g} µm², rho_Na "
+            f"{what['rho_Na']:g}, rho_K {what['rho_K']:g} channels per µm²")
+
+
 def _fi(args) -> int:
     import hhfast as hh
 
+    channel = _channel(args)
+    args.method = _method(args, channel)
     if args.num < 1:
         raise CLIError(f"--num must be >= 1, got {args.num}")
     if not args.to > args.from_:
@@ -126,11 +179,13 @@ def _fi(args) -> int:
     fi = hh.fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
                      params=_preset(args.preset), branch=args.branch,
                      refine=not args.no_refine, **_params(args.param), **_noise(args),
-                     **({"trials": args.trials} if args.trials != 1 else {}))
+                     **({"trials": args.trials} if args.trials != 1 else {}), **channel)
     elapsed = time.perf_counter() - t0
     print(f"f-I curve ({args.branch}), {args.num} currents from {args.from_} to {args.to} "
           f"µA/cm², {args.method} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
     print(_fi_summary(fi))
+    if channel:
+        print(_channel_summary(fi.info))
     if args.out:
         fig = fi.plot()
         _save(fig, args.out)
@@ -144,6 +199,7 @@ def _rheobase(args) -> int:
     import hhfast as hh
     from hhfast import plotting
 
+    args.method = args.method or "rk4"
     if args.num < 1:
         raise CLIError(f"--num must be >= 1, got {args.num}")
     if not 0 < args.width_from < args.width_to:
@@ -178,6 +234,8 @@ def _run(args) -> int:
     from hhfast import plotting
     from hhfast.tables import trace_csv
 
+    channel = _channel(args)
+    args.method = _method(args, channel)
     pieces = [_pulse(x) for x in args.pulse or []]
     if args.step is not None:
         parts = args.step.split(",")
@@ -195,20 +253,25 @@ def _run(args) -> int:
     initial = {k: v for k, v in (("V0", args.V0), ("n0", args.n0), ("m0", args.m0),
                                  ("h0", args.h0)) if v is not None}
     t0 = time.perf_counter()
+    # with channel noise the state is V and the open fractions (the gates are not kept)
+    record = "V,K_open,Na_open" if channel else "V,n,m,h"
     res = hh.simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
-                      params=_preset(args.preset), record="V,n,m,h",
+                      params=_preset(args.preset), record=record,
                       record_every=args.record_every, threshold=args.threshold,
-                      **_params(args.param), **initial, **_noise(args))
+                      **_params(args.param), **initial, **_noise(args), **channel)
     elapsed = time.perf_counter() - t0
     times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
     print(f"{args.method} dt={args.dt} ms, {args.t_stop} ms: {int(res.spike_count[0])} spikes "
           f"at [{times}] ms, diverged: {bool(res.diverged[0])} ({elapsed:.2f} s)")
+    if channel:
+        used = {k: float(np.ravel(res.params[k])[0]) for k in ("area", "rho_Na", "rho_K")}
+        print(_channel_summary({"channel_noise": channel["channel_noise"], **used}))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig = plotting.trace_panel(res)
     _save(fig, out)
-    if args.phase:
-        fig = plotting.phase_plot(res)
+    if args.phase:  # V against the gates n, m (with channel noise: the open fractions)
+        fig = plotting.phase_plot(res, gates=("K_open", "Na_open") if channel else ("n", "m"))
         _save(fig, args.phase)
     if args.csv:
         trace_csv(res, path=args.csv)
@@ -355,8 +418,10 @@ def _sweep(args) -> int:
     kw.pop("store", None)
     kw["store"] = store
     t = kw.get("t_stop")
-    print(f"sweep {spec_path.name}: {grid!r}, {kw.get('method', 'rk4')} "
-          f"dt={kw.get('dt', 0.01)} ms, t_stop={t} ms")
+    chan = kw.get("channel_noise")
+    method = kw.get("method", "euler" if chan else "rk4")
+    print(f"sweep {spec_path.name}: {grid!r}, {method} dt={kw.get('dt', 0.01)} ms, "
+          f"t_stop={t} ms" + (f", channel noise {chan}" if chan else ""))
     client = cluster = None
     try:
         if args.scheduler or args.workers is not None:
@@ -450,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_demo)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--method", default="rk4", choices=methods)
+    common.add_argument("--method", choices=methods,
+                        help="integration method (default rk4; euler with --channel-noise)")
     common.add_argument("--dt", type=float, default=0.01, help="time step in ms (default 0.01)")
     common.add_argument("--preset", default="classic", choices=["classic", "modern"],
                         help="parameter set: classic (rest = 0 mV) or modern (rest = -65 mV)")
@@ -473,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     _noise_args(p)
     p.add_argument("--trials", type=int, default=1,
                    help="noisy trials per current (mean rate; default 1)")
+    _channel_args(p)
     p.set_defaults(func=_fi)
 
     p = sub.add_parser("rheobase", parents=[common],
@@ -501,9 +568,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="spike threshold in mV (default rest + 50)")
     p.add_argument("--record-every", type=int, default=1, help="keep every k-th step")
     _noise_args(p)
+    _channel_args(p)
     p.add_argument("--out", default="hhfast-out/run.png", help="trace figure (PNG)")
-    p.add_argument("--phase", help="phase-plane figure V-n, V-m (PNG)")
-    p.add_argument("--csv", help="CSV of t, I, V, n, m, h")
+    p.add_argument("--phase", help="phase-plane figure V-n, V-m (PNG; V-K_open, V-Na_open "
+                   "with --channel-noise)")
+    p.add_argument("--csv", help="CSV of t, I, V, n, m, h (t, I, V, K_open, Na_open with "
+                   "--channel-noise)")
     p.set_defaults(func=_run)
     p = sub.add_parser(
         "validate",

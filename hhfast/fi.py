@@ -45,7 +45,7 @@ from .analysis import SUSTAINED, firing_pattern, isi_cv, spike_rate, sustained_r
 from .engine import simulate
 from .errors import InputTypeError, InputValueError
 from .excitability import batched_bisection
-from .kernels import METHODS
+from .kernels import CHANNEL_MODELS, METHODS
 from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
 from .stimulus import ramp, step
 
@@ -85,7 +85,8 @@ class FICurve:
         the Jacobian; ``branch="both"`` only, else empty).
     info : dict
         How it was made: ``t_stop, dt, method, window, params, i_high, elapsed`` (and the
-        noise: ``noise_sigma, noise_tau, seed, trials``).
+        noise: ``noise_sigma, noise_tau, seed, trials``; with channel noise also
+        ``channel_noise, area`` (µm²), ``rho_Na, rho_K`` (channels per µm²)).
     rate_trials, rate_sd, isi_cv : ndarray or None
         Noisy curves only: the window rate (Hz, spikes in the window over its length) of each
         trial, shape ``(trials, currents)``; its standard deviation over trials (ddof 1; 0 for
@@ -133,6 +134,9 @@ class FICurve:
         elif self.rate_sd is not None:  # a noisy curve: mean over trials, spread, ISI CV
             for k in ("noise_sigma", "noise_tau", "seed", "trials"):
                 buf.write(f"# {k}: {self.info.get(k)}\n")
+            if self.info.get("channel_noise") is not None:
+                for k in ("channel_noise", "area", "rho_Na", "rho_K"):
+                    buf.write(f"# {k}: {self.info[k]}\n")
             cols = [self.current, self.rate, self.pattern, self.rate_sd, self.isi_cv]
             buf.write("current_uA_cm2,rate_Hz,pattern,rate_sd_Hz,isi_cv\n")
         else:
@@ -221,10 +225,33 @@ def _lowest_switch(sustained: np.ndarray, start: int = 0, want: bool = True) -> 
     return int(hits[0]) + start if hits.size else None
 
 
-def _noisy_curve(cur, t_stop, win, trials, noise, common) -> FICurve:
+def _channel_options(model, given: dict) -> dict:
+    """The channel-noise keywords of a curve (``{}`` without channel noise): the model and one
+    number each for ``area``, ``rho_Na``, ``rho_K`` (defaults filled in), checked."""
+    if model is None:
+        named = [k for k, v in given.items() if v is not None]
+        if named:
+            raise InputValueError(f"{', '.join(named)} only apply with channel noise: pass "
+                                  f"channel_noise= one of {sorted(CHANNEL_MODELS)}")
+        return {}
+    if not isinstance(model, str) or model not in CHANNEL_MODELS:
+        raise InputValueError(f"channel_noise must be None or one of {sorted(CHANNEL_MODELS)}, "
+                              f"got {model!r}")
+    for k, v in given.items():
+        if v is not None and np.ndim(v) != 0:
+            raise InputValueError(f"{k} must be one number for the whole f–I curve, got shape "
+                                  f"{np.shape(v)}; run simulate() for a grid of values")
+    values = C.channel_values({k: v for k, v in given.items() if v is not None},
+                              config.CHANNEL_DEFAULTS)
+    # at least one channel of each kind
+    C.channel_counts({k: v.reshape(-1) for k, v in values.items()}, rounded=False)
+    return {"channel_noise": model, **{k: float(v) for k, v in values.items()}}
+
+
+def _noisy_curve(cur, t_stop, win, trials, noise, common, channel) -> FICurve:
     """``trials`` noisy runs per current from rest: mean window rate, spread, ISI CV."""
     res = simulate(step(), t_stop=t_stop, amplitude=np.broadcast_to(cur, (trials, cur.size)),
-                   window=win, **common, **noise)
+                   window=win, **common, **noise, **channel)
     rates = spike_rate(res)
     cv = isi_cv(res)
     ok = np.isfinite(cv)
@@ -236,7 +263,7 @@ def _noisy_curve(cur, t_stop, win, trials, noise, common) -> FICurve:
     return FICurve(cur, rates.mean(axis=0), pattern, None, None, "rest",
                    info=dict(t_stop=t_stop, dt=common["dt"], method=common["method"],
                              window=win, params=common["params"].as_dict(), trials=trials,
-                             **noise),
+                             **noise, **channel),
                    rate_trials=rates,
                    rate_sd=rates.std(axis=0, ddof=1) if trials > 1 else np.zeros(cur.size),
                    isi_cv=cv_mean)
@@ -246,7 +273,7 @@ def fi_curve(
     currents,
     t_stop: float = 1000.0,
     dt: float = 0.01,
-    method: str = "rk4",
+    method: str | None = None,
     params: HHParams | None = None,
     window: tuple[float, float] | None = None,
     branch: str = "rest",
@@ -258,6 +285,10 @@ def fi_curve(
     noise_tau: float = 0.0,
     seed: int = 0,
     trials: int = 1,
+    channel_noise: str | None = None,
+    area: float | None = None,
+    rho_Na: float | None = None,
+    rho_K: float | None = None,
     **per_neuron_values,
 ) -> FICurve:
     """The f–I curve of the HH model: the sustained firing rate at each constant current, all
@@ -270,7 +301,8 @@ def fi_curve(
     t_stop : float
         Time (ms) each neuron spends at its target current.
     dt, method, params
-        As in :func:`hhfast.simulate`.
+        As in :func:`hhfast.simulate` (``method`` default ``"rk4"``; ``"euler"``, the only
+        method of channel noise, when ``channel_noise`` is given).
     window : (float, float), optional
         Analysis window (ms from when the target current is reached); default the last half,
         ``(t_stop * (1 - config.FI_WINDOW_FRACTION), t_stop)``.
@@ -293,6 +325,15 @@ def fi_curve(
         (``onset``, ``block`` are None).
     trials : int
         Independent noisy trials per current.
+    channel_noise : {None, "channel", "shielding", "subunit"}
+        Channel noise of a membrane patch (as in :func:`hhfast.simulate`; README, "Channel
+        noise"): the curve is then noisy like one with current noise (``branch="rest"``,
+        ``trials`` trials per current, mean window rate, spread, ISI CV, no refinement) and
+        runs with ``method="euler"`` (Euler–Maruyama).
+    area, rho_Na, rho_K : float, optional
+        With ``channel_noise`` only: the patch area (µm², default 100) and the Na and K
+        channel densities (channels per µm², defaults 60 and 18,
+        ``config.CHANNEL_DEFAULTS``), one number each for the whole curve.
     **per_neuron_values : float
         Model fields (``gK=30``, ``temperature=10``, ...): one value for the whole curve.
 
@@ -303,6 +344,13 @@ def fi_curve(
     # ---- checks (cheap, before any run) ----
     if branch not in BRANCHES:
         raise InputValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
+    channel = _channel_options(channel_noise, dict(area=area, rho_Na=rho_Na, rho_K=rho_K))
+    if method is None:
+        method = "rk4" if channel_noise is None else "euler"
+    if channel_noise is not None and method != "euler":
+        raise InputValueError(
+            f"channel_noise={channel_noise!r} runs with method='euler' (Euler–Maruyama), got "
+            f"method={method!r}")
     cur = C.per_neuron_array("currents", currents)
     if cur.ndim != 1 or cur.size == 0:
         raise InputValueError(f"currents must be a non-empty 1-D array, got shape {cur.shape}")
@@ -337,11 +385,11 @@ def fi_curve(
     trials = C.integer("trials", trials, 1)
     noise = dict(noise_sigma=C.real("noise_sigma", noise_sigma), noise_tau=C.real(
         "noise_tau", noise_tau), seed=seed)
-    if noise["noise_sigma"] > 0 or trials > 1:
+    if noise["noise_sigma"] > 0 or trials > 1 or channel_noise is not None:
         if branch != "rest":
-            raise ValueError(f"a noisy f–I curve (noise_sigma > 0 or trials > 1) takes "
-                             f"branch='rest', got {branch!r}")
-        return _noisy_curve(cur, t_stop, (w0, w1), trials, noise, common)
+            raise InputValueError(f"a noisy f–I curve (noise_sigma > 0, trials > 1 or "
+                                  f"channel_noise) takes branch='rest', got {branch!r}")
+        return _noisy_curve(cur, t_stop, (w0, w1), trials, noise, common, channel)
 
     if branch == "rest":
         def rest_run(x):

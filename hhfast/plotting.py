@@ -60,15 +60,20 @@ def phase_plot(res: SimResult, neuron: int = 0, gates=("n", "m"), ax=None):
     return fig
 
 
+#: the variables :func:`gates_plot` draws when recorded: the gates, and the open fractions of
+#: a channel-noise run
+GATE_TRACES = ("n", "m", "h", "K_open", "Na_open")
+
+
 def gates_plot(res: SimResult, neuron: int = 0, ax=None):
-    """Gating variables n, m, h (those recorded) of one recorded neuron (position in
-    ``recorded``) against time."""
+    """Gating variables n, m, h (those recorded; with channel noise the open fractions
+    K_open, Na_open) of one recorded neuron (position in ``recorded``) against time."""
     fig, ax = _axes(ax, figsize=(7, 2.5))
-    for g in ("n", "m", "h"):
+    for g in GATE_TRACES:
         if g in res.traces:
             ax.plot(res.t, res.traces[g][neuron], lw=1, label=g)
     ax.set_xlabel("t (ms)")
-    ax.set_ylabel("gate")
+    ax.set_ylabel("gate" if any(g in res.traces for g in "nmh") else "open fraction")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(loc="upper right", ncol=3, fontsize="small")
     return fig
@@ -79,7 +84,7 @@ def trace_panel(res: SimResult, neuron: int = 0, fig=None):
     ``res.recorded``) in three stacked panels sharing the time axis; returns the Figure."""
     import matplotlib.pyplot as plt
 
-    rows = 3 if any(g in res.traces for g in "nmh") else 2
+    rows = 3 if any(g in res.traces for g in GATE_TRACES) else 2
     if fig is None:
         fig = plt.figure(figsize=(7, 2.2 * rows + 0.6))
     axs = fig.subplots(rows, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2, 1][:rows]})

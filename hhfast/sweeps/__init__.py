@@ -17,7 +17,8 @@ returned, so ``done`` — not the presence of chunk files, which Zarr omits when
 fill value — is the record of completion.  Unfinished points read as NaN (float metrics),
 ``-1`` (``spike_count``) and ``False`` (``diverged``); ``done`` tells them apart.  The group
 attributes hold the whole spec (stimulus, method, dt, t_stop, window, parameters, fixed values,
-metrics, hhfast version); a run against a store holding another spec is refused.  One sweep
+metrics, hhfast version, the channel-noise model when there is one); a run against a store
+holding another spec is refused.  One sweep
 writes a store at a time, tasks check the run's identity around every chunk they mark done,
 and chunks carry checksums that :func:`verify_sweep` checks (see ``store.py``).
 

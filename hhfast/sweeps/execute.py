@@ -103,9 +103,10 @@ def sweep(
     stimulus,
     t_stop: float,
     dt: float = 0.01,
-    method: str = "rk4",
+    method: str | None = None,
     params: HHParams | None = None,
     *,
+    channel_noise: str | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     window: tuple[float, float] | None = None,
     max_spikes: int = config.MAX_SPIKES,
@@ -128,9 +129,16 @@ def sweep(
         axes modify per point.
     t_stop, dt : float
         Duration and time step (ms).
-    method : {"rk4", "euler", "expeuler"}
+    method : str, optional
+        A method of :func:`hhfast.methods` (default ``"rk4"``; ``"euler"``, the only method of
+        channel noise, with ``channel_noise``).
     params : HHParams, optional
         Model parameters (default classic); grid axes and ``**fixed`` override fields.
+    channel_noise : {None, "channel", "shielding", "subunit"}
+        Channel noise of every point (as in :func:`hhfast.simulate`), kept in the store's
+        attributes (a resume with another model is refused); the patch ``area`` (µm²) and
+        densities ``rho_Na``, ``rho_K`` (channels per µm²) may then be grid axes or fixed
+        values.  As for current noise, a point's trial id is its flat grid index.
     metrics : sequence of str
         Names from :data:`METRICS` (default :data:`DEFAULT_METRICS`); ``"spike_times"`` adds the
         first ``max_spikes`` spike times (ms) on a dimension ``spike``.
@@ -172,7 +180,7 @@ def sweep(
         raise TypeError(f"grid must be an hhfast Grid (hh.grid(...)), got {grid!r}")
     _require_sweep_extra()
     spec = _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes,
-                       fixed)
+                       fixed, channel_noise)
     if store is not None and not isinstance(store, str):
         if not isinstance(store, os.PathLike):
             raise TypeError(f"store must be a path or URL string, got {store!r}")
@@ -181,7 +189,7 @@ def sweep(
         store = os.path.abspath(store)  # workers may run elsewhere: no cwd-relative paths
     if not isinstance(batch_size, str) or batch_size != "auto":
         batch_size = C.integer("batch_size", batch_size, 1)
-    work_points = _work_points(spec["method"], spec["_n_steps"], client)
+    work_points = _work_points(spec["method"], spec["_n_steps"], client, channel_noise)
     cshape = grid.chunk_shape(work_points if _is_auto(chunk_size) else chunk_size)
 
     run_id = new_run_id()
@@ -201,15 +209,17 @@ def _is_auto(size) -> bool:
     return isinstance(size, str) and size == "auto"
 
 
-def _work_points(method: str, n_steps: int, client) -> int:
+def _work_points(method: str, n_steps: int, client, channel_noise: str | None = None) -> int:
     """Points per batch (and per store chunk) for ``chunk_size``/``batch_size="auto"``: about
     ``config.SWEEP_BATCH_SECONDS`` of compute, estimated from neuron-steps x the method's
-    per-core cost and the Numba threads a batch gets (one per Dask task: conservative), within
-    ``[SWEEP_MIN_BATCH_POINTS, SWEEP_CHUNK_POINTS]``."""
+    per-core cost (the channel model's with channel noise) and the Numba threads a batch gets
+    (one per Dask task: conservative), within ``[SWEEP_MIN_BATCH_POINTS, SWEEP_CHUNK_POINTS]``."""
     import numba
 
     ns = config.SWEEP_CORE_NS_PER_NEURON_STEP
     cost = ns.get(method, max(ns.values()))
+    if channel_noise is not None:
+        cost = config.SWEEP_CHANNEL_NS_PER_NEURON_STEP[channel_noise]
     threads = 1 if client is not None else numba.get_num_threads()
     points = config.SWEEP_BATCH_SECONDS * 1e9 * threads / (cost * max(n_steps, 1))
     return int(min(config.SWEEP_CHUNK_POINTS, max(config.SWEEP_MIN_BATCH_POINTS, points)))
@@ -243,6 +253,7 @@ def _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_siz
     sim = {"t_stop": spec["t_stop"], "dt": spec["dt"], "method": spec["method"],
            "params": params if params is not None else HHParams.classic(),
            "window": window, "max_spikes": spec["max_spikes"], "seed": int(spec["seed"]),
+           **({"channel_noise": spec["channel_noise"]} if "channel_noise" in spec else {}),
            **spec["_fixed"]}
     stim_arg = spec["_stimulus"]
 

@@ -26,8 +26,8 @@ class Grid:
     """Named axes of a sweep: a full product of axes, or a table of explicit points.
 
     Build with :func:`grid`.  Axis names are per-neuron keywords of :func:`hhfast.simulate`
-    (model fields, ``amplitude``, ``bias``, ``V0``..``h0``, ``threshold``) or
-    ``stimulus.<key>`` paths into the stimulus spec.
+    (model fields, ``amplitude``, ``bias``, ``V0``..``h0``, ``threshold``, the noise and
+    channel values) or ``stimulus.<key>`` paths into the stimulus spec.
 
     Attributes
     ----------
@@ -149,7 +149,9 @@ def grid(points: Mapping[str, object] | None = None, **axes) -> Grid:
     **axes : 1-D array
         Axis name -> values.  Names: any per-neuron keyword of :func:`hhfast.simulate`
         (``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` in their units, ``amplitude``,
-        ``bias`` µA/cm², ``V0`` mV, ``n0, m0, h0``, ``threshold`` mV), or ``stimulus.<key>`` to
+        ``bias`` µA/cm², ``V0`` mV, ``n0, m0, h0``, ``threshold`` mV, ``noise_sigma``,
+        ``noise_tau``, and with channel noise ``area`` µm², ``rho_Na``, ``rho_K`` channels per
+        µm²), or ``stimulus.<key>`` to
         set a key of the stimulus spec (e.g. ``stimulus.stop`` ms for a pulse width).
     """
     if points is not None:

@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .. import _checks as C
-from .. import analysis
-from .._checks import PER_NEURON
-from ..kernels import METHODS
+from .. import analysis, config
+from .._checks import CHANNEL_VALUES, PER_NEURON
+from ..kernels import CHANNEL_MODELS, METHODS
 from ..model import FIELDS, HHParams, check_params
 from ..noise import check_seed
 from ..stimulus import Stimulus
@@ -46,11 +46,21 @@ DEFAULT_METRICS = tuple(k for k in METRICS if k not in ("diverged_time", "spike_
 
 
 # -- spec: validation and attributes ---------------------------------------------------------------
-def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes, fixed):
+def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes, fixed,
+                channel_noise=None):
     """Validate everything before any store is touched or kernel compiled; return the spec
     (``_``-prefixed entries are for the run, the others become store attributes)."""
     from .. import __version__
 
+    if channel_noise is not None and (not isinstance(channel_noise, str)
+                                      or channel_noise not in CHANNEL_MODELS):
+        raise ValueError(f"channel_noise must be None or one of {sorted(CHANNEL_MODELS)}, got "
+                         f"{channel_noise!r}")
+    if method is None:
+        method = "rk4" if channel_noise is None else "euler"
+    if channel_noise is not None and method != "euler":
+        raise ValueError(f"channel_noise={channel_noise!r} runs with method='euler' "
+                         f"(Euler–Maruyama), got method={method!r}")
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     dt = C.real("dt", dt, positive=True)
@@ -90,6 +100,7 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
                              f"shape {arr.shape}")
         C.range_check(k, arr)
     fixed = {k: float(v) for k, v in fixed.items()}
+    _check_channel_values(grid, fixed, channel_noise)
 
     stim_axes = [n for n in grid.names if n.startswith(STIM_PREFIX)]
     if isinstance(stimulus, Stimulus):
@@ -119,10 +130,36 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
         "seed": str(seed),  # a string: 64 bits survive JSON
         "axes": list(grid.names),
         "grid": "table" if grid.is_table else "product",
+        # the channel model when there is one: attributes of other sweeps stay as they were
+        **({"channel_noise": channel_noise} if channel_noise is not None else {}),
         "_fixed": fixed,
         "_stimulus": stim_arg,
         "_n_steps": n_steps,
     }
+
+
+def _check_channel_values(grid, fixed: dict, channel_noise) -> None:
+    """``area``, ``rho_Na``, ``rho_K`` (fixed or grid axes) only with channel noise, each > 0
+    and giving at least one channel of each kind at every point."""
+    given = [k for k in CHANNEL_VALUES if k in fixed or k in grid.axes]
+    if channel_noise is None:
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply with channel noise: pass "
+                             f"channel_noise= one of {sorted(CHANNEL_MODELS)}")
+        return
+    vals = C.channel_values({**fixed, **{k: grid.axes[k] for k in given if k in grid.axes}},
+                            config.CHANNEL_DEFAULTS)
+    if grid.is_table:  # the columns point by point
+        n = grid.size
+        flat = {k: np.broadcast_to(v, (n,)) if v.ndim == 0 else v for k, v in vals.items()}
+    else:  # a product: the fewest channels are at the smallest values (all > 0)
+        flat = {k: np.array([v.min()]) for k, v in vals.items()}
+    C.channel_counts(flat, rounded=False)
+
+
+#: Store attributes present only when set (a store without one holds the default, None):
+#: compared on resume in both directions.
+OPTIONAL_ATTRS = ("channel_noise",)
 
 
 def _attrs(spec) -> dict:
@@ -165,7 +202,8 @@ def _dataset(grid: Grid, spec, out: dict):
 
 # -- a spec as data (TOML) ---------------------------------------------------------------------
 _SPEC_KEYS = {"t_stop", "dt", "method", "window", "metrics", "max_spikes", "chunk_size",
-              "batch_size", "store", "stimulus", "params", "fixed", "axes", "points", "seed"}
+              "batch_size", "store", "stimulus", "params", "fixed", "axes", "points", "seed",
+              "channel_noise"}
 
 
 def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
@@ -173,7 +211,9 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
 
     Keys: ``t_stop`` (required), ``dt``, ``method``, ``window = [t0, t1]``, ``metrics``,
     ``max_spikes``, ``chunk_size``, ``batch_size``, ``store``, ``seed`` (of the noise: give
-    ``noise_sigma``, ``noise_tau`` in ``[fixed]`` or as axes); tables ``[stimulus]`` (a
+    ``noise_sigma``, ``noise_tau`` in ``[fixed]`` or as axes), ``channel_noise`` (``"channel"``,
+    ``"shielding"`` or ``"subunit"``; ``area``, ``rho_Na``, ``rho_K`` in ``[fixed]`` or as
+    axes); tables ``[stimulus]`` (a
     stimulus spec, required), ``[params]`` (``preset = "classic"|"modern"`` and model field
     overrides), ``[fixed]`` (other per-neuron values), and either ``[axes]`` (each axis a list
     of values or ``{start, stop, num}``, a full product) or ``[points]`` (equal-length
@@ -214,7 +254,7 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     for key in ("max_spikes", "chunk_size", "batch_size", "seed"):
         if key in spec:
             kw[key] = num(key, spec[key], int)
-    for key in ("method", "store"):
+    for key in ("method", "store", "channel_noise"):
         if key in spec:
             if not isinstance(spec[key], str):
                 raise ValueError(f"sweep spec: key {key!r} must be a string, got {spec[key]!r}")

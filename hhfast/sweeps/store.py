@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import InputValueError
 from .grid import Grid, _check_axis_name
-from .spec import METRICS, _attrs, _layout
+from .spec import METRICS, OPTIONAL_ATTRS, _attrs, _layout
 
 try:  # POSIX; elsewhere local stores are guarded by the run identity alone
     import fcntl
@@ -295,7 +295,9 @@ def _spec_difference(g, grid: Grid, spec) -> str:
     """'' if the store holds this spec, else a description of the first differences."""
     stored = dict(g.attrs)
     diffs = []
-    for k, v in _attrs(spec).items():
+    asked = _attrs(spec)
+    asked.update({k: None for k in OPTIONAL_ATTRS if k in stored and k not in asked})
+    for k, v in asked.items():
         if json.dumps(stored.get(k), sort_keys=True) != json.dumps(v, sort_keys=True):
             diffs.append(f"{k}: stored {stored.get(k)!r}, asked {v!r}")
     if not diffs:
