@@ -326,7 +326,7 @@ def channel_counts(flat: dict[str, np.ndarray], rounded: bool) -> tuple[np.ndarr
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
             raise InputValueError(
-                f"rho_{name} * area = {flat[f'rho_{name}'][j]!r} * {flat['area'][j]!r} gives "
+                f"rho_{name} * area = {float(flat[f'rho_{name}'][j])!r} * {float(flat['area'][j])!r} gives "
                 f"{nn[j]:.6g} {name} channels; need at least 1 and fewer than 2^53")
         out.append(nn)
     return out[0], out[1]
