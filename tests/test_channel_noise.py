@@ -344,7 +344,7 @@ def test_a_neuron_does_not_depend_on_its_batch(model):
                 *(r.info[k][i] for k in sorted(r.info))]
     assert alone.spike_count[0] >= 1
     assert all(np.array_equal(a, b) for a, b in zip(one(alone, 0), one(batch, 37)))
-    assert all(np.array_equal(a, b) for a, b in zip(one(alone, 0), one(batch, 36))) is False
+    assert not np.array_equal(one(alone, 0)[-1], one(batch, 36)[-1])  # its neighbour differs
 
 
 @pytest.mark.parametrize("model", ["channel", "shielding", "subunit"])
@@ -361,7 +361,7 @@ def test_float32_is_reproducible_across_threads(model):
     trials = np.arange(100)
     a = _repro_run(model, trials, num_threads=1, dtype=np.float32)
     assert _same(a, _repro_run(model, trials, num_threads=2, dtype=np.float32))
-    assert a.info[sorted(a.info)[0]].dtype == np.float64 or True  # (fractions as returned)
+    assert not _same(a, _repro_run(model, trials, num_threads=1))  # float32 is not float64
 
 
 @pytest.mark.parametrize("model", ["channel", "shielding", "subunit"])
