@@ -158,7 +158,8 @@ def simulate(
     SimResult
     """
     # ---- scalars and names (cheap, first) ----
-    if channel_noise is not None and channel_noise not in CHANNEL_MODELS:
+    if channel_noise is not None and (not isinstance(channel_noise, str)
+                                      or channel_noise not in CHANNEL_MODELS):
         raise InputValueError(f"channel_noise must be None or one of {sorted(CHANNEL_MODELS)}, "
                               f"got {channel_noise!r}")
     if method is None:
