@@ -298,12 +298,23 @@ def window_in_run(win, t_end: float) -> list[float]:
     return [w0, min(w1, t_end)]
 
 
-def channel_values(per_neuron: dict, defaults: dict[str, float]) -> dict[str, np.ndarray]:
-    """``area`` (µm²), ``rho_Na`` and ``rho_K`` (channels per µm²) of a channel-noise call,
-    each from ``per_neuron`` or ``defaults``, checked finite and > 0 (unbroadcast)."""
+def channel_values(given: dict, channel_noise) -> dict[str, np.ndarray]:
+    """``area`` (µm²), ``rho_Na`` and ``rho_K`` (channels per µm²) of a call, each from
+    ``given`` (None = not given) or ``config.CHANNEL_DEFAULTS``, checked finite and > 0
+    (unbroadcast).  Without a channel model (``channel_noise`` None) they are refused when
+    given, and ``{}`` is returned."""
+    from . import config
+
+    named = [k for k in CHANNEL_VALUES if given.get(k) is not None]
+    if channel_noise is None:
+        if named:
+            raise InputValueError(f"{', '.join(named)} only apply with channel noise: pass "
+                                  f"channel_noise= one of 'channel', 'shielding', 'subunit'")
+        return {}
     values = {}
     for name in CHANNEL_VALUES:
-        arr = per_neuron_array(name, per_neuron.get(name, defaults[name]))
+        v = given.get(name)
+        arr = per_neuron_array(name, config.CHANNEL_DEFAULTS[name] if v is None else v)
         bad = ~(arr > 0)
         if bad.any():
             unit = "µm²" if name == "area" else "channels per µm²"
@@ -331,3 +342,25 @@ def channel_counts(flat: dict[str, np.ndarray], rounded: bool) -> tuple[np.ndarr
                 f"{nn[j]:.6g} {name} channels; need at least 1 and fewer than 2^53")
         out.append(nn)
     return out[0], out[1]
+
+
+def method_and_channel(method, channel_noise) -> tuple[str, str | None]:
+    """The integration method and channel-noise model of a call, checked: ``channel_noise``
+    None or a model of ``kernels.CHANNEL_MODELS``; ``method`` a name of ``kernels.METHODS``,
+    None meaning ``"rk4"``, or ``"euler"`` (Euler–Maruyama, the one method of channel noise)
+    when ``channel_noise`` is given."""
+    from .kernels import CHANNEL_MODELS, METHODS  # lazy: the kernels import Numba
+
+    if channel_noise is not None and (not isinstance(channel_noise, str)
+                                      or channel_noise not in CHANNEL_MODELS):
+        raise InputValueError(f"channel_noise must be None or one of {sorted(CHANNEL_MODELS)}, "
+                              f"got {channel_noise!r}")
+    if method is None:
+        method = "rk4" if channel_noise is None else "euler"
+    if channel_noise is not None and method != "euler":
+        raise InputValueError(
+            f"channel_noise={channel_noise!r} runs with method='euler' (Euler–Maruyama on V and "
+            f"the occupancies), got method={method!r}")
+    if not isinstance(method, str) or method not in METHODS:
+        raise InputValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    return method, channel_noise

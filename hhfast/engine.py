@@ -158,18 +158,7 @@ def simulate(
     SimResult
     """
     # ---- scalars and names (cheap, first) ----
-    if channel_noise is not None and (not isinstance(channel_noise, str)
-                                      or channel_noise not in CHANNEL_MODELS):
-        raise InputValueError(f"channel_noise must be None or one of {sorted(CHANNEL_MODELS)}, "
-                              f"got {channel_noise!r}")
-    if method is None:
-        method = "rk4" if channel_noise is None else "euler"
-    if channel_noise is not None and method != "euler":
-        raise InputValueError(
-            f"channel_noise={channel_noise!r} runs with method='euler' (Euler–Maruyama on V and "
-            f"the occupancies), got method={method!r}")
-    if not isinstance(method, str) or method not in METHODS:
-        raise InputValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    method, channel_noise = C.method_and_channel(method, channel_noise)
     spec = METHODS[method]
     adaptive = spec.kind == "adaptive"
     rtol, atol, max_steps = _adaptive_options(method, adaptive, rtol, atol, max_steps, dtype)
@@ -218,12 +207,7 @@ def simulate(
         C.representable(name, arr, dtype)
     _check_derived(values, dtype)
     check_noise_values(values)
-    given = sorted(set(per_neuron) & set(CHANNEL_VALUES))
-    if channel_noise is None and given:
-        raise InputValueError(f"{', '.join(given)} only apply with channel noise: pass "
-                              f"channel_noise= one of {sorted(CHANNEL_MODELS)}")
-    if channel_noise is not None:
-        values.update(C.channel_values(per_neuron, config.CHANNEL_DEFAULTS))
+    values.update(C.channel_values(per_neuron, channel_noise))
     noisy = is_noisy(values) or channel_noise is not None
     seed = check_seed(seed)
     trial = check_trial(trial)

@@ -45,7 +45,6 @@ from .analysis import SUSTAINED, firing_pattern, isi_cv, spike_rate, sustained_r
 from .engine import simulate
 from .errors import InputTypeError, InputValueError
 from .excitability import batched_bisection
-from .kernels import CHANNEL_MODELS, METHODS
 from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
 from .stimulus import ramp, step
 
@@ -227,22 +226,16 @@ def _lowest_switch(sustained: np.ndarray, start: int = 0, want: bool = True) -> 
 
 def _channel_options(model, given: dict) -> dict:
     """The channel-noise keywords of a curve (``{}`` without channel noise): the model and one
-    number each for ``area``, ``rho_Na``, ``rho_K`` (defaults filled in), checked."""
+    number each for ``area``, ``rho_Na``, ``rho_K`` (defaults filled in), checked; ``model``
+    already checked (:func:`hhfast._checks.method_and_channel`)."""
     if model is None:
-        named = [k for k, v in given.items() if v is not None]
-        if named:
-            raise InputValueError(f"{', '.join(named)} only apply with channel noise: pass "
-                                  f"channel_noise= one of {sorted(CHANNEL_MODELS)}")
+        C.channel_values(given, None)  # refuses values given without a model
         return {}
-    if not isinstance(model, str) or model not in CHANNEL_MODELS:
-        raise InputValueError(f"channel_noise must be None or one of {sorted(CHANNEL_MODELS)}, "
-                              f"got {model!r}")
     for k, v in given.items():
         if v is not None and np.ndim(v) != 0:
             raise InputValueError(f"{k} must be one number for the whole f–I curve, got shape "
                                   f"{np.shape(v)}; run simulate() for a grid of values")
-    values = C.channel_values({k: v for k, v in given.items() if v is not None},
-                              config.CHANNEL_DEFAULTS)
+    values = C.channel_values(given, model)
     # at least one channel of each kind
     C.channel_counts({k: v.reshape(-1) for k, v in values.items()}, rounded=False)
     return {"channel_noise": model, **{k: float(v) for k, v in values.items()}}
@@ -344,13 +337,8 @@ def fi_curve(
     # ---- checks (cheap, before any run) ----
     if branch not in BRANCHES:
         raise InputValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
+    method, channel_noise = C.method_and_channel(method, channel_noise)
     channel = _channel_options(channel_noise, dict(area=area, rho_Na=rho_Na, rho_K=rho_K))
-    if method is None:
-        method = "rk4" if channel_noise is None else "euler"
-    if channel_noise is not None and method != "euler":
-        raise InputValueError(
-            f"channel_noise={channel_noise!r} runs with method='euler' (Euler–Maruyama), got "
-            f"method={method!r}")
     cur = C.per_neuron_array("currents", currents)
     if cur.ndim != 1 or cur.size == 0:
         raise InputValueError(f"currents must be a non-empty 1-D array, got shape {cur.shape}")
@@ -359,8 +347,6 @@ def fi_curve(
     t_stop = C.real("t_stop", t_stop, positive=True)
     tol = C.real("tol", tol, positive=True)
     dt = C.real("dt", dt, positive=True)
-    if not isinstance(method, str) or method not in METHODS:
-        raise InputValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     unknown = sorted(set(per_neuron_values) - set(FIELDS))
     if unknown:
         raise InputTypeError(f"fi_curve() got unexpected keyword argument(s) {unknown}; model fields "

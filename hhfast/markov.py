@@ -422,7 +422,7 @@ def markov(
 
     # ---- per-neuron values: checked as simulate checks them ----
     values = C.per_neuron_values(params, per_neuron, threshold)
-    values.update(C.channel_values(per_neuron, config.CHANNEL_DEFAULTS))
+    values.update(C.channel_values(per_neuron, "markov"))
     if "clamp_V" in per_neuron:
         try:
             cv = np.asarray(per_neuron["clamp_V"], dtype=float)

@@ -495,7 +495,7 @@ def test_occupancy_model_rate_matches_the_markov_chain(spontaneous, model):
     (dict(channel_noise="channel", area="x"), TypeError, r"area.*'x'"),
     (dict(channel_noise="subunit", rho_K=0.0), ValueError, r"rho_K must be > 0"),
     (dict(area=10.0), ValueError, r"area only appl.*channel_noise"),
-    (dict(rho_Na=60.0, rho_K=18.0), ValueError, r"rho_K, rho_Na only appl.*channel_noise"),
+    (dict(rho_Na=60.0, rho_K=18.0), ValueError, r"rho_Na, rho_K only appl.*channel_noise"),
     (dict(channel_noise="channel", area=0.01), ValueError,
      r"rho_Na \* area = 60\.0 \* 0\.01 gives 0\.6 Na channels"),
     (dict(channel_noise="subunit", area=[100.0, 0.05]), ValueError,

@@ -92,9 +92,7 @@ from .common import (
     block_load,
     block_scratch,
     block_store,
-    count_spike,
-    freeze_lane,
-    is_finite4,
+    handle_events,
     lane_event,
     rates,
     record_block,
@@ -224,30 +222,6 @@ def _subunit_open(x, l):
     return n2 * n2, m * m * m * x[2, l]
 
 
-# -- events -------------------------------------------------------------------------------------
-@njit(**INLINE)
-def _events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive):
-    """Scalar pass after step ``k``: blow-ups frozen and flagged (:func:`.common.freeze_lane`),
-    upward crossings booked at the linear interpolation of V within the step, re-arming."""
-    for l in range(BLOCK):
-        if not alive[l]:
-            continue
-        i = i0 + l
-        if not is_finite4(st, l):
-            freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt)
-            continue
-        V = np.float64(st[0, l])
-        thr = np.float64(pb[P_THR, l])
-        if armed[l]:
-            if V >= thr:
-                V0 = np.float64(prev[0, l])
-                s = (thr - V0) / (V - V0) if V > V0 else 1.0
-                count_spike(ic, fo, spikes, i, t0 + (k + s) * dt, win0, win1)
-                armed[l] = False
-        elif V < thr:
-            armed[l] = True
-
-
 # -- the driver ---------------------------------------------------------------------------------
 @njit(**INLINE)
 def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, t0, dt, n_steps,
@@ -314,9 +288,9 @@ def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, 
                 oK1, oNa1 = opened(x, l)
                 st[0, l], st[1, l], st[2, l] = V1, oK1, oNa1
                 ev |= lane_event(V1, oK1, oNa1, zero, pb[P_THR, l], armed[l], alive[l])
-            if ev:
-                _events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed,
-                        alive)
+            if ev:  # spike times by linear interpolation: the paths are not smooth
+                handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed,
+                              alive, I, True)
             rec_left -= 1
             if rec_left == 0:
                 rec_left = record_every

@@ -394,11 +394,14 @@ def freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt):
 
 @njit(**INLINE)
 def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive,
-                  I):
+                  I, linear):
     """Scalar pass over the lanes of a block after step ``k``: freeze (into ``fz``) and flag
     lanes whose state stopped being finite, record upward threshold crossings, re-arm lanes
     that fell below.
-    Spike times are computed in float64 whatever the kernel's float type."""
+    Spike times are computed in float64 whatever the kernel's float type: the cubic Hermite
+    root of the step (:func:`hermite_root`, from the right-hand side at both ends), or with
+    ``linear`` (a constant: the channel-noise kernels, whose paths are not smooth and whose
+    state rows are open fractions) the linear interpolation of V."""
     for l in range(BLOCK):
         if not alive[l]:
             continue
@@ -411,10 +414,14 @@ def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, a
         if armed[l]:
             if V >= thr:
                 V0 = prev[0, l]
-                D0 = rhs(V0, prev[1, l], prev[2, l], prev[3, l], I[0, l], pb, l)[0]
-                D1 = rhs(V, st[1, l], st[2, l], st[3, l], I[2, l], pb, l)[0]
-                s = hermite_root(np.float64(V0), np.float64(V), np.float64(D0),
-                                 np.float64(D1), dt, np.float64(thr))
+                if linear:
+                    Va, Vb = np.float64(V0), np.float64(V)
+                    s = (np.float64(thr) - Va) / (Vb - Va) if Vb > Va else 1.0
+                else:
+                    D0 = rhs(V0, prev[1, l], prev[2, l], prev[3, l], I[0, l], pb, l)[0]
+                    D1 = rhs(V, st[1, l], st[2, l], st[3, l], I[2, l], pb, l)[0]
+                    s = hermite_root(np.float64(V0), np.float64(V), np.float64(D0),
+                                     np.float64(D1), dt, np.float64(thr))
                 count_spike(ic, fo, spikes, i, t0 + (k + s) * dt, win0, win1)
                 armed[l] = False
         elif V < thr:
@@ -428,7 +435,8 @@ def end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz,
     flagged one (``ev``), then recording every ``record_every`` steps (a countdown, not a
     modulo).  Returns the new countdown."""
     if ev:
-        handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive, I)
+        handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive, I,
+                      False)
     rec_left -= 1
     if rec_left == 0:
         rec_left = record_every

@@ -11,9 +11,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .. import _checks as C
-from .. import analysis, config
+from .. import analysis
 from .._checks import CHANNEL_VALUES, PER_NEURON
-from ..kernels import CHANNEL_MODELS, METHODS
 from ..model import FIELDS, HHParams, check_params
 from ..noise import check_seed
 from ..stimulus import Stimulus
@@ -52,17 +51,7 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
     (``_``-prefixed entries are for the run, the others become store attributes)."""
     from .. import __version__
 
-    if channel_noise is not None and (not isinstance(channel_noise, str)
-                                      or channel_noise not in CHANNEL_MODELS):
-        raise ValueError(f"channel_noise must be None or one of {sorted(CHANNEL_MODELS)}, got "
-                         f"{channel_noise!r}")
-    if method is None:
-        method = "rk4" if channel_noise is None else "euler"
-    if channel_noise is not None and method != "euler":
-        raise ValueError(f"channel_noise={channel_noise!r} runs with method='euler' "
-                         f"(Euler–Maruyama), got method={method!r}")
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    method, channel_noise = C.method_and_channel(method, channel_noise)
     dt = C.real("dt", dt, positive=True)
     t_stop = C.real("t_stop", t_stop)
     if t_stop < dt * (1 - 1e-9):
@@ -141,14 +130,11 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
 def _check_channel_values(grid, fixed: dict, channel_noise) -> None:
     """``area``, ``rho_Na``, ``rho_K`` (fixed or grid axes) only with channel noise, each > 0
     and giving at least one channel of each kind at every point."""
-    given = [k for k in CHANNEL_VALUES if k in fixed or k in grid.axes]
+    vals = C.channel_values({**{k: fixed[k] for k in CHANNEL_VALUES if k in fixed},
+                             **{k: grid.axes[k] for k in CHANNEL_VALUES if k in grid.axes}},
+                            channel_noise)
     if channel_noise is None:
-        if given:
-            raise ValueError(f"{', '.join(given)} only apply with channel noise: pass "
-                             f"channel_noise= one of {sorted(CHANNEL_MODELS)}")
         return
-    vals = C.channel_values({**fixed, **{k: grid.axes[k] for k in given if k in grid.axes}},
-                            config.CHANNEL_DEFAULTS)
     if grid.is_table:  # the columns point by point
         n = grid.size
         flat = {k: np.broadcast_to(v, (n,)) if v.ndim == 0 else v for k, v in vals.items()}
