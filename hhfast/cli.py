@@ -492,14 +492,20 @@ def _warmup(args) -> int:
     import hhfast as hh
 
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
-    spent = hh.warmup(methods=args.method, dtypes=dtypes, progress=not args.no_progress)
+    models = args.channel_noise
+    if models == []:  # --channel-noise alone: every model
+        from hhfast.kernels import CHANNEL_MODELS
+
+        models = list(CHANNEL_MODELS)
+    spent = hh.warmup(methods=args.method, dtypes=dtypes, progress=not args.no_progress,
+                      channel_noise=models or ())
     for (m, d), sec in spent.items():
-        print(f"{m:10s} {d:8s} {sec:7.2f} s")
+        print(f"{m:24s} {d:8s} {sec:7.2f} s")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hhfast.kernels import METHODS
+    from hhfast.kernels import CHANNEL_MODELS, METHODS
 
     parser = argparse.ArgumentParser(
         prog="hhfast", description="Fast batch integration of the Hodgkin-Huxley model."
@@ -650,6 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", nargs="+", choices=list(METHODS), default=None,
                    help="methods (default all)")
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
+    p.add_argument("--channel-noise", nargs="*", choices=list(CHANNEL_MODELS), default=None,
+                   help="also the kernels of these channel-noise models (given alone: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_warmup)
     return parser

@@ -383,6 +383,7 @@ def methods() -> dict[str, MethodSpec]:
 
 
 def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False,
+           channel_noise=(),
            ) -> dict[tuple[str, str], float]:
     """Compile (or load from Numba's on-disk cache) the kernels, so that later calls start at
     once.
@@ -399,11 +400,15 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
         Floating types to prepare (default float64 and float32).
     progress : bool
         Show a progress bar (tqdm, on stderr) over the kernels.
+    channel_noise : sequence of str
+        Channel-noise models whose kernels to prepare too (``"channel"``, ``"shielding"``,
+        ``"subunit"``; default none), in each of ``dtypes``.
 
     Returns
     -------
     dict
-        Seconds spent per ``(method, dtype name)``.
+        Seconds spent per ``(method, dtype name)``; channel-noise kernels under
+        ``("<model> channel-noise", dtype name)``.
     """
     import time
 
@@ -413,13 +418,16 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
     for m in methods:
         if not isinstance(m, str) or m not in METHODS:
             raise InputValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
+    models = [channel_noise] if isinstance(channel_noise, str) else list(channel_noise)
+    for c in models:
+        C.method_and_channel(None, c)  # a known model, or a ValueError naming it
     kinds = [C.float_dtype(d) for d in dtypes]
     spent = {}
     todo = [
         (m, d) for m in methods for d in kinds
         # adaptive methods are float64 only
         if not (METHODS[m].kind == "adaptive" and d != np.float64)
-    ]
+    ] + [(f"{c} channel-noise", d) for c in models for d in kinds]
     if progress:
         from tqdm.auto import tqdm
 
@@ -428,7 +436,10 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
         if progress:
             todo.set_postfix_str(f"{m} {np.dtype(d).name}")
         t = time.perf_counter()
-        simulate(step(), t_stop=0.01, dt=0.01, method=m, dtype=d)
+        if m.endswith(" channel-noise"):
+            simulate(step(), t_stop=0.01, dt=0.01, dtype=d, channel_noise=m.split()[0])
+        else:
+            simulate(step(), t_stop=0.01, dt=0.01, method=m, dtype=d)
         spent[(m, np.dtype(d).name)] = time.perf_counter() - t
     return spent
 

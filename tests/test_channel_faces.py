@@ -243,3 +243,25 @@ def test_trace_panel_draws_the_open_fractions_of_a_channel_run():
     assert len(axes) == 3  # stimulus, V, open fractions
     assert [ln.get_label() for ln in axes[2].get_lines()] == ["K_open", "Na_open"]
     assert axes[2].get_ylabel() == "open fraction"
+
+
+# -- warmup ---------------------------------------------------------------------------------------
+def test_warmup_prepares_channel_kernels_and_refuses_unknown_models():
+    spent = hh.warmup(methods=[], dtypes=["float64"], channel_noise=["subunit"])
+    assert list(spent) == [("subunit channel-noise", "float64")]
+    with pytest.raises(ValueError, match="channel_noise must be None or one of .*'nope'"):
+        hh.warmup(methods=[], channel_noise=["nope"])
+
+
+def test_warmup_command_reports_channel_kernels(capsys):
+    # "--channel-noise" alone means every model; with names, those
+    assert cli.main(["warmup", "--method", "euler", "--dtype", "float64", "--no-progress",
+                     "--channel-noise"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0][:2] == ["euler", "float64"]
+    assert [r[:3] for r in rows[1:]] == [[m, "channel-noise", "float64"]
+                                         for m in ("channel", "shielding", "subunit")]
+    assert cli.main(["warmup", "--method", "euler", "--dtype", "float64", "--no-progress",
+                     "--channel-noise", "subunit"]) == 0
+    out = capsys.readouterr().out
+    assert "subunit channel-noise" in out and "shielding" not in out
