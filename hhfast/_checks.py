@@ -324,21 +324,23 @@ def channel_values(given: dict, channel_noise) -> dict[str, np.ndarray]:
     return values
 
 
-def channel_counts(flat: dict[str, np.ndarray], rounded: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(N_Na, N_K)`` per neuron from the flat ``area``, ``rho_Na``, ``rho_K`` arrays:
-    ``rho * area``, rounded to whole channels when ``rounded`` (the Markov chain); at least 1
-    channel of each kind and fewer than 2^53 are required, naming the neuron's values."""
+def channel_counts(values: dict[str, np.ndarray], rounded: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(N_Na, N_K)`` from the ``area``, ``rho_Na``, ``rho_K`` arrays: ``rho * area`` with
+    NumPy broadcasting of the arrays as given (so unbroadcast per-neuron values are checked
+    without expanding them to the batch), rounded to whole channels when ``rounded`` (the
+    Markov chain); at least 1 channel of each kind and fewer than 2^53 are required, naming
+    the offending values."""
     out = []
     for name in ("Na", "K"):
-        nn = flat[f"rho_{name}"] * flat["area"]
+        rho, area = np.broadcast_arrays(values[f"rho_{name}"], values["area"])
+        nn = rho * area
         if rounded:
             nn = np.rint(nn)
         bad = ~((nn >= 1) & (nn < 2.0**53))
         if bad.any():
-            j = int(np.flatnonzero(bad)[0])
+            j = np.unravel_index(int(np.flatnonzero(bad)[0]), nn.shape)
             raise InputValueError(
-                f"rho_{name} * area = {flat[f'rho_{name}'][j].item()!r} * "
-                f"{flat['area'][j].item()!r} gives "
+                f"rho_{name} * area = {rho[j].item()!r} * {area[j].item()!r} gives "
                 f"{nn[j]:.6g} {name} channels; need at least 1 and fewer than 2^53")
         out.append(nn)
     return out[0], out[1]

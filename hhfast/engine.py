@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks as C
 from . import _firstuse, config
-from ._checks import CHANNEL_VALUES, INITIAL_VALUES, PER_NEURON
+from ._checks import INITIAL_VALUES, PER_NEURON
 from .errors import InputTypeError, InputValueError, TruncationWarning
 from .kernels import CHANNEL_MODELS, METHODS, MethodSpec
 from .kernels import channel as KC
@@ -217,10 +217,8 @@ def simulate(
             f"method {method!r} does not take noise (noise_sigma, noise_I0); the fixed-step "
             f"methods do: {[m for m, s in METHODS.items() if s.run_noisy is not None]}")
     shape, N = C.batch_shape(stim_shape, values, trial)
-    if channel_noise is not None:  # at least one channel of each kind, checked per neuron
-        C.channel_counts({k: values[k].reshape(-1) if values[k].shape == shape
-                          else np.broadcast_to(values[k], shape).reshape(-1)
-                          for k in CHANNEL_VALUES}, rounded=False)
+    if channel_noise is not None:  # at least one channel of each kind, on the unbroadcast values
+        C.channel_counts(values, rounded=False)
 
     # ---- steps, window, recording budget ----
     if adaptive:  # ends exactly at t_stop; samples every record_every * dt up to it

@@ -237,7 +237,7 @@ def _channel_options(model, given: dict) -> dict:
                                   f"{np.shape(v)}; run simulate() for a grid of values")
     values = C.channel_values(given, model)
     # at least one channel of each kind
-    C.channel_counts({k: v.reshape(-1) for k, v in values.items()}, rounded=False)
+    C.channel_counts(values, rounded=False)
     return {"channel_noise": model, **{k: float(v) for k, v in values.items()}}
 
 
