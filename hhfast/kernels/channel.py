@@ -92,13 +92,12 @@ from .common import (
     block_load,
     block_scratch,
     block_store,
-    handle_events,
+    end_of_step,
     lane_event,
     rates,
-    record_block,
 )
 from .fastexp import like, select
-from .noise import STREAM_CHANNEL, fill_normals
+from .noise import STREAM_CHANNEL, noise_scratch, step_normals
 from .philox import normals4
 
 #: rows of X: occupancies (K 0..4, Na 5..12) or, for the subunit model, gates n, m, h (0..2)
@@ -235,24 +234,16 @@ def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, 
     for b in prange(y.shape[1] // BLOCK):
         i0 = b * BLOCK
         pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
+        nz, cur, z, tr = noise_scratch(y, NZ, ou, trial, i0)
         x = np.empty((NX, BLOCK), y.dtype)
         inv = np.empty((2, BLOCK), y.dtype)
-        nz = np.empty((3, BLOCK), y.dtype)
-        cur = np.empty(BLOCK, y.dtype)
-        z = np.empty((4, BLOCK), y.dtype)
         zc = np.empty((4 * calls, BLOCK), y.dtype)
-        tr = np.empty(BLOCK, np.uint64)
         for l in range(BLOCK):
             i = i0 + l
             for r in range(NX):
                 x[r, l] = X[r, i]
             inv[0, l] = NC[C_INV_NK, i]
             inv[1, l] = NC[C_INV_NNA, i]
-            nz[0, l] = NZ[0, i]
-            nz[1, l] = NZ[1, i]
-            nz[2, l] = NZ[2, i]
-            cur[l] = ou[i]
-            tr[l] = trial[i]
         uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
         zero = like(h, 0.0)
         for l in range(BLOCK):
@@ -261,10 +252,7 @@ def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, 
         rec_left = record_every
         for k in range(n_steps):
             block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
-            kk = kfirst + k
-            j = kk & 3
-            if j == 0 or k == 0:
-                fill_normals(z, tr, k0, k1, kk >> 2)
+            kk, j = step_normals(z, tr, k0, k1, kfirst, k)
             for s in range(calls):
                 for l in range(BLOCK):  # vectorised: one Philox call per lane
                     z0, z1, z2, z3 = normals4(k0, k1, tr[l], kk, STREAM_CHANNEL + s)
@@ -288,13 +276,10 @@ def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, 
                 oK1, oNa1 = opened(x, l)
                 st[0, l], st[1, l], st[2, l] = V1, oK1, oNa1
                 ev |= lane_event(V1, oK1, oNa1, zero, pb[P_THR, l], armed[l], alive[l])
-            if ev:  # spike times by linear interpolation: the paths are not smooth
-                handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed,
-                              alive, I, True)
-            rec_left -= 1
-            if rec_left == 0:
-                rec_left = record_every
-                record_block(rec, rec_slot, rec_var, i0, (k + 1) // record_every, st, fz, alive)
+            # spike times by linear interpolation (linear=True): the paths are not smooth
+            rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
+                                   fz, armed, alive, I, rec, rec_slot, rec_var, record_every,
+                                   rec_left, True)
         block_store(y, ic, i0, st, fz, armed, alive)
         for l in range(BLOCK):
             for r in range(NX):

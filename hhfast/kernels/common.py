@@ -430,13 +430,13 @@ def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, a
 
 @njit(**INLINE)
 def end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive, I,
-                rec, rec_slot, rec_var, record_every, rec_left):
-    """What every method does after its lane loop: the scalar event pass when the lane loop
-    flagged one (``ev``), then recording every ``record_every`` steps (a countdown, not a
-    modulo).  Returns the new countdown."""
+                rec, rec_slot, rec_var, record_every, rec_left, linear=False):
+    """What every kernel does after its lane loop: the scalar event pass when the lane loop
+    flagged one (``ev``; ``linear`` as in :func:`handle_events`), then recording every
+    ``record_every`` steps (a countdown, not a modulo).  Returns the new countdown."""
     if ev:
         handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive, I,
-                      False)
+                      linear)
     rec_left -= 1
     if rec_left == 0:
         rec_left = record_every

@@ -67,6 +67,34 @@ def fill_normals(z, tr, k0, k1, q):
 
 
 @njit(**INLINE)
+def noise_scratch(y, NZ, ou, trial, i0):
+    """Block-local noise arrays of the block starting at neuron ``i0``: coefficients ``nz``
+    (rows ``Z_*``), OU current ``cur``, normals buffer ``z`` (4 steps) and trial ids ``tr``."""
+    nz = np.empty((NZ_ROWS, BLOCK), y.dtype)
+    cur = np.empty(BLOCK, y.dtype)
+    z = np.empty((STEPS_PER_COUNTER, BLOCK), y.dtype)
+    tr = np.empty(BLOCK, np.uint64)
+    for l in range(BLOCK):
+        for r in range(NZ_ROWS):
+            nz[r, l] = NZ[r, i0 + l]
+        cur[l] = ou[i0 + l]
+        tr[l] = trial[i0 + l]
+    return nz, cur, z, tr
+
+
+@njit(**INLINE)
+def step_normals(z, tr, k0, k1, kfirst, k):
+    """Refill ``z`` when step ``k`` of the run (index ``kfirst + k`` from t = 0) opens a new
+    counter (or is the run's first); returns ``(kk, j)``: the step's index from t = 0 and the
+    row of ``z`` that holds its normal."""
+    kk = kfirst + k
+    j = kk & 3
+    if j == 0 or k == 0:
+        fill_normals(z, tr, k0, k1, kk >> 2)
+    return kk, j
+
+
+@njit(**INLINE)
 def drive_noisy(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
                 rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
     """:func:`.common.drive_fixed` with current noise (module docstring).
@@ -80,25 +108,13 @@ def drive_noisy(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, f
     for b in prange(y.shape[1] // BLOCK):
         i0 = b * BLOCK
         pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
-        nz = np.empty((3, BLOCK), y.dtype)
-        cur = np.empty(BLOCK, y.dtype)
+        nz, cur, z, tr = noise_scratch(y, NZ, ou, trial, i0)
         Iw = np.empty((3, BLOCK), y.dtype)
-        z = np.empty((4, BLOCK), y.dtype)
-        tr = np.empty(BLOCK, np.uint64)
-        for l in range(BLOCK):
-            nz[0, l] = NZ[0, i0 + l]
-            nz[1, l] = NZ[1, i0 + l]
-            nz[2, l] = NZ[2, i0 + l]
-            cur[l] = ou[i0 + l]
-            tr[l] = trial[i0 + l]
         uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
         rec_left = record_every
         for k in range(n_steps):
             block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
-            kk = kfirst + k
-            j = kk & 3
-            if j == 0 or k == 0:
-                fill_normals(z, tr, k0, k1, kk >> 2)
+            j = step_normals(z, tr, k0, k1, kfirst, k)[1]
             ev = False
             for l in range(BLOCK):  # vectorised lane loop, as in drive_fixed
                 V, n, m, g = st[0, l], st[1, l], st[2, l], st[3, l]
