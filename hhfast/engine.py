@@ -189,7 +189,8 @@ def simulate(
         )
     max_spikes = C.integer("max_spikes", max_spikes, 0)
     record_every = C.integer("record_every", record_every, 1)
-    rec_names = C.parse_record(record, CHANNEL_STATE if channel_noise else STATE)
+    state_names = CHANNEL_STATE if channel_noise else STATE  # the kernel's state rows
+    rec_names = C.parse_record(record, state_names)
     if num_threads is not None:
         num_threads = C.integer("num_threads", num_threads, 1)
         if num_threads > numba.config.NUMBA_NUM_THREADS:
@@ -269,8 +270,7 @@ def simulate(
     fo_out = np.empty((K.NF, N))
     spikes = np.full((N, max_spikes), np.nan)
     rec = np.full((len(rec_names), n_samples, rec_idx.size), np.nan)
-    rec_var = np.array([(CHANNEL_STATE if channel_noise else STATE).index(s)
-                        for s in rec_names], dtype=np.int64)
+    rec_var = np.array([state_names.index(s) for s in rec_names], dtype=np.int64)
     slot_of = np.full(N, -1, dtype=np.int64)
     slot_of[rec_idx] = np.arange(rec_idx.size)
     noise = None
@@ -320,9 +320,8 @@ def simulate(
                      step_limited=(stats[2] != 0).reshape(shape), rtol=rtol, atol=atol)
     fo = fo_out.reshape((K.NF,) + shape)
     traces = {name: rec[r].T for r, name in enumerate(rec_names)}
-    final_state = {s: y_out[v].reshape(shape) for v, s in enumerate(STATE)}
+    final_state = {s: y_out[v].reshape(shape) for v, s in enumerate(state_names)}
     if channel_noise is not None:
-        final_state = {s: y_out[v].reshape(shape) for v, s in enumerate(CHANNEL_STATE)}
         extra["info"] = _channel_info(channel_noise, noise["X"], shape)
     return SimResult(
         t=t_rec,
@@ -422,22 +421,19 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
     kinds = [C.float_dtype(d) for d in dtypes]
     spent = {}
     todo = [
-        (m, d) for m in methods for d in kinds
+        (m, d, dict(method=m)) for m in methods for d in kinds
         # adaptive methods are float64 only
         if not (METHODS[m].kind == "adaptive" and d != np.float64)
-    ] + [(f"{c} channel-noise", d) for c in models for d in kinds]
+    ] + [(f"{c} channel-noise", d, dict(channel_noise=c)) for c in models for d in kinds]
     if progress:
         from tqdm.auto import tqdm
 
         todo = tqdm(todo, desc="hhfast warmup", unit="kernel")
-    for m, d in todo:
+    for m, d, kw in todo:
         if progress:
             todo.set_postfix_str(f"{m} {np.dtype(d).name}")
         t = time.perf_counter()
-        if m.endswith(" channel-noise"):
-            simulate(step(), t_stop=0.01, dt=0.01, dtype=d, channel_noise=m.split()[0])
-        else:
-            simulate(step(), t_stop=0.01, dt=0.01, method=m, dtype=d)
+        simulate(step(), t_stop=0.01, dt=0.01, dtype=d, **kw)
         spent[(m, np.dtype(d).name)] = time.perf_counter() - t
     return spent
 
