@@ -187,6 +187,12 @@ SWEEP_TASKS_PER_WORKER = 4
 #: that gathered results (no store) never pile up on the client.
 SWEEP_INFLIGHT_PER_THREAD = 2
 
+# -- sweep stores: lazy grids and checks (sweeps/grid.py, sweeps/store.py) ----------------------
+#: Values of a grid axis checked, hashed or written to the store at a time (2^20 float64 =
+#: 8 MiB): large enough that a 1e9-value axis takes ~1000 numpy calls per pass, small enough
+#: that a sweep's memory before its first chunk stays at the size of a chunk, not of the grid.
+SWEEP_AXIS_BLOCK = 2**20
+
 
 # -- adaptive methods (kernels/dopri5.py) -------------------------------------------------------
 

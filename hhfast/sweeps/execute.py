@@ -18,7 +18,7 @@ from .. import config
 from ..analysis import window_metrics
 from ..engine import simulate
 from ..model import HHParams
-from .grid import STIM_PREFIX, Grid, _stimuli_for
+from .grid import STIM_PREFIX, Grid, _stimuli_for, axis_blocks
 from .spec import DEFAULT_METRICS, METRICS, _check_spec, _dataset
 from .store import (
     _prepare_store,
@@ -138,7 +138,8 @@ def sweep(
         Channel noise of every point (as in :func:`hhfast.simulate`), kept in the store's
         attributes (a resume with another model is refused); the patch ``area`` (µm²) and
         densities ``rho_Na``, ``rho_K`` (channels per µm²) may then be grid axes or fixed
-        values.  As for current noise, a point's trial id is its flat grid index.
+        values.  As for current noise, a point's trial id is its ``trial`` value, else its
+        flat grid index.
     metrics : sequence of str
         Names from :data:`METRICS` (default :data:`DEFAULT_METRICS`); ``"spike_times"`` adds the
         first ``max_spikes`` spike times (ms) on a dimension ``spike``.
@@ -169,6 +170,9 @@ def sweep(
         another sweep is writing is never replaced: that is a :class:`SweepStoreError`.
     **fixed : float
         Per-neuron keywords of :func:`hhfast.simulate` fixed for every point (``bias=2.0``).
+        ``seed=`` is the noise seed.  A grid axis ``trial`` sets each point's trial id (the id
+        of its random stream, as ``simulate(trial=...)``); without one a point's trial id is
+        its flat grid index.
 
     Returns
     -------
@@ -181,6 +185,7 @@ def sweep(
     _require_sweep_extra()
     spec = _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes,
                        fixed, channel_noise)
+    check_axes(grid, spec, params)  # every axis value, as simulate checks it: before any store
     if store is not None and not isinstance(store, str):
         if not isinstance(store, os.PathLike):
             raise TypeError(f"store must be a path or URL string, got {store!r}")
@@ -207,6 +212,35 @@ def sweep(
 
 def _is_auto(size) -> bool:
     return isinstance(size, str) and size == "auto"
+
+
+def check_axes(grid: Grid, spec: dict, params: HHParams | None) -> None:
+    """Check every value of every per-neuron axis as :func:`hhfast.simulate` checks it, with
+    the other values at their fixed or default values, before any store exists: per axis
+    (its values, block by block), never per point.  The grid checked finiteness and ranges
+    when it was built; here come the checks that need the run (the method's own, the dtype,
+    derived kernel values, the noise values).  Stimulus axes are checked by ``_check_spec``
+    and trial axes by the grid."""
+    from ..engine import _check_derived
+    from ..kernels import METHODS
+    from ..noise import NOISE_VALUES
+    from ..noise import check_values as check_noise_values
+
+    params = params if params is not None else HHParams.classic()
+    method = METHODS[spec["method"]]
+    fixed = spec["_fixed"]
+    for name, axis in grid.axes.items():
+        if name.startswith(STIM_PREFIX) or name == "trial":
+            continue
+        for _lo, block in axis_blocks(axis):
+            per = {**fixed, name: np.asarray(block, dtype=np.float64)}
+            values = C.per_neuron_values(params, per, None, C.INITIAL_VALUES + NOISE_VALUES)
+            for k, arr in values.items():
+                C.range_check(k, arr)
+                C.representable(k, arr, np.float64)
+            _check_derived(values, np.float64)
+            check_noise_values(values)
+            method.check(values)
 
 
 def _work_points(method: str, n_steps: int, client, channel_noise: str | None = None) -> int:
@@ -264,9 +298,12 @@ def _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_siz
             regions = [tuple((s.start, s.stop) for s in grid._region(cshape, bounds[c],
                                                                       bounds[c + 1]))
                        for c in ids]
-            # trial id = the grid-point index: the noise of a point does not depend on the
-            # chunking, batching, resume point or worker (README, "Noise")
-            values = {**grid.values(idx), "trial": idx}
+            # trial id = the point's value on a `trial` axis (so trials 100..199 extend a run
+            # of 0..99 bitwise), else its grid index: either way the noise of a point does not
+            # depend on the chunking, batching, resume point or worker (README, "Sweeps")
+            values = grid.values(idx)
+            values["trial"] = (values["trial"].astype(np.uint64) if "trial" in values
+                               else idx)
             yield _Job(sim, stim_arg, values, tuple(spec["metrics"]), store, regions,
                        idx.size, run_id), idx
 

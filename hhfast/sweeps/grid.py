@@ -14,6 +14,7 @@ import numpy as np
 from .. import _checks as C
 from .. import config
 from .._checks import PER_NEURON
+from ..errors import InputValueError
 from ..stimulus import Stimulus
 
 #: Prefix of the grid axes that set a key of the stimulus spec (``stimulus.stop``,
@@ -44,23 +45,31 @@ class Grid:
     def __init__(self, axes: Mapping[str, object], *, table: bool = False):
         if not isinstance(axes, Mapping) or not axes:
             raise ValueError("a grid needs at least one axis, e.g. hh.grid(amplitude=[0, 10, 20])")
-        self.axes: dict[str, np.ndarray] = {}
+        self.axes: dict[str, np.ndarray | LinearAxis] = {}
         for name, values in axes.items():
             _check_axis_name(name)
+            if isinstance(values, Mapping):  # {start, stop, num}: values made per index
+                values = LinearAxis.from_mapping(name, values)
+            if isinstance(values, LinearAxis):
+                for _lo, block in values.blocks():  # every value checked, O(block) memory
+                    _check_axis_block(name, block)
+                self.axes[name] = values
+                continue
             arr = C.per_neuron_array(name, values)
             if arr.ndim != 1 or arr.size == 0:
                 raise ValueError(
                     f"grid axis {name!r} must be a non-empty 1-D list of values, got shape "
                     f"{arr.shape}"
                 )
-            if not name.startswith(STIM_PREFIX):
-                C.range_check(name, arr)
+            _check_axis_block(name, arr)
             self.axes[name] = arr.copy()
         self.is_table = bool(table)
         if self.is_table:
             lengths = {k: v.size for k, v in self.axes.items()}
             if len(set(lengths.values())) != 1:
                 raise ValueError(f"grid points: every column needs the same length, got {lengths}")
+        if "trial" in self.axes and not self.is_table:
+            _check_distinct_trials(self.axes["trial"])
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -84,12 +93,13 @@ class Grid:
         return self.size
 
     def values(self, index) -> dict[str, np.ndarray]:
-        """Axis values at flat point indices (C order over ``shape``)."""
+        """Axis values at flat point indices (C order over ``shape``), made for those points
+        only: the grid is never materialised (a chunk of a 1e9-point sweep costs a chunk)."""
         index = np.asarray(index, dtype=np.int64)
         if self.is_table:
-            return {k: v[index] for k, v in self.axes.items()}
+            return {k: axis_take(v, index) for k, v in self.axes.items()}
         sub = np.unravel_index(index, self.shape)
-        return {k: v[i] for (k, v), i in zip(self.axes.items(), sub, strict=True)}
+        return {k: axis_take(v, i) for (k, v), i in zip(self.axes.items(), sub, strict=True)}
 
     def chunk_shape(self, chunk_size="auto") -> tuple[int, ...]:
         """Shape of the store chunks for about ``chunk_size`` points each.
@@ -134,6 +144,122 @@ class Grid:
         return f"Grid({kind}: {ax}; {self.size} points)"
 
 
+class LinearAxis:
+    """``num`` evenly spaced values from ``start`` to ``stop`` (both included), computed per
+    index exactly as :func:`numpy.linspace` computes them (bitwise), never all at once.
+
+    The axis form ``{start, stop, num}`` of :func:`grid` and of a TOML spec.  ``np.asarray``
+    of it materialises the values (only ever asked for small axes or by the user).
+    """
+
+    def __init__(self, start: float, stop: float, num: int):
+        self.start, self.stop = float(start), float(stop)
+        self.num = int(num)
+        self._div = self.num - 1
+        with np.errstate(all="ignore"):
+            self._step = (self.stop - self.start) / self._div if self._div > 0 else math.nan
+
+    @classmethod
+    def from_mapping(cls, name: str, spec: Mapping) -> LinearAxis:
+        if set(spec) != {"start", "stop", "num"}:
+            raise InputValueError(f"grid axis {name!r} given as a mapping must have exactly the "
+                                  f"keys start, stop, num, got {dict(spec)!r}")
+        start = C.real(f"{name}.start", spec["start"])
+        stop = C.real(f"{name}.stop", spec["stop"])
+        num = C.integer(f"{name}.num", spec["num"], 1)
+        return cls(start, stop, num)
+
+    size = property(lambda self: self.num)
+    shape = property(lambda self: (self.num,))
+    ndim = 1
+    dtype = np.dtype("float64")
+
+    def __len__(self) -> int:
+        return self.num
+
+    def take(self, index) -> np.ndarray:
+        """The values at integer indices (any shape), as numpy.linspace has them."""
+        i = np.asarray(index, dtype=np.int64)
+        x = i.astype(np.float64)
+        with np.errstate(all="ignore"):
+            if self._div <= 0:
+                y = x * (self.stop - self.start)
+            elif self._step == 0:
+                y = x / self._div * (self.stop - self.start)
+            else:
+                y = x * self._step
+        y = y + self.start
+        if self._div > 0:
+            y = np.where(i == self._div, self.stop, y)
+        return y
+
+    __getitem__ = take
+
+    def blocks(self, n: int | None = None):
+        """``(lo, values[lo:lo + n])`` over the axis (n = ``config.SWEEP_AXIS_BLOCK``)."""
+        n = n or config.SWEEP_AXIS_BLOCK
+        for lo in range(0, self.num, n):
+            yield lo, self.take(np.arange(lo, min(lo + n, self.num)))
+
+    def __array__(self, dtype=None, copy=None):
+        return self.take(np.arange(self.num)).astype(dtype or np.float64, copy=False)
+
+    def __repr__(self) -> str:
+        return f"LinearAxis(start={self.start!r}, stop={self.stop!r}, num={self.num})"
+
+
+def axis_take(axis, index) -> np.ndarray:
+    """Values of a grid axis (array or :class:`LinearAxis`) at integer indices."""
+    return axis.take(index) if isinstance(axis, LinearAxis) else axis[index]
+
+
+def axis_blocks(axis, n: int | None = None):
+    """``(lo, values)`` blocks of a grid axis, at most ``n`` values each."""
+    if isinstance(axis, LinearAxis):
+        yield from axis.blocks(n)
+        return
+    n = n or config.SWEEP_AXIS_BLOCK
+    for lo in range(0, axis.size, n):
+        yield lo, axis[lo : lo + n]
+
+
+def _check_axis_block(name: str, values) -> None:
+    """The checks every value of axis ``name`` gets when the grid is built (finite numbers,
+    the model's ranges, trial ids); simulate's remaining checks run in ``check_axes``."""
+    arr = C.per_neuron_array(name, values)
+    if name == "trial":
+        _check_trial_values(arr)
+    elif not name.startswith(STIM_PREFIX):
+        C.range_check(name, arr)
+
+
+#: Largest trial id a grid axis holds exactly (axis values are stored as float64).
+MAX_AXIS_TRIAL = 2**53
+
+
+def _check_trial_values(arr: np.ndarray) -> None:
+    bad = (arr < 0) | (arr != np.floor(arr)) | (arr > MAX_AXIS_TRIAL)
+    if bad.any():
+        v = arr.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]].item()
+        raise InputValueError(
+            f"grid axis 'trial' must hold whole numbers in [0, 2^53], got {v!r}: a trial value "
+            f"is the id of the point's random stream (as simulate's trial=), and the store keeps "
+            f"axis values as float64, exact for whole numbers up to 2^53")
+
+
+def _check_distinct_trials(axis) -> None:
+    """A product's trial axis names each stream once: a repeated id would repeat a trial's
+    numbers exactly, not add a trial."""
+    if isinstance(axis, LinearAxis):
+        dup = axis.num > 1 and axis.start == axis.stop
+    else:
+        dup = np.unique(axis).size != axis.size
+    if dup:
+        raise InputValueError(
+            "grid axis 'trial' repeats a trial id: each value is the id of a random stream, so a "
+            "repeated id gives the same numbers again, not another trial; give distinct ids")
+
+
 def grid(points: Mapping[str, object] | None = None, **axes) -> Grid:
     """Named axes of a sweep.
 
@@ -168,7 +294,7 @@ def _check_axis_name(name) -> None:
         raise TypeError(f"grid axis names must be strings, got {name!r}")
     if name.startswith(STIM_PREFIX) and len(name) > len(STIM_PREFIX):
         return
-    if name == "trial":  # repeated trials: each point's trial id is its grid index anyway
+    if name == "trial":  # the trial ids of the random streams (see execute.py)
         return
     if name not in PER_NEURON:
         raise ValueError(

@@ -16,7 +16,7 @@ from .._checks import CHANNEL_VALUES, PER_NEURON
 from ..model import FIELDS, HHParams, check_params
 from ..noise import check_seed
 from ..stimulus import Stimulus
-from .grid import STIM_PREFIX, Grid, _check_axis_name, _path, _set_path, grid
+from .grid import STIM_PREFIX, Grid, LinearAxis, _check_axis_name, _path, _set_path, grid
 
 #: metric -> (dtype, store fill value, units, description).  Fill values are what unfinished
 #: points read as; ``done`` marks the finished ones.
@@ -179,9 +179,9 @@ def _dataset(grid: Grid, spec, out: dict):
         attrs = {a: b for a, b in attrs.items() if a != "coordinates"}
         data[k] = xr.Variable(dims, arr.reshape(shape), attrs)
     if grid.is_table:
-        coords = {k: ("point", v) for k, v in grid.axes.items()}
+        coords = {k: ("point", np.asarray(v)) for k, v in grid.axes.items()}
     else:
-        coords = {k: (k, v) for k, v in grid.axes.items()}
+        coords = {k: (k, np.asarray(v)) for k, v in grid.axes.items()}
     return xr.Dataset(data, coords=coords, attrs=_attrs(spec))
 
 
@@ -298,8 +298,9 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
             n = num(f"{key}.num", v["num"], int)
             if n < 1:
                 raise ValueError(f"sweep spec: key '{key}.num' must be >= 1, got {n}")
-            axes[name] = np.linspace(num(f"{key}.start", v["start"]),
-                                     num(f"{key}.stop", v["stop"]), n)
+            # values made per index (as np.linspace, bitwise): never the whole axis at once
+            axes[name] = LinearAxis(num(f"{key}.start", v["start"]),
+                                    num(f"{key}.stop", v["stop"]), n)
         else:
             axes[name] = np.asarray(numlist(key, v))
         try:

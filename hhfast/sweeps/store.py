@@ -16,11 +16,24 @@ Integrity model (see ``docs/architecture.md``):
   replaced or taken over, e.g. Dask tasks still running after a cancel) it writes nothing,
   or takes its ``done`` marks back, and fails with :class:`SweepStoreError`.  So ``done``
   points always hold the values of the spec in the attributes.
-* **Checksums.**  New stores (attribute ``hhfast_store_format`` = 2) compress every chunk
-  with zstd *with* its content checksum and write every chunk of every variable, even one
-  that is all fill value, so a done chunk whose file is missing, truncated or altered is
-  detected by :func:`verify_sweep`, which marks it not done for the next run to recompute.
-  A resume runs the same check on the chunks it would skip and recomputes the damaged ones.
+* **Checksums.**  Stores of format 2 and later compress every chunk with zstd *with* its
+  content checksum and write every chunk of every variable, even one that is all fill value,
+  so a done chunk whose file is missing, truncated or altered is detected by
+  :func:`verify_sweep`, which marks it not done for the next run to recompute.  A resume runs
+  the same check on the chunks it would skip and recomputes the damaged ones.
+* **Position checksums** (format 3).  A checksum of the bytes alone cannot tell two valid
+  chunk files apart, so a chunk file moved or swapped with another (of the same variable or
+  of another one) would read back as valid data of the wrong points.  So every chunk of every
+  metric also gets a 64-bit BLAKE2b digest of (variable name, chunk number, dtype, shape,
+  values), kept in the array ``chunk_digest`` (one row per store chunk, written by the task
+  that writes the chunk, before it marks it done), and the axis values get one digest each in
+  the attribute ``hhfast_axis_digests``.  :func:`verify_sweep` recomputes them all.  Stores of
+  formats 1 and 2 are verified with their own rule, and the report says so
+  (:attr:`VerifyReport.notes`); they are resumed as before, except a store with a ``trial``
+  axis (its trial values were labels then, ids now: refused, see ``execute.py``).
+* **Damaged metadata** (a garbled ``zarr.json``, lost attributes, a missing or reshaped array)
+  is a :class:`DamagedStoreError` naming each problem and the recovery, from
+  :func:`verify_sweep` and from a resume alike, never a decoder's traceback.
 * **Atomic files.**  zarr >= 3.1.3 writes each local file to a temporary name and renames it
   into place, so a kill never leaves a half-written chunk or ``zarr.json`` (hence the
   minimum version of the ``sweep`` extra).
@@ -28,6 +41,7 @@ Integrity model (see ``docs/architecture.md``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -40,8 +54,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import config
 from ..errors import InputValueError
-from .grid import Grid, _check_axis_name
+from .grid import Grid, _check_axis_name, axis_blocks
 from .spec import METRICS, OPTIONAL_ATTRS, _attrs, _layout
 
 try:  # POSIX; elsewhere local stores are guarded by the run identity alone
@@ -49,18 +64,73 @@ try:  # POSIX; elsewhere local stores are guarded by the run identity alone
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-#: Value of the attribute ``hhfast_store_format`` of stores this version creates: 2 = every
-#: chunk written (empty ones too) and zstd with checksums.  Stores without it (format 1) are
-#: still read and resumed; :func:`verify_sweep` can then detect unreadable chunks only.
-STORE_FORMAT = 2
+#: Value of the attribute ``hhfast_store_format`` of stores this version creates: 3 = chunk
+#: digests that cover each chunk's position (``chunk_digest``, ``hhfast_axis_digests``) and
+#: trial axes whose values are the trial ids; 2 = every chunk written (empty ones too) and
+#: zstd with checksums.  Stores without it (format 1) are still read and resumed;
+#: :func:`verify_sweep` can then detect unreadable chunks only.
+STORE_FORMAT = 3
 #: Group attribute holding the id of the run allowed to write the store.
 RUN_ATTR = "hhfast_run"
 FORMAT_ATTR = "hhfast_store_format"
+#: The array of per-chunk digests (format 3): row = store chunk number, column = metric.
+DIGEST_ARRAY = "chunk_digest"
+#: Group attribute: axis name -> digest of its values (format 3).
+AXIS_DIGEST_ATTR = "hhfast_axis_digests"
+#: Group attributes every hhfast sweep store holds (those of the spec; see spec._attrs).
+REQUIRED_ATTRS = ("hhfast_version", "method", "dt", "t_stop", "window", "stimulus", "params",
+                  "fixed", "metrics", "max_spikes", "seed", "axes", "grid")
 
 
 class SweepStoreError(InputValueError):
     """A sweep store that cannot be used as asked: in use by another sweep, replaced while
     this sweep wrote it, or damaged.  The message names the store and what to do."""
+
+
+class DamagedStoreError(SweepStoreError):
+    """A sweep store whose metadata is damaged (its ``zarr.json`` files, attributes, arrays or
+    axis values), so that none of its chunks can be trusted or attributed to points.
+
+    Attributes
+    ----------
+    store : str
+        The store.
+    problems : list of str
+        What is damaged, one entry per problem.
+    recovery : str
+        How to recover.
+    """
+
+    def __init__(self, store: str, problems: list[str], recovery: str):
+        self.store, self.problems, self.recovery = store, list(problems), recovery
+        super().__init__(f"store {store!r} is damaged: {'; '.join(self.problems)}. {recovery}")
+
+
+#: Recovery from damaged metadata when the spec in the attributes is intact.
+_RECOVER_OVERWRITE = ("Its spec (the group attributes) is intact: run the same sweep again with "
+                      "overwrite=True (hhfast sweep SPEC.toml --overwrite) to recompute it in "
+                      "place, or into a new store")
+#: ... and when it is not: hhfast never replaces what it cannot recognise as its own.
+_RECOVER_REMOVE = ("Its spec cannot be read back, so hhfast will not replace it: remove the "
+                   "store yourself (rm -r it) and run the sweep again from its spec")
+
+
+class VerifyReport(list):
+    """What :func:`verify_sweep` found: a list of :class:`DamagedChunk` (empty when sound), with
+
+    Attributes
+    ----------
+    store : str
+        The store.
+    format : int
+        Its store format (``hhfast_store_format``; 1 when absent).
+    notes : list of str
+        What the check could not cover (older formats), to show beside the result.
+    """
+
+    def __init__(self, chunks=(), store: str = "", format: int = STORE_FORMAT, notes=()):
+        super().__init__(chunks)
+        self.store, self.format, self.notes = store, format, list(notes)
 
 
 # -- one writer at a time ------------------------------------------------------------------------
@@ -164,6 +234,14 @@ def _prepare_store(store: str, grid: Grid, cshape, spec, overwrite: bool, run_id
         if diff:
             raise ValueError(f"store {store!r} holds a different sweep ({diff}); pass "
                              f"overwrite=True to replace it, or use another store")
+        fmt = existing.attrs.get(FORMAT_ATTR, 1)
+        if fmt < 3 and "trial" in grid.axes:
+            raise SweepStoreError(
+                f"store {store!r} (format {fmt}, written by an older hhfast) has a 'trial' axis "
+                f"whose values were labels only: its points took their noise from their grid "
+                f"index, while this version takes it from the trial value, so a resume would "
+                f"mix two noises; pass overwrite=True to recompute it, or finish it with the "
+                f"hhfast version that started it")
         existing.attrs[RUN_ATTR] = run_id  # before reading done: older runs' tasks now stop
         done = existing["done"]
         cshape = tuple(done.chunks)
@@ -185,20 +263,51 @@ def _prepare_store(store: str, grid: Grid, cshape, spec, overwrite: bool, run_id
     # "w" replaces only a store recognised above as an hhfast sweep (or its interrupted
     # creation); otherwise "w-" refuses to write over anything that is there
     g = _create_group(store, replace=existing is not None)
-    for name, vals in grid.axes.items():
+    digests = {}
+    for name, vals in grid.axes.items():  # written block by block: never the whole axis
         dim = "point" if grid.is_table else name
-        a = g.create_array(name, shape=vals.shape, chunks=vals.shape, dtype="float64",
-                           dimension_names=[dim], compressors=_compressors())
-        a[...] = vals
+        n = vals.size
+        a = g.create_array(name, shape=(n,), chunks=(min(n, config.SWEEP_AXIS_BLOCK),),
+                           dtype="float64", dimension_names=[dim], compressors=_compressors())
+        h = _axis_hash(name)
+        for lo, block in axis_blocks(vals):
+            block = np.ascontiguousarray(block, dtype=np.float64)
+            a[lo : lo + block.size] = block
+            h.update(block.view(np.uint8))
+        digests[name] = h.hexdigest()
+    metrics = list(spec["metrics"])
     for k, (dims, shape, dtype, fill, attrs) in _layout(grid, spec).items():
         chunks = cshape + ((shape[-1],) if k == "spike_times" else ())
         g.create_array(k, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
                        dimension_names=list(dims), attributes=attrs,
                        compressors=_compressors())
-    # last: a store without these was never fully created
-    g.attrs.update({**_attrs(spec), FORMAT_ATTR: STORE_FORMAT, RUN_ATTR: run_id})
     n = len(grid._bounds(cshape)) - 1
+    g.create_array(DIGEST_ARRAY, shape=(n, len(metrics)), chunks=(1, len(metrics)),
+                   dtype="uint64", fill_value=0, compressors=_compressors(),
+                   dimension_names=["store_chunk", "digest_variable"],
+                   attributes={"variables": metrics, "long_name": "BLAKE2b-64 of (variable, "
+                               "chunk number, dtype, shape, values) per store chunk; 0 = none"})
+    # last: a store without these was never fully created
+    g.attrs.update({**_attrs(spec), FORMAT_ATTR: STORE_FORMAT, RUN_ATTR: run_id,
+                    AXIS_DIGEST_ATTR: digests})
     return cshape, np.ones(n, dtype=bool)
+
+
+def _axis_hash(name: str):
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"axis\0{name}\0".encode())
+    return h
+
+
+def chunk_digest(name: str, chunk: int, values: np.ndarray) -> int:
+    """The digest of store chunk number ``chunk`` of variable ``name`` holding ``values``: 64
+    bits of BLAKE2b over all four, so equal bytes at another position or in another variable
+    give another digest (never 0, the mark of a chunk without one)."""
+    a = np.ascontiguousarray(values)
+    h = hashlib.blake2b(digest_size=8)
+    h.update(f"{name}\0{int(chunk)}\0{a.dtype.str}\0{a.shape}\0".encode())
+    h.update(a.view(np.uint8).reshape(-1))
+    return int.from_bytes(h.digest(), "little") or 1
 
 
 def _compressors():
@@ -257,9 +366,11 @@ def _open_existing(store: str, overwrite: bool = False):
         return None
     try:
         g = zarr.open_group(store, mode="r")
-    except Exception:
+    except Exception as e:
         if "://" in store:
             return None
+        if os.path.exists(os.path.join(store, "zarr.json")):  # ours or not: never replaced
+            raise DamagedStoreError(store, [_unreadable_group(e)], _RECOVER_REMOVE) from None
         raise ValueError(f"store {store!r} exists and is not a Zarr store; refusing to touch "
                          f"it (choose another path)") from None
     if "hhfast_version" not in g.attrs:
@@ -267,7 +378,122 @@ def _open_existing(store: str, overwrite: bool = False):
             return _INCOMPLETE
         raise ValueError(f"store {store!r} is a Zarr store but not a complete hhfast sweep; "
                          f"remove it (or pass overwrite=True if it is an interrupted creation)")
+    if not overwrite:  # a resume: the metadata must be whole before anything is trusted
+        _check_metadata(store, g)
     return zarr.open_group(store, mode="r+")
+
+
+def _unreadable_group(e: Exception) -> str:
+    return (f"its zarr.json (the group metadata holding the sweep's spec) is unreadable "
+            f"({type(e).__name__}: {e})")
+
+
+def _open_checked(store: str, mode: str):
+    """The sweep group at ``store`` with whole metadata (:func:`_check_metadata`); a
+    :class:`DamagedStoreError` naming the damage otherwise, ValueError if it is not a sweep
+    store at all."""
+    import zarr
+
+    try:
+        g = zarr.open_group(store, mode=mode)
+    except Exception as e:
+        if "://" not in store and not os.path.exists(os.path.join(store, "zarr.json")):
+            raise ValueError(f"store {store!r} is not a Zarr store ({e})") from None
+        raise DamagedStoreError(store, [_unreadable_group(e)], _RECOVER_REMOVE) from None
+    if "hhfast_version" not in g.attrs:
+        if not any(k in g.attrs for k in REQUIRED_ATTRS) and not _is_interrupted_creation(g):
+            raise ValueError(f"store {store!r} is not a complete hhfast sweep store")
+        recovery = (("It looks like an interrupted creation (or one whose attributes were "
+                     "lost): run the sweep again with overwrite=True (--overwrite) to replace "
+                     "it") if _is_interrupted_creation(g) else _RECOVER_REMOVE)
+        raise DamagedStoreError(store, ["its attributes (the sweep's spec) are missing "
+                                        "'hhfast_version'"], recovery)
+    _check_metadata(store, g)
+    return g
+
+
+def _check_metadata(store: str, g) -> None:
+    """Refuse, naming every problem and the recovery, a sweep group whose metadata is damaged:
+    attributes missing or of the wrong kind, arrays missing or unreadable, shapes or chunks
+    that disagree, axis values that no longer match their digests (format 3)."""
+    attrs = dict(g.attrs)
+    problems = [f"attribute {k!r} is missing" for k in REQUIRED_ATTRS if k not in attrs]
+    metrics, axes = attrs.get("metrics"), attrs.get("axes")
+    if not (isinstance(metrics, list) and metrics and all(m in METRICS for m in metrics)):
+        metrics = None
+        if "metrics" in attrs:
+            problems.append(f"attribute 'metrics' is not a list of metrics: {attrs['metrics']!r}")
+    if not (isinstance(axes, list) and axes and all(isinstance(a, str) for a in axes)):
+        axes = None
+        if "axes" in attrs:
+            problems.append(f"attribute 'axes' is not a list of axis names: {attrs['axes']!r}")
+    fmt = attrs.get(FORMAT_ATTR, 1)
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or not 1 <= fmt <= STORE_FORMAT:
+        problems.append(f"attribute {FORMAT_ATTR!r} is {fmt!r}, not a store format of this "
+                        f"version (1..{STORE_FORMAT})")
+        fmt = STORE_FORMAT
+    names = [*(axes or []), *(metrics or []), "done"] + ([DIGEST_ARRAY] if fmt >= 3 else [])
+    arrays = {}
+    for name in names:
+        try:
+            arrays[name] = g[name]
+        except KeyError:
+            problems.append(f"array {name!r} is missing")
+        except Exception as e:  # its zarr.json garbled, truncated, emptied
+            problems.append(f"array {name!r} has unreadable metadata ({type(e).__name__}: {e})")
+    if axes is not None and all(a in arrays for a in axes) and "done" in arrays:
+        lengths = [arrays[a].shape for a in axes]
+        table = attrs.get("grid") == "table"
+        if any(len(s) != 1 for s in lengths) or (table and len(set(lengths)) != 1):
+            problems.append(f"the axis arrays have shapes {lengths}, not those of a "
+                            f"{'table' if table else 'product'} grid")
+        else:
+            shape = lengths[0] if table else tuple(s[0] for s in lengths)
+            done = arrays["done"]
+            if tuple(done.shape) != shape:
+                problems.append(f"array 'done' has shape {tuple(done.shape)}, the axes give "
+                                f"{shape}")
+            for m in metrics or []:
+                if m in arrays and (tuple(arrays[m].shape[: len(shape)]) != shape
+                                    or tuple(arrays[m].chunks[: len(shape)]) != done.chunks):
+                    problems.append(f"array {m!r} has shape {tuple(arrays[m].shape)} and chunks "
+                                    f"{tuple(arrays[m].chunks)}, not those of 'done' "
+                                    f"({shape}, {tuple(done.chunks)})")
+            if fmt >= 3 and DIGEST_ARRAY in arrays and metrics is not None:
+                n = math.prod(-(-s // c) for s, c in zip(shape, done.chunks, strict=True))
+                if tuple(arrays[DIGEST_ARRAY].shape) != (n, len(metrics)):
+                    problems.append(f"array {DIGEST_ARRAY!r} has shape "
+                                    f"{tuple(arrays[DIGEST_ARRAY].shape)}, not ({n}, "
+                                    f"{len(metrics)}) (store chunks, metrics)")
+    if fmt >= 3 and axes is not None:
+        digests = attrs.get(AXIS_DIGEST_ATTR)
+        if not isinstance(digests, dict):
+            problems.append(f"attribute {AXIS_DIGEST_ATTR!r} is missing")
+        else:
+            for a in axes:
+                if a in arrays and len(arrays[a].shape) == 1:
+                    problems += _axis_problems(a, arrays[a], digests.get(a))
+    if problems:
+        intact = not any(p.startswith("attribute") for p in problems)
+        raise DamagedStoreError(store, problems, _RECOVER_OVERWRITE if intact
+                                else _RECOVER_REMOVE)
+
+
+def _axis_problems(name: str, array, digest) -> list[str]:
+    """Read axis ``name`` block by block and compare it with its digest."""
+    h = _axis_hash(name)
+    n = array.shape[0]
+    try:
+        for lo in range(0, n, config.SWEEP_AXIS_BLOCK):
+            block = np.ascontiguousarray(array[lo : lo + config.SWEEP_AXIS_BLOCK],
+                                         dtype=np.float64)
+            h.update(block.view(np.uint8))
+    except Exception as e:
+        return [f"the values of axis {name!r} are unreadable ({type(e).__name__}: {e})"]
+    if h.hexdigest() != digest:
+        return [f"the values of axis {name!r} do not match their digest (altered, or chunk "
+                f"files moved)"]
+    return []
 
 
 def _is_interrupted_creation(g) -> bool:
@@ -276,7 +502,7 @@ def _is_interrupted_creation(g) -> bool:
     is someone else's data and is never replaced."""
     if dict(g.attrs):
         return False
-    names = set(METRICS) | {"done"}
+    names = set(METRICS) | {"done", DIGEST_ARRAY}
     for name in g.keys():  # an axis is a per-neuron keyword or a stimulus.<key> path
         if name not in names and not _is_axis_name(name):
             return False
@@ -302,9 +528,18 @@ def _spec_difference(g, grid: Grid, spec) -> str:
             diffs.append(f"{k}: stored {stored.get(k)!r}, asked {v!r}")
     if not diffs:
         for name, vals in grid.axes.items():
-            if name not in g or not np.array_equal(np.asarray(g[name][...]), vals):
+            if not _same_axis(g, name, vals):
                 diffs.append(f"values of axis {name!r}")
     return "; ".join(diffs[:3])
+
+
+def _same_axis(g, name: str, vals) -> bool:
+    """Does the store's axis ``name`` hold ``vals``?  Compared block by block."""
+    if name not in g or tuple(g[name].shape) != (vals.size,):
+        return False
+    a = g[name]
+    return all(np.array_equal(np.asarray(a[lo : lo + len(block)]), block)
+               for lo, block in axis_blocks(vals))
 
 
 def _require_sweep_extra() -> None:
@@ -364,20 +599,34 @@ def _write_chunks(store: str, regions, out: dict[str, np.ndarray], run_id: str |
         g = zarr.open_group(store, mode="r+")
         if run_id is not None and g.attrs.get(RUN_ATTR) != run_id:
             raise _replaced(store)
-        arrays = _full_arrays(g, [*out, "done"])
+        positional = g.attrs.get(FORMAT_ATTR, 1) >= 3
+        arrays = _full_arrays(g, [*out, "done"] + ([DIGEST_ARRAY] if positional else []))
     except Exception as e:  # a store being removed or rebuilt fails in many ways
         if isinstance(e, SweepStoreError) or _changed_hands(store, run_id):
             raise _replaced(store) from None
         raise
     done = arrays.pop("done")
+    digest = arrays.pop(DIGEST_ARRAY, None)
+    columns = list(digest.attrs["variables"]) if digest is not None else []
+    cshape = tuple(done.chunks)
+    counts = tuple(-(-s // c) for s, c in zip(done.shape, cshape, strict=True))
     off, marked = 0, []
     try:
         for region in regions:
             sl = tuple(slice(a, b) for a, b in region)
             shape = tuple(b - a for a, b in region)
             n = math.prod(shape)
+            chunk = int(np.ravel_multi_index(tuple(a // c for (a, _), c in
+                                                   zip(region, cshape, strict=True)), counts))
+            row = {}
             for k, data in out.items():
-                arrays[k][sl] = data[off : off + n].reshape(shape + data.shape[1:])
+                block = np.ascontiguousarray(data[off : off + n].reshape(shape + data.shape[1:]),
+                                             dtype=arrays[k].dtype)
+                arrays[k][sl] = block
+                row[k] = chunk_digest(k, chunk, block)
+            if digest is not None:  # the chunk's digests, then (last) its done marks
+                digest[chunk : chunk + 1, :] = np.array([[row[k] for k in columns]],
+                                                        dtype=np.uint64)
             done[sl] = True  # only after every data write of the chunk has returned
             marked.append(sl)
             off += n
@@ -418,13 +667,19 @@ class DamagedChunk:
         return f"chunk {self.index} (points {self.points[0]}..{self.points[1] - 1}): {what}"
 
 
-def verify_sweep(store) -> list[DamagedChunk]:
-    """Read every done chunk of a sweep store; mark the damaged ones not done.
+def verify_sweep(store) -> VerifyReport:
+    """Check a sweep store's metadata, read every done chunk, mark the damaged ones not done.
 
-    A chunk is damaged when a variable's chunk cannot be decoded (truncated or altered file:
-    zstd's checksum fails) or, in stores this version created, its file is missing.  Its
+    First the metadata: the group's ``zarr.json`` and the spec in its attributes, every array
+    (axes, metrics, ``done``, ``chunk_digest``) with consistent shapes and chunks, the axis
+    values against their digests.  Damage there is a :class:`DamagedStoreError` naming each
+    problem and the recovery (no chunk can be trusted without it).  Then every done chunk: it
+    is damaged when a variable's chunk cannot be decoded (truncated or altered file: zstd's
+    checksum fails), its file is missing, or (format 3) its values do not match the digest of
+    its variable and position (a chunk file moved or swapped with another, or altered).  Its
     ``done`` flags are set to False, so the next run of the same sweep recomputes exactly
-    those chunks.  Refused while a sweep writes the store.
+    those chunks.  Stores of older formats are checked with their own, weaker rule, which the
+    report's ``notes`` state.  Refused while a sweep writes the store.
 
     Parameters
     ----------
@@ -433,11 +688,16 @@ def verify_sweep(store) -> list[DamagedChunk]:
 
     Returns
     -------
-    list of DamagedChunk
-        The damaged chunks, empty if the store is sound.
+    VerifyReport
+        A list of the damaged chunks (:class:`DamagedChunk`, empty if the store is sound),
+        with the store's ``format`` and ``notes`` on what its format lets the check cover.
+
+    Raises
+    ------
+    DamagedStoreError
+        The metadata is damaged (what, and how to recover, in the message).
     """
     _require_sweep_extra()
-    import zarr
 
     if not isinstance(store, str):
         store = os.fspath(store)
@@ -446,13 +706,17 @@ def verify_sweep(store) -> list[DamagedChunk]:
         if not os.path.exists(store):
             raise ValueError(f"store {store!r} does not exist")
     with _StoreLock(store, purpose="verify_sweep"):
-        try:
-            g = zarr.open_group(store, mode="r+")
-        except Exception as e:
-            raise ValueError(f"store {store!r} is not a Zarr store ({e})") from None
-        if "hhfast_version" not in g.attrs:
-            raise ValueError(f"store {store!r} is not a complete hhfast sweep store")
-        return _damaged_chunks(g)
+        g = _open_checked(store, mode="r+")
+        fmt = g.attrs.get(FORMAT_ATTR, 1)
+        notes = []
+        if fmt < 3:
+            notes.append(
+                f"store format {fmt} (written by an older hhfast): checked with that format's "
+                f"rule, the chunks' own content checksums" + ("" if fmt >= 2 else
+                " (and only chunks that cannot be decoded: format 1 omits all-fill chunks)")
+                + "; a chunk file moved or swapped with another valid one cannot be detected. "
+                "Recompute it (overwrite=True, or a new store) for position checksums")
+        return VerifyReport(_damaged_chunks(g), store=store, format=fmt, notes=notes)
 
 
 def _damaged_chunks(g) -> list[DamagedChunk]:
@@ -460,9 +724,12 @@ def _damaged_chunks(g) -> list[DamagedChunk]:
     Call with the store's lock held."""
     from zarr.core.sync import sync
 
-    full = g.attrs.get(FORMAT_ATTR, 1) >= 2
-    arrays = _full_arrays(g, [*g.attrs["metrics"], "done"])
+    fmt = g.attrs.get(FORMAT_ATTR, 1)
+    full = fmt >= 2
+    arrays = _full_arrays(g, [*g.attrs["metrics"], "done"] + ([DIGEST_ARRAY] if fmt >= 3 else []))
     done = arrays.pop("done")
+    digest = arrays.pop(DIGEST_ARRAY, None)
+    columns = list(digest.attrs.get("variables", [])) if digest is not None else []
     shape, cshape = tuple(done.shape), tuple(done.chunks)
     counts = tuple(-(-s // c) for s, c in zip(shape, cshape, strict=True))
     damaged = []
@@ -478,15 +745,31 @@ def _damaged_chunks(g) -> list[DamagedChunk]:
             claimed, problems["done"] = True, f"unreadable: {e}"
         if not claimed:
             continue
+        chunk = int(np.ravel_multi_index(index, counts)) if counts else 0
+        expected = None
+        if digest is not None:
+            try:
+                expected = dict(zip(columns, np.asarray(digest[chunk]).tolist(), strict=True))
+            except Exception as e:
+                problems[DIGEST_ARRAY] = f"unreadable: {e}"
         for k, a in arrays.items():
             key = f"{a.path}/{a.metadata.encode_chunk_key(index + (0,) * (a.ndim - len(index)))}"
             if full and not sync(g.store.exists(key)):
                 problems[k] = "missing"
                 continue
             try:
-                a[sl]
+                values = np.asarray(a[sl])
             except Exception as e:
                 problems[k] = f"unreadable: {e}"
+                continue
+            if expected is None:
+                continue
+            want = expected.get(k, 0)
+            if want == 0:
+                problems[k] = "no checksum recorded for this chunk"
+            elif chunk_digest(k, chunk, values) != want:
+                problems[k] = ("checksum mismatch: the file holds other data than was written at "
+                               "this position (a chunk file moved, swapped or altered)")
         if problems:
             done[sl] = False  # written whole: replaces a damaged chunk of done too
             damaged.append(DamagedChunk(tuple(int(i) for i in index), (lo, hi), problems))
