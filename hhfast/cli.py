@@ -395,9 +395,20 @@ def _sweep(args) -> int:
     if args.verify:
         if args.spec or args.plot:
             raise CLIError("--verify STORE takes no SPEC.toml and no --plot")
-        damaged = hh.verify_sweep(args.verify)
+        from hhfast.sweeps.store import DamagedStoreError
+
+        try:
+            damaged = hh.verify_sweep(args.verify)
+        except DamagedStoreError as e:  # damaged metadata: a report, exit 1 as for chunks
+            print(f"{args.verify}: damaged metadata:")
+            for problem in e.problems:
+                print(f"  {problem}")
+            print(e.recovery)
+            return 1
         for d in damaged:
             print(d)
+        for note in getattr(damaged, "notes", ()):
+            print(f"note: {note}")
         print(f"{args.verify}: {len(damaged)} damaged chunks" + (
             " marked not done: run the sweep again to recompute them" if damaged
             else " (no damaged chunks)"))
@@ -632,9 +643,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plot", nargs=2, metavar=("STORE", "VAR"), help="plot metric VAR of STORE")
     p.add_argument("--verify", metavar="STORE",
-                   help="read every done chunk of STORE, print the damaged ones (missing, "
-                   "truncated, altered) and mark them not done so that the next run recomputes "
-                   "them; exit status 1 if any were found, 0 if none")
+                   help="check STORE's metadata and read every done chunk; print the damaged "
+                   "ones (missing, truncated, altered, moved or swapped) and mark them not done "
+                   "so that the next run recomputes them, or report damaged metadata and how "
+                   "to recover; exit status 1 if anything is damaged, 0 if not")
     p.add_argument("--sel", action="append", metavar="AXIS=VALUE",
                    help="with --plot: fix an axis at its nearest value (repeatable)")
     p.add_argument("--out", help="with --plot: PNG file (default STORE-VAR.png)")

@@ -110,6 +110,10 @@ class DamagedStoreError(SweepStoreError):
 _RECOVER_OVERWRITE = ("Its spec (the group attributes) is intact: run the same sweep again with "
                       "overwrite=True (hhfast sweep SPEC.toml --overwrite) to recompute it in "
                       "place, or into a new store")
+#: ... when it is damaged but still marks the store as an hhfast sweep.
+_RECOVER_RESPEC = ("Its spec (the group attributes) is damaged, but the store is still marked as "
+                   "an hhfast sweep: run the sweep again from its spec with overwrite=True "
+                   "(hhfast sweep SPEC.toml --overwrite) to recompute it in place")
 #: ... and when it is not: hhfast never replaces what it cannot recognise as its own.
 _RECOVER_REMOVE = ("Its spec cannot be read back, so hhfast will not replace it: remove the "
                    "store yourself (rm -r it) and run the sweep again from its spec")
@@ -476,7 +480,7 @@ def _check_metadata(store: str, g) -> None:
     if problems:
         intact = not any(p.startswith("attribute") for p in problems)
         raise DamagedStoreError(store, problems, _RECOVER_OVERWRITE if intact
-                                else _RECOVER_REMOVE)
+                                else _RECOVER_RESPEC)
 
 
 def _axis_problems(name: str, array, digest) -> list[str]:
