@@ -20,7 +20,10 @@ attributes hold the whole spec (stimulus, method, dt, t_stop, window, parameters
 metrics, hhfast version, the channel-noise model when there is one); a run against a store
 holding another spec is refused.  One sweep
 writes a store at a time, tasks check the run's identity around every chunk they mark done,
-and chunks carry checksums that :func:`verify_sweep` checks (see ``store.py``).
+and chunks carry checksums of their content and position that :func:`verify_sweep` checks,
+with the metadata (see ``store.py``).  A ``trial`` axis holds the trial ids of the random
+streams; without one a point's trial id is its flat grid index.  The grid is never
+materialised: points are made per batch from their flat indices.
 
 Modules: ``grid`` (axes, chunks, stimulus axes), ``spec`` (metrics, validation, attributes,
 TOML specs), ``store`` (creation, resume, integrity, reading), ``execute`` (batches, local and
@@ -28,9 +31,17 @@ Dask execution, the progress bar).
 """
 
 from .execute import sweep
-from .grid import STIM_PREFIX, Grid, grid
+from .grid import STIM_PREFIX, Grid, LinearAxis, grid
 from .spec import DEFAULT_METRICS, METRICS, sweep_from_spec
-from .store import DamagedChunk, SweepStoreError, open_sweep, verify_sweep
+from .store import (
+    DamagedChunk,
+    DamagedStoreError,
+    SweepStoreError,
+    VerifyReport,
+    open_sweep,
+    verify_sweep,
+)
 
 __all__ = ["Grid", "grid", "sweep", "open_sweep", "sweep_from_spec", "METRICS", "DEFAULT_METRICS",
-           "verify_sweep", "DamagedChunk", "SweepStoreError", "STIM_PREFIX"]
+           "verify_sweep", "DamagedChunk", "DamagedStoreError", "VerifyReport", "SweepStoreError",
+           "LinearAxis", "STIM_PREFIX"]

@@ -277,8 +277,11 @@ def grid(points: Mapping[str, object] | None = None, **axes) -> Grid:
         (``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` in their units, ``amplitude``,
         ``bias`` µA/cm², ``V0`` mV, ``n0, m0, h0``, ``threshold`` mV, ``noise_sigma``,
         ``noise_tau``, and with channel noise ``area`` µm², ``rho_Na``, ``rho_K`` channels per
-        µm²), or ``stimulus.<key>`` to
-        set a key of the stimulus spec (e.g. ``stimulus.stop`` ms for a pulse width).
+        µm²), ``trial`` (the trial ids of the random streams: whole numbers, distinct in a
+        product), or ``stimulus.<key>`` to set a key of the stimulus spec (e.g.
+        ``stimulus.stop`` ms for a pulse width).  An axis may be given as
+        ``{"start": a, "stop": b, "num": n}``: the values of ``np.linspace(a, b, n)``, made per
+        index and never all at once (:class:`LinearAxis`).
     """
     if points is not None:
         if axes:
