@@ -265,3 +265,25 @@ def test_invalid_axis_values_are_refused_before_the_store(tmp_path, axis, values
         hh.sweep(hh.grid(amplitude=[1.0, 2.0], **{axis: values}), hh.step(start=2.0),
                  **RUN, store=str(path), progress=False, **kw)
     assert not path.exists()
+
+
+@pytest.mark.parametrize("shape, chunk", [((50,), 7), ((9, 8), 3), ((9, 8), 16), ((4, 3, 5), 2),
+                                          ((6, 40), 100)])
+def test_resume_reads_done_in_slabs(tmp_path, monkeypatch, shape, chunk):
+    """A resume reads ``done`` a slab of rows at a time (here forced to a few points per
+    slab), and finds per chunk what the whole array says."""
+    from hhfast import config
+
+    monkeypatch.setattr(config, "SWEEP_AXIS_BLOCK", 10)
+    g = hh.grid(**{k: np.arange(1.0, n + 1) for k, n in zip(("amplitude", "gK", "bias"), shape,
+                                                              strict=False)})
+    cshape = g.chunk_shape(chunk)
+    flags = np.random.default_rng(3).random(g.size) < 0.7
+    for lo, hi in g.chunks(chunk)[::3]:
+        flags[lo:hi] = True  # some chunks fully done
+    done = zarr.open_group(str(tmp_path / "d.zarr"), mode="w").create_array(
+        "done", shape=g.shape, chunks=cshape, dtype="bool", fill_value=False)
+    done[...] = flags.reshape(g.shape)
+    bounds = g._bounds(cshape)
+    got = sstore._chunks_done("d.zarr", g, done, cshape, bounds)
+    assert got.tolist() == [bool(flags[lo:hi].all()) for lo, hi in g.chunks(chunk)]

@@ -250,8 +250,8 @@ def _prepare_store(store: str, grid: Grid, cshape, spec, overwrite: bool, run_id
         done = existing["done"]
         cshape = tuple(done.chunks)
         bounds = grid._bounds(cshape)
-        flags = _read_done(store, grid, done, cshape, bounds)
-        if flags.any():
+        chunk_done = _chunks_done(store, grid, done, cshape, bounds)
+        if chunk_done.any():
             # a resume trusts its done chunks only once they read back intact (cheap next to
             # computing them): damaged ones are marked not done and recomputed by this run
             damaged = _damaged_chunks(existing)
@@ -260,8 +260,7 @@ def _prepare_store(store: str, grid: Grid, cshape, spec, overwrite: bool, run_id
                 more = f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
                 warnings.warn(f"store {store!r}: {len(damaged)} done chunks were damaged "
                               f"({shown}{more}); this run recomputes them", stacklevel=3)
-                flags = _read_done(store, grid, done, cshape, bounds)
-        chunk_done = np.logical_and.reduceat(flags, bounds[:-1])
+                chunk_done = _chunks_done(store, grid, done, cshape, bounds)
         return cshape, ~chunk_done
 
     # "w" replaces only a store recognised above as an hhfast sweep (or its interrupted
@@ -333,17 +332,34 @@ def _create_group(store: str, replace: bool):
     raise AssertionError  # pragma: no cover
 
 
-def _read_done(store, grid, done, cshape, bounds) -> np.ndarray:
-    """The done flags (flat); an unreadable chunk of ``done`` is named, with the repair."""
-    try:
-        return np.asarray(done[...]).reshape(-1)
-    except Exception:
-        pass
-    flags = np.zeros(grid.size, dtype=bool)
-    for c in range(len(bounds) - 1):
+def _chunks_done(store, grid, done, cshape, bounds) -> np.ndarray:
+    """Per store chunk: are all its points done?  Read in slabs of whole rows of the first
+    dimension, about ``config.SWEEP_AXIS_BLOCK`` points each and aligned to the chunks (a
+    chunk never straddles two slabs), so a resume of a huge grid costs a slab, not the grid.
+    An unreadable chunk of ``done`` is named, with the repair."""
+    shape, c0 = grid.shape, cshape[0]
+    inner = math.prod(shape[1:])
+    rows = max(c0, config.SWEEP_AXIS_BLOCK // max(inner, 1) // c0 * c0)
+    out = np.zeros(len(bounds) - 1, dtype=bool)
+    for a in range(0, shape[0], rows):
+        b = min(a + rows, shape[0])
+        first, last = np.searchsorted(bounds[:-1], [a * inner, b * inner])
+        try:
+            flags = np.asarray(done[a:b]).reshape(-1)
+        except Exception:
+            flags = _read_done(store, grid, done, cshape, bounds, range(first, last), a * inner)
+        out[first:last] = np.logical_and.reduceat(flags, bounds[first:last] - a * inner)
+    return out
+
+
+def _read_done(store, grid, done, cshape, bounds, chunks, offset) -> np.ndarray:
+    """The done flags of store chunks ``chunks`` (consecutive; flat, from point ``offset``),
+    read chunk by chunk to name the one that is unreadable, with the repair."""
+    flags = np.zeros(bounds[chunks[-1] + 1] - offset, dtype=bool)
+    for c in chunks:
         sl = grid._region(cshape, bounds[c], bounds[c + 1])
         try:
-            flags[bounds[c]:bounds[c + 1]] = np.asarray(done[sl]).reshape(-1)
+            flags[bounds[c] - offset:bounds[c + 1] - offset] = np.asarray(done[sl]).reshape(-1)
         except Exception as e:
             idx = tuple(s.start // n for s, n in zip(sl, cshape, strict=True))
             raise SweepStoreError(
