@@ -242,7 +242,7 @@ def test_noisy_kernel_is_vectorised_without_calls(method):
     assert not libm, f"{method}: calls {sorted(libm)}"
 
 
-# -- sweeps: the grid-point index is the trial id -------------------------------------------------
+# -- sweeps: the trial axis holds the trial ids --------------------------------------------------
 def test_noisy_sweep_is_bitwise_whatever_the_chunking_and_equals_simulate():
     amps = np.linspace(0.0, 12.0, 7)
     g = hh.grid(amplitude=amps, trial=np.arange(3.0))  # a trial axis: 3 repeated trials
@@ -251,9 +251,9 @@ def test_noisy_sweep_is_bitwise_whatever_the_chunking_and_equals_simulate():
     b = hh.sweep(g, hh.step(), chunk_size=21, batch_size=21, **run)
     for k in ("spike_count", "first_spike", "rate"):
         np.testing.assert_array_equal(a[k].values, b[k].values, err_msg=k)
-    # the same points by simulate, trial = flat grid index (amplitude-major)
+    # the same points by simulate, trial = the trial axis value (amplitude-major)
     res = hh.simulate(hh.step(), 30.0, dt=0.01, method="euler", noise_sigma=2.0, seed=77,
-                      amplitude=np.repeat(amps, 3), trial=np.arange(21))
+                      amplitude=np.repeat(amps, 3), trial=np.tile(np.arange(3), 7))
     np.testing.assert_array_equal(a.first_spike.values.reshape(-1), res.first_spike)
     # repeated trials differ (noise near threshold changes the spike times)
     assert len(np.unique(a.first_spike.values[4])) == 3
@@ -334,6 +334,6 @@ def test_toml_sweep_spec_takes_noise_and_seed():
     assert kw["seed"] == 2**63 and kw["noise_sigma"] == 1.5 and g.shape == (2, 3)
     ds = hh.sweep(g, progress=False, **kw)
     res = hh.simulate(hh.step(), 20.0, method="euler", noise_sigma=1.5, seed=2**63,
-                      amplitude=np.repeat([4.0, 8.0], 3), trial=np.arange(6))
+                      amplitude=np.repeat([4.0, 8.0], 3), trial=np.tile(np.arange(3), 2))
     np.testing.assert_array_equal(ds.first_spike.values.reshape(-1), res.first_spike)
     assert ds.attrs["seed"] == str(2**63)
