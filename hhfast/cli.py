@@ -395,24 +395,7 @@ def _sweep(args) -> int:
     if args.verify:
         if args.spec or args.plot:
             raise CLIError("--verify STORE takes no SPEC.toml and no --plot")
-        from hhfast.sweeps.store import DamagedStoreError
-
-        try:
-            damaged = hh.verify_sweep(args.verify)
-        except DamagedStoreError as e:  # damaged metadata: a report, exit 1 as for chunks
-            print(f"{args.verify}: damaged metadata:")
-            for problem in e.problems:
-                print(f"  {problem}")
-            print(e.recovery)
-            return 1
-        for d in damaged:
-            print(d)
-        for note in getattr(damaged, "notes", ()):
-            print(f"note: {note}")
-        print(f"{args.verify}: {len(damaged)} damaged chunks" + (
-            " marked not done: run the sweep again to recompute them" if damaged
-            else " (no damaged chunks)"))
-        return 1 if damaged else 0
+        return _verify_store(args.verify)
     if args.plot:
         if args.spec:
             raise CLIError("give either SPEC.toml or --plot STORE VAR, not both")
@@ -464,6 +447,34 @@ def _sweep(args) -> int:
     print(f"store: {store}  (hhfast.open_sweep({str(store)!r}); "
           f"plot: hhfast sweep --plot {store} rate)")
     return 0
+
+
+def _verify(args) -> int:
+    return _verify_store(args.store)
+
+
+def _verify_store(store: str) -> int:
+    """``hhfast verify STORE`` / ``hhfast sweep --verify STORE``: exit 1 if anything is
+    damaged (chunks, marked not done; or the metadata, reported with the recovery)."""
+    import hhfast as hh
+    from hhfast.sweeps.store import DamagedStoreError
+
+    try:
+        damaged = hh.verify_sweep(store)
+    except DamagedStoreError as e:  # damaged metadata: a report, exit 1 as for chunks
+        print(f"{store}: damaged metadata:")
+        for problem in e.problems:
+            print(f"  {problem}")
+        print(e.recovery)
+        return 1
+    for d in damaged:
+        print(d)
+    for note in getattr(damaged, "notes", ()):
+        print(f"note: {note}")
+    print(f"{store}: {len(damaged)} damaged chunks" + (
+        " marked not done: run the sweep again to recompute them" if damaged
+        else " (no damaged chunks)"))
+    return 1 if damaged else 0
 
 
 def _sweep_plot(args) -> int:
@@ -672,6 +683,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the kernels of these channel-noise models (given alone: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_warmup)
+
+    p = sub.add_parser("verify", help="check a sweep store (as hhfast sweep --verify STORE)",
+                       description="Check a sweep store's metadata and every done chunk; mark "
+                       "damaged chunks not done (the next run of the sweep recomputes them) or "
+                       "report damaged metadata and how to recover.  Exit status 1 if anything "
+                       "is damaged, 0 if not.")
+    p.add_argument("store", help="the sweep store (Zarr path or URL)")
+    p.set_defaults(func=_verify)
     return parser
 
 

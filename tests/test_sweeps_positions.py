@@ -152,9 +152,10 @@ def test_damaged_metadata_is_reported_with_the_recovery(tmp_path, capsys, case, 
     with pytest.raises(DamagedStoreError, match=what) as e:
         hh.verify_sweep(path)
     assert recovery in str(e.value)
-    assert main(["sweep", "--verify", str(path)]) == 1
-    out = capsys.readouterr()
-    assert "damaged" in out.out and recovery in out.out and "Traceback" not in out.err
+    for argv in (["sweep", "--verify", str(path)], ["verify", str(path)]):
+        assert main(argv) == 1
+        out = capsys.readouterr()
+        assert "damaged" in out.out and recovery in out.out and "Traceback" not in out.err
     with pytest.raises(DamagedStoreError, match=what):  # a resume is refused the same way
         sweep_of(path)
     if overwritable:  # the recovery it names works

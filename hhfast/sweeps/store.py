@@ -417,7 +417,9 @@ def _open_checked(store: str, mode: str):
     try:
         g = zarr.open_group(store, mode=mode)
     except Exception as e:
-        if "://" not in store and not os.path.exists(os.path.join(store, "zarr.json")):
+        absent = (isinstance(e, (FileNotFoundError, zarr.errors.NodeNotFoundError))
+                  if "://" in store else not os.path.exists(os.path.join(store, "zarr.json")))
+        if absent:
             raise ValueError(f"store {store!r} is not a Zarr store ({e})") from None
         raise DamagedStoreError(store, [_unreadable_group(e)], _RECOVER_REMOVE) from None
     if "hhfast_version" not in g.attrs:
