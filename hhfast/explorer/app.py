@@ -459,9 +459,9 @@ class Explorer:
             with self._run_lock:
                 if gen != self._run_generation:
                     return  # superseded: dropped
+        self._show(bad, general)  # first: when the new trace arrives, the errors are gone
         if run is not None:
             self._draw(run, s)
-        self._show(bad, general)
         if not bad:
             self._request_fi(s)
 
