@@ -391,3 +391,21 @@ def test_served_explorer_refuses_hostile_requests_and_stops_on_sigterm():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_dopri5_is_held_to_the_budget_and_says_so(app, monkeypatch):
+    """dopri5's steps are its own, so the budget caps its step attempts (2/3 of the budget:
+    6 derivative evaluations each against rk4's 4); a run stopped there says so on the page."""
+    from hhfast import config
+
+    monkeypatch.setattr(config, "EXPLORER_RUN_BUDGET", 600)  # 400 attempts: ~a few spikes
+    app.widgets["method"].value = "dopri5"
+    app.widgets["kind"].value = "step"
+    app.widgets["t_stop"].value = 2000.0
+    res = app.last[0].result
+    assert bool(res.step_limited[0])
+    assert "stopped early" in app.summary.object and "EXPLORER_RUN_BUDGET" in app.summary.object
+    monkeypatch.setattr(config, "EXPLORER_RUN_BUDGET", 1_000_000)
+    app.widgets["t_stop"].value = 1999.0
+    assert not bool(app.last[0].result.step_limited[0])
+    assert "stopped early" not in app.summary.object

@@ -500,6 +500,9 @@ class Explorer:
         rate = res.rate()[0]
         div = " — <b style='color:#c00'>diverged</b> (lower dt or use expeuler)" if bool(
             res.diverged[0]) else ""
+        if res.step_limited is not None and bool(res.step_limited[0]):
+            div += (" — <b style='color:#c00'>stopped early</b>: dopri5 reached the explorer's "
+                    "step budget (hhfast.config.EXPLORER_RUN_BUDGET); shorten the run")
         first = f"{float(res.first_spike[0]):.3f} ms" if count else "—"
         self.summary.object = (
             f"<div class='hh-summary'>spikes: <b id='hh-spike-count'>{count}</b> · first spike: "
