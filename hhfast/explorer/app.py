@@ -728,6 +728,8 @@ def serve(port: int = 0, open_browser: bool = True, address: str = "localhost",
     :func:`hhfast.explorer.serve`.  ``on_start(url)`` is called once the port is bound."""
     import signal
 
+    for name, value in initial.items():  # refused here, not in every session's page
+        parse(name, value)
     pn = require_panel()
     pn.extension()
     server = pn.serve({"/": lambda: make_app(served=True, **initial)}, port=port,
