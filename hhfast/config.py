@@ -236,3 +236,19 @@ MARKOV_DT = 0.01
 #: Goldwyn & Shea-Brown (2011), so N_Na = rho_Na * area, N_K = rho_K * area (whole channels
 #: for the Markov chain); 100 µm² is small enough to fire spontaneously (~10 Hz at rest).
 CHANNEL_DEFAULTS = {"area": 100.0, "rho_Na": 60.0, "rho_K": 18.0}
+
+
+# -- the explorer (hhfast.explorer): bounded work per request -------------------------------------
+
+#: Most neuron-steps one single-neuron run of the explorer may take (``ceil(t_stop / dt)`` for a
+#: fixed-step method; dopri5 gets ``max_steps = 2/3`` of it, 6 derivative evaluations per attempt
+#: against rk4's 4).  rk4, the slowest fixed-step method, ran one neuron at 1.1-1.3e6 steps/s on
+#: the 2-core development machine (measured, issue 22), so a run at the budget takes < ~0.9 s;
+#: the widgets' range (t_stop <= 2000 ms at dt = 0.01 ms: 2e5 steps) stays well inside it.
+EXPLORER_RUN_BUDGET = 1_000_000
+
+#: Most neuron-steps of one f–I curve of the explorer (``2 branches x fi_n x ceil(fi_t_stop /
+#: dt)``, the bisection of the edges adding a few dozen neuron-runs).  It runs in a separate
+#: worker process, never on the server's event loop: 201 currents x 2000 ms (8e7) took 7.3 s
+#: there (measured, issue 22); a curve beyond 1e8 would hold that shared worker for minutes.
+EXPLORER_FI_BUDGET = 100_000_000

@@ -9,6 +9,7 @@ import io
 import math
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -17,11 +18,14 @@ import hhfast as hh
 from hhfast.analysis import SUSTAINED
 from hhfast.explorer import (
     DEFAULTS,
+    LIMITS,
     MAX_SAMPLES,
     PRESETS,
     SettingError,
+    fi_work,
     parse,
     run_settings,
+    run_work,
     settings,
     stimulus_of,
 )
@@ -208,3 +212,200 @@ def test_browser_tests_skip_without_chromium_unless_required(required):
         assert p.returncode == 0, p.stdout
         assert "no Chromium found" in p.stdout and "skipped" in p.stdout
         assert "passed" not in p.stdout.splitlines()[-1]
+
+
+# -- bounded work, the page's address, the served app (issue 22) -----------------------------------
+@pytest.mark.parametrize("name, raw, bound", [
+    ("t_stop", "1e9", "2000"),  # the duration slider's end
+    ("s_amp", "-1e6", "-20"),  # an amplitude slider's start
+    ("temperature", "1000", "40"),
+    ("tr_count", "1e9", "10000"),  # a train of 1e9 pulses would be allocated as a table
+    ("fi_n", "1000000", "2001"),
+])
+def test_ranges_hold_for_every_source(name, raw, bound):
+    """The sliders' ranges (and the counts' bounds) hold for a typed or an address value too,
+    not only for a dragged slider: the value is refused, naming the setting and the range."""
+    with pytest.raises(SettingError, match=rf"{name} must be in \[.*{bound}.*\], got '{raw}'") as e:
+        parse(name, raw)
+    assert e.value.field == name
+    lo, hi = LIMITS[name]
+    assert parse(name, str(hi)) == hi and parse(name, str(lo)) == lo  # the ends are allowed
+
+
+def test_a_run_above_the_budget_is_refused_before_any_kernel(no_kernel):
+    from hhfast import config
+
+    s = settings(t_stop=2000.0, dt=1e-5)  # 2e8 steps: minutes of rk4
+    with pytest.raises(SettingError, match="EXPLORER_RUN_BUDGET") as e:
+        run_settings(s)
+    assert e.value.field == "dt" and "2e+08" in str(e.value)
+    assert run_work(s) == 200_000_000 > config.EXPLORER_RUN_BUDGET
+    # the widgets' whole range at the default dt stays inside the budget
+    assert run_work(settings(t_stop=LIMITS["t_stop"][1])) <= config.EXPLORER_RUN_BUDGET
+
+
+def test_an_fi_curve_above_its_budget_is_refused(no_kernel):
+    from hhfast import config
+    from hhfast.explorer import check_fi, fi_settings
+
+    s = settings(fi_n=2001, fi_t_stop=1e6)  # 2 x 2001 x 1e8 neuron-steps
+    assert fi_work(s) == 2 * 2001 * 100_000_000 > config.EXPLORER_FI_BUDGET
+    for call in (check_fi, fi_settings):
+        with pytest.raises(SettingError, match="EXPLORER_FI_BUDGET") as e:
+            call(s)
+        assert e.value.field == "fi_t_stop"
+    check_fi(settings())  # the default curve is well inside
+
+
+@pytest.fixture
+def served():
+    """The app as a server session makes it: runs in its worker thread (no document here, so
+    results are drawn from that thread)."""
+    pytest.importorskip("panel")
+    from hhfast.explorer.app import Explorer
+
+    app = Explorer(served=True)
+    yield app
+    assert app.wait_idle(60)
+
+
+@pytest.mark.parametrize("query, field, words", [
+    ("method=RK4", "method", "'RK4'"),  # an unknown choice: no fallback to another method
+    ("kind=step&t_stop=1e9", "t_stop", "[1, 2000]"),
+    ("kind=sine", "kind", "'sine'"),
+    ("tr_count=1e9", "tr_count", "10000"),
+])
+def test_address_values_are_checked_before_anything_runs(served, no_kernel, query, field, words):
+    served.apply_address("?" + query)
+    served.update()
+    assert served.wait_idle(10)
+    msg = served.errors[field].object
+    assert words in msg and "address" in msg, msg
+    assert "not run" in served.status.object
+    assert served.last is None  # nothing ran (no_kernel would have raised in the worker)
+    assert served.read()[0][field] == parse(field, DEFAULTS[field])  # the refused value: unused
+
+
+def test_unknown_address_names_are_refused_not_ignored(served, no_kernel):
+    served.apply_address("?s_amp=5&amp=3")
+    served.update()
+    assert served.wait_idle(10)
+    assert "'amp'" in served.status.object and served.last is None
+    assert served.value("s_amp") == 5.0  # the good value was applied
+
+
+def test_newest_request_wins(served, monkeypatch):
+    """Three requests in a row while the first (1e6 steps, ~1 s) runs: the second, replaced
+    before it started, never runs; the first's result, superseded, is never drawn; only the
+    newest is drawn, and it is simulate's for its settings."""
+    import hhfast.explorer.app as appmod
+
+    ran, drawn = [], []
+    real_run, real_draw = appmod.run_settings, served._draw
+    monkeypatch.setattr(appmod, "run_settings", lambda s: ran.append(s["s_amp"]) or real_run(s))
+    served._draw = lambda run, s: drawn.append(s["s_amp"]) or real_draw(run, s)
+    served.widgets["kind"].value = "step"  # a first run (compiles rk4 if the cache is cold)
+    assert served.wait_idle(120)
+    ran.clear(), drawn.clear()
+    served._muted = True
+    served.widgets["t_stop"].value = 2000.0
+    served.widgets["dt"].value = "0.002"  # 1e6 steps: the whole budget
+    served._muted = False
+    served.update()  # request A, s_amp = 10
+    deadline = time.monotonic() + 30
+    while not ran and time.monotonic() < deadline:  # A has started
+        time.sleep(0.001)
+    served.widgets["s_amp"].value = 7.0  # B: waits, then is replaced by C before it starts
+    served.widgets["s_amp"].value = 12.0  # C
+    assert served.wait_idle(60)
+    assert ran == [10.0, 12.0], ran
+    assert drawn == [12.0], drawn  # A's result, superseded, was dropped
+    ref = hh.simulate(hh.step(0, math.inf, 12.0), t_stop=2000.0, dt=0.002, record="V",
+                      record_every=math.ceil(1_000_000 / MAX_SAMPLES), max_spikes=2000)
+    assert int(served.last[0].result.spike_count[0]) == int(ref.spike_count[0]) > 0
+    np.testing.assert_array_equal(served.src.data["V"], ref.V[0].astype(np.float32))
+
+
+@pytest.mark.parametrize("headers, refused", [
+    ({"Host": "localhost:5006"}, None),
+    ({"Host": "127.0.0.1:5006", "Origin": "http://localhost:5006"}, None),
+    ({"Host": "[::1]:5006"}, None),
+    ({"Host": "rebind.example:5006"}, "Host"),  # DNS rebinding: another name, this machine
+    ({"Host": "localhost:5007"}, "Host"),
+    ({}, "Host"),
+    ({"Host": "localhost:5006", "Origin": "http://evil.example"}, "Origin"),
+    ({"Host": "localhost:5006", "Origin": "null"}, "Origin"),
+    # another site's <img> pointing at the explorer; the user opening a shared link is fine
+    ({"Host": "localhost:5006", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors",
+      "Sec-Fetch-Dest": "image"}, "another site"),
+    ({"Host": "localhost:5006", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate",
+      "Sec-Fetch-Dest": "iframe"}, "another site"),
+    ({"Host": "localhost:5006", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate",
+      "Sec-Fetch-Dest": "document"}, None),
+])
+def test_requests_from_elsewhere_are_refused(headers, refused):
+    pytest.importorskip("panel")
+    from hhfast.explorer.app import refusal, served_hosts
+
+    hosts = served_hosts("localhost", 5006)
+    why = refusal(headers, hosts)
+    assert (why is None) if refused is None else (refused in why), why
+    assert served_hosts("0.0.0.0", 80, ["lab-pc"]) == {"0.0.0.0:80", "lab-pc:80"}
+
+
+def test_served_explorer_refuses_hostile_requests_and_stops_on_sigterm():
+    """``hhfast explore`` in a process: a hostile address (``?t_stop=1e9``) and a run at the
+    whole budget (in flight when SIGTERM comes) are answered at once; requests naming another
+    Host or Origin get 403; SIGTERM ends the process within seconds."""
+    pytest.importorskip("panel")
+    import urllib.error
+    import urllib.request
+
+    from _browser import start_server
+
+    proc, url = start_server()
+    try:
+        def get(query="", timeout=60, **headers):
+            req = urllib.request.Request(url + query, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+
+        assert get()[0] == 200  # the first page (imports, templates) may take seconds
+        t0 = time.monotonic()
+        assert get("?t_stop=1e9", timeout=15)[0] == 200  # the page, with the error on it
+        assert get("?kind=step&dt=0.002&t_stop=2000", timeout=15)[0] == 200
+        assert time.monotonic() - t0 < 15
+        port = url.rsplit(":", 1)[1].strip("/")
+        code, body = get(Host=f"rebind.example:{port}")
+        assert code == 403 and "Host" in body
+        code, body = get(Origin="http://evil.example")
+        assert code == 403 and "Origin" in body
+        proc.terminate()  # SIGTERM, while the budget-sized run may still be in flight
+        t0 = time.monotonic()
+        proc.wait(timeout=10)
+        assert time.monotonic() - t0 < 5
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_dopri5_is_held_to_the_budget_and_says_so(app, monkeypatch):
+    """dopri5's steps are its own, so the budget caps its step attempts (2/3 of the budget:
+    6 derivative evaluations each against rk4's 4); a run stopped there says so on the page."""
+    from hhfast import config
+
+    monkeypatch.setattr(config, "EXPLORER_RUN_BUDGET", 600)  # 400 attempts: ~a few spikes
+    app.widgets["method"].value = "dopri5"
+    app.widgets["kind"].value = "step"
+    app.widgets["t_stop"].value = 2000.0
+    res = app.last[0].result
+    assert bool(res.step_limited[0])
+    assert "stopped early" in app.summary.object and "EXPLORER_RUN_BUDGET" in app.summary.object
+    monkeypatch.setattr(config, "EXPLORER_RUN_BUDGET", 1_000_000)
+    app.widgets["t_stop"].value = 1999.0
+    assert not bool(app.last[0].result.step_limited[0])
+    assert "stopped early" not in app.summary.object

@@ -25,6 +25,8 @@ from hhfast.explorer import MAX_SAMPLES
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 180_000  # the first page load may compile the rk4 kernel (fresh CI cache)
+HOSTILE_MS = 30_000  # a hostile address must be answered well within this (main froze for ever)
+REBIND = "rebind.test"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,10 @@ def browser():
         unavailable("Panel is not installed (pip install 'hhfast[explore]')")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                    # a name that resolves to this machine, as an attacker's
+                                    # domain does in DNS rebinding
+                                    f"--host-resolver-rules=MAP {REBIND} 127.0.0.1"])
         yield b
         b.close()
 
@@ -89,10 +94,10 @@ def _query(page) -> dict:
     return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
 
 
-def _expected(stim, t_stop=50.0, dt=0.01, **kw):
+def _expected(stim, t_stop=50.0, dt=0.01, method="rk4", **kw):
     every = math.ceil(math.ceil(t_stop / dt) / MAX_SAMPLES)
-    return hh.simulate(stim, t_stop=t_stop, dt=dt, method="rk4", record="V,n", record_every=every,
-                       max_spikes=2000, **kw)
+    return hh.simulate(stim, t_stop=t_stop, dt=dt, method=method, record="V,n",
+                       record_every=every, max_spikes=2000, **kw)
 
 
 def _same_run(page, res):
@@ -244,10 +249,67 @@ def test_screenshot_is_not_blank(browser, url, tmp_path):
     page.close()
 
 
+def _bare(browser, address, query):
+    """A page opened at ``address?query`` (nothing awaited: a refused address runs nothing)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(f"{address}?{query}", timeout=HOSTILE_MS)
+    return page
+
+
 def test_unusable_address_values_are_shown_not_raised(browser, url):
-    page = _open(browser, url, "kind=step&s_amp=abc&dt=xyz")
+    page = _bare(browser, url, "kind=step&s_amp=abc&dt=xyz")
     page.locator(".hh-err-dt .hh-err-msg").filter(has_text="not a number").wait_for(
         timeout=TIMEOUT_MS)
     assert "'abc'" in page.locator(".hh-err-s_amp .hh-err-msg").inner_text()
     assert "Traceback" not in page.content()
+    assert page.locator("#hh-spike-count").count() == 0  # nothing ran
+    page.close()
+
+
+# -- hostile addresses (issue 22): answered at once, nothing runs, other sessions served ----------
+def test_a_huge_duration_in_the_address_is_refused_at_once(browser, url):
+    """``?t_stop=1e9`` froze the whole server (the run went on on its event loop): now the
+    value is refused beside its field within seconds, nothing runs, the link is kept, and a
+    session opened next is served as usual."""
+    page = _bare(browser, url, "kind=step&t_stop=1e9")
+    err = page.locator(".hh-err-t_stop .hh-err-msg")
+    err.filter(has_text="[1, 2000]").wait_for(timeout=HOSTILE_MS)
+    assert "'1e9'" in err.inner_text()
+    assert "not run" in page.locator(".hh-status").inner_text()
+    assert page.locator("#hh-spike-count").count() == 0
+    assert _query(page)["t_stop"] == "1e9"
+    other = _open(browser, url)
+    _same_run(other, _expected(hh.gist()))
+    other.close()
+    page.close()
+
+
+def test_an_unknown_method_is_shown_not_replaced(browser, url):
+    """``?method=RK4`` ran euler and rewrote the link to ``method=euler``: now the value is
+    shown as an error beside the method, nothing runs and the link stays; choosing a method
+    then runs it and the address follows."""
+    page = _bare(browser, url, "kind=step&method=RK4")
+    err = page.locator(".hh-err-method .hh-err-msg")
+    err.filter(has_text="'RK4'").wait_for(timeout=HOSTILE_MS)
+    assert "must be one of" in err.inner_text()
+    page.wait_for_timeout(1000)  # room for a rewrite of the link, were one to come
+    assert _query(page) == {"kind": "step", "method": "RK4"}
+    assert page.locator("#hh-spike-count").count() == 0
+    page.locator(".hh-method select").select_option("euler")
+    page.wait_for_selector("#hh-spike-count", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => location.search.includes('method=euler')", timeout=HOSTILE_MS)
+    assert err.count() == 0
+    _same_run(page, _expected(hh.step(0, math.inf, 10.0), method="euler"))
+    page.close()
+
+
+def test_a_foreign_host_is_refused(browser, url):
+    """DNS rebinding: another site's name made to resolve to this machine (here by Chromium's
+    resolver rules) opens the explorer with that name in ``Host``; it is refused with 403."""
+    page = browser.new_page()
+    port = urlparse(url).port
+    resp = page.goto(f"http://{REBIND}:{port}/?kind=step", timeout=HOSTILE_MS)
+    assert resp.status == 403
+    assert "refused" in page.content() and REBIND in page.content()
+    assert page.locator("#hh-spike-count").count() == 0
     page.close()

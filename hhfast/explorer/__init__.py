@@ -20,7 +20,8 @@ import numpy as np
 from ..kernels import METHODS
 from ..model import FIELDS, HHParams, equilibrium
 
-__all__ = ["explore", "serve", "DEFAULTS", "PRESETS", "SettingError", "run_settings", "fi_settings"]
+__all__ = ["explore", "serve", "DEFAULTS", "LIMITS", "PRESETS", "SettingError", "run_settings",
+           "fi_settings", "run_work", "fi_work"]
 
 #: the stimulus protocols the page offers (value of the ``kind`` setting)
 KINDS = ("pulses", "step", "train", "ramp")
@@ -69,6 +70,16 @@ _BOOLS = {"r_hold"}
 _NAMES = {"kind", "method"}
 _OPTIONAL = {"V0", "n0", "m0", "h0"}
 _STOPS = {"s_stop", "p1_stop", "p2_stop"}  # may be inf (never off)
+
+#: the closed range of each setting that has one, enforced for every value whatever its source
+#: (a control, the page's address, :func:`explore`'s arguments): the sliders' ends, and counts
+#: bounded so that a value in the address cannot make the server allocate or run without end
+LIMITS: dict[str, tuple[float, float]] = {
+    "p1_amp": (-50.0, 300.0), "p2_amp": (-50.0, 300.0), "s_amp": (-20.0, 300.0),
+    "tr_amp": (-50.0, 300.0), "r_end": (-20.0, 300.0),
+    "t_stop": (1.0, 2000.0), "temperature": (0.0, 40.0),
+    "tr_count": (1, 10_000), "fi_n": (2, 2001),
+}
 
 #: the words an hhfast error message starts with, per setting it points at
 _BLAME = {
@@ -128,6 +139,10 @@ def parse(name: str, raw) -> object:
             raise SettingError(name, f"{name}: not a number: {raw!r}") from None
     if math.isnan(value) or (math.isinf(value) and name not in _STOPS):
         raise SettingError(name, f"{name} must be finite, got {raw!r}")
+    if name in LIMITS:
+        lo, hi = LIMITS[name]
+        if not lo <= value <= hi:
+            raise SettingError(name, f"{name} must be in [{lo:g}, {hi:g}], got {raw!r}")
     if name in _INTS:
         if value != int(value):
             raise SettingError(name, f"{name} must be a whole number, got {raw!r}")
@@ -190,17 +205,50 @@ class Run:
     current: np.ndarray  # µA/cm² at the recorded times
 
 
+def _steps(t_stop: float, dt: float) -> int:
+    return max(1, math.ceil(t_stop / dt)) if dt > 0 else 1
+
+
+def run_work(s: dict) -> int:
+    """Neuron-steps of the single-neuron run the settings describe (``ceil(t_stop / dt)``)."""
+    return _steps(s["t_stop"], s["dt"])
+
+
+def fi_work(s: dict) -> int:
+    """Neuron-steps of the settings' f–I curve before the bisection of its edges: both
+    branches, ``fi_n`` currents, ``ceil(fi_t_stop / dt)`` steps each."""
+    return 2 * s["fi_n"] * _steps(s["fi_t_stop"], s["dt"])
+
+
+def _over_budget(work: int, budget: int, knob: str, what: str) -> str | None:
+    if work <= budget:
+        return None
+    return (f"{what} = {work:.3g} neuron-steps, above the explorer's budget of {budget:.3g} "
+            f"(hhfast.config.{knob})")
+
+
 def run_settings(s: dict) -> Run:
-    """Run the single neuron the settings describe (raises :class:`SettingError`)."""
+    """Run the single neuron the settings describe (raises :class:`SettingError`).
+
+    Refused before anything runs when its work is above ``config.EXPLORER_RUN_BUDGET``
+    neuron-steps (docs/architecture.md §8)."""
+    from .. import config
     from ..engine import simulate
 
     stim = stimulus_of(s)
-    n_steps = max(1, math.ceil(s["t_stop"] / s["dt"])) if s["dt"] > 0 else 1
+    adaptive = s["method"] == "dopri5"
+    budget = config.EXPLORER_RUN_BUDGET
+    if not adaptive:  # dopri5's steps are its own: bounded by max_steps below
+        why = _over_budget(run_work(s), budget, "EXPLORER_RUN_BUDGET", "t_stop / dt")
+        if why is not None:
+            raise SettingError("dt", f"{why}: raise dt or shorten the run")
+    n_steps = run_work(s)
     every = max(1, -(-n_steps // MAX_SAMPLES))
+    extra = {"max_steps": budget * 4 // 6} if adaptive else {}
     try:
         res = simulate(stim, t_stop=s["t_stop"], dt=s["dt"], method=s["method"],
                        record="V,n,m,h", record_every=every, max_spikes=2000,
-                       **_call_kwargs(s))
+                       **extra, **_call_kwargs(s))
     except (ValueError, TypeError) as e:
         msg = str(e)
         field = next((k for k in ("t_stop", "dt", *FIELDS, *_OPTIONAL) if msg.startswith(k)), None)
@@ -208,14 +256,24 @@ def run_settings(s: dict) -> Run:
     return Run(res, stim, np.asarray(stim(res.t), dtype=float))
 
 
+def check_fi(s: dict) -> None:
+    """Refuse an f–I request that is inconsistent or above ``config.EXPLORER_FI_BUDGET``
+    (raises :class:`SettingError`; nothing is computed)."""
+    from .. import config
+
+    if not s["fi_hi"] > s["fi_lo"]:
+        raise SettingError("fi_hi", f"fi_hi ({s['fi_hi']}) must be above fi_lo ({s['fi_lo']})")
+    why = _over_budget(fi_work(s), config.EXPLORER_FI_BUDGET, "EXPLORER_FI_BUDGET",
+                       "2 x fi_n x fi_t_stop / dt")
+    if why is not None:
+        raise SettingError("fi_t_stop", f"{why}: fewer currents, less time or a larger dt")
+
+
 def fi_settings(s: dict):
     """The f–I curve (both branches, the band) of the settings' parameters."""
     from ..fi import fi_curve
 
-    if not s["fi_hi"] > s["fi_lo"]:
-        raise SettingError("fi_hi", f"fi_hi ({s['fi_hi']}) must be above fi_lo ({s['fi_lo']})")
-    if not 2 <= s["fi_n"] <= 2001:
-        raise SettingError("fi_n", f"fi_n must be in [2, 2001], got {s['fi_n']}")
+    check_fi(s)
     currents = np.linspace(s["fi_lo"], s["fi_hi"], s["fi_n"])
     fields = {name: s[name] for name in FIELDS}
     try:
@@ -264,8 +322,8 @@ def explore(**initial):
 
 
 def serve(port: int = 0, open_browser: bool = True, address: str = "localhost", on_start=None,
-          **initial) -> str:
-    """Serve the explorer on ``http://address:port/`` until Ctrl-C (blocking).
+          allow_hosts=(), **initial) -> str:
+    """Serve the explorer on ``http://address:port/`` until Ctrl-C or SIGTERM (blocking).
 
     Parameters
     ----------
@@ -277,6 +335,10 @@ def serve(port: int = 0, open_browser: bool = True, address: str = "localhost", 
         Address to listen on.
     on_start : callable, optional
         Called with the page's URL once the port is bound (the CLI prints it).
+    allow_hosts : sequence of str
+        Further host names (no port) the page may be opened by, e.g. the machine's name when
+        ``address`` is ``"0.0.0.0"``.  Requests with any other ``Host``, or an ``Origin`` that
+        is not one of these, are refused with 403 (DNS rebinding; README, "Explorer").
     **initial
         Starting settings, as in :func:`explore`.
 
@@ -288,4 +350,4 @@ def serve(port: int = 0, open_browser: bool = True, address: str = "localhost", 
     from .app import serve as _serve
 
     return _serve(port=port, open_browser=open_browser, address=address, on_start=on_start,
-                  **initial)
+                  allow_hosts=allow_hosts, **initial)

@@ -1,21 +1,26 @@
 """The explorer's web page: Panel widgets and Bokeh figures over :mod:`hhfast.explorer`.
 
 One app object serves as a page (``hhfast explore``) and renders inline in Jupyter
-(``hh.explore()``).  Each browser session gets its own app.  The single-neuron views update on
-the server's event loop as a control changes (a warm run takes ~1.4 ms); the f–I curve is
-computed in a worker process (a thread of the app waits for it), only while its tab is shown,
-with a busy bar meanwhile; it never blocks the controls, and only the newest request's curve
-is drawn.
+(``hh.explore()``).  Each browser session gets its own app.  Served, the server's event loop
+never runs a simulation (docs/architecture.md §8): a change of a control only reads and checks
+the settings and hands them to the session's worker thread, which runs them (a warm run of the
+gist takes ~1.4 ms; at most ``config.EXPLORER_RUN_BUDGET`` neuron-steps, < ~1 s) and passes
+the result back to the loop to draw; a request made while one runs replaces the one waiting,
+and a superseded run's result is dropped (newest request wins).  The f–I curve is computed in
+a worker process (a thread of the app waits for it), only while its tab is shown, with a busy
+bar meanwhile; only the newest request's curve is drawn.  The values in the page's address
+are checked like typed ones, before anything is applied: an unknown or out-of-range value is
+shown beside its field and nothing runs.  Requests whose ``Host`` or ``Origin`` is not the
+served address are refused (DNS rebinding).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import threading
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
@@ -24,20 +29,20 @@ from ..model import FIELDS, HHParams
 from . import (
     DEFAULTS,
     KINDS,
+    LIMITS,
     PRESETS,
     SettingError,
     _exit_with_parent,
+    check_fi,
     fi_settings,
     parse,
     run_settings,
 )
 
-#: settings shown as sliders: name -> (start, end, step)
-SLIDERS = {
-    "p1_amp": (-50.0, 300.0, 1.0), "p2_amp": (-50.0, 300.0, 1.0), "s_amp": (-20.0, 300.0, 0.5),
-    "tr_amp": (-50.0, 300.0, 1.0), "r_end": (-20.0, 300.0, 0.5),
-    "t_stop": (1.0, 2000.0, 1.0), "temperature": (0.0, 40.0, 0.5),
-}
+#: settings shown as sliders: name -> (start, end, step); the ends are :data:`LIMITS`
+SLIDERS = {name: (*LIMITS[name], step) for name, step in (
+    ("p1_amp", 1.0), ("p2_amp", 1.0), ("s_amp", 0.5), ("tr_amp", 1.0), ("r_end", 0.5),
+    ("t_stop", 1.0), ("temperature", 0.5))}
 
 #: labels with units, per setting
 LABELS = {
@@ -137,7 +142,10 @@ def _text(value) -> str:
 class Explorer:
     """One session's app: widgets, figures and the callbacks that join them."""
 
-    def __init__(self, **initial):
+    def __init__(self, served: bool = False, **initial):
+        """``served``: runs go to a worker thread and their results are drawn on the document's
+        event loop (:meth:`servable` gives the document and the page's address; until then they
+        are drawn from the worker thread); otherwise each change runs and draws at once."""
         pn = require_panel()
         from bokeh.models import BoxAnnotation, ColumnDataSource, Range1d, Span
         from bokeh.plotting import figure
@@ -152,8 +160,17 @@ class Explorer:
         self._fi_pending = None
         self._fi_last_key = None
         self.last = None  # the last Run shown
-        self._url_bad: dict[str, str] = {}  # query values a slider or choice refused
+        self._url_bad: dict[str, str] = {}  # values in the page's address that were refused
+        self._url_general = ""  # names in the page's address that are no setting
         self.doc = None
+        self._location = None  # the page's address (Panel's Location), when served
+        self.background = served
+        self._run_lock = threading.Lock()
+        self._run_generation = 0  # bumped by every request: only the newest one is drawn
+        self._run_pending = None  # (generation, settings) waiting for the worker
+        self._run_running = False
+        self._run_idle = threading.Event()
+        self._run_idle.set()
 
         start = dict(DEFAULTS)
         for k, v in initial.items():
@@ -221,7 +238,8 @@ class Explorer:
             w.param.watch(self._on_change, "value")
 
         self.layout = self._layout()
-        self.update()
+        if not served:  # served: the first run waits for the page's address (servable)
+            self.update()
 
     # -- widgets -------------------------------------------------------------------------------
     def _make_widget(self, name, value):
@@ -290,15 +308,44 @@ class Explorer:
         self.tabs.param.watch(self._on_tab, "active")
         return pn.Row(sidebar, self.tabs, sizing_mode="stretch_width")
 
-    def _from_url(self, name, mapped):
-        """A query value the widget refused: text fields take it as text (then checked like
-        typed input); a slider or a choice keeps its value and says what was refused."""
-        w, raw = self.widgets[name], mapped.get("value")
-        if isinstance(w, self.pn.widgets.TextInput):
-            w.value = _text(raw)
-            return
-        self._url_bad[name] = f"{name}: the address gave {raw!r}, not used"
-        self.update()
+    def apply_address(self, search: str) -> None:
+        """Apply the settings of a page address's query (``?kind=step&s_amp=12``).
+
+        Every value is checked like typed input (:func:`hhfast.explorer.parse`, ranges
+        included) before any is applied; a refused value is shown beside its field, a name that
+        is no setting in the status line, and nothing runs until the user corrects it (the
+        address is not rewritten meanwhile)."""
+        good = {}
+        unknown = []
+        for name, raw in parse_qsl(search.lstrip("?"), keep_blank_values=True):
+            if name not in self.widgets:
+                unknown.append(name)
+                continue
+            try:
+                good[name] = parse(name, raw)
+            except SettingError as e:
+                self._url_bad[name] = f"{e} (in the page's address)"
+            else:
+                self._url_bad.pop(name, None)
+        self._url_general = (f"the page's address names no setting "
+                             f"{', '.join(map(repr, unknown))}" if unknown else "")
+        self._muted = True
+        try:
+            for name, v in good.items():
+                self._set(name, v)
+        finally:
+            self._muted = False
+
+    def _set(self, name, v):
+        """Put a parsed (or preset) value into its widget."""
+        w = self.widgets[name]
+        if name in SLIDERS:
+            lo, hi, _ = SLIDERS[name]
+            w.value = float(min(max(v, lo), hi))
+        elif isinstance(w, self.pn.widgets.TextInput):
+            w.value = _text(v)
+        else:
+            w.value = v
 
     def value(self, name):
         return self.widgets[name].value
@@ -314,24 +361,21 @@ class Explorer:
         self._muted = True
         try:
             for name, v in target.items():
-                w = self.widgets[name]
-                if name in SLIDERS:
-                    lo, hi, _ = SLIDERS[name]
-                    w.value = float(min(max(v, lo), hi))
-                elif isinstance(w, self.pn.widgets.TextInput):
-                    w.value = _text(v)
-                else:
-                    w.value = v
+                self._set(name, v)
         finally:
             self._muted = False
+        self._url_bad.clear()  # every setting now comes from the preset
+        self._url_general = ""
         self.update()
 
     def _on_change(self, event):
+        if self._muted:
+            return
         for name, w in self.widgets.items():
             if w is event.obj:
                 self._url_bad.pop(name, None)
-        if not self._muted:
-            self.update()
+        self._url_general = ""  # the user acted: the address's stray names are dropped
+        self.update()
 
     # -- settings --------------------------------------------------------------------------------
     def read(self) -> tuple[dict, dict[str, str]]:
@@ -359,35 +403,78 @@ class Explorer:
 
     # -- the single-neuron views ----------------------------------------------------------------
     def update(self):
+        """Check the settings; run them (served: in the worker thread) or show why not."""
         s, bad = self.read()
-        general = ""
-        if not bad:
-            try:
-                run = run_settings(s)
-            except SettingError as e:
-                if e.field in self.widgets:
-                    bad[e.field] = str(e)
-                else:
-                    general = str(e)
-            else:
-                with self._unlocked():
-                    self._draw(run, s)
-        self._show_errors({**self._url_bad, **bad})
-        if bad or general:
-            where = ", ".join(sorted(bad)) if bad else ""
-            self.status.object = (
-                f"<span class='hh-status' style='color:#c00'>not run: "
-                f"{(general or 'see ' + where).replace('<', '&lt;')}</span>")
-        else:
-            self.status.object = ""
+        bad = {**self._url_bad, **bad}
+        if bad or self._url_general:
+            with self._run_lock:  # the newest request is "nothing": a run in flight is dropped
+                self._run_generation += 1
+                self._run_pending = None
+            self._show(bad, self._url_general)
+            return
+        if not self.background:
+            self._finish(None, s, *self._attempt(s))
+            return
+        with self._run_lock:
+            self._run_generation += 1
+            self._run_pending = (self._run_generation, dict(s))
+            if self._run_running:
+                return  # the worker takes it after its current run
+            self._run_running = True
+            self._run_idle.clear()
+        threading.Thread(target=self._run_worker, daemon=True, name="hhfast-explorer-run").start()
+
+    @staticmethod
+    def _attempt(s):
+        """Run the settings: (Run or None, {field: error}, general error)."""
+        try:
+            return run_settings(s), {}, ""
+        except SettingError as e:
+            return None, ({e.field: str(e)} if e.field in DEFAULTS else {}), (
+                "" if e.field in DEFAULTS else str(e))
+        except Exception as e:  # noqa: BLE001 - shown on the page, never a traceback
+            return None, {}, f"internal error ({type(e).__name__}): {e}"
+
+    def _run_worker(self):
+        """The session's worker thread: runs the newest waiting request until none waits (a
+        request replaced before it started never runs)."""
+        while True:
+            with self._run_lock:
+                job, self._run_pending = self._run_pending, None
+                if job is None:
+                    self._run_running = False
+                    self._run_idle.set()
+                    return
+            gen, s = job
+            outcome = self._attempt(s)
+            self._later(lambda gen=gen, s=s, outcome=outcome: self._finish(gen, s, *outcome))
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until the worker has no run in flight or waiting (True) or ``timeout`` s pass."""
+        return self._run_idle.wait(timeout)
+
+    def _finish(self, gen, s, run, bad, general):
+        """Draw a run's outcome, unless a newer request was made since (``gen`` None: now)."""
+        if gen is not None:
+            with self._run_lock:
+                if gen != self._run_generation:
+                    return  # superseded: dropped
+        self._show(bad, general)  # first: when the new trace arrives, the errors are gone
+        if run is not None:
+            self._draw(run, s)
         if not bad:
             self._request_fi(s)
 
-    def _unlocked(self):
-        """Bokeh models changed in a Panel callback must be sent with the document unlocked."""
-        if self.doc is not None and self.doc.session_context is not None:
-            return self.pn.io.unlocked()
-        return contextlib.nullcontext()
+    def _show(self, bad: dict[str, str], general: str):
+        self._show_errors(bad)
+        if bad or general:
+            where = ", ".join(sorted(bad)) if bad else ""
+            text = "; ".join(x for x in (general, "see " + where if where else "") if x)
+            self.status.object = (
+                f"<span class='hh-status' style='color:#c00'>not run: "
+                f"{text.replace('&', '&amp;').replace('<', '&lt;')}</span>")
+        elif self.status.object:
+            self.status.object = ""
 
     def _draw(self, run, s):
         res = run.result
@@ -413,18 +500,26 @@ class Explorer:
         rate = res.rate()[0]
         div = " — <b style='color:#c00'>diverged</b> (lower dt or use expeuler)" if bool(
             res.diverged[0]) else ""
+        if res.step_limited is not None and bool(res.step_limited[0]):
+            div += (" — <b style='color:#c00'>stopped early</b>: dopri5 reached the explorer's "
+                    "step budget (hhfast.config.EXPLORER_RUN_BUDGET); shorten the run")
         first = f"{float(res.first_spike[0]):.3f} ms" if count else "—"
         self.summary.object = (
             f"<div class='hh-summary'>spikes: <b id='hh-spike-count'>{count}</b> · first spike: "
             f"{first} · rate over the run: {rate:.1f} Hz · {s['method']}, dt = {s['dt']:g} ms"
             f"{div}</div>")
         q = self.query(s)
+        loc = self._location
+        if loc is not None and loc.search.lstrip("?") != q:  # the address follows the view
+            loc.search = f"?{q}" if q else ""
         self.share.object = (f"<div class='hh-share'>Share this view: add "
                              f"<code>?{q.replace('&', '&amp;')}</code> to the page's address "
                              f"(the address bar holds it already when served)</div>" if q else "")
 
     # -- downloads -------------------------------------------------------------------------------
     def _csv(self):
+        if self.last is None:
+            return io.BytesIO(b"# hhfast explorer: no run shown yet\n")
         run, s = self.last
         res = run.result
         buf = io.StringIO()
@@ -437,6 +532,8 @@ class Explorer:
         return io.BytesIO(buf.getvalue().encode())
 
     def _png(self):
+        if self.last is None:
+            raise RuntimeError("no run shown yet")
         import matplotlib
 
         matplotlib.use("Agg")
@@ -488,6 +585,7 @@ class Explorer:
             gen, s = job
             t0 = time.perf_counter()
             try:
+                check_fi(s)  # a refusal comes at once, not after another session's curve
                 fi, err = _fi_pool().submit(fi_settings, s).result(), None
             except SettingError as e:
                 fi, err = None, str(e)
@@ -535,41 +633,121 @@ class Explorer:
 
     # -- serving ---------------------------------------------------------------------------------
     def servable(self):
-        """Attach to the current document (URL sync) and return the layout."""
+        """Attach to the current document (the page's address in, the settings out) and return
+        the layout."""
         pn = self.pn
         self.doc = pn.state.curdoc
         loc = pn.state.location
         if loc is not None and self.doc is not None and self.doc.session_context is not None:
-            for name, w in self.widgets.items():
-                # the query parser turns "7" into a number, which a text field refuses: give
-                # it back as text (the field then checks it like typed input)
-                loc.sync(w, {"value": name},
-                         on_error=lambda mapped, name=name: self._from_url(name, mapped))
+            self._location = loc
+            self.apply_address(loc.search or "")
+        if self.background:
+            self.update()
         return self.layout
 
 
-def make_app(**initial):
-    """A new explorer layout (for a notebook cell or one server session)."""
-    return Explorer(**initial).servable()
+def make_app(served: bool = False, **initial):
+    """A new explorer layout (for a notebook cell, or one server session: ``served``)."""
+    return Explorer(served=served, **initial).servable()
+
+
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def served_hosts(address: str, port: int, extra=()) -> set[str]:
+    """The ``Host`` header values (``name:port``) the server answers: the address it listens
+    on (any loopback name when that is a loopback one) and the ``extra`` host names given
+    (without port)."""
+    def bracket(name):
+        return f"[{name}]" if ":" in name and not name.startswith("[") else name
+
+    names = {address.lower(), *(h.strip().lower() for h in extra)}
+    if address.lower() in _LOOPBACK:
+        names |= set(_LOOPBACK)
+    return {f"{bracket(name)}:{port}" for name in names}
+
+
+def refusal(headers, hosts: set[str]) -> str | None:
+    """Why a request with these headers is refused (None: it is not).
+
+    Refused: a ``Host`` that is not the served address (a page of another site whose name was
+    made to resolve to this machine: DNS rebinding); an ``Origin`` other than the served
+    address (a script of another site); and a request another site's page makes that is not
+    the user opening a link (``Sec-Fetch-Site`` cross-site or same-site, and not a top-level
+    navigation: an ``<img>``, ``<iframe>`` or ``fetch`` pointing at the explorer)."""
+    host = (headers.get("Host") or "").strip().lower()
+    if host not in hosts:
+        return f"Host {host!r} is not the served address ({', '.join(sorted(hosts))})"
+    origin = headers.get("Origin")
+    if origin is not None and origin.strip().lower() not in {f"http://{h}" for h in hosts}:
+        return f"Origin {origin!r} is not the served address"
+    site = (headers.get("Sec-Fetch-Site") or "").lower()
+    if site in ("cross-site", "same-site") and not (
+            (headers.get("Sec-Fetch-Mode") or "").lower() == "navigate"
+            and (headers.get("Sec-Fetch-Dest") or "document").lower() == "document"):
+        return f"a request made by another site's page ({headers.get('Sec-Fetch-Dest')!r})"
+    return None
+
+
+def _guard(server, hosts: set[str]) -> None:
+    """Refuse, with 403, every request to ``server`` (a Bokeh server) that :func:`refusal`
+    names, before Bokeh sees it (its page, its static files and its WebSocket alike), and let
+    only ``hosts`` open the WebSocket."""
+    from tornado.web import RequestHandler
+
+    app = getattr(server, "_tornado", None)  # Bokeh's Tornado application (a Router)
+    if app is None or not hasattr(app, "find_handler"):  # pragma: no cover - a Bokeh change
+        raise RuntimeError("cannot guard this Bokeh version's server: refusing to serve")
+
+    class Refused(RequestHandler):
+        def initialize(self, why):
+            self.why = why
+
+        def prepare(self):
+            self.set_status(403)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish(f"hhfast explorer: refused: {self.why}\n")
+
+    inner = app.find_handler
+
+    def find_handler(request, **kwargs):
+        why = refusal(request.headers, hosts)
+        if why is not None:
+            return app.get_handler_delegate(request, Refused, {"why": why})
+        return inner(request, **kwargs)
+
+    app.find_handler = find_handler
+    origins = app.websocket_origins
+    origins.clear()
+    origins.update(hosts)
 
 
 def serve(port: int = 0, open_browser: bool = True, address: str = "localhost",
-          on_start=None, **initial):
-    """Serve the explorer (one app per browser session) until interrupted; see
+          on_start=None, allow_hosts=(), **initial):
+    """Serve the explorer (one app per browser session) until interrupted or SIGTERM; see
     :func:`hhfast.explorer.serve`.  ``on_start(url)`` is called once the port is bound."""
+    import signal
+
+    for name, value in initial.items():  # refused here, not in every session's page
+        parse(name, value)
     pn = require_panel()
     pn.extension()
-    server = pn.serve({"/": lambda: make_app(**initial)}, port=port, address=address,
-                      show=False, start=False, title="hhfast explorer", print_url=False)
+    server = pn.serve({"/": lambda: make_app(served=True, **initial)}, port=port,
+                      address=address, show=False, start=False, title="hhfast explorer",
+                      print_url=False)
+    hosts = served_hosts(address, server.port, allow_hosts)
+    _guard(server, hosts)
     server.start()
-    url = f"http://{address}:{server.port}/"
+    host = f"[{address}]" if ":" in address else address
+    url = f"http://{host}:{server.port}/"
     if on_start is not None:
         on_start(url)
     if open_browser:
         server.io_loop.add_callback(server.show, "/")
-    import signal
 
-    def _terminate(signum, frame):  # SIGTERM stops the server like Ctrl-C, cleanly
+    def _terminate(signum, frame):
+        # SIGTERM stops the server like Ctrl-C: the event loop is never busy with a run (the
+        # runs are in worker threads), so this takes effect at once
         raise KeyboardInterrupt
 
     try:
