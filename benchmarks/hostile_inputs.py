@@ -2014,7 +2014,7 @@ def _url_value(query, word):
 
 ATTEMPTS.append((A_EXPL, "/?method=RK4: an error beside the field, link not rewritten",
                  _url_value({"method": "RK4"}, "RK4"), VERDICT))
-ATTEMPTS.append((A_EXPL, "/?t_stop=nan: an error beside the field, nothing runs",
+ATTEMPTS.append((A_EXPL, "/?t_stop=nan: an error beside the field, link kept",
                  _url_value({"t_stop": "nan"}, "t_stop"), VERDICT))
 ATTEMPTS.append((A_EXPL, "/?gK=-5: an error beside the field",
                  _url_value({"gK": "-5"}, "gK"), VERDICT))
@@ -2282,11 +2282,12 @@ AREAS_22 = (A_NOISE, A_CHAN, A_MARKOV, A_DOPRI, A_SWEEP, A_STORE, A_EXPL, A_SPIK
 EARLIER = "earlier rounds (issue 10)"
 
 
-def compare(before_path, after_path):
+def compare(before_path, after_path=None):
     """Markdown: per issue-22 area, before and after (tried / handled / weak / silent), then
-    the attempts whose outcome changed and those not handled after."""
+    the attempts whose outcome changed and those not handled after.  Without ``after_path``
+    the after columns are left to fill ("—") and the attempts not handled before are listed."""
     runs = []
-    for path in (before_path, after_path):
+    for path in (before_path, after_path or before_path):
         data = json.loads(Path(path).read_text())
         runs.append({(a["area"], a["label"]): a for a in data["attempts"]})
     before, after = runs
@@ -2300,15 +2301,22 @@ def compare(before_path, after_path):
     areas = [a for a in (*AREAS_22, EARLIER)
              if any(group(x) == a for run in runs for x in run.values())]
     totals = [Counter(), Counter()]
+    blank = " | ".join(["—"] * 4)
     for area in areas:
         cells = []
         for k, run in enumerate(runs):
             c = Counter(x["outcome"] for x in run.values() if group(x) == area)
             totals[k].update(c)
             cells.append(f"{sum(c.values())} | {c['handled']} | {c['weak']} | {c['silent']}")
-        print(f"| {area} | {cells[0]} | {cells[1]} |")
+        print(f"| {area} | {cells[0]} | {cells[1] if after_path else blank} |")
     cells = [f"{sum(c.values())} | {c['handled']} | {c['weak']} | {c['silent']}" for c in totals]
-    print(f"| total | {cells[0]} | {cells[1]} |")
+    print(f"| total | {cells[0]} | {cells[1] if after_path else blank} |")
+    if after_path is None:
+        print("\nNot handled before:\n")
+        for a in before.values():
+            if a["outcome"] != "handled":
+                print(f"* [{a['outcome']}] {a['area']}: {a['label']}: {a['detail'][:220]}")
+        return
     changed = [(k, before[k]["outcome"], a["outcome"]) for k, a in after.items()
                if k in before and before[k]["outcome"] != a["outcome"]]
     print(f"\nChanged ({len(changed)}):\n")
@@ -2340,13 +2348,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--verbose", action="store_true", help="print every attempt")
     ap.add_argument("--json", metavar="PATH", help="write every attempt's outcome to PATH")
-    ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
-                    help="print the before/after markdown table of two --json files and exit")
+    ap.add_argument("--compare", nargs="+", metavar="JSON",
+                    help="BEFORE [AFTER]: print the before/after markdown table of --json "
+                         "files and exit")
     ap.add_argument("--only", choices=("all", "issue22", "earlier"), default="all",
                     help="run only issue 22's attempts, or only the earlier rounds'")
     ap.add_argument("--area", action="append", help="run only these areas (repeatable)")
     opts = ap.parse_args()
     if opts.compare:
+        if len(opts.compare) > 2:
+            ap.error("--compare takes BEFORE.json [AFTER.json]")
         compare(*opts.compare)
         return
     verbose = opts.verbose
