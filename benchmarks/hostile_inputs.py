@@ -1,7 +1,9 @@
 """Hostile-user audit of the input checks: run a fixed list of bad (and a few good) calls and
 count, per area, how each was handled.
 
-    PYTHONPATH=<checkout> python benchmarks/hostile_inputs.py [--verbose]
+    PYTHONPATH=<checkout> python benchmarks/hostile_inputs.py [--verbose] [--json PATH]
+        [--only all|issue22|earlier] [--area AREA ...]
+    python benchmarks/hostile_inputs.py --compare BEFORE.json AFTER.json   # markdown table
 
 Outcomes: *handled* (a ValueError/TypeError, or a CLI exit 2 with one line on stderr, whose
 message names the problem; for good calls: the right result), *weak* (an error that does not
@@ -9,16 +11,29 @@ name the problem, another exception type, a traceback, a hang or a memory blow-u
 *silent* (no error where one was due, or a wrong result).  Run it against the main checkout and
 against a branch to compare; each attempt is limited to 60 s (SIGALRM) and the process to 6 GiB
 of address space, so a hang or a runaway allocation is recorded, not suffered.
+
+Issue 22's attempts (noise, channel noise, the Markov reference, dopri5, sweeps with noise,
+stores, the explorer, spike counting under noise, the CLI) are stricter: bad user input must
+raise ``hhfast.errors.InputError`` naming the argument (a plain ValueError/TypeError is weak), a
+refused sweep must leave no store, and calls that may not return from a Numba kernel (which
+SIGALRM cannot interrupt) run in a child process with a hard timeout (a timeout is weak).  The
+explorer is served by ``hhfast explore`` in a child on a free loopback port and always SIGKILLed
+at the end.  ``--json`` writes every attempt's outcome; ``--compare`` tabulates two such files
+(before / after) by issue-22 area.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
+import json
 import math
 import os
 import resource
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -858,6 +873,1295 @@ ATTEMPTS.append(("CLI run", "--param gK=-3 (refused by a check inside simulate):
                  _cli_attempt("run", ["--param", "gK=-3"], None), ("cli", "gK")))
 
 
+# ================================================================================================
+# Issue 22 ("never silently wrong, second round"): noise, channel noise, the Markov reference,
+# dopri5, sweeps with noise (API and TOML), store damage, the explorer, spike counting under
+# noise, and the CLI faces of all of them.  Judged by the behaviour issue 22 demands, observed
+# (exception type and words, exit status, time taken, values), so the same attempt runs on the
+# code before and after its fixes:
+#   * bad user input must raise hhfast.errors.InputError naming the argument ("input" attempts:
+#     a plain ValueError/TypeError naming it is *weak*);
+#   * a CLI user error exits 2 with one line (exit 70, "a bug", is weak);
+#   * a sweep refused must leave no store behind;
+#   * work that may not return (a Numba kernel that SIGALRM cannot interrupt) runs in a child
+#     process with a hard timeout; a timeout is weak.
+FIRST_22 = len(ATTEMPTS)  # attempts from here on are issue 22's
+A_NOISE, A_CHAN, A_MARKOV, A_DOPRI = "noise", "channel noise", "Markov reference", "dopri5"
+A_SWEEP, A_STORE, A_EXPL, A_SPIKE, A_CLI = ("sweeps with noise", "stores", "explorer",
+                                            "spike counting", "CLI (issue 22)")
+INPUT = "input"  # expect = (INPUT, key or tuple of alternative keys)
+
+
+def _input_error():
+    from hhfast import errors
+
+    return getattr(errors, "InputError", ())
+
+
+def _names(msg, key):
+    keys = key if isinstance(key, tuple) else (key,)
+    return any(k.lower() in msg.lower() for k in keys)
+
+
+def judge_input(exc, key):
+    """Outcome of an attempt that must raise InputError naming ``key``."""
+    if exc is None:
+        return "silent", "no error"
+    named = _names(str(exc), key)
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, _input_error()):
+        return ("handled" if named else "weak"), text
+    return "weak", ("not an InputError: " if named else "") + text
+
+
+def inp(area, label, thunk, key):
+    ATTEMPTS.append((area, label, thunk, (INPUT, key)))
+
+
+def ok22(area, label, thunk, check):
+    ATTEMPTS.append((area, label, thunk, check))
+
+
+def noisy(**kw):
+    kw.setdefault("noise_sigma", 1.0)
+    return sim(**kw)
+
+
+# -- a child process with a hard timeout (for calls that may not return) --------------------------
+CHILD = r"""
+import json, sys, time, warnings
+import numpy as np
+import hhfast as hh
+from hhfast import errors
+IE = getattr(errors, "InputError", ())
+{setup}
+print("READY", flush=True)
+t = time.perf_counter()
+try:
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        r = {call}
+    out = dict(ok=True, repr=repr(r)[:200], warn=[str(x.message)[:300] for x in w])
+except BaseException as e:
+    out = dict(ok=False, type=type(e).__name__, input=isinstance(e, IE), msg=str(e)[:500])
+out["t"] = time.perf_counter() - t
+print("RESULT " + json.dumps(out), flush=True)
+"""
+
+
+def child(code, timeout=30.0, env=None, args=()):
+    """Run ``code`` in a fresh interpreter (own process group): (returncode or None on
+    timeout, stdout, stderr, seconds).  Killed with SIGKILL at the timeout."""
+    t = time.monotonic()
+    p = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         env={**os.environ, **(env or {})})
+    try:
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, out, err, time.monotonic() - t
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        return None, out, err, time.monotonic() - t
+
+
+def child_call(call, setup="", timeout=30.0):
+    """Evaluate the expression ``call`` in a child: the RESULT dict, or None on a timeout."""
+    code, out, err, secs = child(CHILD.format(setup=setup, call=call), timeout)
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    if code is None:
+        return {"timeout": secs, "stderr": err[-300:]}
+    return {"crash": code, "stderr": err.strip()[-300:]}
+
+
+def bounded(call, setup="", quick=5.0, words=("budget", "estimate", "events", "steps"),
+            timeout=30.0, warned=""):
+    """An attempt asking for (nearly) unbounded work: handled if refused within ``quick`` s by
+    an InputError naming an estimate (a number) and one of ``words``, or if the run returns
+    (bounded) with a warning that names ``warned``; weak on a timeout, a crash or a plain
+    error."""
+    def f():
+        r = child_call(call, setup, timeout)
+        if "timeout" in r:
+            return "weak", f"no answer in {r['timeout']:.0f} s (killed): unbounded work"
+        if "crash" in r:
+            return "weak", f"crashed (exit {r['crash']}): {r['stderr']}"
+        if r["ok"]:
+            said = "; ".join(x for x in r["warn"] if warned in x)
+            return ("handled" if said else "silent"), \
+                f"returned in {r['t']:.1f} s: {r['repr']} {said[:200]}"
+        named = _names(r["msg"], words) and any(ch.isdigit() for ch in r["msg"])
+        ok = r["input"] and named and r["t"] <= quick
+        return ("handled" if ok else "weak"), \
+            f"{r['type']} after {r['t']:.1f} s (input error: {r['input']}): {r['msg']}"
+    return f
+
+
+# -- noise: white and OU ---------------------------------------------------------------------
+NOISE_BAD = [
+    ("noise_sigma=-1", dict(noise_sigma=-1.0), "noise_sigma"),
+    ("noise_sigma=nan", dict(noise_sigma=NAN), "noise_sigma"),
+    ("noise_sigma=inf", dict(noise_sigma=INF), "noise_sigma"),
+    ("noise_sigma='1'", dict(noise_sigma="1"), "noise_sigma"),
+    ("noise_sigma=True", dict(noise_sigma=True), "noise_sigma"),
+    ("noise_sigma=1j", dict(noise_sigma=1j), "noise_sigma"),
+    ("noise_sigma=[1, -1]", dict(noise_sigma=[1.0, -1.0]), "noise_sigma"),
+    ("noise_sigma=None", dict(noise_sigma=None), "noise_sigma"),
+    ("noise_tau=-1", dict(noise_tau=-1.0), "noise_tau"),
+    ("noise_tau=nan", dict(noise_tau=NAN), "noise_tau"),
+    ("noise_tau=inf", dict(noise_tau=INF), "noise_tau"),
+    ("noise_tau='1'", dict(noise_tau="1"), "noise_tau"),
+    ("noise_tau=[1, -0.5]", dict(noise_tau=[1.0, -0.5]), "noise_tau"),
+    ("noise_I0=nan (OU)", dict(noise_tau=1.0, noise_I0=NAN), "noise_I0"),
+    ("noise_I0=inf (OU)", dict(noise_tau=1.0, noise_I0=INF), "noise_I0"),
+    ("noise_I0='0' (OU)", dict(noise_tau=1.0, noise_I0="0"), "noise_I0"),
+    ("noise_I0=5 with white noise (noise_tau=0): ignored?", dict(noise_I0=5.0), "noise_I0"),
+    ("noise_I0=5 alone (no sigma, no tau)", dict(noise_sigma=0.0, noise_I0=5.0), "noise_I0"),
+    ("seed=-1", dict(seed=-1), "seed"),
+    ("seed=2**64", dict(seed=2**64), "seed"),
+    ("seed=1.5", dict(seed=1.5), "seed"),
+    ("seed='1'", dict(seed="1"), "seed"),
+    ("seed=True", dict(seed=True), "seed"),
+    ("seed=None", dict(seed=None), "seed"),
+    ("seed=nan", dict(seed=NAN), "seed"),
+    ("seed=[1, 2]", dict(seed=[1, 2]), "seed"),
+    ("trial=-1", dict(trial=-1), "trial"),
+    ("trial=2**64", dict(trial=2**64), "trial"),
+    ("trial=1.5", dict(trial=1.5), "trial"),
+    ("trial='a'", dict(trial="a"), "trial"),
+    ("trial=True", dict(trial=True), "trial"),
+    ("trial=nan", dict(trial=NAN), "trial"),
+    ("trial=[0, 1, 2] with amplitude=[1, 2] (shapes)",
+     dict(trial=[0, 1, 2], amplitude=[1.0, 2.0]), "trial"),
+    ("noise with method='dopri5'", dict(method="dopri5"), "noise"),
+    ("noise, t_start=0.005 not a whole number of steps of 0.01",
+     dict(t_start=0.005, t_stop=5.0), "t_start"),
+    ("noise beyond 2^32 steps (dt=1e-6 ms, t_stop=5000 ms)", dict(dt=1e-6, t_stop=5000.0),
+     ("2^32", "2**32", "steps", "budget")),
+]
+for _label, _kw, _key in NOISE_BAD:
+    inp(A_NOISE, f"simulate {_label}", noisy(**_kw), _key)
+
+FI_BAD = [
+    ("noise_sigma=-1", dict(noise_sigma=-1.0), "noise_sigma"),
+    ("noise_sigma=nan", dict(noise_sigma=NAN), "noise_sigma"),
+    ("noise_sigma='1'", dict(noise_sigma="1"), "noise_sigma"),
+    ("noise_tau=-1 (sigma 1)", dict(noise_sigma=1.0, noise_tau=-1.0), "noise_tau"),
+    ("seed=-1 (sigma 1)", dict(noise_sigma=1.0, seed=-1), "seed"),
+    ("trials=0 (sigma 1)", dict(noise_sigma=1.0, trials=0), "trials"),
+    ("trials=2.5 (sigma 1)", dict(noise_sigma=1.0, trials=2.5), "trials"),
+    ("trials=True (sigma 1)", dict(noise_sigma=1.0, trials=True), "trials"),
+    ("noise_I0=5 (white)", dict(noise_sigma=1.0, noise_I0=5.0), "noise_I0"),
+]
+for _label, _kw, _key in FI_BAD:
+    inp(A_NOISE, f"fi_curve {_label}",
+        (lambda kw=_kw: hh.fi_curve([5.0, 10.0], t_stop=50.0, **kw)), _key)
+inp(A_NOISE, "rheobase noise_sigma=-1",
+    lambda: hh.rheobase(hh.pulses([(1.0, 2.0, 1.0)]), t_stop=10.0, noise_sigma=-1.0),
+    "noise_sigma")
+inp(A_NOISE, "rheobase seed=-1 (sigma 1)",
+    lambda: hh.rheobase(hh.pulses([(1.0, 2.0, 1.0)]), t_stop=10.0, noise_sigma=1.0, seed=-1),
+    "seed")
+
+
+def _twice(**kw):
+    def f():
+        a = hh.simulate(hh.step(), t_stop=30.0, amplitude=[5.0, 8.0], record="V", **kw)
+        b = hh.simulate(hh.step(), t_stop=30.0, amplitude=[5.0, 8.0], record="V", **kw)
+        return np.array_equal(np.asarray(a.V), np.asarray(b.V))
+    return f
+
+
+ok22(A_NOISE, "white noise: the same call twice is bitwise equal",
+     _twice(noise_sigma=2.0, seed=3), lambda r: r is True)
+ok22(A_NOISE, "OU noise: the same call twice is bitwise equal",
+     _twice(noise_sigma=2.0, noise_tau=2.0, seed=3), lambda r: r is True)
+
+
+@verdict(A_NOISE, "trial=7 alone equals neuron 7 of a batch of trials 0..7 (bitwise)")
+def _trial_alone():
+    kw = dict(t_stop=30.0, amplitude=8.0, noise_sigma=2.0, noise_tau=1.0, seed=9, record="V")
+    one = hh.simulate(hh.step(), trial=7, **kw)
+    batch = hh.simulate(hh.step(), trial=np.arange(8), **kw)
+    same = np.array_equal(np.asarray(one.V).reshape(-1), np.asarray(batch.V)[7].reshape(-1))
+    return ("handled" if same else "silent"), "equal" if same else "differ"
+
+
+def _continued(tau):
+    def f():
+        kw = dict(amplitude=[6.0, 9.0], noise_sigma=2.0, noise_tau=tau, seed=4)
+        whole = hh.simulate(hh.step(), t_stop=40.0, **kw)
+        first = hh.simulate(hh.step(), t_stop=20.0, **kw)
+        second = hh.simulate(hh.step(), t_stop=40.0, **{**kw, **first.continuation()})
+        v1 = np.asarray(whole.final_state["V"])
+        v2 = np.asarray(second.final_state["V"])
+        n = np.asarray(first.spike_count) + np.asarray(second.spike_count)
+        same = np.array_equal(np.asarray(whole.spike_count), n) and np.allclose(v1, v2,
+                                                                                rtol=0, atol=1e-9)
+        return ("handled" if same else "silent"), f"final V {v1} vs {v2}"
+    return f
+
+
+for _tau, _what in ((0.0, "white"), (2.0, "OU")):
+    ATTEMPTS.append((A_NOISE, f"{_what} noise: 0-20 ms + continuation() to 40 ms equals one "
+                     "0-40 ms run", _continued(_tau), VERDICT))
+
+
+def _passive_variance(tau, dt=0.01, n=2000):
+    """Stationary variance of V of a passive membrane (gNa = gK = 0) driven by OU (tau > 0) or
+    white (tau = 0) current noise, against the closed form: Cm dV = -gL (V - EL) dt + I dt,
+    white: var = sigma^2 / (2 gL Cm); OU (sd sigma, time tau): var = (sigma/Cm)^2 tm^2 tau /
+    (tau + tm), tm = Cm/gL.  Ensemble variance over n neurons at 37 times 10 ms apart (> 3 tm,
+    correlation e^-3) after 40 ms (12 tm) of settling: relative SE ~ sqrt(2 / 74000) = 0.5 %."""
+    def f():
+        gL, Cm, sigma = 0.3, 1.0, 1.0
+        tm = Cm / gL
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            try:
+                r = hh.simulate(hh.step(), t_stop=400.0, dt=dt, method="euler", gNa=0.0, gK=0.0,
+                                gL=gL, Cm=Cm, amplitude=np.zeros(n), noise_sigma=sigma,
+                                noise_tau=tau, seed=11, record="V",
+                                record_every=round(10.0 / dt))
+            except (ValueError, TypeError) as e:
+                ok = isinstance(e, _input_error()) and "noise_tau" in str(e)
+                return ("handled" if ok else "weak"), f"refused: {type(e).__name__}: {e}"
+        said = [str(x.message) for x in w if "noise_tau" in str(x.message)]
+        V = np.asarray(r.V).reshape(n, -1)[:, 4:]
+        got = float(V.var(axis=0, ddof=1).mean())
+        exact = sigma**2 / (2 * gL * Cm) if tau == 0 else (sigma / Cm) ** 2 * tm**2 * tau / (
+            tau + tm)
+        ratio = got / exact
+        detail = f"variance {got:.5g} vs closed form {exact:.5g} mV^2 (x{ratio:.3f})"
+        if abs(ratio - 1) <= 0.03:
+            return "handled", detail
+        if said:
+            return "handled", detail + f"; warned: {said[0][:150]}"
+        return "weak", detail + ", no warning"  # issue 22 classed this as weak
+    return f
+
+
+for _tau, _what in ((0.0, "white"), (0.1, "OU tau = 10 dt"), (0.005, "OU tau = dt/2"),
+                    (0.001, "OU tau = dt/10")):
+    ATTEMPTS.append((A_NOISE, f"passive-membrane V variance, {_what} (dt 0.01): within 3 % of "
+                     "the closed form, or refused/warned", _passive_variance(_tau), VERDICT))
+
+
+# -- channel noise ---------------------------------------------------------------------------
+def chan(**kw):
+    kw.setdefault("channel_noise", "channel")
+    return sim(**kw)
+
+
+CHAN_BAD = [
+    ("channel_noise='foo'", dict(channel_noise="foo"), "channel_noise"),
+    ("channel_noise=1", dict(channel_noise=1), "channel_noise"),
+    ("channel_noise=True", dict(channel_noise=True), "channel_noise"),
+    ("area=0", dict(area=0.0), "area"),
+    ("area=-1", dict(area=-1.0), "area"),
+    ("area=nan", dict(area=NAN), "area"),
+    ("area=inf", dict(area=INF), "area"),
+    ("area='100'", dict(area="100"), "area"),
+    ("area=True", dict(area=True), "area"),
+    ("area=1e-6 (less than one channel)", dict(area=1e-6), ("area", "channel")),
+    ("area=[10, -1]", dict(area=[10.0, -1.0]), "area"),
+    ("rho_Na=-1", dict(rho_Na=-1.0), "rho_Na"),
+    ("rho_Na=nan", dict(rho_Na=NAN), "rho_Na"),
+    ("rho_K=0", dict(rho_K=0.0), "rho_K"),
+    ("rho_K='18'", dict(rho_K="18"), "rho_K"),
+    ("method='rk4'", dict(method="rk4"), "method"),
+    ("method='dopri5'", dict(method="dopri5"), "method"),
+    ("record='n' (not a channel state)", dict(record="n"), "record"),
+    ("seed=-1", dict(seed=-1), "seed"),
+    ("trial=-1", dict(trial=-1), "trial"),
+    ("noise_sigma=-1 (with current noise)", dict(noise_sigma=-1.0), "noise_sigma"),
+    ("area=100 without channel_noise", dict(channel_noise=None, area=100.0), "area"),
+    ("rho_Na=60 without channel_noise", dict(channel_noise=None, rho_Na=60.0), "rho_Na"),
+]
+for _label, _kw, _key in CHAN_BAD:
+    inp(A_CHAN, f"simulate {_label}", chan(**_kw), _key)
+inp(A_CHAN, "fi_curve channel_noise='channel', area=-1",
+    lambda: hh.fi_curve([5.0, 10.0], t_stop=50.0, channel_noise="channel", area=-1.0), "area")
+inp(A_CHAN, "fi_curve area=100 without channel_noise",
+    lambda: hh.fi_curve([5.0, 10.0], t_stop=50.0, area=100.0), "area")
+inp(A_CHAN, "continuation() of a channel-noise run (cannot continue)",
+    lambda: hh.simulate(hh.step(), t_stop=5.0, channel_noise="channel").continuation(),
+    ("continu", "channel"))
+ok22(A_CHAN, "the same channel-noise call twice is bitwise equal",
+     _twice(channel_noise="channel", area=50.0, seed=2), lambda r: r is True)
+
+
+@verdict(A_CHAN, "area=1e12 (near deterministic): bounded time, spikes as the deterministic "
+         "model")
+def _chan_huge_area():
+    kw = dict(t_stop=50.0, amplitude=10.0, method="euler", dt=0.005)
+    t = time.perf_counter()
+    r = hh.simulate(hh.step(), channel_noise="channel", area=1e12, **kw)
+    secs = time.perf_counter() - t
+    d = hh.simulate(hh.step(), **kw)
+    same = np.array_equal(np.asarray(r.spike_count), np.asarray(d.spike_count))
+    return ("handled" if same and secs < 10 else "silent"), \
+        f"{np.asarray(r.spike_count).reshape(-1)} vs {np.asarray(d.spike_count).reshape(-1)} "\
+        f"spikes, {secs:.1f} s"
+
+
+# -- the Markov reference --------------------------------------------------------------------
+def mk(**kw):
+    kw.setdefault("t_stop", 5.0)
+    kw.setdefault("seed", 1)
+    kw.setdefault("area", 10.0)
+    return lambda: hh.reference.markov(hh.step(), **kw)
+
+
+MARKOV_BAD = [
+    ("seed=-1", dict(seed=-1), "seed"),
+    ("seed='a'", dict(seed="a"), "seed"),
+    ("seed=2**64", dict(seed=2**64), "seed"),
+    ("seed=1.5", dict(seed=1.5), "seed"),
+    ("seed=None", dict(seed=None), "seed"),
+    ("t_stop=t_start=0", dict(t_stop=0.0), "t_stop"),
+    ("t_stop=nan", dict(t_stop=NAN), "t_stop"),
+    ("t_stop=inf", dict(t_stop=INF), "t_stop"),
+    ("dt=0", dict(dt=0.0), "dt"),
+    ("dt=-0.01", dict(dt=-0.01), "dt"),
+    ("dt=nan", dict(dt=NAN), "dt"),
+    ("dt='0.01'", dict(dt="0.01"), "dt"),
+    ("record_dt=0.015 (not a multiple of dt)", dict(record_dt=0.015), "record_dt"),
+    ("record_dt=-1", dict(record_dt=-1.0), "record_dt"),
+    ("params='classic'", dict(params="classic"), "params"),
+    ("area=0", dict(area=0.0), "area"),
+    ("area=-1", dict(area=-1.0), "area"),
+    ("area=nan", dict(area=NAN), "area"),
+    ("area='10'", dict(area="10"), "area"),
+    ("rho_Na=-1", dict(rho_Na=-1.0), "rho_Na"),
+    ("rho_K=nan", dict(rho_K=NAN), "rho_K"),
+    ("noise_sigma=1 (current noise)", dict(noise_sigma=1.0), "noise_sigma"),
+    ("window=(10, 20) on 5 ms", dict(window=(10.0, 20.0)), "window"),
+    ("max_spikes=-1", dict(max_spikes=-1), "max_spikes"),
+    ("num_threads=0", dict(num_threads=0), "num_threads"),
+    ("trial=-1", dict(trial=-1), "trial"),
+    ("clamp_V='a'", dict(clamp_V="a"), "clamp_V"),
+    ("unknown keyword gna=1", dict(gna=1.0), "gna"),
+    ("threshold=nan", dict(threshold=NAN), "threshold"),
+    ("temperature=-300", dict(temperature=-300.0), "temperature"),
+]
+for _label, _kw, _key in MARKOV_BAD:
+    inp(A_MARKOV, f"markov {_label}", mk(**_kw), _key)
+inp(A_MARKOV, "continuation() of a Markov run (cannot continue)",
+    lambda: mk(t_stop=2.0)().continuation(), ("continu", "markov", "channel"))
+
+
+@verdict(A_MARKOV, "the same seed twice is bitwise equal; another seed differs")
+def _markov_repro():
+    kw = dict(t_stop=20.0, area=20.0, amplitude=[5.0, 10.0], record_dt=0.1)
+    a = hh.reference.markov(hh.step(), seed=5, **kw)
+    b = hh.reference.markov(hh.step(), seed=5, **kw)
+    c = hh.reference.markov(hh.step(), seed=6, **kw)
+    same = np.array_equal(np.asarray(a.traces["V"]), np.asarray(b.traces["V"]))
+    other = not np.array_equal(np.asarray(a.traces["V"]), np.asarray(c.traces["V"]))
+    return ("handled" if same and other else "silent"), f"same seed equal: {same}, other " \
+        f"seed differs: {other}"
+
+
+MK_CALL = "hh.reference.markov(hh.step(), seed=1, {kw})"
+MK_WARM = "hh.reference.markov(hh.step(), t_stop=0.1, seed=1, area=1.0)"
+for _label, _kw in (
+        ("temperature=1000 on 1 µm² (rates x 3^99)", "t_stop=5.0, area=1.0, temperature=1000.0"),
+        ("temperature=100 on 100 µm²", "t_stop=5.0, area=100.0, temperature=100.0"),
+        ("area=1e12 µm² (extrapolated ~64 h for one step)", "t_stop=1.0, area=1e12"),
+        ("area=1e6 µm², t_stop=1000 ms", "t_stop=1000.0, area=1e6"),
+        ("t_stop=1e9 ms on 100 µm²", "t_stop=1e9, area=100.0")):
+    ATTEMPTS.append((A_MARKOV, f"markov {_label}: refused quickly naming the estimate and a "
+                     "knob (or bounded)", bounded(MK_CALL.format(kw=_kw), MK_WARM), VERDICT))
+
+SIGINT_CHILD = r"""
+import sys, time, hhfast as hh
+hh.reference.markov(hh.step(), t_stop=0.1, seed=1, area=1.0)   # load the kernel first
+print("READY", flush=True)
+try:
+    hh.reference.markov(hh.step(), t_stop=1e5, seed=1, area=1000.0, amplitude=10.0)
+    print("FINISHED", flush=True)
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+except Exception as e:
+    print("REFUSED", type(e).__name__, str(e).replace("\n", " ")[:300], flush=True)
+"""
+
+
+@verdict(A_MARKOV, "Ctrl-C (SIGINT) during a long markov run acts within a second")
+def _markov_sigint():
+    p = subprocess.Popen([sys.executable, "-c", SIGINT_CHILD], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        if p.stdout.readline().strip() != "READY":
+            return "weak", "the child did not start"
+        time.sleep(2.0)
+        if p.poll() is not None:
+            rest = p.stdout.read().strip()
+            ok = rest.startswith("REFUSED") and any(w in rest for w in ("budget", "estimate"))
+            return ("handled" if ok else "weak"), f"ended before the interrupt: {rest[:250]}"
+        t = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            return "weak", "SIGINT ignored for > 5 s (killed)"
+        secs = time.monotonic() - t
+        return ("handled" if secs <= 1.5 else "weak"), f"stopped {secs:.2f} s after SIGINT"
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+
+
+# -- dopri5 ----------------------------------------------------------------------------------
+def dp(**kw):
+    kw.setdefault("method", "dopri5")
+    return sim(**kw)
+
+
+DOPRI_BAD = [
+    ("rtol=0", dict(rtol=0.0), "rtol"),
+    ("rtol=-1", dict(rtol=-1.0), "rtol"),
+    ("rtol=nan", dict(rtol=NAN), "rtol"),
+    ("rtol=inf", dict(rtol=INF), "rtol"),
+    ("rtol='1e-6'", dict(rtol="1e-6"), "rtol"),
+    ("rtol=True", dict(rtol=True), "rtol"),
+    ("rtol=1e-20 (below the floor)", dict(rtol=1e-20), "rtol"),
+    ("atol=-1", dict(atol=-1.0), "atol"),
+    ("atol=nan", dict(atol=NAN), "atol"),
+    ("atol='0'", dict(atol="0"), "atol"),
+    ("max_steps=0", dict(max_steps=0), "max_steps"),
+    ("max_steps=-1", dict(max_steps=-1), "max_steps"),
+    ("max_steps=2.5", dict(max_steps=2.5), "max_steps"),
+    ("max_steps=True", dict(max_steps=True), "max_steps"),
+    ("max_steps='100'", dict(max_steps="100"), "max_steps"),
+    ("max_steps=1e6 (a float)", dict(max_steps=1e6), "max_steps"),
+    ("rtol with method='rk4'", dict(method="rk4", rtol=1e-6), "rtol"),
+    ("max_steps with method='euler'", dict(method="euler", max_steps=100), "max_steps"),
+    ("dtype=float32", dict(dtype=F32), ("float32", "dtype")),
+    ("channel_noise='channel'", dict(channel_noise="channel"), ("channel", "method")),
+    ("t_stop=t_start", dict(t_stop=0.0), "t_stop"),
+]
+for _label, _kw, _key in DOPRI_BAD:
+    inp(A_DOPRI, f"simulate dopri5 {_label}", dp(**_kw), _key)
+
+
+
+def child_input(call, key, timeout=45.0):
+    """An "input" attempt run in a child (a call that may compile or run for long)."""
+    def f():
+        r = child_call(call, "", timeout)
+        if "timeout" in r:
+            return "weak", f"no answer in {r['timeout']:.0f} s (killed)"
+        if "crash" in r:
+            return "weak", f"crashed (exit {r['crash']}): {r['stderr']}"
+        if r["ok"]:
+            return "silent", f"returned {r['repr']}"
+        named = _names(r["msg"], key)
+        ok = r["input"] and named
+        return ("handled" if ok else "weak"), \
+            f"{'' if r['input'] else 'not an InputError: '}{r['type']}: {r['msg']}"
+    return f
+
+
+for _big in ("2**64", "2**63"):
+    ATTEMPTS.append((A_DOPRI, f"simulate dopri5 max_steps={_big} (in a child)", child_input(
+        f"hh.simulate(hh.step(), t_stop=5.0, method='dopri5', max_steps={_big})", "max_steps"),
+        VERDICT))
+
+_LIMITED = {}
+
+
+def _limited():
+    """A 100 ms run at 10 µA/cm² (spiking ~68 Hz) stopped by max_steps=60 (~20 ms)."""
+    if "r" not in _LIMITED:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            r = hh.simulate(hh.step(), t_stop=100.0, amplitude=[10.0, 10.0], method="dopri5",
+                            max_steps=60)
+        _LIMITED["r"] = r, [str(x.message) for x in w]
+    return _LIMITED["r"]
+
+
+@verdict(A_DOPRI, "max_steps=60 stops a spiking neuron: a warning")
+def _limited_warns():
+    r, said = _limited()
+    if not bool(np.asarray(r.step_limited).all()):
+        return "silent", "max_steps=60 did not stop the run (the attempt does not bite)"
+    said = [s for s in said if "max_steps" in s or "step" in s]
+    return ("handled" if said else "silent"), (said[0][:200] if said else
+                                                "step_limited set, no warning")
+
+
+@verdict(A_DOPRI, "max_steps stop: the window rate covers only the computed span")
+def _limited_rate():
+    r, _ = _limited()
+    n = int(np.asarray(r.spike_count).reshape(-1)[0])
+    rate = float(np.asarray(r.rate(0.0, 100.0)).reshape(-1)[0])
+    full = n / 100.0 * 1000.0
+    if math.isnan(rate) or abs(rate - full) > 1e-9:
+        return "handled", f"{n} spikes; rate(0, 100) = {rate:.4g} Hz (not {full:.4g})"
+    return "silent", f"{n} spikes in ~20 computed ms reported as {rate:.4g} Hz over 100 ms"
+
+
+@verdict(A_DOPRI, "continuation() of a step-limited run: refused, or continued correctly")
+def _limited_continue():
+    r, _ = _limited()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            c = r.continuation()
+            r2 = hh.simulate(hh.step(), t_stop=200.0, amplitude=10.0, method="dopri5", **c)
+    except (ValueError, TypeError) as e:
+        ok = isinstance(e, _input_error())
+        return ("handled" if ok else "weak"), f"refused: {type(e).__name__}: {e}"
+    whole = hh.simulate(hh.step(), t_stop=200.0, amplitude=10.0, method="dopri5")
+    got = int(np.asarray(r.spike_count).reshape(-1)[0]) + int(np.asarray(r2.spike_count)[0])
+    want = int(np.asarray(whole.spike_count).reshape(-1)[0])
+    return ("handled" if abs(got - want) <= 1 else "silent"), \
+        f"{got} spikes over 0-200 ms in two parts vs {want} in one run"
+
+
+ATTEMPTS.append((A_DOPRI, "dopri5 t_stop=1e9 ms: bounded by max_steps (returns, flagged and "
+                 "warned) or refused", bounded(
+                     "hh.simulate(hh.step(), t_stop=1e9, amplitude=10.0, method='dopri5')",
+                     "hh.simulate(hh.step(), t_stop=1.0, method='dopri5')", timeout=45,
+                     warned="max_steps"),
+                 VERDICT))
+
+
+@verdict(A_DOPRI, "dopri5 rtol=1e-8: spike times within 1e-3 ms of the scipy reference")
+def _dopri_ref():
+    kw = dict(t_stop=50.0, amplitude=[7.0, 10.0, 20.0])
+    r = hh.simulate(hh.step(), method="dopri5", rtol=1e-8, atol=1e-8, **kw)
+    ref = hh.reference.solve(hh.step(), **kw)
+    worst = 0.0
+    for i in range(3):
+        a, b = np.asarray(r.spike_times[i]), np.asarray(ref.spike_times[i])
+        if a.size != b.size:
+            return "silent", f"neuron {i}: {a.size} vs {b.size} spikes"
+        worst = max(worst, float(np.max(np.abs(a - b))) if a.size else 0.0)
+    return ("handled" if worst <= 1e-3 else "silent"), f"max spike-time error {worst:.2e} ms"
+
+
+# -- sweeps with noise: the Python API -------------------------------------------------------
+NSW = dict(t_stop=20.0, dt=0.025, method="euler", progress=False)
+
+
+def _sweep_refused(grid_axes, key, **kw):
+    """A sweep that must be refused with an InputError naming ``key`` before its store is
+    created (issue 22, item 3)."""
+    def f():
+        path = _tmpdir("refused.zarr")
+        try:
+            hh.sweep(hh.grid(**grid_axes), hh.step(), store=path, **{**NSW, **kw})
+        except Exception as e:  # noqa: BLE001 - judged below
+            outcome, detail = judge_input(e, key)
+            if os.path.exists(path):
+                return "weak", f"store left behind; {detail}"
+            return outcome, detail
+        return "silent", "accepted"
+    return f
+
+
+SWEEP_NOISE_BAD = [
+    ("axis noise_sigma=[-1, 1]", dict(noise_sigma=[-1.0, 1.0]), {}, "noise_sigma"),
+    ("axis noise_sigma=[1, nan]", dict(noise_sigma=[1.0, NAN]), {}, "noise_sigma"),
+    ("axis noise_tau=[-1, 1] (sigma 1)", dict(noise_tau=[-1.0, 1.0]), dict(noise_sigma=1.0),
+     "noise_tau"),
+    ("axis noise_I0=[5] with white noise", dict(noise_I0=[5.0, 6.0]), dict(noise_sigma=1.0),
+     "noise_I0"),
+    ("fixed noise_sigma=-1", dict(amplitude=[1.0, 2.0]), dict(noise_sigma=-1.0), "noise_sigma"),
+    ("fixed noise_I0=5 with white noise", dict(amplitude=[1.0, 2.0]),
+     dict(noise_sigma=1.0, noise_I0=5.0), "noise_I0"),
+    ("seed=-1", dict(amplitude=[1.0, 2.0]), dict(noise_sigma=1.0, seed=-1), "seed"),
+    ("seed='a'", dict(amplitude=[1.0, 2.0]), dict(noise_sigma=1.0, seed="a"), "seed"),
+    ("seed=2**64", dict(amplitude=[1.0, 2.0]), dict(noise_sigma=1.0, seed=2**64), "seed"),
+    ("seed=1.5", dict(amplitude=[1.0, 2.0]), dict(noise_sigma=1.0, seed=1.5), "seed"),
+    ("axis trial=[-1, 0]", dict(trial=[-1, 0]), dict(noise_sigma=1.0), "trial"),
+    ("axis trial=[0.5, 1]", dict(trial=[0.5, 1.0]), dict(noise_sigma=1.0), "trial"),
+    ("axis trial=[2**64]", dict(trial=[2**64]), dict(noise_sigma=1.0), "trial"),
+    ("axis amplitude=[1, nan] with noise", dict(amplitude=[1.0, NAN]), dict(noise_sigma=1.0),
+     "amplitude"),
+    ("channel_noise='channel', axis area=[0, 10]", dict(area=[0.0, 10.0]),
+     dict(channel_noise="channel"), "area"),
+    ("channel_noise='channel', fixed area=-1", dict(amplitude=[1.0, 2.0]),
+     dict(channel_noise="channel", area=-1.0), "area"),
+    ("channel_noise='foo'", dict(amplitude=[1.0, 2.0]), dict(channel_noise="foo"),
+     "channel_noise"),
+    ("axis area=[10, 20] without channel_noise", dict(area=[10.0, 20.0]), {}, "area"),
+    ("method='dopri5', fixed noise_sigma=1", dict(amplitude=[1.0, 2.0]),
+     dict(method="dopri5", noise_sigma=1.0), ("noise", "dopri5")),
+    ("channel_noise with method='rk4'", dict(amplitude=[1.0, 2.0]),
+     dict(channel_noise="channel", method="rk4"), "method"),
+]
+for _label, _axes, _kw, _key in SWEEP_NOISE_BAD:
+    ATTEMPTS.append((A_SWEEP, f"sweep {_label}: InputError, no store left",
+                     _sweep_refused(_axes, _key, **_kw), VERDICT))
+
+NK = dict(t_stop=50.0, dt=0.01, method="euler", amplitude=6.6, noise_sigma=3.0, seed=7)
+
+
+def _noisy_sweep(axes, store=None, **kw):
+    args = {k: v for k, v in {**NK, **kw}.items() if k not in axes}
+    return hh.sweep(hh.grid(**axes), hh.step(), progress=False, store=store,
+                    metrics=["spike_count", "first_spike"], **args)
+
+
+@verdict(A_SWEEP, "axis trial=[100, 200] equals simulate(trial=100) and simulate(trial=200)")
+def _trial_axis_ids():
+    ds = _noisy_sweep(dict(trial=[100, 200]))
+    r = hh.simulate(hh.step(), trial=[100, 200], **NK)
+    want = np.asarray(r.first_spike)
+    got = np.asarray(ds["first_spike"].values)
+    same = np.array_equal(got, want, equal_nan=True)
+    return ("handled" if same else "silent"), f"first spikes {got} vs simulate {want}"
+
+
+@verdict(A_SWEEP, "axis trial=[2, 3] extends trial=[0, 1, 2, 3] bitwise")
+def _trial_axis_extend():
+    a = _noisy_sweep(dict(trial=[0, 1, 2, 3]))
+    b = _noisy_sweep(dict(trial=[2, 3]))
+    x, y = np.asarray(a["first_spike"].values)[2:], np.asarray(b["first_spike"].values)
+    same = np.array_equal(x, y, equal_nan=True)
+    return ("handled" if same else "silent"), f"{x} vs {y}"
+
+
+@verdict(A_SWEEP, "a noisy sweep point equals simulate with the same trial id (default ids)")
+def _noisy_point():
+    amps = [5.0, 6.6, 8.0]
+    ds = hh.sweep(hh.grid(amplitude=amps), hh.step(), progress=False, metrics=["first_spike"],
+                  **{k: v for k, v in NK.items() if k != "amplitude"})
+    r = hh.simulate(hh.step(), amplitude=amps, **{k: v for k, v in NK.items()
+                                                  if k != "amplitude"})
+    got, want = np.asarray(ds["first_spike"].values), np.asarray(r.first_spike)
+    same = np.array_equal(got, want, equal_nan=True)
+    return ("handled" if same else "silent"), f"{got} vs {want}"
+
+
+@verdict(A_SWEEP, "noisy sweep: chunk_size 3 vs 5 and batch_size give the same values")
+def _noisy_chunking():
+    axes = dict(amplitude=np.linspace(5.0, 8.0, 4), noise_sigma=[1.0, 3.0, 5.0])
+    a = _noisy_sweep(axes, _tmpdir("c3.zarr"), chunk_size=3, batch_size=3)
+    b = _noisy_sweep(axes, _tmpdir("c5.zarr"), chunk_size=5)
+    c = _noisy_sweep(axes)
+    same = all(np.array_equal(np.asarray(x["first_spike"].values),
+                              np.asarray(c["first_spike"].values), equal_nan=True) for x in (a, b))
+    return ("handled" if same else "silent"), "equal" if same else "differ"
+
+
+@verdict(A_SWEEP, "noisy sweep: a deleted chunk file is recomputed on resume, values as clean")
+def _noisy_resume():
+    axes = dict(amplitude=np.linspace(5.0, 8.0, 4), noise_sigma=[1.0, 3.0])
+    path = _tmpdir("nr.zarr")
+    _noisy_sweep(axes, path, chunk_size=2)
+    clean = np.asarray(_noisy_sweep(axes)["first_spike"].values)
+    _chunk_files(path, "first_spike")[1].unlink()
+    check = getattr(hh, "verify_sweep", None)
+    if check is not None:
+        check(path)
+    got = np.asarray(_noisy_sweep(axes, path, chunk_size=2)["first_spike"].values)
+    same = np.array_equal(got, clean, equal_nan=True)
+    return ("handled" if same else "silent"), "equal" if same else f"{got} vs {clean}"
+
+
+@verdict(A_SWEEP, "noisy sweep: seed=8 differs from seed=7 (the seed is used)")
+def _noisy_seed():
+    axes = dict(amplitude=[5.0, 6.6, 8.0])
+    a = np.asarray(_noisy_sweep(axes)["first_spike"].values)
+    b = np.asarray(_noisy_sweep(axes, seed=8)["first_spike"].values)
+    differ = not np.array_equal(a, b, equal_nan=True)
+    return ("handled" if differ else "silent"), f"{a} vs {b}"
+
+
+# -- sweeps with noise: TOML specs through the CLI ------------------------------------------------
+def _toml22(body):
+    path = _tmpdir("s.toml")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Path(path).write_text(body)
+    return path
+
+
+def toml22(extra="", fixed="", axes='amplitude = [1.0, 2.0]', stim="", method="euler"):
+    text = f't_stop = 10.0\ndt = 0.025\nmethod = "{method}"\n{extra}\n[stimulus]\n' \
+           f'type = "step"\n{stim}\n'
+    if fixed:
+        text += f"[fixed]\n{fixed}\n"
+    if axes is not None:
+        text += f"[axes]\n{axes}\n"
+    return text
+
+
+def _toml_cli(body, key, cli_extra=()):
+    """``hhfast sweep SPEC``: exit 2 with one line naming ``key``, and no store left."""
+    def f():
+        spec = _toml22(body)
+        store = spec[:-5] + ".zarr"
+        code, err = cli_call(["sweep", spec, "--store", store, "--no-progress", *cli_extra])
+        lines = [ln for ln in err.strip().splitlines() if not ln.startswith(("usage:", " "))]
+        detail = f"exit {code}: {err.strip()[-250:]}"
+        if code == 0:
+            return "silent", detail
+        if code != 2 or "Traceback" in err or len(lines) != 1 or not _names(err, key):
+            return "weak", detail
+        if os.path.exists(store):
+            return "weak", "store left behind; " + detail
+        return "handled", detail
+    return f
+
+
+TOML22 = [
+    ("fixed = [1] (not a table)", toml22(extra="fixed = [1]"), "fixed"),
+    ("params = 5 (not a table)", toml22(extra="params = 5"), "params"),
+    ("axes = 5 (not a table)", toml22(extra="axes = 5", axes=None), "axes"),
+    ("stimulus = 5 (not a table)",
+     't_stop = 10.0\nstimulus = 5\n[axes]\namplitude = [1.0]\n', "stimulus"),
+    ("points = 'x'", toml22(extra='points = "x"', axes=None), "points"),
+    ("seed = -1", toml22(extra="seed = -1", fixed="noise_sigma = 1.0"), "seed"),
+    ("seed = 'a'", toml22(extra='seed = "a"', fixed="noise_sigma = 1.0"), "seed"),
+    ("seed = 1.5", toml22(extra="seed = 1.5", fixed="noise_sigma = 1.0"), "seed"),
+    ("[fixed] noise_sigma = -1", toml22(fixed="noise_sigma = -1.0"), "noise_sigma"),
+    ("[fixed] noise_tau = -1", toml22(fixed="noise_sigma = 1.0\nnoise_tau = -1.0"),
+     "noise_tau"),
+    ("[fixed] noise_I0 = 3 (white)", toml22(fixed="noise_sigma = 1.0\nnoise_I0 = 3.0"),
+     "noise_I0"),
+    ("[fixed] noise_sigma = 'x'", toml22(fixed='noise_sigma = "x"'), "noise_sigma"),
+    ("[axes] noise_sigma = [-1.0, 1.0]", toml22(axes="noise_sigma = [-1.0, 1.0]"),
+     "noise_sigma"),
+    ("[axes] noise_tau = {start=-1, stop=1, num=3}",
+     toml22(fixed="noise_sigma = 1.0", axes="noise_tau = { start = -1.0, stop = 1.0, num = 3 }"),
+     "noise_tau"),
+    ("[axes] trial = [-1, 0]", toml22(fixed="noise_sigma = 1.0", axes="trial = [-1, 0]"),
+     "trial"),
+    ("[axes] trial = [0.5, 1.5]", toml22(fixed="noise_sigma = 1.0", axes="trial = [0.5, 1.5]"),
+     "trial"),
+    ("channel_noise = 'foo'", toml22(extra='channel_noise = "foo"'), "channel_noise"),
+    ("channel_noise = 5", toml22(extra="channel_noise = 5"), "channel_noise"),
+    ("channel_noise = 'channel', [fixed] area = -1",
+     toml22(extra='channel_noise = "channel"', fixed="area = -1.0"), "area"),
+    ("channel_noise = 'channel', [axes] area = [0.0, 10.0]",
+     toml22(extra='channel_noise = "channel"', axes="area = [0.0, 10.0]"), "area"),
+    ("[fixed] area = 10 without channel_noise", toml22(fixed="area = 10.0"), "area"),
+    ("method = 'dopri5' with [fixed] noise_sigma = 1",
+     toml22(method="dopri5", fixed="noise_sigma = 1.0"), ("noise", "dopri5")),
+    ("[params] noise_sigma = 1 (not a model field)",
+     toml22(extra="[params]\nnoise_sigma = 1.0"), "noise_sigma"),
+]
+for _label, _body, _key in TOML22:
+    ATTEMPTS.append((A_SWEEP, f"TOML {_label}: exit 2, one line, no store",
+                     _toml_cli(_body, _key), VERDICT))
+
+
+# -- stores: damage that must not hide ---------------------------------------------------------
+def _swap(path, var, i, j, var2=None):
+    a = _chunk_files(path, var)[i]
+    b = _chunk_files(path, var2 or var)[j]
+    x, y = a.read_bytes(), b.read_bytes()
+    a.write_bytes(y)
+    b.write_bytes(x)
+
+
+def _swapped(var, i, j, var2=None, metrics=None):
+    def f():
+        path = _tmpdir("sw.zarr")
+        kw = {} if metrics is None else dict(metrics=metrics)
+        _sw(path, **kw)
+        _swap(path, var, i, j, var2)
+        check = getattr(hh, "verify_sweep", None)
+        found = None if check is None else check(path)
+        try:
+            ds = _sw(path, **kw)
+            outcome, detail = _read_back(ds)
+        except (ValueError, TypeError) as e:
+            return "weak", f"resume failed: {type(e).__name__}: {e}"
+        return outcome, f"verify_sweep found {found!r:.150}; {detail}"
+    return f
+
+
+ATTEMPTS.append((A_STORE, "two 'rate' chunk files swapped: verify finds them, resume repairs",
+                 _swapped("rate", 1, 5), VERDICT))
+ATTEMPTS.append((A_STORE, "two 'spike_count' chunk files swapped: verify finds them, resume "
+                 "repairs", _swapped("spike_count", 2, 6), VERDICT))
+ATTEMPTS.append((A_STORE, "chunk 3 of 'rate' and of 'isi_rate' swapped (same dtype): found",
+                 _swapped("rate", 3, 3, "isi_rate"), VERDICT))
+
+
+def _meta_damage(target, how):
+    def f():
+        path = _tmpdir("m.zarr")
+        _sw(path)
+        meta = Path(path) / (target + "/zarr.json" if target else "zarr.json")
+        if how == "truncate":
+            meta.write_bytes(meta.read_bytes()[: meta.stat().st_size // 2])
+        elif how == "delete":
+            meta.unlink()
+        else:
+            meta.write_text("{}")
+        check = getattr(hh, "verify_sweep", None)
+        if check is None:
+            return "weak", "no verify_sweep"
+        try:
+            found = check(path)
+        except Exception as e:  # noqa: BLE001 - judged below
+            clear = isinstance(e, _input_error()) or type(e).__name__.endswith("StoreError")
+            named = any(w in str(e) for w in ("zarr.json", "metadata", target or "store"))
+            return ("handled" if clear and named else "weak"), f"{type(e).__name__}: " \
+                f"{str(e)[:200]}"
+        return ("handled" if found else "silent"), f"verify_sweep returned {found!r:.200}"
+    return f
+
+
+for _target, _how in (("", "truncate"), ("", "delete"), ("", "empty"), ("rate", "truncate"),
+                      ("done", "truncate")):
+    _done = {"truncate": "truncated", "delete": "deleted", "empty": "replaced by {}"}[_how]
+    ATTEMPTS.append((A_STORE, f"{(_target or 'root') + '/zarr.json'} {_done}: verify_sweep "
+                     "reports it clearly", _meta_damage(_target, _how), VERDICT))
+
+
+def _verify_cli(damage):
+    def f():
+        path = _tmpdir("v.zarr")
+        _sw(path)
+        if damage == "swap":
+            _swap(path, "rate", 1, 5)
+        else:
+            meta = Path(path) / "zarr.json"
+            meta.write_bytes(meta.read_bytes()[: meta.stat().st_size // 2])
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()) as e:
+            try:
+                code = cli.main(["sweep", "--verify", path])
+            except SystemExit as ex:
+                code = ex.code
+            except Exception as ex:  # noqa: BLE001
+                return "weak", f"main raised {type(ex).__name__}: {ex}"
+        text = (out.getvalue() + e.getvalue()).strip()
+        if code == 0:
+            return "silent", f"exit 0: {text[-200:]}"
+        ok = code == 1 and "Traceback" not in text
+        return ("handled" if ok else "weak"), f"exit {code}: {text[-250:]}"
+    return f
+
+
+ATTEMPTS.append((A_STORE, "hhfast sweep --verify on swapped chunk files: exit 1",
+                 _verify_cli("swap"), VERDICT))
+ATTEMPTS.append((A_STORE, "hhfast sweep --verify on a truncated zarr.json: exit 1, a report",
+                 _verify_cli("meta"), VERDICT))
+
+
+@verdict(A_STORE, "the same sweep again on a store whose zarr.json is truncated: clear error "
+         "or recomputed")
+def _resume_bad_meta():
+    path = _tmpdir("rm.zarr")
+    _sw(path)
+    meta = Path(path) / "zarr.json"
+    meta.write_bytes(meta.read_bytes()[: meta.stat().st_size // 2])
+    try:
+        ds = _sw(path)
+    except Exception as e:  # noqa: BLE001 - judged below
+        clear = isinstance(e, _input_error()) or type(e).__name__.endswith("StoreError")
+        return ("handled" if clear else "weak"), f"{type(e).__name__}: {str(e)[:200]}"
+    return _read_back(ds)
+
+
+BIG_SWEEP = """t_stop = 5.0
+dt = 0.025
+method = "euler"
+[stimulus]
+type = "step"
+[axes]
+amplitude = { start = 0.0, stop = 20.0, num = 1000000000 }
+"""
+
+
+@verdict(A_STORE, "a 1e9-point sweep writes its first chunk within 60 s in < 1 GiB")
+def _big_sweep():
+    spec = _toml22(BIG_SWEEP)
+    store = spec[:-5] + ".zarr"
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+    code = limit + "import sys\nfrom hhfast import cli\nsys.exit(cli.main(sys.argv[1:]))\n"
+    p = subprocess.Popen([sys.executable, "-c", code, "sweep", spec, "--store", store,
+                          "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    t, peak, written = time.monotonic(), 0, False
+    try:
+        while time.monotonic() - t < 60 and p.poll() is None:
+            try:
+                for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) * 1024)
+            except OSError:
+                break
+            d = Path(store) / "done"
+            if d.exists() and any(q.is_file() and q.name != "zarr.json" for q in d.rglob("*")):
+                written = True
+                break
+            time.sleep(0.2)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        _, err = p.communicate()
+        shutil.rmtree(store, ignore_errors=True)
+    secs = time.monotonic() - t
+    if written:
+        return ("handled" if peak < (1 << 30) else "weak"), \
+            f"first chunk after {secs:.0f} s, peak RSS {peak / 2**20:.0f} MiB"
+    tail = (err.strip().splitlines() or [""])[-1][:200]
+    return "weak", f"no chunk in {secs:.0f} s (exit {p.returncode}), peak RSS " \
+        f"{peak / 2**20:.0f} MiB: {tail}"
+
+
+# -- the explorer: a server in a child process, hostile GETs -------------------------------------
+SECOND_GET_S = 10.0  # "a second request is still answered within a few seconds" (2 busy cores)
+TERM_S = 10.0  # SIGTERM: an idle server takes 2-5 s to stop on the shared 2-core machine
+
+
+class _Server:
+    """``hhfast explore`` on a free loopback port, in its own process group; SIGKILLed at the
+    end whatever happens."""
+
+    def __init__(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.base = f"http://127.0.0.1:{self.port}/"
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "hhfast", "explore", "--port", str(self.port), "--address",
+             "127.0.0.1", "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = self.p.stdout.readline()
+            if not line or self.port_open():
+                break
+        self.up = self.port_open()
+        if self.up:  # the first page builds the app (kernels from Numba's cache)
+            self.up = self.get("", timeout=120)[0] == 200
+
+    def port_open(self):
+        with contextlib.closing(socket.socket()) as s:
+            s.settimeout(0.5)
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def get(self, query="", timeout=5.0, headers=None):
+        """(status or None, seconds): None on a timeout or a refused connection."""
+        import urllib.error
+        import urllib.request
+
+        t = time.monotonic()
+        req = urllib.request.Request(self.base + query, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                r.read()
+                return r.status, time.monotonic() - t
+        except urllib.error.HTTPError as e:
+            return e.code, time.monotonic() - t
+        except (OSError, TimeoutError):
+            return None, time.monotonic() - t
+
+    def terminate(self, wait=TERM_S):
+        """SIGTERM: seconds until it exited, or None if it is still running after ``wait``."""
+        t = time.monotonic()
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            self.p.wait(timeout=wait)
+            return time.monotonic() - t
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        self.p.communicate()
+
+
+_SERVER = {}
+
+
+def _server(fresh=False):
+    """The shared explorer server (a fresh one when asked or when the last one froze)."""
+    s = _SERVER.get("s")
+    if fresh or s is None or s.p.poll() is not None or s.get("", timeout=10)[0] != 200:
+        if s is not None:
+            s.kill()
+        s = _SERVER["s"] = _Server()
+    return s
+
+
+def _stop_server():
+    s = _SERVER.pop("s", None)
+    if s is not None:
+        s.kill()
+
+
+
+
+def _hostile_get(query, headers=None, term=False):
+    def f():
+        s = _server(fresh=True)
+        try:
+            if not s.up:
+                return "weak", "the explorer did not start"
+            status, _ = s.get(query, timeout=5.0, headers=headers)
+            time.sleep(0.5)
+            ok2, secs = s.get("", timeout=SECOND_GET_S)
+            if term:
+                stopped = s.terminate()
+                return ("handled" if stopped is not None else "weak"), \
+                    ("stopped " + f"{stopped:.1f} s after SIGTERM" if stopped is not None
+                     else f"SIGTERM ignored for {TERM_S:.0f} s (SIGKILLed)") + \
+                    f" (second GET: {ok2} in {secs:.1f} s)"
+            if headers and status is not None and 400 <= status < 500 and ok2 == 200:
+                return "handled", f"refused ({status}); the server answers"
+            if ok2 == 200:
+                return ("silent" if headers else "handled"), \
+                    f"hostile GET: {status}; second GET answered in {secs:.1f} s"
+            return "silent", f"hostile GET: {status}; second GET unanswered after {secs:.1f} s: " \
+                "the server is frozen for every visitor"
+        finally:
+            s.kill()
+            _SERVER.pop("s", None)
+    return f
+
+
+for _q in ("?t_stop=1e9", "?dt=1e-7", "?kind=train&tr_count=100000000&tr_period=1e9",
+           "?fi_n=100000000&fi_t_stop=1e9", "?t_stop=1e6&dt=0.001&method=euler"):
+    ATTEMPTS.append((A_EXPL, f"GET /{_q}, then another GET / answered within "
+                     f"{SECOND_GET_S:.0f} s", _hostile_get(_q), VERDICT))
+ATTEMPTS.append((A_EXPL, f"GET /?t_stop=1e9, then SIGTERM stops the server within {TERM_S:.0f} s",
+                 _hostile_get("?t_stop=1e9", term=True), VERDICT))
+ATTEMPTS.append((A_EXPL, "GET /?t_stop=1e9 with Host: evil.example (DNS rebinding): refused",
+                 _hostile_get("?t_stop=1e9", headers={"Host": f"evil.example:{80}"}), VERDICT))
+
+
+def _foreign(headers):
+    def f():
+        s = _server()
+        if not s.up:
+            return "weak", "the explorer did not start"
+        status, _ = s.get("", timeout=10.0, headers=headers)
+        if status is not None and 400 <= status < 500:
+            return "handled", f"refused ({status})"
+        return "silent", f"answered ({status})"
+    return f
+
+
+ATTEMPTS.append((A_EXPL, "GET / with Host: evil.example:80: refused",
+                 _foreign({"Host": "evil.example:80"}), VERDICT))
+ATTEMPTS.append((A_EXPL, "GET / with Origin: http://evil.example: refused",
+                 _foreign({"Origin": "http://evil.example"}), VERDICT))
+
+
+@verdict(A_EXPL, "GET / (a plain visit) is answered")
+def _plain_get():
+    s = _server()
+    if not s.up:
+        return "weak", "the explorer did not start"
+    status, secs = s.get("", timeout=15.0)
+    return ("handled" if status == 200 else "weak"), f"{status} in {secs:.1f} s"
+
+
+def _session_texts(query):
+    """Open a Bokeh session on the explorer with ``query`` (as a browser would, through the
+    websocket) and return (texts of every text-bearing model, the location's search)."""
+    import panel  # noqa: F401 - registers Panel's models for the client
+    from bokeh.client import pull_session
+
+    s = _server()
+    if not s.up:
+        raise RuntimeError("the explorer did not start")
+    with pull_session(url=s.base, arguments=query) as sess:
+        time.sleep(1.0)
+        texts, search = [], ""
+        for m in sess.document.models:
+            for attr in ("text", "object", "value", "title"):
+                v = getattr(m, attr, None)
+                if isinstance(v, str):
+                    texts.append(v)
+            if type(m).__name__ == "Location":
+                search = m.search or ""
+    return texts, search
+
+
+def _same_text(a, b):
+    try:
+        x, y = float(a), float(b)
+        return x == y or (math.isnan(x) and math.isnan(y))
+    except ValueError:
+        return a == b
+
+
+def _url_value(query, word):
+    """The page opened with ``query`` shows an error naming ``word``, and its link keeps the
+    values given (not rewritten to something that was run instead)."""
+    from urllib.parse import parse_qs
+
+    def f():
+        texts, search = _session_texts(query)
+        shown = any(word in t and ("✗" in t or "not" in t or "must" in t) for t in texts)
+        now = parse_qs(search.lstrip("?"), keep_blank_values=True)
+        rewritten = any(k in now and not _same_text(now[k][0], v) for k, v in query.items())
+        detail = f"error shown: {shown}; link now {search[:80]!r}"
+        if shown and not rewritten:
+            return "handled", detail
+        return ("silent" if not shown else "weak"), detail
+    return f
+
+
+ATTEMPTS.append((A_EXPL, "/?method=RK4: an error beside the field, link not rewritten",
+                 _url_value({"method": "RK4"}, "RK4"), VERDICT))
+ATTEMPTS.append((A_EXPL, "/?t_stop=nan: an error beside the field, link kept",
+                 _url_value({"t_stop": "nan"}, "t_stop"), VERDICT))
+ATTEMPTS.append((A_EXPL, "/?gK=-5: an error beside the field",
+                 _url_value({"gK": "-5"}, "gK"), VERDICT))
+
+
+@verdict(A_EXPL, f"SIGTERM stops an idle server within {TERM_S:.0f} s")
+def _term_idle():
+    s = _server()
+    try:
+        if not s.up:
+            return "weak", "the explorer did not start"
+        stopped = s.terminate()
+        return ("handled" if stopped is not None else "weak"), \
+            f"stopped in {stopped:.1f} s" if stopped is not None else "SIGTERM ignored"
+    finally:
+        _stop_server()
+
+
+# -- spike counting under noise (issue 22, item 6, scaled) ----------------------------------------
+def _noisy_rates(method, dts, n=400, t_stop=1000.0):
+    """Mean rate (Hz) and its SE over n neurons at constant 6.6 µA/cm², white sigma 3,
+    threshold 20 mV, per dt (default detector options)."""
+    out = {}
+    for dt in dts:
+        r = hh.simulate(hh.step(), t_stop=t_stop, dt=dt, method=method, amplitude=np.full(n, 6.6),
+                        noise_sigma=3.0, threshold=20.0, seed=22)
+        rates = np.asarray(r.spike_count, dtype=float) / (t_stop / 1000.0)
+        out[dt] = (float(rates.mean()), float(rates.std(ddof=1) / math.sqrt(n)))
+    return out
+
+
+def _converges(method, n, t_stop):
+    def f():
+        rr = _noisy_rates(method, (0.005, 0.0025), n, t_stop)
+        (a, sa), (b, sb) = rr[0.005], rr[0.0025]
+        diff, se = abs(a - b), math.hypot(sa, sb)
+        tol = max(0.02 * b, 5 * se)  # 2 %, or 5 SE where the SE of this scaled run is larger
+        detail = f"{a:.2f} ± {sa:.2f} Hz at dt 0.005, {b:.2f} ± {sb:.2f} at 0.0025 " \
+                 f"(diff {diff:.2f}, tolerance {tol:.2f})"
+        return ("handled" if diff <= tol else "silent"), detail
+    return f
+
+
+ATTEMPTS.append((A_SPIKE, "white noise sigma 3 at 6.6 µA/cm², threshold 20 mV, 400 x 1 s, rk4: "
+                 "rate at dt 0.005 within 2 % (5 SE) of dt 0.0025", _converges("rk4", 400, 1000.0),
+                 VERDICT))
+ATTEMPTS.append((A_SPIKE, "the same with euler, 400 x 0.5 s", _converges("euler", 400, 500.0),
+                 VERDICT))
+
+
+@verdict(A_SPIKE, "deterministic spike counts unchanged: simulate = scipy reference (5 currents)")
+def _det_counts():
+    amps = [2.5, 6.3, 7.0, 10.0, 40.0]
+    r = hh.simulate(hh.step(), t_stop=150.0, dt=0.005, amplitude=amps)
+    ref = hh.reference.solve(hh.step(), t_stop=150.0, amplitude=amps)
+    a, b = np.asarray(r.spike_count), np.asarray(ref.spike_count)
+    return ("handled" if np.array_equal(a, b) else "silent"), f"{a} vs reference {b}"
+
+
+@verdict(A_SPIKE, "threshold jitter: a slow crossing with small noise counts one spike per "
+         "action potential")
+def _jitter():
+    # one action potential (a 1 ms kick), small white noise: V crosses 20 mV once upwards
+    # and once downwards, the noise adds jitter but no extra spike
+    r = hh.simulate(hh.pulses([(5.0, 6.0, 20.0)]), t_stop=30.0, dt=0.0025,
+                    amplitude=np.ones(200), noise_sigma=0.3, threshold=20.0, seed=5)
+    counts = np.bincount(np.asarray(r.spike_count).reshape(-1))
+    ok = len(counts) <= 2 or counts[2:].sum() == 0
+    return ("handled" if ok else "silent"), f"spike-count histogram {counts.tolist()}"
+
+
+def _reliability(trains, width=2.0):
+    from hhfast.analysis import spike_reliability
+
+    return spike_reliability(trains, width)
+
+
+@verdict(A_SPIKE, "spike_reliability: 2 identical spiking + 8 silent trials is not 1.0")
+def _rel_silent():
+    tr = [np.array([10.0, 30.0])] * 2 + [np.array([])] * 8
+    v = _reliability(tr)
+    return ("silent" if v == 1.0 or math.isnan(v) else "handled"), f"{v!r}"
+
+
+@verdict(A_SPIKE, "spike_reliability on NaN-padded rows equals the unpadded trains")
+def _rel_nan():
+    tr = [np.array([10.0, 30.0, 50.0]), np.array([10.5, 31.0, 49.0])]
+    padded = [np.array([10.0, 30.0, 50.0, NAN]), np.array([10.5, 31.0, 49.0, NAN])]
+    a, b = _reliability(tr), _reliability(padded)
+    return ("handled" if math.isclose(a, b, rel_tol=1e-12) else "silent"), f"{b!r} vs {a!r}"
+
+
+ok22(A_SPIKE, "spike_reliability of identical trains is 1",
+     lambda: _reliability([np.array([5.0, 9.0])] * 3), lambda v: abs(v - 1.0) < 1e-12)
+inp(A_SPIKE, "spike_reliability width=-1", lambda: _reliability([[1.0], [2.0]], -1.0), "width")
+inp(A_SPIKE, "spike_reliability width='a'", lambda: _reliability([[1.0], [2.0]], "a"), "width")
+inp(A_SPIKE, "spike_reliability one trial", lambda: _reliability([[1.0]]), "trains")
+inp(A_SPIKE, "spike_reliability trains=[['a'], ['b']]",
+    lambda: _reliability([["a"], ["b"]]), "trains")
+inp(A_SPIKE, "spike_reliability trains=5", lambda: _reliability(5), "trains")
+
+
+# -- the CLI faces of the new surfaces ---------------------------------------------------------
+CLI22 = [
+    ("run", ["--noise-sigma", "-1"], "noise_sigma"),
+    ("run", ["--noise-sigma", "nan"], "noise_sigma"),
+    ("run", ["--noise-sigma", "1", "--noise-tau", "-1"], "noise_tau"),
+    ("run", ["--noise-sigma", "1", "--seed", "-1"], "seed"),
+    ("run", ["--noise-sigma", "1", "--seed", "18446744073709551616"], "seed"),
+    ("run", ["--noise-sigma", "1", "--seed", "1.5"], "seed"),
+    ("run", ["--channel-noise", "channel", "--area", "-1"], "area"),
+    ("run", ["--channel-noise", "channel", "--area", "nan"], "area"),
+    ("run", ["--channel-noise", "channel", "--rho-Na", "-1"], "rho"),
+    ("run", ["--area", "10"], "area"),
+    ("run", ["--channel-noise", "channel", "--method", "rk4"], "method"),
+    ("run", ["--method", "dopri5", "--noise-sigma", "1"], "noise"),
+    ("fi", ["--num", "3", "--t-stop", "50", "--noise-sigma", "-1"], "noise_sigma"),
+    ("fi", ["--num", "3", "--t-stop", "50", "--noise-sigma", "1", "--trials", "0"], "trials"),
+    ("fi", ["--num", "3", "--t-stop", "50", "--noise-sigma", "1", "--noise-tau", "-1"],
+     "noise_tau"),
+    ("fi", ["--num", "3", "--t-stop", "50", "--channel-noise", "channel", "--area", "-5"],
+     "area"),
+]
+for _cmd, _args, _key in CLI22:
+    ATTEMPTS.append((A_CLI, f"{_cmd} " + " ".join(_args), _cli_attempt(_cmd, _args, _key),
+                     ("cli", _key)))
+
+
+def _cli_plain(args, key):
+    return lambda: cli_call(args)
+
+
+for _args, _key in ((["sweep", "--verify", "/nonexistent/store.zarr"], "/nonexistent"),
+                    (["sweep"], "spec"),
+                    (["explore", "--port", "70000", "--no-browser"], "port"),
+                    (["explore", "--port", "-1", "--no-browser"], "port"),
+                    (["warmup", "--channel-noise", "foo"], "channel")):
+    ATTEMPTS.append((A_CLI, " ".join(_args), _cli_plain(_args, _key), ("cli", _key)))
+
+_SCHED_SPEC = toml22()
+for _label, _extra, _key in (("--scheduler garbage", ["--scheduler", "garbage"], "scheduler"),
+                             ("--workers 0", ["--workers", "0"], "workers"),
+                             ("--workers -3", ["--workers", "-3"], "workers")):
+    ATTEMPTS.append((A_CLI, f"sweep SPEC {_label}: exit 2, one line, no store",
+                     _toml_cli(_SCHED_SPEC, _key, _extra), VERDICT))
+
+
 class Hang(Exception):
     pass
 
@@ -870,10 +2174,37 @@ def classify(thunk, expect):
     """-> (outcome, detail)."""
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(60)
+    must_refuse = isinstance(expect, tuple) and expect[0] == INPUT
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = thunk()
+    except Hang:
+        return "weak", "hang (> 60 s)"
+    except MemoryError:
+        return "weak", "MemoryError"
+    except Exception as e:  # noqa: BLE001 - issue 22: InputError naming the argument
+        if must_refuse:
+            return judge_input(e, expect[1])
+        exc = e
+    else:
+        exc = None
+        if must_refuse:
+            try:
+                shown = repr(r)[:150]
+            except Exception as e:  # noqa: BLE001
+                shown = f"an object whose repr fails ({type(e).__name__})"
+            return "silent", f"returned {shown}"
+    finally:
+        signal.alarm(0)
+    return _classify_earlier(r if exc is None else None, exc, expect)
+
+
+def _classify_earlier(r, exc, expect):
+    """The first rounds' rules (a ValueError/TypeError naming the key is handled)."""
+    try:
+        if exc is not None:
+            raise exc
     except Hang:
         return "weak", "hang (> 60 s)"
     except MemoryError:
@@ -947,22 +2278,124 @@ def table(counts, title):
     print(f"| total | {sum(tot.values())} | {tot['handled']} | {tot['weak']} | {tot['silent']} |")
 
 
+AREAS_22 = (A_NOISE, A_CHAN, A_MARKOV, A_DOPRI, A_SWEEP, A_STORE, A_EXPL, A_SPIKE, A_CLI)
+EARLIER = "earlier rounds (issue 10)"
+
+
+def compare(before_path, after_path=None):
+    """Markdown: per issue-22 area, before and after (tried / handled / weak / silent), then
+    the attempts whose outcome changed and those not handled after.  Without ``after_path``
+    the after columns are left to fill ("—") and the attempts not handled before are listed."""
+    runs = []
+    for path in (before_path, after_path or before_path):
+        data = json.loads(Path(path).read_text())
+        runs.append({(a["area"], a["label"]): a for a in data["attempts"]})
+    before, after = runs
+
+    def group(a):
+        return a["area"] if a["round"] == "22" else EARLIER
+
+    cols = "tried | handled well | weak | silently wrong"
+    print(f"| area | before: {cols} | after: {cols} |")
+    print("|---" * 9 + "|")
+    areas = [a for a in (*AREAS_22, EARLIER)
+             if any(group(x) == a for run in runs for x in run.values())]
+    totals = [Counter(), Counter()]
+    blank = " | ".join(["—"] * 4)
+    for area in areas:
+        cells = []
+        for k, run in enumerate(runs):
+            c = Counter(x["outcome"] for x in run.values() if group(x) == area)
+            totals[k].update(c)
+            cells.append(f"{sum(c.values())} | {c['handled']} | {c['weak']} | {c['silent']}")
+        print(f"| {area} | {cells[0]} | {cells[1] if after_path else blank} |")
+    cells = [f"{sum(c.values())} | {c['handled']} | {c['weak']} | {c['silent']}" for c in totals]
+    print(f"| total | {cells[0]} | {cells[1] if after_path else blank} |")
+    if after_path is None:
+        print("\nNot handled before:\n")
+        for a in before.values():
+            if a["outcome"] != "handled":
+                print(f"* [{a['outcome']}] {a['area']}: {a['label']}: {a['detail'][:220]}")
+        return
+    changed = [(k, before[k]["outcome"], a["outcome"]) for k, a in after.items()
+               if k in before and before[k]["outcome"] != a["outcome"]]
+    print(f"\nChanged ({len(changed)}):\n")
+    for (area, label), o0, o1 in changed:
+        print(f"* {area}: {label}: {o0} -> {o1}")
+    still = [a for a in after.values() if a["outcome"] != "handled"]
+    print(f"\nNot handled after ({len(still)}):\n")
+    for a in still:
+        print(f"* [{a['outcome']}] {a['area']}: {a['label']}: {a['detail'][:200]}")
+
+
+def _warm():
+    """Compile (or load from Numba's cache) the kernels the attempts use, before any SIGALRM
+    limit: a first-use compile on a busy machine can pass 60 s and must not read as a hang."""
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for m in ("rk4", "euler", "expeuler"):
+            hh.simulate(hh.step(), t_stop=0.1, method=m)
+            hh.simulate(hh.step(), t_stop=0.1, method=m, noise_sigma=1.0)
+        hh.simulate(hh.step(), t_stop=0.1, dtype=F32)
+        hh.simulate(hh.step(), t_stop=0.1, method="dopri5")
+        hh.simulate(hh.step(), t_stop=0.1, channel_noise="channel")
+        hh.reference.markov(hh.step(), t_stop=0.1, seed=1, area=1.0)
+    print(f"kernels ready in {time.perf_counter() - t:.0f} s", flush=True)
+
+
 def main():
-    verbose = "--verbose" in sys.argv
-    counts, by_issue = defaultdict(Counter), defaultdict(Counter)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--verbose", action="store_true", help="print every attempt")
+    ap.add_argument("--json", metavar="PATH", help="write every attempt's outcome to PATH")
+    ap.add_argument("--compare", nargs="+", metavar="JSON",
+                    help="BEFORE [AFTER]: print the before/after markdown table of --json "
+                         "files and exit")
+    ap.add_argument("--only", choices=("all", "issue22", "earlier"), default="all",
+                    help="run only issue 22's attempts, or only the earlier rounds'")
+    ap.add_argument("--area", action="append", help="run only these areas (repeatable)")
+    opts = ap.parse_args()
+    if opts.compare:
+        if len(opts.compare) > 2:
+            ap.error("--compare takes BEFORE.json [AFTER.json]")
+        compare(*opts.compare)
+        return
+    verbose = opts.verbose
+    counts, by_issue, by_22 = defaultdict(Counter), defaultdict(Counter), defaultdict(Counter)
+    records = []
+    _warm()
     t_all = time.perf_counter()
-    for area, label, thunk, expect in ATTEMPTS:
-        t = time.perf_counter()
-        outcome, detail = classify(thunk, expect)
-        counts[area][outcome] += 1
-        by_issue[issue_area(area, label)][outcome] += 1
-        if verbose or outcome != "handled":
+    try:
+        for k, (area, label, thunk, expect) in enumerate(ATTEMPTS):
+            new = k >= FIRST_22
+            if (opts.only == "issue22" and not new) or (opts.only == "earlier" and new) or \
+                    (opts.area and area not in opts.area):
+                continue
+            t = time.perf_counter()
+            outcome, detail = classify(thunk, expect)
+            secs = time.perf_counter() - t
+            counts[area][outcome] += 1
+            if not new:
+                by_issue[issue_area(area, label)][outcome] += 1
+            by_22[area if new else EARLIER][outcome] += 1
             detail = " ".join(str(detail).split())[:300]  # one line per attempt
-            print(f"[{outcome:7s}] {area}: {label}: {detail} ({time.perf_counter() - t:.1f} s)",
-                  flush=True)
+            records.append(dict(area=area, label=label, round="22" if new else "10",
+                                outcome=outcome, detail=detail, seconds=round(secs, 2)))
+            if verbose or outcome != "handled":
+                print(f"[{outcome:7s}] {area}: {label}: {detail} ({secs:.1f} s)", flush=True)
+    finally:
+        _stop_server()
     table(counts, "area")
-    table(by_issue, "issue 10 area")
-    print(f"\n{len(ATTEMPTS)} attempts in {time.perf_counter() - t_all:.0f} s")
+    if by_issue:
+        table(by_issue, "issue 10 area")
+    table({a: by_22[a] for a in (*AREAS_22, EARLIER) if a in by_22}, "issue 22 area")
+    total = time.perf_counter() - t_all
+    print(f"\n{len(records)} attempts in {total:.0f} s")
+    if opts.json:
+        meta = dict(hhfast=hh.__file__, version=getattr(hh, "__version__", "?"),
+                    date=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                    seconds=round(total, 1), attempts=records)
+        Path(opts.json).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
