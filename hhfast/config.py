@@ -230,3 +230,28 @@ MARKOV_DT = 0.01
 #: Goldwyn & Shea-Brown (2011), so N_Na = rho_Na * area, N_K = rho_K * area (whole channels
 #: for the Markov chain); 100 µm² is small enough to fire spontaneously (~10 Hz at rest).
 CHANNEL_DEFAULTS = {"area": 100.0, "rho_Na": 60.0, "rho_K": 18.0}
+
+
+# -- bounded work of the Markov reference (hhfast.reference.markov) ------------------------------
+
+#: Channel transitions per second of the Markov kernel on one core of the 2-core development
+#: machine (placeholder, measured below), the unit in which the budgets below are stated.
+MARKOV_EVENTS_PER_SECOND = 1.5e7
+
+#: Cost of one voltage step of one neuron in transitions (placeholder, measured below).
+MARKOV_STEP_COST = 4
+
+#: Wall time (s of one core) aimed at per piece of a run: Ctrl-C is raised between pieces.
+MARKOV_PIECE_SECONDS = 0.1
+
+#: Fewest work units (transitions) per neuron per piece, so per-piece overheads stay small.
+MARKOV_MIN_PIECE_WORK = 64
+
+#: Default ``max_events``: ~10 minutes of one core.
+MARKOV_MAX_EVENTS = 1e10
+
+#: Default ``max_step_events``: ~1 s of one core.
+MARKOV_MAX_STEP_EVENTS = 1.5e7
+
+#: Seconds before the default (``progress=None``) progress bar appears.
+MARKOV_PROGRESS_DELAY = 2.0
