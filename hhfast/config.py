@@ -235,23 +235,40 @@ CHANNEL_DEFAULTS = {"area": 100.0, "rho_Na": 60.0, "rho_K": 18.0}
 # -- bounded work of the Markov reference (hhfast.reference.markov) ------------------------------
 
 #: Channel transitions per second of the Markov kernel on one core of the 2-core development
-#: machine (placeholder, measured below), the unit in which the budgets below are stated.
-MARKOV_EVENTS_PER_SECOND = 1.5e7
+#: machine: 74 ns per transition (1.35e7/s, best of 7 runs of the gist at 1e4 µm², one thread;
+#: 57-92 ns in benchmarks/results/markov_reference.json), the unit of the budgets below.
+MARKOV_EVENTS_PER_SECOND = 1.35e7
 
-#: Cost of one voltage step of one neuron in transitions (placeholder, measured below).
+#: Cost of one voltage step of one neuron, in transitions: 250 ns per step (V half steps,
+#: rates, the discarded waiting time) measured on patches of 3 Na + 1 K channels = 3.4
+#: transitions of 74 ns, rounded up.  Counted in ``max_events`` so that many tiny patches
+#: over a long time are bounded too.
 MARKOV_STEP_COST = 4
 
-#: Wall time (s of one core) aimed at per piece of a run: Ctrl-C is raised between pieces.
+#: Time (s of one core) aimed at per piece of a run: Ctrl-C is raised between pieces, so it
+#: acts within ~0.1 s, 10x inside the promised second (margin for a loaded machine), while
+#: a piece's overhead (~50 µs + ~0.1 µs per neuron) stays below 1 %.
 MARKOV_PIECE_SECONDS = 0.1
 
-#: Fewest work units (transitions) per neuron per piece, so per-piece overheads stay small.
+#: Fewest work units (transitions) per neuron per piece: with more neurons than
+#: ``MARKOV_EVENTS_PER_SECOND * MARKOV_PIECE_SECONDS / 64`` (~21000) a piece takes a
+#: group of them, so each neuron's load and store (~1 transition's time) stays below 2 %.
 MARKOV_MIN_PIECE_WORK = 64
 
-#: Default ``max_events``: ~10 minutes of one core.
-MARKOV_MAX_EVENTS = 1e10
+#: Default ``max_events`` (transitions of one call, each voltage step counted as
+#: ``MARKOV_STEP_COST``): 8e9 = 10 minutes of one core at ``MARKOV_EVENTS_PER_SECOND`` (5 on
+#: two), beyond which a typo (area=1e12: 64 h for one step) is more likely than a wish;
+#: the largest run of the benchmarks (the gist at 1e6 µm²: 6.7e9 measured, 4.3e9
+#: estimated) still fits.
+MARKOV_MAX_EVENTS = 8e9
 
-#: Default ``max_step_events``: ~1 s of one core.
-MARKOV_MAX_STEP_EVENTS = 1.5e7
+#: Default ``max_step_events`` (transitions of one neuron in one voltage step): 1e7 = 0.75 s of
+#: one core, ~1.2e7 µm² at rest at dt = 0.01 ms, 12x the largest area of the benchmarks
+#: (1e6 µm²), where the open fractions' SDs are below 0.5 % of their resting values (the
+#: deterministic limit, ``hh.simulate``); absurd rates (temperature=1000: φ = 2e47) are far
+#: above it.
+MARKOV_MAX_STEP_EVENTS = 1e7
 
-#: Seconds before the default (``progress=None``) progress bar appears.
+#: Seconds a run lasts before the default (``progress=None``) bar appears: short runs stay
+#: silent; 2 s is the first-use compile message's order of patience.
 MARKOV_PROGRESS_DELAY = 2.0

@@ -679,16 +679,19 @@ def markov(
     P[R_NK] = n_k
     V = (flat["V0"] if "V0" in flat else flat["V_rest"]).astype(float).copy()
     gates = []
+    # resting gates once per distinct (V_rest, temperature), not per neuron: a batch of 10^6
+    # is refused or started in a second, not minutes (docs/architecture.md §3d)
+    pairs, inverse = np.unique(np.stack([flat["V_rest"], flat["temperature"]], axis=1), axis=0,
+                               return_inverse=True)
     for g, name in enumerate("nmh"):
         if f"{name}0" in flat:
             gates.append(flat[f"{name}0"])
         else:
-            rest = np.empty(N)
-            for i in range(N):
-                p = HHParams(V_rest=float(flat["V_rest"][i]),
-                             temperature=float(flat["temperature"][i]))
-                rest[i] = steady_state(p.V_rest, p)[g]
-            gates.append(rest)
+            rest = np.empty(len(pairs))
+            for k, (vr, temp) in enumerate(pairs):
+                p = HHParams(V_rest=float(vr), temperature=float(temp))
+                rest[k] = steady_state(p.V_rest, p)[g]
+            gates.append(rest[inverse.reshape(-1)])
     per_step = _expected_step_events(P, V, gates, dt)
     _check_work(per_step, n_steps, max_events, max_step_events, flat, dt)
     pk, pna = occupancy(*gates)
