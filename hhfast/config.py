@@ -235,13 +235,14 @@ CHANNEL_DEFAULTS = {"area": 100.0, "rho_Na": 60.0, "rho_K": 18.0}
 # -- bounded work of the Markov reference (hhfast.reference.markov) ------------------------------
 
 #: Channel transitions per second of the Markov kernel on one core of the 2-core development
-#: machine: 74 ns per transition (1.35e7/s, best of 7 runs of the gist at 1e4 µm², one thread;
-#: 57-92 ns in benchmarks/results/markov_reference.json), the unit of the budgets below.
+#: machine as shared today (load ~10): 74 ns of wall time per transition (1.35e7/s, best of 7
+#: runs of the gist at 1e4 µm², one thread); 35 ns of CPU time (2.8e7/s) on an idle core and
+#: 57 ns at load ~5 (benchmarks/results/markov_reference.json).  The budgets below use it.
 MARKOV_EVENTS_PER_SECOND = 1.35e7
 
-#: Cost of one voltage step of one neuron, in transitions: 250 ns per step (V half steps,
-#: rates, the discarded waiting time) measured on patches of 3 Na + 1 K channels = 3.4
-#: transitions of 74 ns, rounded up.  Counted in ``max_events`` so that many tiny patches
+#: Cost of one voltage step of one neuron, in transitions: 111 ns of CPU time per step (V half
+#: steps, rates, the discarded waiting time; patches of 3 Na + 1 K channels) = 3.2 transitions
+#: of 35 ns (250 / 74 ns = 3.4 in wall time under load), rounded up.  Counted in ``max_events`` so that many tiny patches
 #: over a long time are bounded too.
 MARKOV_STEP_COST = 4
 
@@ -251,13 +252,14 @@ MARKOV_STEP_COST = 4
 MARKOV_PIECE_SECONDS = 0.1
 
 #: Fewest work units (transitions) per neuron per piece: with more neurons than
-#: ``MARKOV_EVENTS_PER_SECOND * MARKOV_PIECE_SECONDS / 64`` (~21000) a piece takes a
-#: group of them, so each neuron's load and store (~1 transition's time) stays below 2 %.
-MARKOV_MIN_PIECE_WORK = 64
+#: ``MARKOV_EVENTS_PER_SECOND * MARKOV_PIECE_SECONDS / 256`` (~5300) a piece takes a group of
+#: them.  Measured on 1e5 patches of 4 channels (5 ms, one thread): 6.9 s CPU at 64, 6.7 s at
+#: 256, 6.8 s at 1024; the neuron's load and store each piece are then ~2 % of its work.
+MARKOV_MIN_PIECE_WORK = 256
 
 #: Default ``max_events`` (transitions of one call, each voltage step counted as
-#: ``MARKOV_STEP_COST``): 8e9 = 10 minutes of one core at ``MARKOV_EVENTS_PER_SECOND`` (5 on
-#: two), beyond which a typo (area=1e12: 64 h for one step) is more likely than a wish;
+#: ``MARKOV_STEP_COST``): 8e9 = 10 minutes of one core at ``MARKOV_EVENTS_PER_SECOND`` (about
+#: 5 on an idle core or on two), beyond which a typo (area=1e12: 64 h for one step) is more likely than a wish;
 #: the largest run of the benchmarks (the gist at 1e6 µm²: 6.7e9 measured, 4.3e9
 #: estimated) still fits.
 MARKOV_MAX_EVENTS = 8e9
