@@ -242,8 +242,8 @@ MARKOV_EVENTS_PER_SECOND = 1.35e7
 
 #: Cost of one voltage step of one neuron, in transitions: 111 ns of CPU time per step (V half
 #: steps, rates, the discarded waiting time; patches of 3 Na + 1 K channels) = 3.2 transitions
-#: of 35 ns (250 / 74 ns = 3.4 in wall time under load), rounded up.  Counted in ``max_events`` so that many tiny patches
-#: over a long time are bounded too.
+#: of 35 ns (250 / 74 ns = 3.4 in wall time under load), rounded up.  Counted in
+#: ``max_events`` so that many tiny patches over a long time are bounded too.
 MARKOV_STEP_COST = 4
 
 #: Time (s of one core) aimed at per piece of a run: Ctrl-C is raised between pieces, so it
@@ -259,9 +259,9 @@ MARKOV_MIN_PIECE_WORK = 256
 
 #: Default ``max_events`` (transitions of one call, each voltage step counted as
 #: ``MARKOV_STEP_COST``): 8e9 = 10 minutes of one core at ``MARKOV_EVENTS_PER_SECOND`` (about
-#: 5 on an idle core or on two), beyond which a typo (area=1e12: 64 h for one step) is more likely than a wish;
-#: the largest run of the benchmarks (the gist at 1e6 µm²: 6.7e9 measured, 4.3e9
-#: estimated) still fits.
+#: 5 on an idle core or on two), beyond which a typo (area=1e12: 64 h for one step) is more
+#: likely than a wish; the largest run of the benchmarks (the gist at 1e6 µm²: 6.7e9
+#: measured, 4.3e9 estimated) still fits.
 MARKOV_MAX_EVENTS = 8e9
 
 #: Default ``max_step_events`` (transitions of one neuron in one voltage step): 1e7 = 0.75 s of
