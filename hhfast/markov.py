@@ -408,7 +408,8 @@ def _check_work(per_step: np.ndarray, n_steps: int, max_events: float,
         raise InputValueError(
             f"one voltage step (dt={dt!r} ms) of neuron {i} is expected to take "
             f"{per_step[i]:.3g} channel transitions ({_seconds(per_step[i])} of one core; "
-            f"area={flat['area'][i]!r} µm², temperature={flat['temperature'][i]!r} °C), above "
+            f"area={float(flat['area'][i])!r} µm², "
+            f"temperature={float(flat['temperature'][i])!r} °C), above "
             f"max_step_events={max_step_events:.3g} (keyword; default "
             f"config.MARKOV_MAX_STEP_EVENTS): lower the area (large patches are the "
             f"deterministic limit, hh.simulate) or dt, or check the temperature")
