@@ -36,6 +36,11 @@ in the deterministic limit); ``dt`` = ``config.MARKOV_DT`` = 0.01 ms is converge
 (four uniforms per call, two per Gillespie event).  A neuron's result depends only on
 ``(seed, trial, its values)``: the same alone, in any batch, on any number of threads.
 
+**Bounded work**: the transitions of each neuron's first step are estimated before the run
+and the run is refused beyond ``max_step_events`` / ``max_events`` (enforced while it runs too);
+it runs in pieces of ~0.1 s that may pause inside a step, with results independent of the
+piecing, so Ctrl-C acts within a second (docs/architecture.md §3d).
+
 **Initial state**: V0 (default ``V_rest``) and occupancy counts equal to ``N`` times the
 binomial probabilities of the gate values ``n0, m0, h0`` (default their resting values),
 rounded to integers by largest remainder so that they sum to ``N``.
