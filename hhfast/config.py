@@ -252,3 +252,46 @@ EXPLORER_RUN_BUDGET = 1_000_000
 #: worker process, never on the server's event loop: 201 currents x 2000 ms (8e7) took 7.3 s
 #: there (measured, issue 22); a curve beyond 1e8 would hold that shared worker for minutes.
 EXPLORER_FI_BUDGET = 100_000_000
+
+# -- bounded work of the Markov reference (hhfast.reference.markov) ------------------------------
+
+#: Channel transitions per second of the Markov kernel on one core of the 2-core development
+#: machine as shared today (load ~10): 74 ns of wall time per transition (1.35e7/s, best of 7
+#: runs of the gist at 1e4 µm², one thread); 35 ns of CPU time (2.8e7/s) on an idle core and
+#: 57 ns at load ~5 (benchmarks/results/markov_reference.json).  The budgets below use it.
+MARKOV_EVENTS_PER_SECOND = 1.35e7
+
+#: Cost of one voltage step of one neuron, in transitions: 111 ns of CPU time per step (V half
+#: steps, rates, the discarded waiting time; patches of 3 Na + 1 K channels) = 3.2 transitions
+#: of 35 ns (250 / 74 ns = 3.4 in wall time under load), rounded up.  Counted in
+#: ``max_events`` so that many tiny patches over a long time are bounded too.
+MARKOV_STEP_COST = 4
+
+#: Time (s of one core) aimed at per piece of a run: Ctrl-C is raised between pieces, so it
+#: acts within ~0.1 s, 10x inside the promised second (margin for a loaded machine), while
+#: a piece's overhead (~50 µs + ~0.1 µs per neuron) stays below 1 %.
+MARKOV_PIECE_SECONDS = 0.1
+
+#: Fewest work units (transitions) per neuron per piece: with more neurons than
+#: ``MARKOV_EVENTS_PER_SECOND * MARKOV_PIECE_SECONDS / 256`` (~5300) a piece takes a group of
+#: them.  Measured on 1e5 patches of 4 channels (5 ms, one thread): 6.9 s CPU at 64, 6.7 s at
+#: 256, 6.8 s at 1024; the neuron's load and store each piece are then ~2 % of its work.
+MARKOV_MIN_PIECE_WORK = 256
+
+#: Default ``max_events`` (transitions of one call, each voltage step counted as
+#: ``MARKOV_STEP_COST``): 8e9 = 10 minutes of one core at ``MARKOV_EVENTS_PER_SECOND`` (about
+#: 5 on an idle core or on two), beyond which a typo (area=1e12: 64 h for one step) is more
+#: likely than a wish; the largest run of the benchmarks (the gist at 1e6 µm²: 6.7e9
+#: measured, 4.3e9 estimated) still fits.
+MARKOV_MAX_EVENTS = 8e9
+
+#: Default ``max_step_events`` (transitions of one neuron in one voltage step): 1e7 = 0.75 s of
+#: one core, ~1.2e7 µm² at rest at dt = 0.01 ms, 12x the largest area of the benchmarks
+#: (1e6 µm²), where the open fractions' SDs are below 0.5 % of their resting values (the
+#: deterministic limit, ``hh.simulate``); absurd rates (temperature=1000: φ = 2e47) are far
+#: above it.
+MARKOV_MAX_STEP_EVENTS = 1e7
+
+#: Seconds a run lasts before the default (``progress=None``) bar appears: short runs stay
+#: silent; 2 s is the first-use compile message's order of patience.
+MARKOV_PROGRESS_DELAY = 2.0

@@ -36,6 +36,11 @@ in the deterministic limit); ``dt`` = ``config.MARKOV_DT`` = 0.01 ms is converge
 (four uniforms per call, two per Gillespie event).  A neuron's result depends only on
 ``(seed, trial, its values)``: the same alone, in any batch, on any number of threads.
 
+**Bounded work**: the transitions of each neuron's first step are estimated before the run
+and the run is refused beyond ``max_step_events`` / ``max_events`` (enforced while it runs too);
+it runs in pieces of ~0.1 s that may pause inside a step, with results independent of the
+piecing, so Ctrl-C acts within a second (docs/architecture.md §3d).
+
 **Initial state**: V0 (default ``V_rest``) and occupancy counts equal to ``N`` times the
 binomial probabilities of the gate values ``n0, m0, h0`` (default their resting values),
 rounded to integers by largest remainder so that they sum to ``N``.
@@ -44,6 +49,8 @@ rounded to integers by largest remainder so that they sum to ``N``.
 from __future__ import annotations
 
 import math
+import sys
+import time
 
 import numpy as np
 from numba import njit, prange
@@ -51,11 +58,12 @@ from numba import njit, prange
 from . import _checks as C
 from . import config
 from ._checks import NOISE_VALUES, PER_NEURON
-from .errors import InputTypeError
+from .errors import InputTypeError, InputValueError
 from .kernels import drop_stale_caches
 from .kernels.common import rates, shape_over_step
 from .kernels.philox import philox4x32_10, uniform_from_u32
 from .model import HHParams, check_params, occupancy, steady_state, temperature_factor
+from .model import rates as model_rates
 from .random import _int_array, key_from_seed
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, as_tables
@@ -122,22 +130,29 @@ def _fill_rates(R, q, an, bn, am, bm, ah, bh):
 
 
 @njit(**_JIT)
-def _gillespie(c, R, q, span, buf, state, k0, k1, tr):
+def _gillespie(c, R, q, span, t, a, budget, buf, state, k0, k1, tr):
     """Evolve the 13 occupancy counts ``c`` (K ``n0..n4``, Na ``m_i h_j`` at ``5 + i + 4j``)
     exactly over ``span`` ms at the fixed rates ``R``, ``q`` (:func:`_fill_rates`): Gillespie's
     direct method.  ``buf`` holds four uniforms, ``state = [next slot, Philox calls so far]``.
-    Returns the number of transitions taken.
+
+    The step is taken from ``t`` ms into it with the running total propensity ``a`` (``a < 0``:
+    the step's start, ``a`` computed here), and paused after ``budget`` transitions
+    (docs/architecture.md §3d, "Bounded work"): a paused step continued by a later call with
+    the returned ``t``, ``a`` draws the same uniforms as an uninterrupted one, so the piecing
+    of a run never changes its result.  Returns ``(transitions taken, t, a, finished)``.
 
     The total propensity ``a = sum_x c[x] q[x]`` is updated by ``q[y] - q[x]`` after each
-    transition ``x -> y`` (recomputed from scratch at each call); the transition is picked by
-    walking the states with ``r = u2 a``, then the (at most three) exits of the state.
+    transition ``x -> y`` (recomputed from scratch at each step's start); the transition is
+    picked by walking the states with ``r = u2 a``, then the (at most three) exits of the state.
     """
-    a = 0.0
-    for x in range(NS):
-        a += c[x] * q[x]
-    t = 0.0
+    if a < 0.0:
+        a = 0.0
+        for x in range(NS):
+            a += c[x] * q[x]
     events = 0
     while a > 0.0:
+        if events >= budget:
+            return events, t, a, False
         if state[0] >= 3:  # both pairs of the buffer used: next Philox call
             n = np.uint64(state[1])
             w0, w1, w2, w3 = philox4x32_10(tr & _LO32, tr >> _S32, n & _LO32, n >> _S32, k0, k1)
@@ -152,7 +167,7 @@ def _gillespie(c, R, q, span, buf, state, k0, k1, tr):
         state[0] += 2
         t += -math.log(u1) / a
         if t >= span:
-            return events
+            return events, t, a, True
         events += 1
         r = u2 * a
         src = -1
@@ -187,7 +202,7 @@ def _gillespie(c, R, q, span, buf, state, k0, k1, tr):
             a = 0.0
             for x in range(NS):
                 a += c[x] * q[x]
-    return events
+    return events, t, a, True
 
 
 @njit(**_JIT)
@@ -203,19 +218,37 @@ def _v_half(v, fna, fk, gNa, gK, gL, ENa, EK, EL, cur, Cm, h):
     return v + h * cur / Cm
 
 
+# per-neuron integer carry of a run in pieces (columns of ``ist``): the step under way, whether
+# it is paused inside its Gillespie part, the stimulus piece, the step's transitions so far,
+# the spike detector's arming, and the stop flag (1: a step passed ``max_step_events``)
+I_STEP, I_MID, I_SEG, I_SEV, I_ARMED, I_STOP = range(6)
+NI = 6
+# ... and float carry (columns of ``fst``): time into the paused step (ms), its running total
+# propensity, the midpoint V (mV) its rates were frozen at, its current (µA/cm²)
+F_T, F_A, F_VH, F_CUR = range(4)
+NF = 4
+
+
 @njit(parallel=True, **_JIT)
 def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1, k0, k1,
-         icount, spikes, fo, wcount, events, rec, rec_every):
-    """Simulate every neuron (``prange``; a neuron reads and writes only its own entries)."""
-    N = V.shape[0]
+         icount, spikes, fo, wcount, events, rec, rec_every, i0, i1, work, step_cost,
+         max_step, ist, fst, bufs, pst):
+    """Advance neurons ``i0 .. i1-1`` (``prange``; a neuron reads and writes only its own
+    entries) by about ``work`` units each, a step costing ``step_cost`` and a transition 1,
+    or to the end of the run: one piece of a run (docs/architecture.md §3d, "Bounded work").
+    Everything a neuron needs to go on (``counts``, ``V``, ``ist``, ``fst``, its uniforms
+    ``bufs`` and Philox counter ``pst``, its spike statistics) is carried in the arrays, so a
+    run's result does not depend on how it was cut into pieces."""
     K = spikes.shape[1]
-    for i in prange(N):
+    for i in prange(i0, i1):
+        s = ist[i, I_STEP]
+        if s >= n_steps or ist[i, I_STOP] != 0:
+            continue
         c = counts[i].copy()
         R = np.empty((NS, 3))
         q = np.empty(NS)
-        buf = np.empty(4)
-        state = np.zeros(2, dtype=np.int64)
-        state[0] = 4  # buffer empty
+        buf = bufs[i].copy()
+        state = pst[i].copy()
         tr = np.uint64(trial[i])
         gNa, gK, gL = P[R_GNA, i], P[R_GK, i], P[R_GL, i]
         ENa, EK, EL = P[R_ENA, i], P[R_EK, i], P[R_EL, i]
@@ -223,41 +256,63 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
         bias, amp, thr, clamp = P[R_BIAS, i], P[R_AMP, i], P[R_THR, i], P[R_CLAMP, i]
         iNNa, iNK = 1.0 / P[R_NNA, i], 1.0 / P[R_NK, i]
         clamped = clamp == clamp  # not NaN
-        v = clamp if clamped else V[i]
-        armed = v < thr
-        seg = 0
-        if rec_every > 0:
-            rec[0, i, 0] = v
-            rec[1, i, 0] = c[K_OPEN] * iNK
-            rec[2, i, 0] = c[5 + NA_OPEN] * iNNa
+        mid = ist[i, I_MID] != 0
+        seg = ist[i, I_SEG]
+        sev = ist[i, I_SEV]
+        tin, arun, vh, cur = fst[i, F_T], fst[i, F_A], fst[i, F_VH], fst[i, F_CUR]
         j = tidx[i]
-        cnt = 0
-        wc = 0
-        first = np.nan
-        wfirst = np.nan
-        wlast = np.nan
-        wisi2 = 0.0
-        ev = 0
-        for s in range(n_steps):
+        if s == 0 and not mid:  # the run's start
+            v = clamp if clamped else V[i]
+            armed = v < thr
+            if rec_every > 0:
+                rec[0, i, 0] = v
+                rec[1, i, 0] = c[K_OPEN] * iNK
+                rec[2, i, 0] = c[5 + NA_OPEN] * iNNa
+        else:
+            v = V[i]
+            armed = ist[i, I_ARMED] != 0
+        if clamped:
+            vh = v
+        if clamped or mid:  # rates of the frozen V of the step under way
+            an, bn, am, bm, ah, bh = rates(vh, Vr, phi)
+            _fill_rates(R, q, an, bn, am, bm, ah, bh)
+        cnt = icount[i]
+        wc = wcount[i]
+        first, wfirst, wlast, wisi2 = fo[0, i], fo[1, i], fo[2, i], fo[3, i]
+        ev = events[i]
+        done = 0
+        while s < n_steps and done < work:
             ta = t_start + s * dt
-            if clamped:
-                if s == 0:
-                    an, bn, am, bm, ah, bh = rates(v, Vr, phi)
+            if not mid:
+                if not clamped:
+                    # Strang splitting: V half a step with the counts frozen, the chain a
+                    # whole step at the rates of that midpoint V, V the other half with the
+                    # new counts
+                    seg, sa, sm, se = shape_over_step(tb, c0, c1, j, seg, ta, dt)
+                    cur = bias + amp * sm
+                    vh = _v_half(v, c[5 + NA_OPEN] * iNNa, c[K_OPEN] * iNK, gNa, gK, gL, ENa,
+                                 EK, EL, cur, Cm, 0.5 * dt)
+                    an, bn, am, bm, ah, bh = rates(vh, Vr, phi)
                     _fill_rates(R, q, an, bn, am, bm, ah, bh)
-                ev += _gillespie(c, R, q, dt, buf, state, k0, k1, tr)
-                vn = v
-            else:
-                # Strang splitting: V half a step with the counts frozen, the chain a whole
-                # step at the rates of that midpoint V, V the other half with the new counts
-                seg, sa, sm, se = shape_over_step(tb, c0, c1, j, seg, ta, dt)
-                cur = bias + amp * sm
-                vh = _v_half(v, c[5 + NA_OPEN] * iNNa, c[K_OPEN] * iNK, gNa, gK, gL, ENa, EK,
-                             EL, cur, Cm, 0.5 * dt)
-                an, bn, am, bm, ah, bh = rates(vh, Vr, phi)
-                _fill_rates(R, q, an, bn, am, bm, ah, bh)
-                ev += _gillespie(c, R, q, dt, buf, state, k0, k1, tr)
-                vn = _v_half(vh, c[5 + NA_OPEN] * iNNa, c[K_OPEN] * iNK, gNa, gK, gL, ENa, EK,
-                             EL, cur, Cm, 0.5 * dt)
+                mid = True
+                tin = 0.0
+                arun = -1.0
+                sev = 0
+                done += step_cost
+            budget = min(max(work - done, 1), max_step - sev + 1)
+            e, tin, arun, finished = _gillespie(c, R, q, dt, tin, arun, budget, buf, state,
+                                                k0, k1, tr)
+            ev += e
+            sev += e
+            done += e
+            if not finished:
+                if sev > max_step:  # more transitions in one step than allowed: stop
+                    ist[i, I_STOP] = 1
+                    break
+                continue
+            mid = False
+            vn = v if clamped else _v_half(vh, c[5 + NA_OPEN] * iNNa, c[K_OPEN] * iNK, gNa,
+                                           gK, gL, ENa, EK, EL, cur, Cm, 0.5 * dt)
             # spike detection as simulate: an armed crossing upwards, re-armed below
             if armed and vn >= thr:
                 ts = ta + dt * (thr - v) / (vn - v) if vn != v else ta + dt
@@ -282,8 +337,17 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
                 rec[0, i, r_] = v
                 rec[1, i, r_] = c[K_OPEN] * iNK
                 rec[2, i, r_] = c[5 + NA_OPEN] * iNNa
+            s += 1
         V[i] = v
         counts[i] = c
+        bufs[i] = buf
+        pst[i] = state
+        ist[i, I_STEP] = s
+        ist[i, I_MID] = 1 if mid else 0
+        ist[i, I_SEG] = seg
+        ist[i, I_SEV] = sev
+        ist[i, I_ARMED] = 1 if armed else 0
+        fst[i, F_T], fst[i, F_A], fst[i, F_VH], fst[i, F_CUR] = tin, arun, vh, cur
         icount[i] = cnt
         wcount[i] = wc
         fo[0, i] = first
@@ -311,6 +375,136 @@ def _largest_remainder(n_total: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return base
 
 
+def _expected_step_events(P: np.ndarray, V: np.ndarray, gates: list, dt: float) -> np.ndarray:
+    """Each neuron's expected channel transitions in its first voltage step: ``dt`` times the
+    total exit rate of its channels at the start, ``N_K 4 (αn (1 - n) + βn n) + N_Na (3 (αm
+    (1 - m) + βm m) + αh (1 - h) + βh h)`` (1/ms) at the initial gates ``n, m, h`` and V (the
+    clamp, if any), times φ: with binomial occupancies each subunit flips at α when closed
+    and β when open.  The estimate of the work of a step (docs/architecture.md §3d,
+    "Bounded work"); infinite where the rates overflow (absurd temperatures)."""
+    clamp = P[R_CLAMP]
+    u = np.where(clamp == clamp, clamp, V) - P[R_VREST]
+    n, m, h = gates
+    with np.errstate(over="ignore", invalid="ignore"):
+        an, bn, am, bm, ah, bh = model_rates(u, HHParams(V_rest=0.0, temperature=6.3))
+        k = 4.0 * (an * (1 - n) + bn * n)
+        na = 3.0 * (am * (1 - m) + bm * m) + ah * (1 - h) + bh * h
+        e = dt * P[R_PHI] * (P[R_NK] * k + P[R_NNA] * na)
+    return np.where(np.isnan(e), np.inf, e)
+
+
+def _seconds(work: float) -> str:
+    """``work`` transitions as the time one core of the development machine takes for them."""
+    sec = work / config.MARKOV_EVENTS_PER_SECOND
+    if not math.isfinite(sec):
+        return "for ever"
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if sec >= size:
+            return f"~{sec / size:.3g} {unit}"
+    return f"~{sec:.2g} s"
+
+
+def _check_work(per_step: np.ndarray, n_steps: int, max_events: float,
+                max_step_events: float, flat: dict, dt: float) -> None:
+    """Refuse a run whose estimated work (:func:`_expected_step_events`) is above the budgets,
+    naming the estimate and the knob, before anything is allocated or compiled."""
+    i = int(np.argmax(per_step))
+    if not per_step[i] <= max_step_events:
+        raise InputValueError(
+            f"one voltage step (dt={dt!r} ms) of neuron {i} is expected to take "
+            f"{per_step[i]:.3g} channel transitions ({_seconds(per_step[i])} of one core; "
+            f"area={float(flat['area'][i])!r} µm², "
+            f"temperature={float(flat['temperature'][i])!r} °C), above "
+            f"max_step_events={max_step_events:.3g} (keyword; default "
+            f"config.MARKOV_MAX_STEP_EVENTS): lower the area (large patches are the "
+            f"deterministic limit, hh.simulate) or dt, or check the temperature")
+    steps = per_step.size * n_steps
+    total = float(per_step.sum()) * n_steps + config.MARKOV_STEP_COST * steps
+    if not total <= max_events:
+        raise InputValueError(
+            f"this run is expected to take {total:.3g} channel transitions "
+            f"({per_step.size} neurons x {n_steps} steps, {per_step.mean():.3g} transitions per "
+            f"neuron-step plus {config.MARKOV_STEP_COST} for the step itself): "
+            f"{_seconds(total)} of one core, above max_events={max_events:.3g} (keyword; "
+            f"default config.MARKOV_MAX_EVENTS, ~10 min): pass a larger max_events to run "
+            f"it, or shorten t_stop, or use fewer or smaller patches")
+
+
+def _progress_bar(progress: bool | None, total: int):
+    """A tqdm bar over ``total`` neuron-steps on stderr, in a terminal or a notebook only (as
+    a sweep's): shown at once for ``progress=True``, after ``config.MARKOV_PROGRESS_DELAY``
+    seconds for ``None``; none for ``False``."""
+    if progress is False:
+        return None
+    notebook = "ipykernel" in sys.modules
+    isatty = getattr(sys.stderr, "isatty", None)
+    if not (notebook or (isatty is not None and isatty())):
+        return None
+    if notebook:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
+    return tqdm(total=total, unit="neuron-step", unit_scale=True, desc="markov",
+                dynamic_ncols=True, file=sys.stderr,
+                delay=0.0 if progress else config.MARKOV_PROGRESS_DELAY)
+
+
+def _in_pieces(piece, ist: np.ndarray, events: np.ndarray, n_steps: int, max_events: float,
+               max_step_events: float, dt: float, num_threads: int | None,
+               progress: bool | None) -> None:
+    """Run ``piece(i0, i1, work)`` (one call of :func:`_run`) until every neuron is at the end,
+    in pieces of about ``config.MARKOV_PIECE_SECONDS`` of one core, so that Ctrl-C (raised
+    between pieces) acts within a second; stop with an error when a step passed
+    ``max_step_events`` or the transitions passed ``max_events``
+    (docs/architecture.md §3d, "Bounded work")."""
+    import numba
+
+    from .engine import KERNEL_LOCK  # the thread count is process-wide: one kernel at a time
+
+    N = ist.shape[0]
+    target = max(1.0, config.MARKOV_EVENTS_PER_SECOND * config.MARKOV_PIECE_SECONDS)
+    group = int(min(N, max(1.0, target // config.MARKOV_MIN_PIECE_WORK)))
+    work = int(max(config.MARKOV_MIN_PIECE_WORK, target // group))
+    bar = _progress_bar(progress, N * n_steps)
+    t0 = time.perf_counter()
+    with KERNEL_LOCK:
+        old = numba.get_num_threads()
+        try:
+            numba.set_num_threads(min(num_threads or old, N, numba.config.NUMBA_NUM_THREADS))
+            finished = 0  # neuron-steps of the groups done
+            for i0 in range(0, N, group):
+                i1 = min(N, i0 + group)
+                reached = 0
+                while reached < (i1 - i0) * n_steps:
+                    piece(i0, i1, work)
+                    stopped = np.flatnonzero(ist[i0:i1, I_STOP])
+                    if stopped.size:
+                        i = i0 + int(stopped[0])
+                        raise InputValueError(
+                            f"neuron {i} took more than max_step_events={max_step_events:.3g} "
+                            f"channel transitions in its voltage step at t = "
+                            f"{ist[i, I_STEP] * dt:.6g} ms after t_start; stopped (keyword; "
+                            f"default config.MARKOV_MAX_STEP_EVENTS): lower the area or dt")
+                    step = int(ist[i0:i1, I_STEP].sum())
+                    done = int(events.sum()) + config.MARKOV_STEP_COST * (finished + step)
+                    if done > max_events:
+                        raise InputValueError(
+                            f"stopped after {done:.3g} channel transitions (each voltage step "
+                            f"counted as {config.MARKOV_STEP_COST}), above max_events="
+                            f"{max_events:.3g} (keyword; default config.MARKOV_MAX_EVENTS): the "
+                            f"estimate before the run was too low; pass a larger max_events")
+                    if bar is not None:
+                        rate = events.sum() / max(time.perf_counter() - t0, 1e-9)
+                        bar.set_postfix_str(f"{rate:.3g} transitions/s", refresh=False)
+                        bar.update(step - reached)
+                    reached = step
+                finished += reached
+        finally:
+            numba.set_num_threads(old)
+            if bar is not None:
+                bar.close()
+
+
 def markov(
     stimulus: Stimulus,
     t_stop: float,
@@ -325,6 +519,9 @@ def markov(
     record_dt: float | None = None,
     window: tuple[float, float] | None = None,
     num_threads: int | None = None,
+    max_events: float = config.MARKOV_MAX_EVENTS,
+    max_step_events: float = config.MARKOV_MAX_STEP_EVENTS,
+    progress: bool | None = None,
     **per_neuron,
 ) -> SimResult:
     """Exact Markov-chain simulation of channel noise (the reference for the Langevin models).
@@ -363,6 +560,22 @@ def markov(
         neuron, in ``traces`` (shape (N, S)) at the times ``t``.
     num_threads : int, optional
         Threads of the ``prange`` over neurons (default Numba's); results do not depend on it.
+    max_events : float
+        Most channel transitions the call may simulate, all neurons together (default
+        ``config.MARKOV_MAX_EVENTS``, about 10 minutes of one core; ``math.inf``: no limit).
+        Refused before anything runs when the estimate (``info["events_estimate"]``: each
+        neuron's expected transitions in its first step, times the steps) exceeds it; a run
+        that reaches it anyway is stopped with the same error.
+    max_step_events : float
+        Most transitions of one neuron in one voltage step (default
+        ``config.MARKOV_MAX_STEP_EVENTS``): refused before the run when a neuron's first step
+        is expected to exceed it (e.g. ``temperature=1000``), stopped when a step does.
+    progress : bool, optional
+        A tqdm bar (neuron-steps, transitions/s) on stderr in a terminal or notebook:
+        ``True`` from the start, ``None`` (default) only once a run has lasted
+        ``config.MARKOV_PROGRESS_DELAY`` seconds, ``False`` never.  Either way the run goes
+        in pieces of about ``config.MARKOV_PIECE_SECONDS``, so Ctrl-C stops it within a
+        second; the result does not depend on the pieces.
     **per_neuron : float or array
         As :func:`hhfast.simulate` (model fields, ``amplitude``, ``bias``, ``V0``, ``n0``,
         ``m0``, ``h0``, ``threshold``) and ``area`` (µm², default 100), ``rho_Na`` (Na channels
@@ -377,14 +590,17 @@ def markov(
         (spike times linearly interpolated within the step); ``final_state["V"]``; in
         ``info``: ``"K_states"`` (batch shape + (5,)) and ``"Na_states"`` (+ (8,)) final
         occupancy counts, ``"N_K"``, ``"N_Na"`` channel counts, ``"K_open"``, ``"Na_open"``
-        final open fractions, ``"events"`` transitions simulated per neuron, ``"seed"``,
-        ``"trial"``.
+        final open fractions, ``"events"`` transitions simulated per neuron,
+        ``"events_estimate"`` their estimate before the run, ``"seed"``, ``"trial"``.
 
     Raises
     ------
     TypeError, ValueError
         On bad input, naming the argument and the value, before anything is compiled or
-        allocated.
+        allocated; :class:`hhfast.errors.InputValueError` when the work is above
+        ``max_events`` or ``max_step_events`` (before the run, or when the run reaches it).
+    KeyboardInterrupt
+        On Ctrl-C, within about ``config.MARKOV_PIECE_SECONDS`` (the run is abandoned).
     """
     # ---- scalars ----
     key = key_from_seed(seed)
@@ -407,6 +623,10 @@ def markov(
                              f"voltage step dt={dt!r} ms")
     if num_threads is not None:
         num_threads = C.integer("num_threads", num_threads, 1)
+    max_events = C.real("max_events", max_events, positive=True, allow_inf=True)
+    max_step_events = C.real("max_step_events", max_step_events, positive=True, allow_inf=True)
+    if progress is not None and not isinstance(progress, bool):
+        raise InputTypeError(f"progress must be True, False or None, got {progress!r}")
     if params is None:
         params = HHParams.classic()
     if not isinstance(params, HHParams):
@@ -465,16 +685,21 @@ def markov(
     P[R_NK] = n_k
     V = (flat["V0"] if "V0" in flat else flat["V_rest"]).astype(float).copy()
     gates = []
+    # resting gates once per distinct (V_rest, temperature), not per neuron: a batch of 10^6
+    # is refused or started in a second, not minutes (docs/architecture.md §3d)
+    pairs, inverse = np.unique(np.stack([flat["V_rest"], flat["temperature"]], axis=1), axis=0,
+                               return_inverse=True)
     for g, name in enumerate("nmh"):
         if f"{name}0" in flat:
             gates.append(flat[f"{name}0"])
         else:
-            rest = np.empty(N)
-            for i in range(N):
-                p = HHParams(V_rest=float(flat["V_rest"][i]),
-                             temperature=float(flat["temperature"][i]))
-                rest[i] = steady_state(p.V_rest, p)[g]
-            gates.append(rest)
+            rest = np.empty(len(pairs))
+            for k, (vr, temp) in enumerate(pairs):
+                p = HHParams(V_rest=float(vr), temperature=float(temp))
+                rest[k] = steady_state(p.V_rest, p)[g]
+            gates.append(rest[inverse.reshape(-1)])
+    per_step = _expected_step_events(P, V, gates, dt)
+    _check_work(per_step, n_steps, max_events, max_step_events, flat, dt)
     pk, pna = occupancy(*gates)
     counts = np.concatenate([_largest_remainder(n_k, pk), _largest_remainder(n_na, pna)],
                             axis=1).astype(np.int64)
@@ -484,23 +709,24 @@ def markov(
     icount = np.zeros(N, dtype=np.int64)
     wcount = np.zeros(N, dtype=np.int64)
     spikes = np.full((N, max_spikes), np.nan)
-    fo = np.full((4, N), np.nan)
+    fo = np.full((4, N), np.nan)  # first spike, window's first, last, sum of ISI^2
+    fo[3] = 0.0
     events = np.zeros(N, dtype=np.int64)
     rec = np.full((3, N if rec_every else 0, n_rec), np.nan)
+    ist = np.zeros((N, NI), dtype=np.int64)
+    fst = np.zeros((N, NF))
+    bufs = np.zeros((N, 4))
+    pst = np.zeros((N, 2), dtype=np.int64)
+    pst[:, 0] = 4  # every neuron's buffer of uniforms empty
 
-    import numba
+    def piece(i0, i1, work):
+        _run(P, counts, V, tr, tidx, tb, tc0, tc1, float(t_start), float(dt), int(n_steps),
+             float(w0), float(w1), np.uint64(key[0]), np.uint64(key[1]), icount, spikes, fo,
+             wcount, events, rec, rec_every, i0, i1, work, config.MARKOV_STEP_COST,
+             int(min(max_step_events, 2**62)), ist, fst, bufs, pst)
 
-    from .engine import KERNEL_LOCK  # the thread count is process-wide: one kernel at a time
-
-    with KERNEL_LOCK:
-        old = numba.get_num_threads()
-        try:
-            numba.set_num_threads(min(num_threads or old, N, numba.config.NUMBA_NUM_THREADS))
-            _run(P, counts, V, tr, tidx, tb, tc0, tc1, float(t_start), float(dt), int(n_steps),
-                 float(w0), float(w1), np.uint64(key[0]), np.uint64(key[1]), icount, spikes,
-                 fo, wcount, events, rec, rec_every)
-        finally:
-            numba.set_num_threads(old)
+    _in_pieces(piece, ist, events, n_steps, max_events, max_step_events, dt, num_threads,
+               progress)
 
     nan = np.full(shape, np.nan)
     ks = counts[:, :5].reshape(shape + (5,))
@@ -532,6 +758,8 @@ def markov(
             "N_K": n_k.astype(np.int64).reshape(shape), "N_Na": n_na.astype(np.int64).reshape(shape),
             "K_open": (ks[..., K_OPEN] / n_k.reshape(shape)),
             "Na_open": (nas[..., NA_OPEN] / n_na.reshape(shape)),
-            "events": events.reshape(shape), "seed": int(seed), "trial": tr.reshape(shape),
+            "events": events.reshape(shape),
+            "events_estimate": (per_step * n_steps).reshape(shape),
+            "seed": int(seed), "trial": tr.reshape(shape),
         },
     )

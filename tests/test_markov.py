@@ -8,7 +8,12 @@ and the deterministic HH model solved by scipy (:func:`hhfast.reference.solve`).
 
 from __future__ import annotations
 
+import io
 import math
+import signal
+import sys
+import threading
+import time
 
 import numba
 import numpy as np
@@ -195,3 +200,171 @@ def test_seed_is_required():
 def test_markov_refuses_current_noise_instead_of_ignoring_it():
     with pytest.raises(TypeError, match="no current noise"):
         hh.reference.markov(hh.step(), 5.0, seed=1, noise_sigma=1.0)
+
+
+# ---- bounded work (issue 22, item 1): estimate and budgets, pieces, Ctrl-C, progress ----------
+
+
+@pytest.mark.parametrize(
+    "kw, knob",
+    [
+        # φ = 3^((1000 - 6.3)/10) = 2e47: one step is ~1e49 transitions (hours on main)
+        (dict(temperature=1000.0, area=1.0), "max_step_events"),
+        # 6e13 Na channels: ~1e12 transitions per step (extrapolated 64 h for one step on main)
+        (dict(area=1e12), "max_step_events"),
+        # 1e4 µm² for 100 s: 8.5e3 transitions per step x 1e7 steps = 8.5e10
+        (dict(area=1e4, t_stop=1e5), "max_events"),
+        # 10^4 patches of 3 Na + 1 K channels for 1000 s: few transitions, but 1e12
+        # neuron-steps (each counted as config.MARKOV_STEP_COST transitions)
+        (dict(area=np.full(10_000, 0.05), t_stop=1e6), "max_events"),
+    ],
+)
+def test_absurd_work_is_refused_before_the_kernel_naming_the_estimate_and_the_knob(
+        no_markov_kernel, kw, knob):
+    kw = {"seed": 0, "t_stop": 10.0, **kw}
+    t_stop = kw.pop("t_stop")
+    with pytest.raises(hh.errors.InputValueError,
+                       match=rf"expected to take [0-9.e+]+ channel transitions.*{knob}=") as e:
+        markov(hh.step(amplitude=0.0), t_stop, **kw)
+    assert f"config.MARKOV_{knob.upper()}" in str(e.value)
+
+
+def test_the_budgets_are_keywords(no_markov_kernel):
+    # the same 100 s at 1e4 µm² with the budget raised gets past the checks to the kernel
+    with pytest.raises(AssertionError, match="kernel was reached"):
+        markov(hh.step(amplitude=0.0), 1e5, seed=0, area=1e4, max_events=math.inf)
+    with pytest.raises(AssertionError, match="kernel was reached"):
+        markov(hh.step(amplitude=0.0), 1.0, seed=0, area=1e12, max_step_events=1e13,
+               max_events=math.inf)
+    for bad in (0.0, -1.0, float("nan"), "1e9"):
+        with pytest.raises(hh.errors.InputError, match="max_events"):
+            markov(hh.step(amplitude=0.0), 1.0, seed=0, max_events=bad)
+    with pytest.raises(hh.errors.InputTypeError, match="progress"):
+        markov(hh.step(amplitude=0.0), 1.0, seed=0, progress="yes")
+
+
+def test_the_estimate_is_the_expected_number_of_transitions_at_stationarity():
+    # Clamped at V and started at the gates' steady state, the occupancies are binomial at
+    # every time, so the expected transitions per step are exactly the estimate's closed form
+    # dt N sum_x p_x q_x.  200 independent patches of 20 µm² (360 K, 1200 Na channels) for
+    # 10 ms; the SE of the mean count is the sample SD over the patches / sqrt(200).
+    # (Largest-remainder rounding of the start shifts the mean by < 1 channel's worth.)
+    for V in (0.0, 30.0):
+        n, m, h = (float(x) for x in steady_state(V, HHParams.classic()))
+        r = markov(hh.step(amplitude=0.0), 10.0, seed=11, area=np.full(200, 20.0), clamp_V=V,
+                   n0=n, m0=m, h0=h)
+        ev = r.info["events"].astype(float)
+        est = r.info["events_estimate"]
+        se = ev.std(ddof=1) / math.sqrt(ev.size)
+        assert abs(ev.mean() - est[0]) < 5 * se, (V, ev.mean(), est[0], se)
+        assert np.all(est == est[0])
+
+
+def test_a_run_whose_estimate_was_too_low_is_stopped_at_the_budget():
+    # All gates closed at rest: the first step (the estimate) sees only the slow α exits of
+    # closed states; within ~1 ms (τ_m) the m gates relax to rest, where the βm exits double
+    # the rate.  Measured with no budget: ~1.9x the estimate.  A budget of 1.3x the estimate
+    # passes the check before the run and must stop it.
+    kw = dict(seed=3, area=np.full(4, 100.0), n0=0.0, m0=0.0, h0=0.0)
+    free = markov(hh.step(amplitude=0.0), 20.0, max_events=math.inf, **kw)
+    est = free.info["events_estimate"].sum() + hh.config.MARKOV_STEP_COST * 4 * free.n_steps
+    done = free.info["events"].sum() + hh.config.MARKOV_STEP_COST * 4 * free.n_steps
+    assert done > 1.5 * est
+    with pytest.raises(hh.errors.InputValueError, match=r"stopped after .*max_events="):
+        markov(hh.step(amplitude=0.0), 20.0, max_events=1.3 * est, **kw)
+
+
+def test_a_step_above_max_step_events_is_stopped_inside_the_kernel():
+    # The all-closed start again (previous test): the steps after the first ~1 ms take ~1.9x
+    # the first step's expected transitions (measured), so a step budget of 1.3x the estimate
+    # passes the check before the run and stops it inside the kernel, mid-step.
+    kw = dict(seed=4, area=100.0, n0=0.0, m0=0.0, h0=0.0)
+    free = markov(hh.step(amplitude=0.0), 5.0, **kw)
+    per_step = free.info["events_estimate"][0] / free.n_steps
+    assert free.info["events"][0] / free.n_steps > 1.5 * per_step
+    with pytest.raises(hh.errors.InputValueError,
+                       match=r"neuron 0 took more than max_step_events="):
+        markov(hh.step(amplitude=0.0), 5.0, max_step_events=1.3 * per_step, **kw)
+
+
+def _fields(r):
+    out = dict(sc=r.spike_count, st=r.spike_times.array, fs=r.first_spike,
+               V=r.final_state["V"], K=r.info["K_states"], Na=r.info["Na_states"],
+               ev=r.info["events"], wc=r.window_count, wf=r.window_first, wl=r.window_last,
+               wi=r.window_isi_sumsq, t=r.t)
+    out.update({f"trace {k}": v for k, v in r.traces.items()})
+    return out
+
+
+@pytest.mark.parametrize("seconds, min_work", [(1e-6, 4), (5e-5, 200)])
+def test_the_pieces_do_not_change_the_result(monkeypatch, seconds, min_work):
+    # One call (the pieces at their default size cover this small run at once) against the
+    # same run cut into pieces of 4 (or 225) work units per neuron, paused inside steps, with
+    # the 6 neurons in groups of 3: every output bitwise equal.
+    stim = [hh.gist(), hh.pulse_train(width=1.0, period=3.7, count=4, amplitude=20.0)]
+    kw = dict(seed=21, area=np.array([[3.0, 30.0, 12.0]]).T, clamp_V=np.array([[np.nan],
+              [np.nan], [20.0]]), max_spikes=8, window=(2.0, 9.0), record_dt=0.05,
+              trial=np.array([[4], [8], [15]]))
+    whole = markov(stim, 10.0, **kw)
+    calls = []
+    real_run = M._run
+
+    def counting(*a):
+        calls.append(a[-9:-6])  # i0, i1, work
+        return real_run(*a)
+
+    monkeypatch.setattr(M, "_run", counting)
+    monkeypatch.setattr(hh.config, "MARKOV_PIECE_SECONDS",
+                        seconds * 1.35e7 / hh.config.MARKOV_EVENTS_PER_SECOND)
+    monkeypatch.setattr(hh.config, "MARKOV_MIN_PIECE_WORK", min_work)
+    cut = markov(stim, 10.0, **kw)
+    assert len(calls) > 100 and max(c[1] - c[0] for c in calls) == 3  # pieces, and groups
+    assert whole.spike_count.sum() > 0
+    a, b = _fields(whole), _fields(cut)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_ctrl_c_stops_a_long_run_within_a_second():
+    # A run of ~3e8 transitions (the gist at 1e4 µm² for 400 ms: ~25 s of one core, within
+    # the default budget), interrupted by a real SIGINT to the main thread after 0.3 s.  The
+    # run goes in pieces of ~0.1 s of one core, and Python raises KeyboardInterrupt between
+    # them; before, the kernel ran to the end (~25 s) first.  Bound asserted: 3 s, for a
+    # machine loaded 10x or more (this is a latency check, not a speed test: the expected
+    # latency is ~0.1 s, and main's is the whole run).
+    markov(hh.gist(), 1.0, seed=1, area=1e4)  # compiled before the clock starts
+    threads = numba.get_num_threads()
+    sent = []
+
+    def interrupt():
+        sent.append(time.perf_counter())
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    timer = threading.Timer(0.3, interrupt)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            markov(hh.gist(), 400.0, seed=1, area=1e4)
+        latency = time.perf_counter() - sent[0]
+    finally:
+        timer.cancel()
+    assert latency < 3.0, latency
+    # the process is left usable: the lock released, the thread count restored
+    assert numba.get_num_threads() == threads
+    assert markov(hh.gist(), 1.0, seed=1, area=10.0).n_steps == 100
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_is_shown_when_asked_and_not_for_a_short_run(monkeypatch):
+    for progress, shown in ((True, True), (None, False), (False, False)):
+        err = _Terminal()
+        monkeypatch.setattr(sys, "stderr", err)
+        markov(hh.step(amplitude=0.0), 5.0, seed=1, area=np.full(3, 10.0), progress=progress)
+        text = err.getvalue()
+        assert ("markov" in text and "neuron-step" in text) == shown, (progress, text)
+        if shown:
+            assert "1.50k/1.50k" in text  # 3 neurons x 500 steps, all done
