@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import config
+from .errors import InputValueError
 from .result import SimResult
 
 __all__ = [
@@ -184,10 +185,10 @@ def spike_reliability(trains, width: float) -> float:
     """
     width = float(width)
     if not width > 0 or not np.isfinite(width):
-        raise ValueError(f"width must be a positive number of ms, got {width!r}")
+        raise InputValueError(f"width must be a positive number of ms, got {width!r}")
     trains = [np.asarray(t, dtype=float).reshape(-1) for t in trains]
     if len(trains) < 2:
-        raise ValueError(f"trains must hold at least two trials, got {len(trains)}")
+        raise InputValueError(f"trains must hold at least two trials, got {len(trains)}")
     trains = [t for t in trains if t.size]
     if len(trains) < 2:
         return float("nan")

@@ -51,7 +51,7 @@ from numba import njit, prange
 from . import _checks as C
 from . import config
 from ._checks import NOISE_VALUES, PER_NEURON
-from .errors import InputTypeError
+from .errors import InputTypeError, InputValueError
 from .kernels import drop_stale_caches
 from .kernels.common import rates, shape_over_step
 from .kernels.philox import philox4x32_10, uniform_from_u32
@@ -391,7 +391,7 @@ def markov(
     t_start = C.real("t_start", t_start)
     t_stop = C.real("t_stop", t_stop)
     if not t_stop > t_start:
-        raise ValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
     dt = C.real("dt", dt, positive=True)
     n_steps = C.n_steps(t_start, t_stop, dt)
     t_end = t_start + n_steps * dt
@@ -403,14 +403,14 @@ def markov(
         record_dt = C.real("record_dt", record_dt, positive=True)
         rec_every = round(record_dt / dt)
         if rec_every < 1 or abs(rec_every * dt - record_dt) > 1e-9 * record_dt:
-            raise ValueError(f"record_dt={record_dt!r} ms must be a whole multiple of the "
+            raise InputValueError(f"record_dt={record_dt!r} ms must be a whole multiple of the "
                              f"voltage step dt={dt!r} ms")
     if num_threads is not None:
         num_threads = C.integer("num_threads", num_threads, 1)
     if params is None:
         params = HHParams.classic()
     if not isinstance(params, HHParams):
-        raise TypeError(f"params must be an HHParams, got {params!r}")
+        raise InputTypeError(f"params must be an HHParams, got {params!r}")
     check_params(params)
     # channel noise only: current-noise values are refused, never ignored
     allowed = (set(PER_NEURON) - set(NOISE_VALUES)) | set(MARKOV_PER_NEURON)
@@ -427,10 +427,10 @@ def markov(
         try:
             cv = np.asarray(per_neuron["clamp_V"], dtype=float)
         except (TypeError, ValueError):
-            raise TypeError(f"clamp_V must be a voltage (mV) or an array of them (NaN = free), "
+            raise InputTypeError(f"clamp_V must be a voltage (mV) or an array of them (NaN = free), "
                             f"got {per_neuron['clamp_V']!r}") from None
         if np.isinf(cv).any():
-            raise ValueError(f"clamp_V must be finite (or NaN = free), got {cv!r}")
+            raise InputValueError(f"clamp_V must be finite (or NaN = free), got {cv!r}")
         values["clamp_V"] = cv
     for name, arr in values.items():
         C.range_check(name, arr)
@@ -439,11 +439,11 @@ def markov(
     flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in values.items()}
     n_na, n_k = C.channel_counts(flat, rounded=True)
     if N * max_spikes * 8 > 0.8 * config.total_memory_bytes():
-        raise ValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
+        raise InputValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
                          f"machine has; lower max_spikes")
     n_rec = n_steps // rec_every + 1 if rec_every else 0
     if 3 * N * n_rec * 8 > config.RECORD_MEMORY_BUDGET:
-        raise ValueError(
+        raise InputValueError(
             f"record_dt={record_dt!r} ms over {t_end - t_start!r} ms gives {n_rec} samples of "
             f"V, K_open, Na_open for {N} neurons: {3 * N * n_rec * 8 / 2**30:.2f} GiB, above "
             f"the budget of {config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB "

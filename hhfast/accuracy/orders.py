@@ -10,6 +10,7 @@ import numpy as np
 from .. import _checks as C
 from .. import config
 from ..engine import simulate
+from ..errors import InputTypeError, InputValueError
 from ..model import HHParams
 from ..reference import solve
 from ..result import SimResult
@@ -118,14 +119,14 @@ def convergence(
     """
     method = _args.method(method)
     if measure not in ("spikes", "V"):
-        raise ValueError(f"measure must be 'spikes' or 'V', got {measure!r}")
+        raise InputValueError(f"measure must be 'spikes' or 'V', got {measure!r}")
     dts = _args.time_steps(dts, "dts", at_least=2)
     t_stop = C.real("t_stop", t_stop, positive=True)
     _t_range(t_range, 0.0, t_stop)
     max_spikes = C.integer("max_spikes", max_spikes, 1 if measure == "spikes" else 0)
     if reference is not None and not (
             isinstance(reference, SimResult) and "dense" in reference.info):
-        raise TypeError(f"reference must be a SimResult from hhfast.reference.solve, got "
+        raise InputTypeError(f"reference must be a SimResult from hhfast.reference.solve, got "
                         f"{type(reference).__name__}")
     if reference is None:
         ref_method = ref_method or ("DOP853" if measure == "spikes" else "Radau")

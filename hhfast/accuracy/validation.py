@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from .. import _checks as C
 from ..engine import simulate
+from ..errors import InputValueError
 from ..reference import solve
 from ..stimulus import Stimulus, gist, step
 from . import _args
@@ -74,7 +75,7 @@ def validate(
     rtol = C.real("rtol", rtol, positive=True)
     rtols = _args.time_steps(rtols, "rtols")
     if t_stop < dts.max():
-        raise ValueError(f"t_stop ({t_stop!r} ms) must be at least the largest dt "
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be at least the largest dt "
                          f"({float(dts.max())!r} ms)")
     rows = []
     for name, stim, T, kw in validation_cases(t_stop):

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _checks as C
 from ..engine import simulate
+from ..errors import InputTypeError, InputValueError
 from ..kernels import METHODS
 from ..reference import solve
 from ..stimulus import step
@@ -68,13 +69,13 @@ def work_precision(
     if dts is None:
         dts = {m: METHODS[m].wp_range for m in methods}
     if not isinstance(dts, dict) or set(methods) - set(dts):
-        raise TypeError(f"dts must be a dict with time steps (ms) for every method of "
+        raise InputTypeError(f"dts must be a dict with time steps (ms) for every method of "
                         f"{list(methods)}, got {dts!r}")
     dts = {m: _args.time_steps(dts[m], f"dts[{m!r}]") for m in methods}
     n_neurons = C.integer("n_neurons", n_neurons, 1)
     n_ref = C.integer("n_ref", n_ref, 1)
     if n_ref > n_neurons:
-        raise ValueError(f"need 1 <= n_ref <= n_neurons, got n_ref={n_ref}, n_neurons={n_neurons}")
+        raise InputValueError(f"need 1 <= n_ref <= n_neurons, got n_ref={n_ref}, n_neurons={n_neurons}")
     t_stop = C.real("t_stop", t_stop, positive=True)
     current_max = C.real("current_max", current_max)
     ref_rtol = C.real("ref_rtol", ref_rtol, positive=True)
@@ -157,7 +158,7 @@ def cheapest(rows: Sequence[dict], targets: Sequence[float] = WP_TARGETS) -> lis
     for k, r in enumerate(rows):
         missing = {"method", "dt", "cost", "spike_error"} - set(r)
         if missing:
-            raise ValueError(f"rows[{k}] lacks {sorted(missing)}: pass the rows of "
+            raise InputValueError(f"rows[{k}] lacks {sorted(missing)}: pass the rows of "
                              f"work_precision()")
     out = []
     for target in targets:

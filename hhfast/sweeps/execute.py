@@ -17,6 +17,7 @@ from .. import _checks as C
 from .. import config
 from ..analysis import window_metrics
 from ..engine import simulate
+from ..errors import InputTypeError
 from ..model import HHParams
 from .grid import STIM_PREFIX, Grid, _stimuli_for
 from .spec import DEFAULT_METRICS, METRICS, _check_spec, _dataset
@@ -177,13 +178,13 @@ def sweep(
         ``done``; attributes hold the spec.  With a store, opened lazily from it.
     """
     if not isinstance(grid, Grid):
-        raise TypeError(f"grid must be an hhfast Grid (hh.grid(...)), got {grid!r}")
+        raise InputTypeError(f"grid must be an hhfast Grid (hh.grid(...)), got {grid!r}")
     _require_sweep_extra()
     spec = _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes,
                        fixed, channel_noise)
     if store is not None and not isinstance(store, str):
         if not isinstance(store, os.PathLike):
-            raise TypeError(f"store must be a path or URL string, got {store!r}")
+            raise InputTypeError(f"store must be a path or URL string, got {store!r}")
         store = os.fspath(store)
     if store is not None and "://" not in store:
         store = os.path.abspath(store)  # workers may run elsewhere: no cwd-relative paths

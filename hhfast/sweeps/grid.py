@@ -14,6 +14,7 @@ import numpy as np
 from .. import _checks as C
 from .. import config
 from .._checks import PER_NEURON
+from ..errors import InputTypeError, InputValueError
 from ..stimulus import Stimulus
 
 #: Prefix of the grid axes that set a key of the stimulus spec (``stimulus.stop``,
@@ -43,13 +44,13 @@ class Grid:
 
     def __init__(self, axes: Mapping[str, object], *, table: bool = False):
         if not isinstance(axes, Mapping) or not axes:
-            raise ValueError("a grid needs at least one axis, e.g. hh.grid(amplitude=[0, 10, 20])")
+            raise InputValueError("a grid needs at least one axis, e.g. hh.grid(amplitude=[0, 10, 20])")
         self.axes: dict[str, np.ndarray] = {}
         for name, values in axes.items():
             _check_axis_name(name)
             arr = C.per_neuron_array(name, values)
             if arr.ndim != 1 or arr.size == 0:
-                raise ValueError(
+                raise InputValueError(
                     f"grid axis {name!r} must be a non-empty 1-D list of values, got shape "
                     f"{arr.shape}"
                 )
@@ -60,7 +61,7 @@ class Grid:
         if self.is_table:
             lengths = {k: v.size for k, v in self.axes.items()}
             if len(set(lengths.values())) != 1:
-                raise ValueError(f"grid points: every column needs the same length, got {lengths}")
+                raise InputValueError(f"grid points: every column needs the same length, got {lengths}")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -156,22 +157,22 @@ def grid(points: Mapping[str, object] | None = None, **axes) -> Grid:
     """
     if points is not None:
         if axes:
-            raise ValueError("grid: give either points={...} (a table) or named axes, not both")
+            raise InputValueError("grid: give either points={...} (a table) or named axes, not both")
         if not isinstance(points, Mapping):
-            raise TypeError(f"grid points must be a mapping name -> column, got {points!r}")
+            raise InputTypeError(f"grid points must be a mapping name -> column, got {points!r}")
         return Grid(points, table=True)
     return Grid(axes)
 
 
 def _check_axis_name(name) -> None:
     if not isinstance(name, str):
-        raise TypeError(f"grid axis names must be strings, got {name!r}")
+        raise InputTypeError(f"grid axis names must be strings, got {name!r}")
     if name.startswith(STIM_PREFIX) and len(name) > len(STIM_PREFIX):
         return
     if name == "trial":  # repeated trials: each point's trial id is its grid index anyway
         return
     if name not in PER_NEURON:
-        raise ValueError(
+        raise InputValueError(
             f"grid axis {name!r} is not a per-neuron value of simulate ({', '.join(PER_NEURON)}) "
             f"nor a stimulus key ('stimulus.stop', ...)"
         )
@@ -193,12 +194,12 @@ def _set_path(spec, path: list, value):
         elif isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
             pass
         else:
-            raise ValueError(f"grid axis {STIM_PREFIX + '.'.join(map(str, path))!r}: the stimulus "
+            raise InputValueError(f"grid axis {STIM_PREFIX + '.'.join(map(str, path))!r}: the stimulus "
                              f"spec has no key {where!r} (spec: {json.dumps(spec)})")
         if depth == len(path) - 1:
             old = node[key]
             if isinstance(old, bool) or not isinstance(old, numbers.Real):
-                raise ValueError(f"grid axis {where!r} must name a number in the stimulus spec, "
+                raise InputValueError(f"grid axis {where!r} must name a number in the stimulus spec, "
                                  f"found {old!r}")
             value = float(value)
             node[key] = int(value) if isinstance(old, int) and value.is_integer() else value

@@ -162,7 +162,7 @@ def _prepare_store(store: str, grid: Grid, cshape, spec, overwrite: bool, run_id
     if existing is not None and existing is not _INCOMPLETE and not overwrite:
         diff = _spec_difference(existing, grid, spec)
         if diff:
-            raise ValueError(f"store {store!r} holds a different sweep ({diff}); pass "
+            raise InputValueError(f"store {store!r} holds a different sweep ({diff}); pass "
                              f"overwrite=True to replace it, or use another store")
         existing.attrs[RUN_ATTR] = run_id  # before reading done: older runs' tasks now stop
         done = existing["done"]
@@ -260,12 +260,12 @@ def _open_existing(store: str, overwrite: bool = False):
     except Exception:
         if "://" in store:
             return None
-        raise ValueError(f"store {store!r} exists and is not a Zarr store; refusing to touch "
+        raise InputValueError(f"store {store!r} exists and is not a Zarr store; refusing to touch "
                          f"it (choose another path)") from None
     if "hhfast_version" not in g.attrs:
         if overwrite and _is_interrupted_creation(g):
             return _INCOMPLETE
-        raise ValueError(f"store {store!r} is a Zarr store but not a complete hhfast sweep; "
+        raise InputValueError(f"store {store!r} is a Zarr store but not a complete hhfast sweep; "
                          f"remove it (or pass overwrite=True if it is an interrupted creation)")
     return zarr.open_group(store, mode="r+")
 
@@ -330,10 +330,10 @@ def open_sweep(store):
     if not isinstance(store, str):
         store = os.fspath(store)
     if "://" not in store and not os.path.exists(store):
-        raise ValueError(f"store {store!r} does not exist")
+        raise InputValueError(f"store {store!r} does not exist")
     ds = xr.open_zarr(store, consolidated=False)
     if "hhfast_version" not in ds.attrs:
-        raise ValueError(f"store {store!r} is not an hhfast sweep store")
+        raise InputValueError(f"store {store!r} is not an hhfast sweep store")
     ds = ds[[*ds.attrs["metrics"], "done"]]  # a stable order (the store lists alphabetically)
     if ds.attrs.get("grid") == "table":  # small non-index coordinates: load them
         ds = ds.assign_coords({k: ds[k].compute() for k in ds.attrs["axes"]})
@@ -444,14 +444,14 @@ def verify_sweep(store) -> list[DamagedChunk]:
     if "://" not in store:
         store = os.path.abspath(store)
         if not os.path.exists(store):
-            raise ValueError(f"store {store!r} does not exist")
+            raise InputValueError(f"store {store!r} does not exist")
     with _StoreLock(store, purpose="verify_sweep"):
         try:
             g = zarr.open_group(store, mode="r+")
         except Exception as e:
-            raise ValueError(f"store {store!r} is not a Zarr store ({e})") from None
+            raise InputValueError(f"store {store!r} is not a Zarr store ({e})") from None
         if "hhfast_version" not in g.attrs:
-            raise ValueError(f"store {store!r} is not a complete hhfast sweep store")
+            raise InputValueError(f"store {store!r} is not a complete hhfast sweep store")
         return _damaged_chunks(g)
 
 
