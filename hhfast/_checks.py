@@ -90,6 +90,34 @@ def range_check(name: str, arr: np.ndarray) -> None:
         fail("in [0, 1] (a gating variable)", ((arr < 0) | (arr > 1)).reshape(-1))
 
 
+def flag(name: str, value) -> bool:
+    """True or False (a NumPy bool too); anything else (1, "yes", None) is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def store_path(name: str, value) -> str:
+    """A store's path or URL: a string or an ``os.PathLike``, as a string."""
+    import os
+
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, os.PathLike):
+        raise InputTypeError(f"{name} must be a path or URL string, got {value!r}")
+    return os.fspath(value)
+
+
+def sim_result(name: str, value):
+    """A :class:`~hhfast.result.SimResult` (of simulate, the references or the Markov chain)."""
+    from .result import SimResult  # result.py imports this module's checks
+
+    if not isinstance(value, SimResult):
+        raise InputTypeError(f"{name} must be a SimResult (from hhfast.simulate or "
+                             f"hhfast.reference), got {type(value).__name__}")
+    return value
+
+
 def window(window, t_start: float, t_end: float | None = None) -> tuple[float, float]:
     """The analysis window ``(t0, t1)`` in ms, checked (default ``(t_start, inf)``).
 

@@ -428,7 +428,11 @@ def _sweep(args) -> int:
             from distributed import Client, LocalCluster
 
             if args.scheduler:
-                client = Client(args.scheduler)
+                try:
+                    client = Client(args.scheduler)
+                except (ValueError, TypeError, OSError) as e:  # a malformed or dead address
+                    raise CLIError(f"--scheduler {args.scheduler!r}: cannot connect to a Dask "
+                                   f"scheduler there ({e})") from None
             else:
                 cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1,
                                        processes=True)

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks as C
 from . import _firstuse, config
-from .errors import InputTypeError, InputValueError, TruncationWarning
+from .errors import InputError, InputTypeError, InputValueError, TruncationWarning
 from .kernels import CHANNEL_MODELS, METHODS, MethodSpec
 from .kernels import channel as KC
 from .kernels import common as K
@@ -354,14 +354,22 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
 
     from .stimulus import step
 
-    methods = sorted(METHODS) if methods is None else list(methods)
+    progress = C.flag("progress", progress)
+    methods = sorted(METHODS) if methods is None else _names("methods", methods)
     for m in methods:
         if not isinstance(m, str) or m not in METHODS:
             raise InputValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
-    models = [channel_noise] if isinstance(channel_noise, str) else list(channel_noise)
+    models = _names("channel_noise", channel_noise)
     for c in models:
-        C.method_and_channel(None, c)  # a known model, or a ValueError naming it
-    kinds = [C.float_dtype(d) for d in dtypes]
+        if not isinstance(c, str) or c not in CHANNEL_MODELS:
+            raise InputValueError(f"channel_noise: unknown model {c!r}; choose from "
+                                  f"{sorted(CHANNEL_MODELS)}")
+    kinds = []
+    for d in _names("dtypes", dtypes, allow_str=False):
+        try:
+            kinds.append(C.float_dtype(d))
+        except InputError as e:
+            raise type(e)(f"dtypes: {e}") from None
     spent = {}
     todo = [
         (m, d, dict(method=m)) for m in methods for d in kinds
@@ -379,6 +387,15 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
         simulate(step(), t_stop=0.01, dt=0.01, dtype=d, **kw)
         spent[(m, np.dtype(d).name)] = time.perf_counter() - t
     return spent
+
+
+def _names(name: str, value, allow_str: bool = True) -> list:
+    """A list from a sequence argument of :func:`warmup` (one string is one name)."""
+    if isinstance(value, str) and allow_str:
+        return [value]
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)):
+        raise InputTypeError(f"{name} must be a list of names, got {value!r}")
+    return list(np.ravel(np.asarray(value, dtype=object)))
 
 
 def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,

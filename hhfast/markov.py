@@ -393,6 +393,9 @@ def markov(
     if not t_stop > t_start:
         raise InputValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
     dt = C.real("dt", dt, positive=True)
+    if t_stop - t_start < dt * (1 - 1e-9):  # as simulate: at least one step
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} "
+                              f"ms) after t_start ({t_start!r} ms)")
     n_steps = C.n_steps(t_start, t_stop, dt)
     t_end = t_start + n_steps * dt
     max_spikes = C.integer("max_spikes", max_spikes, 0)
@@ -425,6 +428,8 @@ def markov(
     values.update(C.channel_values(per_neuron, "markov"))
     if "clamp_V" in per_neuron:
         try:
+            if np.asarray(per_neuron["clamp_V"]).dtype == bool:
+                raise TypeError
             cv = np.asarray(per_neuron["clamp_V"], dtype=float)
         except (TypeError, ValueError):
             raise InputTypeError(f"clamp_V must be a voltage (mV) or an array of them (NaN = free), "

@@ -27,7 +27,7 @@ from scipy.integrate import solve_ivp
 
 from . import _checks as C
 from . import config
-from ._checks import NOISE_VALUES, PER_NEURON
+from ._checks import CHANNEL_VALUES, NOISE_VALUES, PER_NEURON
 from .engine import _warn_truncated
 from .errors import InputTypeError, InputValueError
 from .model import FIELDS, STATE, HHParams, check_params, derivatives, steady_state
@@ -129,10 +129,7 @@ def dense_state(pieces, t) -> np.ndarray:
     if not isinstance(pieces, list) or not pieces:
         raise InputTypeError(f"pieces must be one neuron's entry of result.info['dense'] (a non-empty "
                         f"list of (t0, t1, OdeSolution)), got {pieces!r}")
-    try:
-        t = np.atleast_1d(np.asarray(t, dtype=float)).reshape(-1)
-    except (TypeError, ValueError):
-        raise InputTypeError(f"t must be a time or an array of times (ms), got {t!r}") from None
+    t = np.atleast_1d(C.per_neuron_array("t", t)).reshape(-1)  # times (ms): real, finite
     t0, t1 = pieces[0][0], pieces[-1][1]
     bad = ~np.isfinite(t) | (t < t0 - _rounding(t0)) | (t > t1 + _rounding(t1))
     if bad.any():
@@ -243,12 +240,12 @@ def solve(
         raise InputTypeError(f"params must be an HHParams, got {params!r}")
     check_params(params)
     # the scipy reference is deterministic: noise values are refused, never ignored
-    allowed = [k for k in PER_NEURON if k not in NOISE_VALUES]
+    allowed = [k for k in PER_NEURON if k not in NOISE_VALUES + CHANNEL_VALUES]
     unknown = sorted(set(per_neuron) - set(allowed))
     if unknown:
         raise InputTypeError(
             f"solve() got unexpected keyword argument(s) {unknown}; per-neuron values are "
-            f"{allowed} (the reference is deterministic: no noise)"
+            f"{allowed} (the reference is deterministic: no current or channel noise)"
         )
     stims, stim_shape = C.stimuli(stimulus)
 
@@ -265,7 +262,8 @@ def solve(
     rec_bytes = 4 * N * n_samples * 8
     if rec_bytes > config.RECORD_MEMORY_BUDGET:
         raise InputValueError(
-            f"record_dt={record_dt!r} ms over {t_stop - t_start!r} ms gives {n_samples} samples "
+            f"record_dt={record_dt!r} ms from t_start={t_start!r} to t_stop={t_stop!r} ms "
+            f"gives {n_samples} samples "
             f"of V, n, m, h for {N} neurons: {rec_bytes / 2**30:.2f} GiB, above the budget of "
             f"{config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB (HHFAST_RECORD_BUDGET, bytes); "
             f"raise record_dt"

@@ -20,7 +20,7 @@ from ..engine import simulate
 from ..errors import InputTypeError
 from ..model import HHParams
 from .grid import STIM_PREFIX, Grid, _stimuli_for
-from .spec import DEFAULT_METRICS, METRICS, _check_spec, _dataset
+from .spec import DEFAULT_METRICS, METRICS, _check_run_options, _check_spec, _dataset
 from .store import (
     _prepare_store,
     _require_sweep_extra,
@@ -180,6 +180,7 @@ def sweep(
     if not isinstance(grid, Grid):
         raise InputTypeError(f"grid must be an hhfast Grid (hh.grid(...)), got {grid!r}")
     _require_sweep_extra()
+    _check_run_options(client, progress, overwrite)
     spec = _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes,
                        fixed, channel_noise)
     if store is not None and not isinstance(store, str):

@@ -73,7 +73,9 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
             raise InputValueError(f"metrics: unknown metric {m!r}; choose from {list(METRICS)}")
     if len(set(metrics)) != len(metrics):
         raise InputValueError(f"metrics names a metric twice: {list(metrics)!r}")
-    max_spikes = C.integer("max_spikes", max_spikes, 1) if "spike_times" in metrics else 0
+    max_spikes = C.integer("max_spikes", max_spikes, 1)  # checked even when not kept
+    if "spike_times" not in metrics:
+        max_spikes = 0
 
     fixed = dict(fixed)
     seed = check_seed(fixed.pop("seed", 0))  # the noise seed (simulate's seed=)
@@ -149,6 +151,14 @@ def _axis_values(grid) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         elif not name.startswith(STIM_PREFIX):
             out[name] = v
     return out, trial
+
+
+def _check_run_options(client, progress, overwrite) -> None:
+    """The run options of :func:`hhfast.sweep` that the spec does not hold."""
+    C.flag("progress", progress)
+    C.flag("overwrite", overwrite)
+    if client is not None and not callable(getattr(client, "submit", None)):
+        raise InputTypeError(f"client must be a distributed.Client (or None), got {client!r}")
 
 
 #: Store attributes present only when set (a store without one holds the default, None):

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _checks as C
 from ..errors import InputValueError
 from .grid import Grid, _check_axis_name
 from .spec import METRICS, OPTIONAL_ATTRS, _attrs, _layout
@@ -327,8 +328,7 @@ def open_sweep(store):
     _require_sweep_extra()
     import xarray as xr
 
-    if not isinstance(store, str):
-        store = os.fspath(store)
+    store = C.store_path("store", store)
     if "://" not in store and not os.path.exists(store):
         raise InputValueError(f"store {store!r} does not exist")
     ds = xr.open_zarr(store, consolidated=False)
@@ -439,8 +439,7 @@ def verify_sweep(store) -> list[DamagedChunk]:
     _require_sweep_extra()
     import zarr
 
-    if not isinstance(store, str):
-        store = os.fspath(store)
+    store = C.store_path("store", store)
     if "://" not in store:
         store = os.path.abspath(store)
         if not os.path.exists(store):
