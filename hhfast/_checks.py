@@ -97,6 +97,27 @@ def flag(name: str, value) -> bool:
     return bool(value)
 
 
+def sequence(name: str, value) -> list:
+    """A list or tuple (or array: its rows) argument as a list; a string, a mapping or a
+    scalar is refused."""
+    from collections.abc import Mapping
+
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise InputTypeError(f"{name} must be a list, got {value!r}")
+    return list(value)
+
+
+def float_dtypes(name: str, value) -> list[type]:
+    """A list of floating types, each checked by :func:`float_dtype`."""
+    out = []
+    for i, d in enumerate(sequence(name, value)):
+        try:
+            out.append(float_dtype(d))
+        except InputError as e:
+            raise type(e)(f"{name}[{i}]: {e}") from None
+    return out
+
+
 def store_path(name: str, value) -> str:
     """A store's path or URL: a string or an ``os.PathLike``, as a string."""
     import os
@@ -409,8 +430,8 @@ def method_and_channel(method, channel_noise) -> tuple[str, str | None]:
 def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_start=0.0,
                   threshold=None, record=None, record_every=1, max_spikes=None, window=None,
                   num_threads=None, dtype=np.float64, rtol=None, atol=None, max_steps=None,
-                  seed=0, trial=None, channel_noise=None, face: str = "simulate",
-                  **per_neuron):
+                  seed=0, trial=None, channel_noise=None, neurons=None,
+                  face: str = "simulate", batch_memory: bool = True, **per_neuron):
     """Check the arguments of one :func:`hhfast.simulate` call, as simulate itself does,
     without allocating or compiling anything; returns them checked (a namespace).
 
@@ -419,8 +440,8 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     on (a sweep's product axes as orthogonal arrays, so nothing is materialised) before any
     store is created or any run started, so every face refuses what simulate refuses, with
     the same :class:`~hhfast.errors.InputError`.  ``face`` names the caller in the message
-    for unknown keywords.  The batch's memory (outputs, recordings) is the caller's: a sweep
-    runs its grid in chunks.
+    for unknown keywords.  With ``batch_memory`` the memory of the batch's outputs and
+    recordings is checked too (a sweep, which runs its grid in chunks, turns it off).
     """
     from types import SimpleNamespace
 
@@ -502,7 +523,47 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
         steps = record_every * int((t_stop - t_start) / (dt * record_every) * (1 + 1e-9))
     k_first = first_step(t_start, dt, steps) if noisy else 0
     w0, w1 = window_(window, t_start, t_end)
+
+    # ---- recording budget and outputs (of one batch) ----
+    rec_idx, n_samples = np.zeros(0, dtype=np.int64), 0
+    if batch_memory:
+        from .kernels import common as K
+
+        if config.RECORD_MEMORY_BUDGET is None:
+            raise InputValueError(config.RECORD_BUDGET_ERROR)
+        if neurons is None:
+            rec_idx = np.arange(N) if rec_names else rec_idx
+        else:
+            rec_idx = np.asarray(neurons)
+            if rec_idx.size == 0:  # neurons=[]: record nobody
+                rec_idx = rec_idx.astype(np.int64)
+            if rec_idx.dtype == bool or not np.issubdtype(rec_idx.dtype, np.integer):
+                raise InputTypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
+            rec_idx = rec_idx.reshape(-1).astype(np.int64)
+            if rec_idx.size and (rec_idx.min() < -N or rec_idx.max() >= N):
+                raise InputValueError(f"neurons: index out of range for {N} neurons: {neurons!r}")
+            rec_idx = np.unique(rec_idx % N)
+            if not rec_names:
+                rec_names = ("V",)
+        record_every = min(record_every, steps + 1)  # beyond the run: the initial state only
+        n_samples = steps // record_every + 1 if rec_names else 0
+        rec_bytes = len(rec_names) * n_samples * rec_idx.size * 8
+        if rec_bytes > config.RECORD_MEMORY_BUDGET:
+            raise InputValueError(
+                f"recording {','.join(rec_names)} for {rec_idx.size} neurons x {n_samples} "
+                f"samples needs {rec_bytes / 2**30:.2f} GiB, above the budget of "
+                f"{config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB (HHFAST_RECORD_BUDGET, bytes); "
+                f"record fewer variables, a subset of neurons (neurons=...), or decimate "
+                f"(record_every=...)"
+            )
+        out_bytes = N * (8 * max_spikes + 8 * (K.NI + K.NF + 4))
+        if out_bytes > 0.8 * config.total_memory_bytes():
+            raise InputValueError(
+                f"{N} neurons with max_spikes={max_spikes} need {out_bytes / 2**30:.1f} GiB of "
+                f"outputs; lower max_spikes or run the batch with hhfast.sweep (chunked to disk)"
+            )
     return SimpleNamespace(
+        rec_idx=rec_idx, n_samples=n_samples,
         method=method, channel_noise=channel_noise, spec=spec, adaptive=adaptive, rtol=rtol,
         atol=atol, max_steps=max_steps, dt=dt, t_start=t_start, t_stop=t_stop, n_steps=steps,
         t_end=t_end, params=params, max_spikes=max_spikes, record_every=record_every,

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks as C
 from . import _firstuse, config
-from .errors import InputError, InputTypeError, InputValueError, TruncationWarning
+from .errors import InputValueError, TruncationWarning
 from .kernels import CHANNEL_MODELS, METHODS, MethodSpec
 from .kernels import channel as KC
 from .kernels import common as K
@@ -155,51 +155,18 @@ def simulate(
     SimResult
     """
     # ---- every check of the call (the one shared by every face: _checks.simulate_call) ----
-    if config.RECORD_MEMORY_BUDGET is None:
-        raise InputValueError(config.RECORD_BUDGET_ERROR)
     c = C.simulate_call(
         stimulus, t_stop, dt, method, params, t_start=t_start, threshold=threshold,
         record=record, record_every=record_every, max_spikes=max_spikes, window=window,
         num_threads=num_threads, dtype=dtype, rtol=rtol, atol=atol, max_steps=max_steps,
-        seed=seed, trial=trial, channel_noise=channel_noise, **per_neuron)
+        seed=seed, trial=trial, channel_noise=channel_noise, neurons=neurons, **per_neuron)
     method, channel_noise, spec, adaptive = c.method, c.channel_noise, c.spec, c.adaptive
     rtol, atol, max_steps, dt, t_start = c.rtol, c.atol, c.max_steps, c.dt, c.t_start
     n_steps, t_end, max_spikes, record_every = c.n_steps, c.t_end, c.max_spikes, c.record_every
     state_names, rec_names, num_threads, dtype = c.state_names, c.rec_names, c.num_threads, c.dtype
     stims, values, noisy, seed, trial = c.stims, c.values, c.noisy, c.seed, c.trial
     shape, N, k_first, w0, w1 = c.shape, c.N, c.k_first, c.w0, c.w1
-
-    # ---- recording budget ----
-    if neurons is None:
-        rec_idx = np.arange(N) if rec_names else np.zeros(0, dtype=np.int64)
-    else:
-        rec_idx = np.asarray(neurons)
-        if rec_idx.size == 0:  # neurons=[]: record nobody
-            rec_idx = rec_idx.astype(np.int64)
-        if rec_idx.dtype == bool or not np.issubdtype(rec_idx.dtype, np.integer):
-            raise InputTypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
-        rec_idx = rec_idx.reshape(-1).astype(np.int64)
-        if rec_idx.size and (rec_idx.min() < -N or rec_idx.max() >= N):
-            raise InputValueError(f"neurons: index out of range for {N} neurons: {neurons!r}")
-        rec_idx = np.unique(rec_idx % N)
-        if not rec_names:
-            rec_names = ("V",)
-    record_every = min(record_every, n_steps + 1)  # beyond the run: the initial state only
-    n_samples = n_steps // record_every + 1 if rec_names else 0
-    rec_bytes = len(rec_names) * n_samples * rec_idx.size * 8
-    if rec_bytes > config.RECORD_MEMORY_BUDGET:
-        raise InputValueError(
-            f"recording {','.join(rec_names)} for {rec_idx.size} neurons x {n_samples} samples "
-            f"needs {rec_bytes / 2**30:.2f} GiB, above the budget of "
-            f"{config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB (HHFAST_RECORD_BUDGET, bytes); record "
-            f"fewer variables, a subset of neurons (neurons=...), or decimate (record_every=...)"
-        )
-    out_bytes = N * (8 * max_spikes + 8 * (K.NI + K.NF + 4))
-    if out_bytes > 0.8 * config.total_memory_bytes():
-        raise InputValueError(
-            f"{N} neurons with max_spikes={max_spikes} need {out_bytes / 2**30:.1f} GiB of "
-            f"outputs; lower max_spikes or run the batch with hhfast.sweep (chunked to disk)"
-        )
+    rec_idx, record_every, n_samples = c.rec_idx, c.record_every, c.n_samples
 
     # ---- allocate outputs and run chunk by chunk ----
     kernel = spec.run
@@ -364,12 +331,7 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
         if not isinstance(c, str) or c not in CHANNEL_MODELS:
             raise InputValueError(f"channel_noise: unknown model {c!r}; choose from "
                                   f"{sorted(CHANNEL_MODELS)}")
-    kinds = []
-    for d in _names("dtypes", dtypes, allow_str=False):
-        try:
-            kinds.append(C.float_dtype(d))
-        except InputError as e:
-            raise type(e)(f"dtypes: {e}") from None
+    kinds = C.float_dtypes("dtypes", dtypes)
     spent = {}
     todo = [
         (m, d, dict(method=m)) for m in methods for d in kinds
@@ -389,13 +351,9 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
     return spent
 
 
-def _names(name: str, value, allow_str: bool = True) -> list:
-    """A list from a sequence argument of :func:`warmup` (one string is one name)."""
-    if isinstance(value, str) and allow_str:
-        return [value]
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)):
-        raise InputTypeError(f"{name} must be a list of names, got {value!r}")
-    return list(np.ravel(np.asarray(value, dtype=object)))
+def _names(name: str, value) -> list:
+    """A list of names from an argument of :func:`warmup` (one string is one name)."""
+    return [value] if isinstance(value, str) else C.sequence(name, value)
 
 
 def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,

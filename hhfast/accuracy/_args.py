@@ -35,6 +35,9 @@ def time_steps(value, name: str = "dts", at_least: int = 1) -> np.ndarray:
         value = (value,)
     if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)):
         raise InputTypeError(f"{name} must be a sequence of time steps (ms), got {value!r}")
+    if np.ndim(value) > 1:
+        raise InputValueError(f"{name} must be a flat sequence of time steps (ms), got shape "
+                              f"{np.shape(value)}")
     out = np.array([C.real(f"{name}[{i}]", v, positive=True)
                     for i, v in enumerate(np.asarray(value, dtype=object).reshape(-1))])
     if out.size < at_least:

@@ -92,7 +92,7 @@ def stability_limit(
     StabilityLimit
     """
     method = _args.method(method)
-    if criterion not in ("finite", "count"):
+    if not isinstance(criterion, str) or criterion not in ("finite", "count"):
         raise InputValueError(f"criterion must be 'finite' or 'count', got {criterion!r}")
     t_stop = C.real("t_stop", t_stop, positive=True)
     dt_min = C.real("dt_min", dt_min, positive=True)
@@ -103,6 +103,9 @@ def stability_limit(
     rel_tol = C.real("rel_tol", rel_tol, positive=True)
     if not rel_tol < 1:
         raise InputValueError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
+    # every run below is simulate's: refuse what it refuses before the reference runs
+    C.simulate_call(stimulus, max(t_stop, dt_min), dt_min, method, params, max_spikes=0,
+                    window=(0.0, t_stop), face="stability_limit", **per_neuron)
     if expected_count is None:
         expected_count = solve(stimulus, t_stop, params, record_dt=t_stop,
                                **per_neuron).window_count

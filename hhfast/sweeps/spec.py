@@ -111,7 +111,7 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
     axes, trial = _axis_values(grid)
     C.simulate_call(Stimulus.from_spec(stim_spec), t_stop, dt, method, params, window=window,
                     max_spikes=max_spikes, seed=seed, trial=trial, channel_noise=channel_noise,
-                    face="sweep", **fixed, **axes)
+                    face="sweep", batch_memory=False, **fixed, **axes)
 
     return {
         "hhfast_version": __version__,
