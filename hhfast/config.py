@@ -230,3 +230,12 @@ MARKOV_DT = 0.01
 #: Goldwyn & Shea-Brown (2011), so N_Na = rho_Na * area, N_K = rho_K * area (whole channels
 #: for the Markov chain); 100 µm² is small enough to fire spontaneously (~10 Hz at rest).
 CHANNEL_DEFAULTS = {"area": 100.0, "rho_Na": 60.0, "rho_K": 18.0}
+
+
+# -- command line: sizes of the grids it builds (hhfast.cli) --------------------------------------
+
+#: Most points of the current (``hhfast fi --num``) or pulse-width (``hhfast rheobase --num``)
+#: grid the command builds in memory before checking anything else: 10^6 points is 8 MB and
+#: far beyond any curve worth printing or plotting; above it (``--num 2**64``) NumPy would fail
+#: with a MemoryError, not a one-line error.
+CLI_MAX_POINTS = 10**6

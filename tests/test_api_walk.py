@@ -269,3 +269,57 @@ def test_walk_size():
     cases = list(_cases())
     functions = {t for t, *_ in cases}
     assert len(functions) >= 30 and len(cases) >= 150
+
+
+# -- the defects of issue 22 (and those the walk found), one by one ---------------------------
+def _spec_sweep(**fixed):
+    return lambda tmp: hh.sweep(hh.grid(amplitude=[0.0, 10.0]), hh.step(), 5.0,
+                                store=str(tmp / "s.zarr"), progress=False, **fixed)
+
+
+DEFECTS = [
+    # issue 22: fi_curve returned the noiseless curve for a negative sigma
+    ("noise_sigma", lambda tmp: hh.fi_curve([0.0, 10.0], t_stop=10.0, noise_sigma=-1.0)),
+    # issue 22: a Numba TypingError / OverflowError from the int64 kernel argument
+    ("max_steps", lambda tmp: hh.simulate(hh.step(), 1.0, method="dopri5", max_steps=2**64)),
+    # issue 22: plain ValueError for seed and trial
+    ("seed", lambda tmp: hh.simulate(hh.step(), 1.0, noise_sigma=1.0, seed=-1)),
+    ("trial", lambda tmp: hh.simulate(hh.step(), 1.0, noise_sigma=1.0, trial=-1)),
+    ("seed", lambda tmp: hh.fi_curve([0.0, 10.0], t_stop=10.0, trials=2, seed=2**64)),
+    # issue 22: noise_I0 ignored for white noise, in every face
+    ("noise_I0", lambda tmp: hh.simulate(hh.step(), 1.0, noise_sigma=1.0, noise_I0=2.0)),
+    ("noise_I0", lambda tmp: hh.rheobase(hh.step(), t_stop=5.0, noise_I0=2.0)),
+    ("noise_I0", _spec_sweep(noise_sigma=1.0, noise_I0=2.0)),
+    # sweeps refuse what simulate refuses, before the store exists
+    ("noise_sigma", _spec_sweep(noise_sigma=-1.0)),
+    ("noise", lambda tmp: hh.sweep(hh.grid(noise_sigma=[0.0, 1.0]), hh.step(), 5.0,
+                                   method="dopri5", store=str(tmp / "s.zarr"), progress=False)),
+    ("trial", lambda tmp: hh.sweep(hh.grid(trial=[-1.0, 1.0]), hh.step(), 5.0,
+                                   store=str(tmp / "s.zarr"), progress=False)),
+    ("max_spikes", _spec_sweep(max_spikes="x")),
+    # found by the walk: silently ignored arguments
+    ("area", lambda tmp: R.solve(hh.step(), 1.0, area=10.0)),
+    ("progress", lambda tmp: hh.warmup(["rk4"], progress="yes")),
+    ("refine", lambda tmp: hh.fi_curve([0.0, 10.0], t_stop=10.0, refine="no")),
+    # found by the walk: the scipy reference ran (for ~forever) before simulate's checks
+    ("t_stop", lambda tmp: R.stability_limit("rk4", hh.step(), 2.0**64)),
+    ("t_stop", lambda tmp: hh.accuracy.validate(["rk4"], [0.01], t_stop=2.0**64)),
+    ("t_stop", lambda tmp: hh.accuracy.work_precision(["rk4"], {"rk4": [0.01]}, n_neurons=2,
+                                                      n_ref=1, t_stop=2.0**64, repeats=1)),
+    ("t_stop", lambda tmp: R.markov(hh.step(), 0.1, seed=0, dt=1.0)),
+]
+
+
+@pytest.mark.parametrize("word, call", DEFECTS, ids=[f"{i}-{w}" for i, (w, _) in
+                                                      enumerate(DEFECTS)])
+def test_defect_is_refused_first(word, call, no_solver, tmp_path):
+    with pytest.raises(hh.InputError, match=word):
+        call(tmp_path)
+    assert not (tmp_path / "s.zarr").exists()  # before any store was created
+
+
+def test_white_noise_continuation_still_passes_noise_I0_zero(no_kernel):
+    """noise_I0 = 0 where noise_tau = 0 is what continuation() hands on: accepted."""
+    with pytest.raises(AssertionError, match=REACHED):
+        hh.simulate(hh.step(), 1.0, noise_sigma=[1.0, 1.0], noise_tau=[0.0, 2.0],
+                    noise_I0=[0.0, 3.0])
