@@ -435,7 +435,7 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     """Check the arguments of one :func:`hhfast.simulate` call, as simulate itself does,
     without allocating or compiling anything; returns them checked (a namespace).
 
-    This is THE check behind every face (docs/architecture.md §3): ``simulate`` runs it
+    This is THE check behind every face (docs/architecture.md §4): ``simulate`` runs it
     first, and ``fi_curve``, ``rheobase`` and ``sweep`` run it on the values they will pass
     on (a sweep's product axes as orthogonal arrays, so nothing is materialised) before any
     store is created or any run started, so every face refuses what simulate refuses, with

@@ -129,7 +129,11 @@ def dense_state(pieces, t) -> np.ndarray:
     if not isinstance(pieces, list) or not pieces:
         raise InputTypeError(f"pieces must be one neuron's entry of result.info['dense'] (a non-empty "
                         f"list of (t0, t1, OdeSolution)), got {pieces!r}")
-    t = np.atleast_1d(C.per_neuron_array("t", t)).reshape(-1)  # times (ms): real, finite
+    arr = np.asarray(t) if not isinstance(t, (str, bytes)) else None
+    if arr is None or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) \
+            or np.iscomplexobj(arr):
+        raise InputTypeError(f"t must be a time or an array of times (ms), got {t!r}")
+    t = np.atleast_1d(arr.astype(float)).reshape(-1)
     t0, t1 = pieces[0][0], pieces[-1][1]
     bad = ~np.isfinite(t) | (t < t0 - _rounding(t0)) | (t > t1 + _rounding(t1))
     if bad.any():
@@ -245,7 +249,7 @@ def solve(
     if unknown:
         raise InputTypeError(
             f"solve() got unexpected keyword argument(s) {unknown}; per-neuron values are "
-            f"{allowed} (the reference is deterministic: no current or channel noise)"
+            f"{allowed} (the reference is deterministic: no noise, neither current nor channel noise)"
         )
     stims, stim_shape = C.stimuli(stimulus)
 
