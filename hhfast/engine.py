@@ -328,9 +328,7 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
             raise InputValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
     models = _names("channel_noise", channel_noise)
     for c in models:
-        if not isinstance(c, str) or c not in CHANNEL_MODELS:
-            raise InputValueError(f"channel_noise: unknown model {c!r}; choose from "
-                                  f"{sorted(CHANNEL_MODELS)}")
+        C.method_and_channel(None, c)  # a known model, or an InputError naming it
     kinds = C.float_dtypes("dtypes", dtypes)
     spent = {}
     todo = [
