@@ -73,8 +73,9 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
             raise InputValueError(f"metrics: unknown metric {m!r}; choose from {list(METRICS)}")
     if len(set(metrics)) != len(metrics):
         raise InputValueError(f"metrics names a metric twice: {list(metrics)!r}")
-    max_spikes = C.integer("max_spikes", max_spikes, 1)  # checked even when not kept
-    if "spike_times" not in metrics:
+    keep = "spike_times" in metrics
+    max_spikes = C.integer("max_spikes", max_spikes, 1 if keep else 0)  # checked even if unused
+    if not keep:
         max_spikes = 0
 
     fixed = dict(fixed)
