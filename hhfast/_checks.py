@@ -38,11 +38,20 @@ def real(name: str, value, *, positive: bool = False, allow_inf: bool = False) -
     return v
 
 
-def integer(name: str, value, lo: int) -> int:
+#: the largest integer any check lets through: the kernels count in int64
+INT64_MAX = 2**63 - 1
+
+
+def integer(name: str, value, lo: int, hi: int = INT64_MAX) -> int:
+    """An integer in ``[lo, hi]`` (not a bool); ``hi`` defaults to the int64 range, since
+    every integer argument ends up in an int64 kernel argument or array size."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputTypeError(f"{name} must be an integer, got {value!r}")
     if value < lo:
         raise InputValueError(f"{name} must be >= {lo}, got {value!r}")
+    if value > hi:
+        what = " (the kernels count in int64)" if hi == INT64_MAX else ""
+        raise InputValueError(f"{name} must be <= {hi}{what}, got {value!r}")
     return int(value)
 
 
@@ -79,6 +88,55 @@ def range_check(name: str, arr: np.ndarray) -> None:
         fail(">= -273.15 (°C; absolute zero)", arr.reshape(-1) < -273.15)
     if name in ("n0", "m0", "h0") and ((arr < 0) | (arr > 1)).any():
         fail("in [0, 1] (a gating variable)", ((arr < 0) | (arr > 1)).reshape(-1))
+
+
+def flag(name: str, value) -> bool:
+    """True or False (a NumPy bool too); anything else (1, "yes", None) is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def sequence(name: str, value) -> list:
+    """A list or tuple (or array: its rows) argument as a list; a string, a mapping or a
+    scalar is refused."""
+    from collections.abc import Mapping
+
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise InputTypeError(f"{name} must be a list, got {value!r}")
+    return list(value)
+
+
+def float_dtypes(name: str, value) -> list[type]:
+    """A list of floating types, each checked by :func:`float_dtype`."""
+    out = []
+    for i, d in enumerate(sequence(name, value)):
+        try:
+            out.append(float_dtype(d))
+        except InputError as e:
+            raise type(e)(f"{name}[{i}]: {e}") from None
+    return out
+
+
+def store_path(name: str, value) -> str:
+    """A store's path or URL: a string or an ``os.PathLike``, as a string."""
+    import os
+
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, os.PathLike):
+        raise InputTypeError(f"{name} must be a path or URL string, got {value!r}")
+    return os.fspath(value)
+
+
+def sim_result(name: str, value):
+    """A :class:`~hhfast.result.SimResult` (of simulate, the references or the Markov chain)."""
+    from .result import SimResult  # result.py imports this module's checks
+
+    if not isinstance(value, SimResult):
+        raise InputTypeError(f"{name} must be a SimResult (from hhfast.simulate or "
+                             f"hhfast.reference), got {type(value).__name__}")
+    return value
 
 
 def window(window, t_start: float, t_end: float | None = None) -> tuple[float, float]:
@@ -366,3 +424,200 @@ def method_and_channel(method, channel_noise) -> tuple[str, str | None]:
     if not isinstance(method, str) or method not in METHODS:
         raise InputValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     return method, channel_noise
+
+
+# -- one call of simulate, checked (every face runs this before anything else) -----------------
+def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_start=0.0,
+                  threshold=None, record=None, record_every=1, max_spikes=None, window=None,
+                  num_threads=None, dtype=np.float64, rtol=None, atol=None, max_steps=None,
+                  seed=0, trial=None, channel_noise=None, neurons=None,
+                  face: str = "simulate", batch_memory: bool = True, **per_neuron):
+    """Check the arguments of one :func:`hhfast.simulate` call, as simulate itself does,
+    without allocating or compiling anything; returns them checked (a namespace).
+
+    This is THE check behind every face (docs/architecture.md §4): ``simulate`` runs it
+    first, and ``fi_curve``, ``rheobase`` and ``sweep`` run it on the values they will pass
+    on (a sweep's product axes as orthogonal arrays, so nothing is materialised) before any
+    store is created or any run started, so every face refuses what simulate refuses, with
+    the same :class:`~hhfast.errors.InputError`.  ``face`` names the caller in the message
+    for unknown keywords.  With ``batch_memory`` the memory of the batch's outputs and
+    recordings is checked too (a sweep, which runs its grid in chunks, turns it off).
+    """
+    from types import SimpleNamespace
+
+    from . import config
+    from .kernels import METHODS
+    from .model import HHParams, check_params
+    from .noise import check_seed, check_trial, first_step, is_noisy
+    from .noise import check_values as check_noise_values
+
+    if max_spikes is None:
+        max_spikes = config.MAX_SPIKES
+    # ---- scalars and names (cheap, first) ----
+    method, channel_noise = method_and_channel(method, channel_noise)
+    spec = METHODS[method]
+    adaptive = spec.kind == "adaptive"
+    rtol, atol, max_steps = adaptive_options(method, adaptive, rtol, atol, max_steps, dtype)
+    dt = real("dt", dt, positive=True)
+    t_start = real("t_start", t_start)
+    t_stop = real("t_stop", t_stop)
+    if adaptive and not t_stop > t_start:
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
+    if not adaptive and t_stop - t_start < dt * (1 - 1e-9):
+        raise InputValueError(
+            f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms) after "
+            f"t_start ({t_start!r} ms)"
+        )
+    steps = n_steps(t_start, t_stop, dt)
+    t_end = t_start + steps * dt
+    if params is None:
+        params = HHParams.classic()
+    if not isinstance(params, HHParams):
+        raise InputTypeError(f"params must be an HHParams, got {params!r}")
+    check_params(params)
+    unknown = sorted(set(per_neuron) - set(PER_NEURON) - {"threshold"}, key=str)
+    if unknown:
+        raise InputTypeError(
+            f"{face}() got unexpected keyword argument(s) {unknown}; per-neuron values are "
+            f"{list(PER_NEURON)}"
+        )
+    max_spikes = integer("max_spikes", max_spikes, 0)
+    record_every = integer("record_every", record_every, 1)
+    state_names = CHANNEL_STATE if channel_noise else STATE  # the kernel's state rows
+    rec_names = parse_record(record, state_names)
+    if num_threads is not None:
+        import numba
+
+        num_threads = integer("num_threads", num_threads, 1)
+        if num_threads > numba.config.NUMBA_NUM_THREADS:
+            raise InputValueError(
+                f"num_threads must be <= {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), "
+                f"got {num_threads}"
+            )
+    dtype = float_dtype(dtype)
+    stims, stim_shape = stimuli(stimulus)
+
+    # ---- per-neuron values: check (unbroadcast) ----
+    values = per_neuron_values(params, per_neuron, threshold, INITIAL_VALUES + NOISE_VALUES)
+    for name, arr in values.items():
+        range_check(name, arr)
+        representable(name, arr, dtype)
+    derived(values, dtype)
+    check_noise_values(values)
+    values.update(channel_values(per_neuron, channel_noise))
+    noisy = is_noisy(values) or channel_noise is not None
+    seed = check_seed(seed)
+    trial = check_trial(trial)
+    spec.check(values)  # the method's own parameter checks (e.g. expeuler: gL > 0)
+    if noisy and spec.run_noisy is None:  # (channel noise needs "euler", which takes noise)
+        raise InputValueError(
+            f"method {method!r} does not take noise (noise_sigma, noise_I0); the fixed-step "
+            f"methods do: {[m for m, s in METHODS.items() if s.run_noisy is not None]}")
+    shape, N = batch_shape(stim_shape, values, trial)
+    if channel_noise is not None:  # at least one channel of each kind, on the unbroadcast values
+        channel_counts(values, rounded=False)
+
+    # ---- steps and window ----
+    if adaptive:  # ends exactly at t_stop; samples every record_every * dt up to it
+        t_end = t_stop
+        steps = record_every * int((t_stop - t_start) / (dt * record_every) * (1 + 1e-9))
+    k_first = first_step(t_start, dt, steps) if noisy else 0
+    w0, w1 = window_(window, t_start, t_end)
+
+    # ---- recording budget and outputs (of one batch) ----
+    rec_idx, n_samples = np.zeros(0, dtype=np.int64), 0
+    if batch_memory:
+        from .kernels import common as K
+
+        if config.RECORD_MEMORY_BUDGET is None:
+            raise InputValueError(config.RECORD_BUDGET_ERROR)
+        if neurons is None:
+            rec_idx = np.arange(N) if rec_names else rec_idx
+        else:
+            rec_idx = np.asarray(neurons)
+            if rec_idx.size == 0:  # neurons=[]: record nobody
+                rec_idx = rec_idx.astype(np.int64)
+            if rec_idx.dtype == bool or not np.issubdtype(rec_idx.dtype, np.integer):
+                raise InputTypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
+            rec_idx = rec_idx.reshape(-1).astype(np.int64)
+            if rec_idx.size and (rec_idx.min() < -N or rec_idx.max() >= N):
+                raise InputValueError(f"neurons: index out of range for {N} neurons: {neurons!r}")
+            rec_idx = np.unique(rec_idx % N)
+            if not rec_names:
+                rec_names = ("V",)
+        record_every = min(record_every, steps + 1)  # beyond the run: the initial state only
+        n_samples = steps // record_every + 1 if rec_names else 0
+        rec_bytes = len(rec_names) * n_samples * rec_idx.size * 8
+        if rec_bytes > config.RECORD_MEMORY_BUDGET:
+            raise InputValueError(
+                f"recording {','.join(rec_names)} for {rec_idx.size} neurons x {n_samples} "
+                f"samples needs {rec_bytes / 2**30:.2f} GiB, above the budget of "
+                f"{config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB (HHFAST_RECORD_BUDGET, bytes); "
+                f"record fewer variables, a subset of neurons (neurons=...), or decimate "
+                f"(record_every=...)"
+            )
+        out_bytes = N * (8 * max_spikes + 8 * (K.NI + K.NF + 4))
+        if out_bytes > 0.8 * config.total_memory_bytes():
+            raise InputValueError(
+                f"{N} neurons with max_spikes={max_spikes} need {out_bytes / 2**30:.1f} GiB of "
+                f"outputs; lower max_spikes or run the batch with hhfast.sweep (chunked to disk)"
+            )
+    return SimpleNamespace(
+        rec_idx=rec_idx, n_samples=n_samples,
+        method=method, channel_noise=channel_noise, spec=spec, adaptive=adaptive, rtol=rtol,
+        atol=atol, max_steps=max_steps, dt=dt, t_start=t_start, t_stop=t_stop, n_steps=steps,
+        t_end=t_end, params=params, max_spikes=max_spikes, record_every=record_every,
+        state_names=state_names, rec_names=rec_names, num_threads=num_threads, dtype=dtype,
+        stims=stims, stim_shape=stim_shape, values=values, noisy=noisy, seed=seed, trial=trial,
+        shape=shape, N=N, k_first=k_first, w0=w0, w1=w1)
+
+
+window_ = window  # (simulate_call's argument of that name hides the function)
+
+#: the recordable variables of a channel-noise run (rows of the kernel's state)
+CHANNEL_STATE = ("V", "K_open", "Na_open")
+
+
+def derived(values: dict, dtype) -> None:
+    """Refuse per-neuron values whose derived kernel parameters (1/Cm, the temperature factor
+    3^((T - 6.3)/10)) overflow or underflow ``dtype``; checked on the unbroadcast arrays."""
+    with np.errstate(over="ignore", divide="ignore", under="ignore"):
+        representable("Cm", 1.0 / values["Cm"], dtype, what="1/Cm (µF/cm²)^-1")
+        phi = 3.0 ** ((values["temperature"] - 6.3) / 10.0)
+    # no underflow to exactly 0 either: temperature >= -273.15 keeps the factor above 4e-14
+    representable("temperature", phi, dtype, what="the rate factor 3^((T - 6.3)/10)")
+
+
+def adaptive_options(method, adaptive, rtol, atol, max_steps, dtype):
+    """Check the adaptive-only arguments (before anything is compiled); returns
+    ``(rtol, atol, max_steps)`` with their defaults filled in (all None for fixed-step).
+    ``max_steps`` is bounded by the int64 step counter of the kernel."""
+    from . import config
+
+    if not adaptive:
+        given = [k for k, v in (("rtol", rtol), ("atol", atol), ("max_steps", max_steps))
+                 if v is not None]
+        if given:
+            raise InputValueError(
+                f"{', '.join(given)} only apply to adaptive methods (method='dopri5'); "
+                f"method={method!r} is fixed-step: choose its accuracy with dt"
+            )
+        return None, None, None
+    if float_dtype(dtype) != np.float64:
+        # the controller's tolerances would meet float32's eps (6e-8) and the per-neuron
+        # times would lose the exact landing on stimulus edges: float64 only
+        raise InputValueError(
+            f"dtype must be float64 for method={method!r} (an adaptive step controller needs "
+            f"tolerances far below float32's 6e-8 resolution), got {np.dtype(dtype).name}"
+        )
+    rtol = real("rtol", config.ADAPTIVE_RTOL if rtol is None else rtol, positive=True)
+    atol = real("atol", rtol if atol is None else atol, positive=True)
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if v < config.ADAPTIVE_RTOL_MIN:
+            raise InputValueError(
+                f"{name} must be >= {config.ADAPTIVE_RTOL_MIN:g} (below it the error estimate "
+                f"is float64 round-off and the step size collapses), got {v!r}"
+            )
+    max_steps = integer("max_steps", config.ADAPTIVE_MAX_STEPS if max_steps is None
+                        else max_steps, 1)
+    return rtol, atol, max_steps

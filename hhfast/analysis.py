@@ -21,9 +21,13 @@ Rate definitions (all in Hz, per neuron, over the analysis window ``[t0, t1)`` o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from . import _checks as C
 from . import config
+from .errors import InputTypeError, InputValueError
 from .result import SimResult
 
 __all__ = [
@@ -48,11 +52,13 @@ QUIET, TRANSIENT, SUSTAINED = 0, 1, 2
 
 def spike_rate(res: SimResult) -> np.ndarray:
     """Spikes in the analysis window divided by its duration (Hz), per neuron."""
+    C.sim_result("res", res)
     return res.rate()
 
 
 def isi_mean(res: SimResult) -> np.ndarray:
     """Mean inter-spike interval (ms) of the spikes inside the window; NaN with < 2 spikes."""
+    C.sim_result("res", res)
     c = res.window_count
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(c >= 2, (res.window_last - res.window_first) / (c - 1), np.nan)
@@ -61,12 +67,14 @@ def isi_mean(res: SimResult) -> np.ndarray:
 def isi_rate(res: SimResult) -> np.ndarray:
     """1 / mean ISI (Hz): the rate of the firing inside the window, insensitive to where the
     window cuts the spike train; NaN with fewer than 2 spikes."""
+    C.sim_result("res", res)
     return 1e3 / isi_mean(res)
 
 
 def isi_cv(res: SimResult) -> np.ndarray:
     """Coefficient of variation of the ISIs inside the window; NaN with fewer than 3 spikes
     (one interval has no spread)."""
+    C.sim_result("res", res)
     c = res.window_count
     mean = isi_mean(res)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -103,7 +111,18 @@ def latency(res: SimResult, onset=None) -> np.ndarray:
     ndarray
         Latency (ms) per neuron; NaN where the neuron never fired.
     """
-    onset = _stimulus_onset(res) if onset is None else np.asarray(onset, dtype=float)
+    C.sim_result("res", res)
+    if onset is None:
+        onset = _stimulus_onset(res)
+    else:
+        onset = C.per_neuron_array("onset", onset)
+        try:
+            fits = np.broadcast_shapes(onset.shape, res.shape) == res.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise InputValueError(f"onset of shape {onset.shape} does not broadcast with the "
+                                  f"batch shape {res.shape}") from None
     return res.first_spike - onset
 
 
@@ -118,6 +137,7 @@ def firing_pattern(res: SimResult) -> np.ndarray:
     a depolarisation block).  *Quiet*: no spike at all in the run.  A diverged neuron is never
     sustained.
     """
+    C.sim_result("res", res)
     c = res.window_count
     gap = res.window[1] - res.window_last
     with np.errstate(invalid="ignore"):
@@ -132,12 +152,14 @@ def firing_pattern(res: SimResult) -> np.ndarray:
 
 def is_sustained(res: SimResult) -> np.ndarray:
     """True where :func:`firing_pattern` is ``SUSTAINED``."""
+    C.sim_result("res", res)
     return firing_pattern(res) == SUSTAINED
 
 
 def sustained_rate(res: SimResult) -> np.ndarray:
     """Steady firing rate (Hz): ``isi_rate`` (1 / mean ISI in the window) where the firing is
     sustained, 0 elsewhere (quiet or transient neurons do not fire repetitively)."""
+    C.sim_result("res", res)
     return np.where(is_sustained(res), isi_rate(res), 0.0)
 
 
@@ -145,6 +167,7 @@ def window_metrics(res: SimResult) -> dict[str, np.ndarray]:
     """The standard per-neuron metrics of a run, each with the batch shape:
     ``spike_count, rate, isi_rate, isi_mean, isi_cv, first_spike, latency, pattern,
     sustained_rate, diverged`` (see the module docstring for the rate definitions)."""
+    C.sim_result("res", res)
     return {
         "spike_count": res.spike_count,
         "rate": spike_rate(res),
@@ -182,12 +205,20 @@ def spike_reliability(trains, width: float) -> float:
     float
         In [0, 1]; NaN when fewer than two trials have spikes.
     """
-    width = float(width)
-    if not width > 0 or not np.isfinite(width):
-        raise ValueError(f"width must be a positive number of ms, got {width!r}")
-    trains = [np.asarray(t, dtype=float).reshape(-1) for t in trains]
+    width = C.real("width", width, positive=True)  # ms
+    if isinstance(trains, (str, bytes)) or not isinstance(trains, (Sequence, np.ndarray)):
+        raise InputTypeError(f"trains must be a sequence of spike-time arrays (ms), got "
+                             f"{trains!r}")
+    checked = []
+    for i, t in enumerate(trains):
+        try:
+            checked.append(np.asarray(t, dtype=float).reshape(-1))
+        except (TypeError, ValueError):
+            raise InputTypeError(f"trains[{i}] must be an array of spike times (ms), got "
+                                 f"{t!r}") from None
+    trains = checked
     if len(trains) < 2:
-        raise ValueError(f"trains must hold at least two trials, got {len(trains)}")
+        raise InputValueError(f"trains must hold at least two trials, got {len(trains)}")
     trains = [t for t in trains if t.size]
     if len(trains) < 2:
         return float("nan")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import linecache
 import os
 import sys
 import time
@@ -36,11 +35,11 @@ def _demo(args) -> int:
     from hhfast import plotting
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     stim = hh.gist()
     res = hh.simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method, record="V,n,m,h")
     elapsed = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)  # after the checks: no folder for refused input
     files = {
         "stimulus.png": plotting.stimulus_plot(res),
         "voltage.png": plotting.trace_plot(res),
@@ -171,8 +170,7 @@ def _fi(args) -> int:
 
     channel = _channel(args)
     args.method = _method(args, channel)
-    if args.num < 1:
-        raise CLIError(f"--num must be >= 1, got {args.num}")
+    _num(args.num)
     if not args.to > args.from_:
         raise CLIError(f"--to ({args.to}) must be greater than --from ({args.from_})")
     currents = np.linspace(args.from_, args.to, args.num)
@@ -201,8 +199,7 @@ def _rheobase(args) -> int:
     from hhfast import plotting
 
     args.method = args.method or "rk4"
-    if args.num < 1:
-        raise CLIError(f"--num must be >= 1, got {args.num}")
+    _num(args.num)
     if not 0 < args.width_from < args.width_to:
         raise CLIError(f"need 0 < --width-from < --width-to, got {args.width_from}, {args.width_to}")
     widths = np.geomspace(args.width_from, args.width_to, args.num)
@@ -220,6 +217,15 @@ def _rheobase(args) -> int:
         _write_csv(Path(args.csv), [{"width_ms": w, "threshold_uA_cm2": a} for w, a in zip(widths, thr)])
         print(f"wrote {args.csv}")
     return 0
+
+
+def _num(num: int) -> None:
+    """--num of the fi and rheobase grids: 1 to config.CLI_MAX_POINTS."""
+    from hhfast import config
+
+    if not 1 <= num <= config.CLI_MAX_POINTS:
+        raise CLIError(f"--num must be in 1..{config.CLI_MAX_POINTS} (config.CLI_MAX_POINTS), "
+                       f"got {num}")
 
 
 def _pulse(text: str):
@@ -341,12 +347,12 @@ def _bench(args) -> int:
     if args.quick:  # a smoke run: every third dt of each method, no repeats, no scipy timing
         dts = {m: d[::3] for m, d in dts.items()}
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     rows = work_precision(args.method, dts, n_neurons=args.n_neurons, t_stop=args.t_stop,
                           n_ref=args.n_ref, repeats=1 if args.quick else args.repeats,
                           scipy_rtols=() if args.quick else (1e-3, 1e-5, 1e-7),
                           progress=lambda msg: print(msg, flush=True),
                           dtypes=(np.float64, np.float32) if args.float32 else (np.float64,))
+    out.mkdir(parents=True, exist_ok=True)  # after the checks: no folder for refused input
     _write_csv(out / "work_precision.csv", rows)
     fig = plotting.work_precision_plot(rows)
     _save(fig, out / "work_precision.png", quiet=True)
@@ -423,7 +429,11 @@ def _sweep(args) -> int:
             from distributed import Client, LocalCluster
 
             if args.scheduler:
-                client = Client(args.scheduler)
+                try:
+                    client = Client(args.scheduler)
+                except (ValueError, TypeError, OSError) as e:  # a malformed or dead address
+                    raise CLIError(f"--scheduler {args.scheduler!r}: cannot connect to a Dask "
+                                   f"scheduler there ({e})") from None
             else:
                 cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1,
                                        processes=True)
@@ -722,31 +732,13 @@ def main(argv=None) -> int:
         print(f"hhfast {args.command}: error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - the one place that sorts errors for the user
-        if _raised_by_a_check(e):
-            print(f"hhfast {args.command}: error: {e}", file=sys.stderr)
-            return 2
+        # every input check raises InputError (tests/test_inputs.py holds the package to it):
+        # anything else, a plain ValueError included, is a bug and gets the traceback
         traceback.print_exc()
         print(f"hhfast {args.command}: internal error ({type(e).__name__}): this looks like a "
               "bug in hhfast, not a problem with your input; please report it with the "
               "traceback above and the command line", file=sys.stderr)
         return EXIT_INTERNAL
-
-
-def _raised_by_a_check(e: BaseException) -> bool:
-    """True for a plain ValueError/TypeError raised by an explicit ``raise`` statement in
-    hhfast's own code: an input check of a module that does not raise
-    :class:`hhfast.errors.InputError` yet.  A ValueError/TypeError raised by Python itself
-    (``None + 1``), NumPy or Numba is not a verdict on the input and gets the traceback."""
-    if type(e) not in (ValueError, TypeError) or e.__traceback__ is None:
-        return False
-    tb = e.__traceback__
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    package = Path(__file__).resolve().parent
-    filename = tb.tb_frame.f_code.co_filename
-    if package not in Path(filename).resolve().parents:  # also hhfast/sweeps/ as a package
-        return False
-    return linecache.getline(filename, tb.tb_lineno).lstrip().startswith("raise ")
 
 
 if __name__ == "__main__":  # pragma: no cover

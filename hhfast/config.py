@@ -295,3 +295,11 @@ MARKOV_MAX_STEP_EVENTS = 1e7
 #: Seconds a run lasts before the default (``progress=None``) bar appears: short runs stay
 #: silent; 2 s is the first-use compile message's order of patience.
 MARKOV_PROGRESS_DELAY = 2.0
+
+# -- command line: sizes of the grids it builds (hhfast.cli) --------------------------------------
+
+#: Most points of the current (``hhfast fi --num``) or pulse-width (``hhfast rheobase --num``)
+#: grid the command builds in memory before checking anything else: 10^6 points is 8 MB and
+#: far beyond any curve worth printing or plotting; above it (``--num 2**64``) NumPy would fail
+#: with a MemoryError, not a one-line error.
+CLI_MAX_POINTS = 10**6

@@ -14,14 +14,11 @@ import numpy as np
 
 from . import _checks as C
 from . import _firstuse, config
-from ._checks import INITIAL_VALUES, PER_NEURON
-from .errors import InputTypeError, InputValueError, TruncationWarning
+from .errors import InputValueError, TruncationWarning
 from .kernels import CHANNEL_MODELS, METHODS, MethodSpec
 from .kernels import channel as KC
 from .kernels import common as K
-from .model import STATE, HHParams, check_params, occupancy, steady_state
-from .noise import NOISE_VALUES, check_seed, check_trial, first_step, is_noisy
-from .noise import check_values as check_noise_values
+from .model import HHParams, occupancy, steady_state
 from .noise import coefficients as noise_coefficients
 from .noise import initial_current as noise_initial_current
 from .random import key_from_seed
@@ -157,106 +154,19 @@ def simulate(
     -------
     SimResult
     """
-    # ---- scalars and names (cheap, first) ----
-    method, channel_noise = C.method_and_channel(method, channel_noise)
-    spec = METHODS[method]
-    adaptive = spec.kind == "adaptive"
-    rtol, atol, max_steps = _adaptive_options(method, adaptive, rtol, atol, max_steps, dtype)
-    dt = C.real("dt", dt, positive=True)
-    t_start = C.real("t_start", t_start)
-    t_stop = C.real("t_stop", t_stop)
-    if adaptive and not t_stop > t_start:
-        raise InputValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
-    if not adaptive and t_stop - t_start < dt * (1 - 1e-9):
-        raise InputValueError(
-            f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms) after "
-            f"t_start ({t_start!r} ms)"
-        )
-    n_steps = C.n_steps(t_start, t_stop, dt)
-    t_end = t_start + n_steps * dt
-    if config.RECORD_MEMORY_BUDGET is None:
-        raise InputValueError(config.RECORD_BUDGET_ERROR)
-    if params is None:
-        params = HHParams.classic()
-    if not isinstance(params, HHParams):
-        raise InputTypeError(f"params must be an HHParams, got {params!r}")
-    check_params(params)
-    unknown = sorted(set(per_neuron) - set(PER_NEURON) - {"threshold"})
-    if unknown:
-        raise InputTypeError(
-            f"simulate() got unexpected keyword argument(s) {unknown}; per-neuron values are "
-            f"{list(PER_NEURON)}"
-        )
-    max_spikes = C.integer("max_spikes", max_spikes, 0)
-    record_every = C.integer("record_every", record_every, 1)
-    state_names = CHANNEL_STATE if channel_noise else STATE  # the kernel's state rows
-    rec_names = C.parse_record(record, state_names)
-    if num_threads is not None:
-        num_threads = C.integer("num_threads", num_threads, 1)
-        if num_threads > numba.config.NUMBA_NUM_THREADS:
-            raise InputValueError(
-                f"num_threads must be <= {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), "
-                f"got {num_threads}"
-            )
-    dtype = C.float_dtype(dtype)
-    stims, stim_shape = C.stimuli(stimulus)
-
-    # ---- per-neuron values: check and broadcast (views only) ----
-    values = C.per_neuron_values(params, per_neuron, threshold, INITIAL_VALUES + NOISE_VALUES)
-    for name, arr in values.items():
-        C.range_check(name, arr)
-        C.representable(name, arr, dtype)
-    _check_derived(values, dtype)
-    check_noise_values(values)
-    values.update(C.channel_values(per_neuron, channel_noise))
-    noisy = is_noisy(values) or channel_noise is not None
-    seed = check_seed(seed)
-    trial = check_trial(trial)
-    spec.check(values)  # the method's own parameter checks (e.g. expeuler: gL > 0)
-    if noisy and spec.run_noisy is None:  # (channel noise needs "euler", which takes noise)
-        raise InputValueError(
-            f"method {method!r} does not take noise (noise_sigma, noise_I0); the fixed-step "
-            f"methods do: {[m for m, s in METHODS.items() if s.run_noisy is not None]}")
-    shape, N = C.batch_shape(stim_shape, values, trial)
-    if channel_noise is not None:  # at least one channel of each kind, on the unbroadcast values
-        C.channel_counts(values, rounded=False)
-
-    # ---- steps, window, recording budget ----
-    if adaptive:  # ends exactly at t_stop; samples every record_every * dt up to it
-        t_end = t_stop
-        n_steps = record_every * int((t_stop - t_start) / (dt * record_every) * (1 + 1e-9))
-    k_first = first_step(t_start, dt, n_steps) if noisy else 0
-    w0, w1 = C.window(window, t_start, t_end)
-    if neurons is None:
-        rec_idx = np.arange(N) if rec_names else np.zeros(0, dtype=np.int64)
-    else:
-        rec_idx = np.asarray(neurons)
-        if rec_idx.size == 0:  # neurons=[]: record nobody
-            rec_idx = rec_idx.astype(np.int64)
-        if rec_idx.dtype == bool or not np.issubdtype(rec_idx.dtype, np.integer):
-            raise InputTypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
-        rec_idx = rec_idx.reshape(-1).astype(np.int64)
-        if rec_idx.size and (rec_idx.min() < -N or rec_idx.max() >= N):
-            raise InputValueError(f"neurons: index out of range for {N} neurons: {neurons!r}")
-        rec_idx = np.unique(rec_idx % N)
-        if not rec_names:
-            rec_names = ("V",)
-    record_every = min(record_every, n_steps + 1)  # beyond the run: the initial state only
-    n_samples = n_steps // record_every + 1 if rec_names else 0
-    rec_bytes = len(rec_names) * n_samples * rec_idx.size * 8
-    if rec_bytes > config.RECORD_MEMORY_BUDGET:
-        raise InputValueError(
-            f"recording {','.join(rec_names)} for {rec_idx.size} neurons x {n_samples} samples "
-            f"needs {rec_bytes / 2**30:.2f} GiB, above the budget of "
-            f"{config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB (HHFAST_RECORD_BUDGET, bytes); record "
-            f"fewer variables, a subset of neurons (neurons=...), or decimate (record_every=...)"
-        )
-    out_bytes = N * (8 * max_spikes + 8 * (K.NI + K.NF + 4))
-    if out_bytes > 0.8 * config.total_memory_bytes():
-        raise InputValueError(
-            f"{N} neurons with max_spikes={max_spikes} need {out_bytes / 2**30:.1f} GiB of "
-            f"outputs; lower max_spikes or run the batch with hhfast.sweep (chunked to disk)"
-        )
+    # ---- every check of the call (the one shared by every face: _checks.simulate_call) ----
+    c = C.simulate_call(
+        stimulus, t_stop, dt, method, params, t_start=t_start, threshold=threshold,
+        record=record, record_every=record_every, max_spikes=max_spikes, window=window,
+        num_threads=num_threads, dtype=dtype, rtol=rtol, atol=atol, max_steps=max_steps,
+        seed=seed, trial=trial, channel_noise=channel_noise, neurons=neurons, **per_neuron)
+    method, channel_noise, spec, adaptive = c.method, c.channel_noise, c.spec, c.adaptive
+    rtol, atol, max_steps, dt, t_start = c.rtol, c.atol, c.max_steps, c.dt, c.t_start
+    n_steps, t_end, max_spikes, record_every = c.n_steps, c.t_end, c.max_spikes, c.record_every
+    state_names, rec_names, num_threads, dtype = c.state_names, c.rec_names, c.num_threads, c.dtype
+    stims, values, noisy, seed, trial = c.stims, c.values, c.noisy, c.seed, c.trial
+    shape, N, k_first, w0, w1 = c.shape, c.N, c.k_first, c.w0, c.w1
+    rec_idx, record_every, n_samples = c.rec_idx, c.record_every, c.n_samples
 
     # ---- allocate outputs and run chunk by chunk ----
     kernel = spec.run
@@ -352,7 +262,7 @@ def simulate(
 
 
 #: the recordable variables of a channel-noise run (rows of the kernel's state)
-CHANNEL_STATE = ("V", "K_open", "Na_open")
+CHANNEL_STATE = C.CHANNEL_STATE
 
 
 def _channel_info(model: str, X: np.ndarray, shape) -> dict:
@@ -411,14 +321,15 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
 
     from .stimulus import step
 
-    methods = sorted(METHODS) if methods is None else list(methods)
+    progress = C.flag("progress", progress)
+    methods = sorted(METHODS) if methods is None else _names("methods", methods)
     for m in methods:
         if not isinstance(m, str) or m not in METHODS:
             raise InputValueError(f"methods: unknown method {m!r}; choose from {sorted(METHODS)}")
-    models = [channel_noise] if isinstance(channel_noise, str) else list(channel_noise)
+    models = _names("channel_noise", channel_noise)
     for c in models:
-        C.method_and_channel(None, c)  # a known model, or a ValueError naming it
-    kinds = [C.float_dtype(d) for d in dtypes]
+        C.method_and_channel(None, c)  # a known model, or an InputError naming it
+    kinds = C.float_dtypes("dtypes", dtypes)
     spent = {}
     todo = [
         (m, d, dict(method=m)) for m in methods for d in kinds
@@ -436,6 +347,11 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
         simulate(step(), t_stop=0.01, dt=0.01, dtype=d, **kw)
         spent[(m, np.dtype(d).name)] = time.perf_counter() - t
     return spent
+
+
+def _names(name: str, value) -> list:
+    """A list of names from an argument of :func:`warmup` (one string is one name)."""
+    return [value] if isinstance(value, str) else C.sequence(name, value)
 
 
 def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
@@ -534,16 +450,6 @@ def _channel_arrays(model, y, col, npad, dtype):
     return X.astype(dtype), NC.astype(dtype)
 
 
-def _check_derived(values: dict, dtype) -> None:
-    """Refuse per-neuron values whose derived kernel parameters (1/Cm, the temperature factor
-    3^((T - 6.3)/10)) overflow or underflow ``dtype``; checked on the unbroadcast arrays."""
-    with np.errstate(over="ignore", divide="ignore", under="ignore"):
-        C.representable("Cm", 1.0 / values["Cm"], dtype, what="1/Cm (µF/cm²)^-1")
-        phi = 3.0 ** ((values["temperature"] - 6.3) / 10.0)
-    # no underflow to exactly 0 either: temperature >= -273.15 keeps the factor above 4e-14
-    C.representable("temperature", phi, dtype, what="the rate factor 3^((T - 6.3)/10)")
-
-
 def _warn_truncated(count: np.ndarray, max_spikes: int) -> None:
     """Warn once per call when neurons fired more spikes than ``max_spikes`` could store."""
     over = count > max_spikes
@@ -558,38 +464,6 @@ def _warn_truncated(count: np.ndarray, max_spikes: int) -> None:
             TruncationWarning,
             stacklevel=3,
         )
-
-
-def _adaptive_options(method, adaptive, rtol, atol, max_steps, dtype):
-    """Check the adaptive-only arguments (before anything is compiled); returns
-    ``(rtol, atol, max_steps)`` with their defaults filled in (all None for fixed-step)."""
-    if not adaptive:
-        given = [k for k, v in (("rtol", rtol), ("atol", atol), ("max_steps", max_steps))
-                 if v is not None]
-        if given:
-            raise InputValueError(
-                f"{', '.join(given)} only apply to adaptive methods (method='dopri5'); "
-                f"method={method!r} is fixed-step: choose its accuracy with dt"
-            )
-        return None, None, None
-    if C.float_dtype(dtype) != np.float64:
-        # the controller's tolerances would meet float32's eps (6e-8) and the per-neuron
-        # times would lose the exact landing on stimulus edges: float64 only
-        raise InputValueError(
-            f"dtype must be float64 for method={method!r} (an adaptive step controller needs "
-            f"tolerances far below float32's 6e-8 resolution), got {np.dtype(dtype).name}"
-        )
-    rtol = C.real("rtol", config.ADAPTIVE_RTOL if rtol is None else rtol, positive=True)
-    atol = C.real("atol", rtol if atol is None else atol, positive=True)
-    for name, v in (("rtol", rtol), ("atol", atol)):
-        if v < config.ADAPTIVE_RTOL_MIN:
-            raise InputValueError(
-                f"{name} must be >= {config.ADAPTIVE_RTOL_MIN:g} (below it the error estimate "
-                f"is float64 round-off and the step size collapses), got {v!r}"
-            )
-    max_steps = C.integer("max_steps", config.ADAPTIVE_MAX_STEPS if max_steps is None
-                          else max_steps, 1)
-    return rtol, atol, max_steps
 
 
 def _run_adaptive(kernel, t_end, rtol, atol, max_steps):

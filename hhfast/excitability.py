@@ -129,6 +129,10 @@ def rheobase(
         last = max((float(s.t[-1]) for s in stims.reshape(-1) if len(s.t)), default=0.0)
         t_stop = last + config.RHEOBASE_TAIL_MS
     t_stop = C.real("t_stop", t_stop, positive=True)
+    # everything simulate refuses, refused here first with simulate's own checks (the runs
+    # below pass these values on), before the bisection's first run
+    C.simulate_call(stimulus, t_stop, dt, method, params, max_spikes=0, face="rheobase",
+                    **per_neuron)
     try:
         shape = np.broadcast_shapes(stim_shape, *(np.shape(v) for v in per_neuron.values()))
     except ValueError:

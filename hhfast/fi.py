@@ -43,7 +43,7 @@ from . import _checks as C
 from . import config
 from .analysis import SUSTAINED, firing_pattern, isi_cv, spike_rate, sustained_rate
 from .engine import simulate
-from .errors import InputTypeError, InputValueError
+from .errors import InputError, InputTypeError, InputValueError
 from .excitability import batched_bisection
 from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
 from .stimulus import ramp, step
@@ -335,8 +335,10 @@ def fi_curve(
     FICurve
     """
     # ---- checks (cheap, before any run) ----
-    if branch not in BRANCHES:
+    if not isinstance(branch, str) or branch not in BRANCHES:
         raise InputValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
+    if not isinstance(refine, (bool, np.bool_)):
+        raise InputTypeError(f"refine must be True or False, got {refine!r}")
     method, channel_noise = C.method_and_channel(method, channel_noise)
     channel = _channel_options(channel_noise, dict(area=area, rho_Na=rho_Na, rho_K=rho_K))
     cur = C.per_neuron_array("currents", currents)
@@ -347,7 +349,7 @@ def fi_curve(
     t_stop = C.real("t_stop", t_stop, positive=True)
     tol = C.real("tol", tol, positive=True)
     dt = C.real("dt", dt, positive=True)
-    unknown = sorted(set(per_neuron_values) - set(FIELDS))
+    unknown = sorted(set(per_neuron_values) - set(FIELDS), key=str)
     if unknown:
         raise InputTypeError(f"fi_curve() got unexpected keyword argument(s) {unknown}; model fields "
                         f"are {list(FIELDS)}")
@@ -357,20 +359,30 @@ def fi_curve(
             raise InputValueError(f"{k} must be one number for the whole f–I curve, got shape "
                              f"{np.shape(v)}; run simulate() for a grid of parameter values")
         fields[k] = float(C.per_neuron_array(k, v))
+    if params is not None and not isinstance(params, HHParams):
+        raise InputTypeError(f"params must be an HHParams, got {params!r}")
     p = (HHParams.classic() if params is None else params).replace(**fields)
     check_params(p)
     if window is None:
         window = (t_stop * (1.0 - config.FI_WINDOW_FRACTION), t_stop)
     try:
-        w0, w1 = (float(x) for x in window)
-    except (TypeError, ValueError):
+        w0, w1 = (C.real(f"window[{i}]", x) for i, x in enumerate(window))
+    except (TypeError, ValueError) as e:
+        if isinstance(e, InputError):
+            raise
         raise InputTypeError(f"window must be a pair (t0, t1) in ms, got {window!r}") from None
     if not 0 <= w0 < w1 <= t_stop * (1 + 1e-12):
         raise InputValueError(f"window must satisfy 0 <= t0 < t1 <= t_stop={t_stop}, got {window!r}")
+    if threshold is not None:
+        threshold = C.real("threshold", threshold)
     common = dict(dt=dt, method=method, params=p, threshold=threshold, max_spikes=0)
     trials = C.integer("trials", trials, 1)
     noise = dict(noise_sigma=C.real("noise_sigma", noise_sigma), noise_tau=C.real(
         "noise_tau", noise_tau), seed=seed)
+    # everything simulate refuses, refused here first, with simulate's own checks (the runs
+    # below pass these values on): negative noise, a bad seed, noise with dopri5, ...
+    C.simulate_call(step(), t_stop, face="fi_curve", window=(w0, w1), amplitude=cur,
+                    **common, **noise, **channel)
     if noise["noise_sigma"] > 0 or trials > 1 or channel_noise is not None:
         if branch != "rest":
             raise InputValueError(f"a noisy f–I curve (noise_sigma > 0, trials > 1 or "

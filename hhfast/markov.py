@@ -414,7 +414,10 @@ def _check_work(per_step: np.ndarray, n_steps: int, max_events: float,
             f"one voltage step (dt={dt!r} ms) of neuron {i} is expected to take "
             f"{per_step[i]:.3g} channel transitions ({_seconds(per_step[i])} of one core; "
             f"area={float(flat['area'][i])!r} µm², "
-            f"temperature={float(flat['temperature'][i])!r} °C), above "
+            f"temperature={float(flat['temperature'][i])!r} °C"
+            + (f", clamp_V={float(flat['clamp_V'][i])!r} mV"
+               if "clamp_V" in flat and np.isfinite(flat["clamp_V"][i]) else "")
+            + "), above "
             f"max_step_events={max_step_events:.3g} (keyword; default "
             f"config.MARKOV_MAX_STEP_EVENTS): lower the area (large patches are the "
             f"deterministic limit, hh.simulate) or dt, or check the temperature")
@@ -607,8 +610,11 @@ def markov(
     t_start = C.real("t_start", t_start)
     t_stop = C.real("t_stop", t_stop)
     if not t_stop > t_start:
-        raise ValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
     dt = C.real("dt", dt, positive=True)
+    if t_stop - t_start < dt * (1 - 1e-9):  # as simulate: at least one step
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} "
+                              f"ms) after t_start ({t_start!r} ms)")
     n_steps = C.n_steps(t_start, t_stop, dt)
     t_end = t_start + n_steps * dt
     max_spikes = C.integer("max_spikes", max_spikes, 0)
@@ -619,7 +625,7 @@ def markov(
         record_dt = C.real("record_dt", record_dt, positive=True)
         rec_every = round(record_dt / dt)
         if rec_every < 1 or abs(rec_every * dt - record_dt) > 1e-9 * record_dt:
-            raise ValueError(f"record_dt={record_dt!r} ms must be a whole multiple of the "
+            raise InputValueError(f"record_dt={record_dt!r} ms must be a whole multiple of the "
                              f"voltage step dt={dt!r} ms")
     if num_threads is not None:
         num_threads = C.integer("num_threads", num_threads, 1)
@@ -630,7 +636,7 @@ def markov(
     if params is None:
         params = HHParams.classic()
     if not isinstance(params, HHParams):
-        raise TypeError(f"params must be an HHParams, got {params!r}")
+        raise InputTypeError(f"params must be an HHParams, got {params!r}")
     check_params(params)
     # channel noise only: current-noise values are refused, never ignored
     allowed = (set(PER_NEURON) - set(NOISE_VALUES)) | set(MARKOV_PER_NEURON)
@@ -645,12 +651,14 @@ def markov(
     values.update(C.channel_values(per_neuron, "markov"))
     if "clamp_V" in per_neuron:
         try:
+            if np.asarray(per_neuron["clamp_V"]).dtype == bool:
+                raise TypeError
             cv = np.asarray(per_neuron["clamp_V"], dtype=float)
         except (TypeError, ValueError):
-            raise TypeError(f"clamp_V must be a voltage (mV) or an array of them (NaN = free), "
+            raise InputTypeError(f"clamp_V must be a voltage (mV) or an array of them (NaN = free), "
                             f"got {per_neuron['clamp_V']!r}") from None
         if np.isinf(cv).any():
-            raise ValueError(f"clamp_V must be finite (or NaN = free), got {cv!r}")
+            raise InputValueError(f"clamp_V must be finite (or NaN = free), got {cv!r}")
         values["clamp_V"] = cv
     for name, arr in values.items():
         C.range_check(name, arr)
@@ -659,11 +667,11 @@ def markov(
     flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in values.items()}
     n_na, n_k = C.channel_counts(flat, rounded=True)
     if N * max_spikes * 8 > 0.8 * config.total_memory_bytes():
-        raise ValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
+        raise InputValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
                          f"machine has; lower max_spikes")
     n_rec = n_steps // rec_every + 1 if rec_every else 0
     if 3 * N * n_rec * 8 > config.RECORD_MEMORY_BUDGET:
-        raise ValueError(
+        raise InputValueError(
             f"record_dt={record_dt!r} ms over {t_end - t_start!r} ms gives {n_rec} samples of "
             f"V, K_open, Na_open for {N} neurons: {3 * N * n_rec * 8 / 2**30:.2f} GiB, above "
             f"the budget of {config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB "

@@ -32,13 +32,23 @@ MAX_STEPS = 2**32
 
 
 def check_values(values: dict[str, np.ndarray]) -> None:
-    """Range checks of the noise values present in ``values`` (arrays already finite)."""
+    """Range checks of the noise values present in ``values`` (arrays already finite); a
+    non-zero ``noise_I0`` where ``noise_tau`` is 0 (white noise) is refused, not ignored."""
     for name in ("noise_sigma", "noise_tau"):
         if name in values and (values[name] < 0).any():
             bad = values[name].reshape(-1)
             j = np.flatnonzero(bad < 0)[0]
             unit = "µA/cm²·ms^½ or µA/cm²" if name == "noise_sigma" else "ms"
             raise InputValueError(f"{name} must be >= 0 ({unit}), got {float(bad[j])!r}")
+    if "noise_I0" in values:  # the OU current's start: meaningless for white noise
+        i0, tau = np.broadcast_arrays(values["noise_I0"], values.get("noise_tau", np.zeros(())))
+        bad = (i0 != 0) & (tau == 0)
+        if bad.any():
+            j = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
+            raise InputValueError(
+                f"noise_I0 = {float(i0[j])!r} µA/cm² is the start of an OU noise current and "
+                f"needs noise_tau > 0 ms (OU noise), got noise_tau = {float(tau[j])!r} (white "
+                f"noise has no current to start): give noise_tau, or noise_I0 = 0")
 
 
 def is_noisy(values: dict[str, np.ndarray]) -> bool:
@@ -48,7 +58,8 @@ def is_noisy(values: dict[str, np.ndarray]) -> bool:
 
 
 def check_seed(seed) -> int:
-    """The seed as an int in [0, 2^64) (TypeError / ValueError naming ``seed`` otherwise)."""
+    """The seed as an int in [0, 2^64) (InputTypeError / InputValueError naming ``seed``
+    otherwise)."""
     key_from_seed(seed)  # raises with the argument's name
     return int(seed)
 

@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from . import config
+from .errors import InputTypeError, InputValueError
 from .kernels import drop_stale_caches
 from .kernels.fastexp import prefer_wide_vectors
 from .kernels.philox import Z_MAX, normals4, philox4x32_10, uniform_from_u32
@@ -45,18 +46,18 @@ def _words(name: str, value, n_words: int) -> np.ndarray:
     """``value`` as a uint32 array whose last axis has ``n_words`` entries, checked."""
     arr = _int_array(name, value, _U32, "2^32")
     if arr.ndim == 0 or arr.shape[-1] != n_words:
-        raise ValueError(f"{name} must have {n_words} words on its last axis, got shape {arr.shape}")
+        raise InputValueError(f"{name} must have {n_words} words on its last axis, got shape {arr.shape}")
     return arr.astype(np.uint32)
 
 
 def _int_array(name: str, value, limit: int, limit_txt: str) -> np.ndarray:
     """``value`` as an integer array with every entry in [0, limit), else a clear error."""
     if isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be an integer or an array of integers, got {value!r}")
+        raise InputTypeError(f"{name} must be an integer or an array of integers, got {value!r}")
     try:
         arr = np.asarray(value)
     except (ValueError, OverflowError):  # pragma: no cover - ragged input
-        raise TypeError(f"{name} must be an integer or an array of integers, got {value!r}") from None
+        raise InputTypeError(f"{name} must be an integer or an array of integers, got {value!r}") from None
     if not np.issubdtype(arr.dtype, np.integer) and not isinstance(value, np.ndarray):
         # a list mixing big and small ints (numpy makes [0, 2**64 - 1] float64): entry by entry
         arr = np.asarray(value, dtype=object)
@@ -64,14 +65,14 @@ def _int_array(name: str, value, limit: int, limit_txt: str) -> np.ndarray:
             isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in arr.flat):
         if any(not 0 <= int(v) < limit for v in arr.flat):  # e.g. a mix of -1 and 2^63
             bad = next(v for v in arr.flat if not 0 <= int(v) < limit)
-            raise ValueError(f"{name} must be in [0, {limit_txt}), got {bad!r}")
+            raise InputValueError(f"{name} must be in [0, {limit_txt}), got {bad!r}")
         arr = arr.astype(np.uint64)
     if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{name} must be an integer or an array of integers, got {value!r}")
+        raise InputTypeError(f"{name} must be an integer or an array of integers, got {value!r}")
     if arr.size:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi >= limit:
-            raise ValueError(f"{name} must be in [0, {limit_txt}), got {lo if lo < 0 else hi!r}")
+            raise InputValueError(f"{name} must be in [0, {limit_txt}), got {lo if lo < 0 else hi!r}")
     return arr
 
 
@@ -89,10 +90,10 @@ def key_from_seed(seed: int) -> np.ndarray:
         Two ``uint32`` words.
     """
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
+        raise InputTypeError(f"seed must be an integer, got {seed!r}")
     s = int(seed)
     if not 0 <= s < _U64:
-        raise ValueError(f"seed must be in [0, 2^64), got {seed!r}")
+        raise InputValueError(f"seed must be in [0, 2^64), got {seed!r}")
     return np.array([s & 0xFFFFFFFF, s >> 32], dtype=np.uint32)
 
 
@@ -129,7 +130,7 @@ def philox4x32(counter, key) -> np.ndarray:
     try:
         lead = np.broadcast_shapes(ctr.shape[:-1], k.shape[:-1])
     except ValueError:
-        raise ValueError(f"counter of shape {ctr.shape} and key of shape {k.shape} do not "
+        raise InputValueError(f"counter of shape {ctr.shape} and key of shape {k.shape} do not "
                          "broadcast") from None
     c2 = np.ascontiguousarray(np.broadcast_to(ctr, lead + (4,))).reshape(-1, 4)
     k2 = np.ascontiguousarray(np.broadcast_to(k, lead + (2,))).reshape(-1, 2)

@@ -27,9 +27,9 @@ from scipy.integrate import solve_ivp
 
 from . import _checks as C
 from . import config
-from ._checks import NOISE_VALUES, PER_NEURON
+from ._checks import CHANNEL_VALUES, NOISE_VALUES, PER_NEURON
 from .engine import _warn_truncated
-from .errors import InputTypeError
+from .errors import InputTypeError, InputValueError
 from .model import FIELDS, STATE, HHParams, check_params, derivatives, steady_state
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus
@@ -127,16 +127,17 @@ def dense_state(pieces, t) -> np.ndarray:
         extrapolates and never returns values it did not compute.
     """
     if not isinstance(pieces, list) or not pieces:
-        raise TypeError(f"pieces must be one neuron's entry of result.info['dense'] (a non-empty "
+        raise InputTypeError(f"pieces must be one neuron's entry of result.info['dense'] (a non-empty "
                         f"list of (t0, t1, OdeSolution)), got {pieces!r}")
-    try:
-        t = np.atleast_1d(np.asarray(t, dtype=float)).reshape(-1)
-    except (TypeError, ValueError):
-        raise TypeError(f"t must be a time or an array of times (ms), got {t!r}") from None
+    arr = np.asarray(t) if not isinstance(t, (str, bytes)) else None
+    if arr is None or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) \
+            or np.iscomplexobj(arr):
+        raise InputTypeError(f"t must be a time or an array of times (ms), got {t!r}")
+    t = np.atleast_1d(arr.astype(float)).reshape(-1)
     t0, t1 = pieces[0][0], pieces[-1][1]
     bad = ~np.isfinite(t) | (t < t0 - _rounding(t0)) | (t > t1 + _rounding(t1))
     if bad.any():
-        raise ValueError(
+        raise InputValueError(
             f"t = {t[np.flatnonzero(bad)[0]]!r} ms lies outside the reference's solved span "
             f"[{t0}, {t1}] ms; solve the reference over the whole run"
         )
@@ -226,11 +227,11 @@ def solve(
     """
     # ---- scalars and names (cheap, first) ----
     if not isinstance(method, str) or method not in SCIPY_METHODS:
-        raise ValueError(f"method must be one of {list(SCIPY_METHODS)}, got {method!r}")
+        raise InputValueError(f"method must be one of {list(SCIPY_METHODS)}, got {method!r}")
     t_start = C.real("t_start", t_start)
     t_stop = C.real("t_stop", t_stop)
     if not t_stop > t_start:
-        raise ValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be after t_start ({t_start!r} ms)")
     rtol = C.real("rtol", rtol, positive=True)
     atol = C.real("atol", atol, positive=True)
     record_dt = C.real("record_dt", record_dt, positive=True)
@@ -240,15 +241,15 @@ def solve(
     if params is None:
         params = HHParams.classic()
     if not isinstance(params, HHParams):
-        raise TypeError(f"params must be an HHParams, got {params!r}")
+        raise InputTypeError(f"params must be an HHParams, got {params!r}")
     check_params(params)
     # the scipy reference is deterministic: noise values are refused, never ignored
-    allowed = [k for k in PER_NEURON if k not in NOISE_VALUES]
+    allowed = [k for k in PER_NEURON if k not in NOISE_VALUES + CHANNEL_VALUES]
     unknown = sorted(set(per_neuron) - set(allowed))
     if unknown:
         raise InputTypeError(
             f"solve() got unexpected keyword argument(s) {unknown}; per-neuron values are "
-            f"{allowed} (the reference is deterministic: no noise)"
+            f"{allowed} (the reference is deterministic: no noise, neither current nor channel noise)"
         )
     stims, stim_shape = C.stimuli(stimulus)
 
@@ -264,14 +265,15 @@ def solve(
     n_samples = math.floor((t_stop - t_start) / record_dt * (1 + 1e-9)) + 1
     rec_bytes = 4 * N * n_samples * 8
     if rec_bytes > config.RECORD_MEMORY_BUDGET:
-        raise ValueError(
-            f"record_dt={record_dt!r} ms over {t_stop - t_start!r} ms gives {n_samples} samples "
+        raise InputValueError(
+            f"record_dt={record_dt!r} ms from t_start={t_start!r} to t_stop={t_stop!r} ms "
+            f"gives {n_samples} samples "
             f"of V, n, m, h for {N} neurons: {rec_bytes / 2**30:.2f} GiB, above the budget of "
             f"{config.RECORD_MEMORY_BUDGET / 2**30:.2f} GiB (HHFAST_RECORD_BUDGET, bytes); "
             f"raise record_dt"
         )
     if N * max_spikes * 8 > 0.8 * config.total_memory_bytes():
-        raise ValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
+        raise InputValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
                          f"machine has; lower max_spikes")
 
     # ---- solve neuron by neuron ----
@@ -290,7 +292,7 @@ def solve(
         y0 = [V0] + [float(flat[f"{g}0"][i]) if f"{g}0" in flat else float(ss[j])
                      for j, g in enumerate("nmh")]
         if not np.all(np.isfinite(y0)):
-            raise ValueError(
+            raise InputValueError(
                 f"neuron {i}: the initial state (V, n, m, h) = {tuple(map(float, y0))} is not "
                 f"finite (gates at rest for V_rest={p.V_rest!r}, temperature={p.temperature!r})"
             )

@@ -205,7 +205,7 @@ class SimResult:
         channel occupancies, which ``simulate`` does not take as initial values; run the
         whole span in one call instead (memory does not grow with it)."""
         if self.channel_noise is not None or self.method == "markov":
-            raise ValueError(
+            raise InputValueError(
                 "continuation() cannot continue a channel-noise run: its state includes the "
                 "channel occupancies, which simulate does not take as initial values; run the "
                 "whole span in one call (memory does not grow with t_stop)")

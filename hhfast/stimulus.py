@@ -301,6 +301,8 @@ def pulses(spec: Sequence[tuple[float, float, float]]) -> Stimulus:
     """
     pieces = []
     try:
+        if isinstance(spec, (str, bytes)):
+            raise TypeError
         items = list(spec)
     except TypeError:
         raise InputTypeError(f"pulses expects a list of (start, stop, amplitude), got {spec!r}") from None

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _checks as C
 from .. import config
+from ..errors import InputTypeError, InputValueError
 from ..model import FIELDS
 from ..reference import _rounding, dense_state
 from ..result import SimResult
@@ -100,7 +101,7 @@ def _counts_before(res: SimResult, idx: np.ndarray, t_end: float, name: str) -> 
     unknown = (total > full) & ~(stored[:, full - 1] >= t_end) if full else total > 0
     if unknown.any():
         j = int(idx[np.flatnonzero(unknown)[0]])
-        raise ValueError(
+        raise InputValueError(
             f"the {name} runs past the other one's end ({t_end} ms) and neuron {j} fired more "
             f"than its max_spikes={full} stored spikes, so its count before {t_end} ms is not "
             f"known; run both to the same end or raise max_spikes"
@@ -130,7 +131,7 @@ def _same_neurons(result: SimResult, reference: SimResult, idx: np.ndarray) -> N
         bad = ~np.isclose(a, b, rtol=1e-12, atol=1e-12)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
-            raise ValueError(
+            raise InputValueError(
                 f"result neuron {int(idx[j])} has {name}={float(a[j])!r} but reference neuron {j} has "
                 f"{name}={float(b[j])!r}: the reference must solve the compared neurons, in order "
                 f"(neurons=[their flat indices])"
@@ -143,12 +144,12 @@ def _t_range(t_range, t_start: float, t_end: float) -> tuple[float, float] | Non
     try:
         r0, r1 = t_range
     except (TypeError, ValueError):
-        raise TypeError(f"t_range must be a pair (t0, t1) in ms, got {t_range!r}") from None
+        raise InputTypeError(f"t_range must be a pair (t0, t1) in ms, got {t_range!r}") from None
     r0, r1 = C.real("t_range[0]", r0), C.real("t_range[1]", r1, allow_inf=True)
     if not r1 >= r0:
-        raise ValueError(f"t_range must have t1 >= t0, got {t_range!r}")
+        raise InputValueError(f"t_range must have t1 >= t0, got {t_range!r}")
     if r0 > t_end + _rounding(t_end) or r1 < t_start - _rounding(t_start):
-        raise ValueError(
+        raise InputValueError(
             f"t_range {t_range!r} ms lies outside the compared span [{t_start}, {t_end}] ms"
         )
     return r0, r1
@@ -198,31 +199,31 @@ def compare(
     """
     dense = reference.info.get("dense") if isinstance(reference, SimResult) else None
     if dense is None:
-        raise TypeError(
+        raise InputTypeError(
             f"reference must be a SimResult from hhfast.reference.solve (dense output), got "
             f"{type(reference).__name__}"
         )
     if not isinstance(result, SimResult):
-        raise TypeError(f"result must be a SimResult, got {type(result).__name__}")
+        raise InputTypeError(f"result must be a SimResult, got {type(result).__name__}")
     if neurons is None:
         idx = np.arange(result.size)
     else:
         idx = np.asarray(neurons)
         if idx.dtype == bool or not np.issubdtype(idx.dtype, np.integer):
-            raise TypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
+            raise InputTypeError(f"neurons must be integer (flat) indices, got {neurons!r}")
         idx = idx.reshape(-1).astype(np.int64)
         if idx.size and (idx.min() < -result.size or idx.max() >= result.size):
-            raise ValueError(f"neurons: index out of range for {result.size} neurons: {neurons!r}")
+            raise InputValueError(f"neurons: index out of range for {result.size} neurons: {neurons!r}")
         idx = idx % max(result.size, 1)
     if idx.size != reference.size:
-        raise ValueError(
+        raise InputValueError(
             f"the reference has {reference.size} neurons but {idx.size} result neurons are "
             "compared; pass neurons=[flat indices of the reference's neurons]"
         )
     _same_neurons(result, reference, idx)
     t0 = result.t_start
     if abs(t0 - reference.t_start) > _rounding(t0):
-        raise ValueError(
+        raise InputValueError(
             f"result starts at {t0} ms but the reference at {reference.t_start} ms"
         )
     # the compared span: both runs cover [t0, t_end]

@@ -10,8 +10,9 @@ import numpy as np
 from .. import _checks as C
 from .. import config
 from ..engine import simulate
+from ..errors import InputTypeError, InputValueError
 from ..model import HHParams
-from ..reference import solve
+from ..reference import SCIPY_METHODS, solve
 from ..result import SimResult
 from ..stimulus import Stimulus
 from . import _args
@@ -23,8 +24,17 @@ __all__ = ["observed_order", "Convergence", "convergence"]
 def observed_order(dts, errors) -> float:
     """Least-squares slope of log(error) against log(dt): the observed order of accuracy
     (NaN unless every error is finite and > 0 and there are at least two)."""
-    dts = np.asarray(dts, dtype=float)
-    errors = np.asarray(errors, dtype=float)
+    dts = _args.time_steps(dts, "dts")
+    try:  # errors may be inf (a spike count differed) or NaN: data, not refused
+        arr = np.asarray(errors)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+            raise TypeError
+        errors = arr.astype(float)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"errors must be an array of numbers, got {errors!r}") from None
+    if errors.shape != dts.shape:
+        raise InputValueError(f"dts and errors must pair up, one error per dt: got {dts.size} "
+                              f"dts and errors of shape {errors.shape}")
     if dts.size < 2 or not (np.all(np.isfinite(errors)) and np.all(errors > 0)):
         return math.nan
     return float(np.polyfit(np.log(dts), np.log(errors), 1)[0])
@@ -117,16 +127,23 @@ def convergence(
     Convergence
     """
     method = _args.method(method)
-    if measure not in ("spikes", "V"):
-        raise ValueError(f"measure must be 'spikes' or 'V', got {measure!r}")
+    if not isinstance(measure, str) or measure not in ("spikes", "V"):
+        raise InputValueError(f"measure must be 'spikes' or 'V', got {measure!r}")
     dts = _args.time_steps(dts, "dts", at_least=2)
     t_stop = C.real("t_stop", t_stop, positive=True)
     _t_range(t_range, 0.0, t_stop)
     max_spikes = C.integer("max_spikes", max_spikes, 1 if measure == "spikes" else 0)
     if reference is not None and not (
             isinstance(reference, SimResult) and "dense" in reference.info):
-        raise TypeError(f"reference must be a SimResult from hhfast.reference.solve, got "
+        raise InputTypeError(f"reference must be a SimResult from hhfast.reference.solve, got "
                         f"{type(reference).__name__}")
+    if ref_method is not None and (not isinstance(ref_method, str)
+                                   or ref_method not in SCIPY_METHODS):
+        raise InputValueError(f"ref_method must be None or one of {list(SCIPY_METHODS)}, got "
+                              f"{ref_method!r}")
+    # every run below is simulate's: refuse what it refuses before the reference runs
+    C.simulate_call(stimulus, t_stop, float(dts.min()), method, params, max_spikes=max_spikes,
+                    face="convergence", **per_neuron)
     if reference is None:
         ref_method = ref_method or ("DOP853" if measure == "spikes" else "Radau")
         reference = solve(stimulus, t_stop, params, rtol=rtol, atol=atol, method=ref_method,

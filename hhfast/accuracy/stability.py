@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _checks as C
 from ..engine import simulate
+from ..errors import InputTypeError, InputValueError
 from ..model import HHParams
 from ..reference import solve
 from ..stimulus import Stimulus
@@ -91,24 +92,27 @@ def stability_limit(
     StabilityLimit
     """
     method = _args.method(method)
-    if criterion not in ("finite", "count"):
-        raise ValueError(f"criterion must be 'finite' or 'count', got {criterion!r}")
+    if not isinstance(criterion, str) or criterion not in ("finite", "count"):
+        raise InputValueError(f"criterion must be 'finite' or 'count', got {criterion!r}")
     t_stop = C.real("t_stop", t_stop, positive=True)
     dt_min = C.real("dt_min", dt_min, positive=True)
     dt_max = C.real("dt_max", dt_max, positive=True)
     if not dt_min < dt_max:
-        raise ValueError(f"need 0 < dt_min < dt_max, got dt_min={dt_min!r}, dt_max={dt_max!r}")
+        raise InputValueError(f"need 0 < dt_min < dt_max, got dt_min={dt_min!r}, dt_max={dt_max!r}")
     n_grid = C.integer("n_grid", n_grid, 2)
     rel_tol = C.real("rel_tol", rel_tol, positive=True)
     if not rel_tol < 1:
-        raise ValueError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
+        raise InputValueError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
+    # every run below is simulate's: refuse what it refuses before the reference runs
+    C.simulate_call(stimulus, max(t_stop, dt_min), dt_min, method, params, max_spikes=0,
+                    window=(0.0, t_stop), face="stability_limit", **per_neuron)
     if expected_count is None:
         expected_count = solve(stimulus, t_stop, params, record_dt=t_stop,
                                **per_neuron).window_count
     else:
         arr = np.asarray(expected_count)
         if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer) or (arr < 0).any():
-            raise TypeError(f"expected_count must be spike counts (integers >= 0), got "
+            raise InputTypeError(f"expected_count must be spike counts (integers >= 0), got "
                             f"{expected_count!r}")
     expected = np.asarray(expected_count).reshape(-1)
 
@@ -119,14 +123,14 @@ def stability_limit(
         if res.diverged.any():
             return False
         if criterion == "count" and res.window_count.size != expected.size:
-            raise ValueError(f"expected_count has {expected.size} values but the batch has "
+            raise InputValueError(f"expected_count has {expected.size} values but the batch has "
                              f"{res.window_count.size} neurons")
         return criterion == "finite" or np.array_equal(res.window_count.reshape(-1), expected)
 
     grid = np.geomspace(dt_min, dt_max, n_grid)
     passed = [ok(float(dt)) for dt in grid]
     if not passed[0]:
-        raise ValueError(f"{method} fails the {criterion!r} criterion already at dt_min={dt_min}")
+        raise InputValueError(f"{method} fails the {criterion!r} criterion already at dt_min={dt_min}")
     if all(passed):
         return StabilityLimit(method, criterion, float(dt_max), math.inf, False, expected)
     k = passed.index(False)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from .. import _checks as C
 from ..engine import simulate
+from ..errors import InputValueError
 from ..reference import solve
 from ..stimulus import Stimulus, gist, step
 from . import _args
@@ -23,6 +24,7 @@ def validation_cases(t_stop: float = 100.0) -> list[tuple[str, Stimulus, float, 
     2.5 µA/cm² (a single spike, then rest), 6.5 (inside classic HH's bistable band, just above
     the onset of repetitive firing from rest), 10 and 20 (sustained firing).
     """
+    t_stop = C.real("t_stop", t_stop, positive=True)
     cases = [("gist two-pulse", gist(), 50.0, {})]
     for amp in (2.5, 6.5, 10.0, 20.0):
         cases.append((f"step {amp:g} uA/cm2", step(), float(t_stop), {"amplitude": amp}))
@@ -74,10 +76,16 @@ def validate(
     rtol = C.real("rtol", rtol, positive=True)
     rtols = _args.time_steps(rtols, "rtols")
     if t_stop < dts.max():
-        raise ValueError(f"t_stop ({t_stop!r} ms) must be at least the largest dt "
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be at least the largest of dts "
                          f"({float(dts.max())!r} ms)")
+    cases = validation_cases(t_stop)
+    for _name, stim, T, kw in cases:  # simulate's checks of every run, before any reference
+        for method in methods:
+            C.simulate_call(stim, T, float(dts.min()), method, record="V", face="validate",
+                            **({"rtol": float(rtols.min())} if _args.adaptive(method) else {}),
+                            **kw)
     rows = []
-    for name, stim, T, kw in validation_cases(t_stop):
+    for name, stim, T, kw in cases:
         ref = solve(stim, T, rtol=rtol, atol=rtol, **kw)
         for method in methods:
             runs = ([(float(dts[0]), float(r)) for r in rtols] if _args.adaptive(method)

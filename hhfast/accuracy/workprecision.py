@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _checks as C
 from ..engine import simulate
+from ..errors import InputTypeError, InputValueError
 from ..kernels import METHODS
 from ..reference import solve
 from ..stimulus import step
@@ -61,6 +62,9 @@ def work_precision(
         ``median_error`` (median over the compared neurons that fired, ms),
         ``count_mismatch, diverged`` (numbers of compared / all neurons).
     """
+    if progress is not None and not callable(progress):
+        raise InputTypeError(f"progress must be a callable taking a message, or None, got "
+                             f"{progress!r}")
     say = progress or (lambda msg: None)
     if methods is None:  # the keys of dts, else every registered method
         methods = tuple(dts) if isinstance(dts, dict) else tuple(METHODS)
@@ -68,25 +72,31 @@ def work_precision(
     if dts is None:
         dts = {m: METHODS[m].wp_range for m in methods}
     if not isinstance(dts, dict) or set(methods) - set(dts):
-        raise TypeError(f"dts must be a dict with time steps (ms) for every method of "
+        raise InputTypeError(f"dts must be a dict with time steps (ms) for every method of "
                         f"{list(methods)}, got {dts!r}")
     dts = {m: _args.time_steps(dts[m], f"dts[{m!r}]") for m in methods}
     n_neurons = C.integer("n_neurons", n_neurons, 1)
     n_ref = C.integer("n_ref", n_ref, 1)
     if n_ref > n_neurons:
-        raise ValueError(f"need 1 <= n_ref <= n_neurons, got n_ref={n_ref}, n_neurons={n_neurons}")
+        raise InputValueError(f"need 1 <= n_ref <= n_neurons, got n_ref={n_ref}, n_neurons={n_neurons}")
     t_stop = C.real("t_stop", t_stop, positive=True)
     current_max = C.real("current_max", current_max)
     ref_rtol = C.real("ref_rtol", ref_rtol, positive=True)
-    scipy_rtols = [C.real(f"scipy_rtols[{i}]", r, positive=True) for i, r in enumerate(scipy_rtols)]
+    scipy_rtols = [C.real(f"scipy_rtols[{i}]", r, positive=True)
+                   for i, r in enumerate(C.sequence("scipy_rtols", scipy_rtols))]
     repeats = C.integer("repeats", repeats, 1)
     max_spikes = C.integer("max_spikes", max_spikes, 0)
-    dtypes = [C.float_dtype(d) for d in dtypes]
+    dtypes = C.float_dtypes("dtypes", dtypes)
     stim = step()
     amps = np.linspace(0.0, current_max, n_neurons)
     idx = np.unique(np.round(np.linspace(0, n_neurons - 1, n_ref)).astype(np.int64))
     neuron_s = n_neurons * t_stop * 1e-3
 
+    for m in methods:  # simulate's checks of every run, before the reference runs
+        knob = dict(dt=0.01, rtol=float(dts[m].min())) if _args.adaptive(m) else dict(
+            dt=float(dts[m].min()))
+        C.simulate_call(stim, t_stop, method=m, amplitude=amps, max_spikes=max_spikes,
+                        face="work_precision", **knob)
     say(f"reference: scipy DOP853 rtol=atol={ref_rtol:g} on {idx.size} neurons")
     ref = solve(stim, t_stop, rtol=ref_rtol, atol=ref_rtol, record_dt=t_stop,
                 max_spikes=max_spikes, amplitude=amps[idx])
@@ -153,11 +163,15 @@ def cheapest(rows: Sequence[dict], targets: Sequence[float] = WP_TARGETS) -> lis
     Returns one dict per target: ``target, method, dt, cost, spike_error`` (``method`` None when
     no run met it) and ``scipy_cost`` / ``speedup`` (NaN when no scipy run met it).
     """
-    targets = [C.real(f"targets[{k}]", t, positive=True) for k, t in enumerate(targets)]
-    for k, r in enumerate(rows):
+    targets = [C.real(f"targets[{k}]", t, positive=True)
+               for k, t in enumerate(C.sequence("targets", targets))]
+    for k, r in enumerate(C.sequence("rows", rows)):
+        if not isinstance(r, dict):
+            raise InputTypeError(f"rows[{k}] must be a dict (a row of work_precision()), got "
+                                 f"{r!r}")
         missing = {"method", "dt", "cost", "spike_error"} - set(r)
         if missing:
-            raise ValueError(f"rows[{k}] lacks {sorted(missing)}: pass the rows of "
+            raise InputValueError(f"rows[{k}] lacks {sorted(missing)}: pass the rows of "
                              f"work_precision()")
     out = []
     for target in targets:

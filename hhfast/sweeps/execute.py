@@ -17,9 +17,10 @@ from .. import _checks as C
 from .. import config
 from ..analysis import window_metrics
 from ..engine import simulate
+from ..errors import InputTypeError
 from ..model import HHParams
-from .grid import STIM_PREFIX, Grid, _stimuli_for, axis_blocks
-from .spec import DEFAULT_METRICS, METRICS, _check_spec, _dataset
+from .grid import STIM_PREFIX, Grid, _stimuli_for
+from .spec import DEFAULT_METRICS, METRICS, _check_run_options, _check_spec, _dataset
 from .store import (
     _prepare_store,
     _require_sweep_extra,
@@ -181,14 +182,14 @@ def sweep(
         ``done``; attributes hold the spec.  With a store, opened lazily from it.
     """
     if not isinstance(grid, Grid):
-        raise TypeError(f"grid must be an hhfast Grid (hh.grid(...)), got {grid!r}")
+        raise InputTypeError(f"grid must be an hhfast Grid (hh.grid(...)), got {grid!r}")
     _require_sweep_extra()
+    _check_run_options(client, progress, overwrite)
     spec = _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes,
                        fixed, channel_noise)
-    check_axes(grid, spec, params)  # every axis value, as simulate checks it: before any store
     if store is not None and not isinstance(store, str):
         if not isinstance(store, os.PathLike):
-            raise TypeError(f"store must be a path or URL string, got {store!r}")
+            raise InputTypeError(f"store must be a path or URL string, got {store!r}")
         store = os.fspath(store)
     if store is not None and "://" not in store:
         store = os.path.abspath(store)  # workers may run elsewhere: no cwd-relative paths
@@ -212,35 +213,6 @@ def sweep(
 
 def _is_auto(size) -> bool:
     return isinstance(size, str) and size == "auto"
-
-
-def check_axes(grid: Grid, spec: dict, params: HHParams | None) -> None:
-    """Check every value of every per-neuron axis as :func:`hhfast.simulate` checks it, with
-    the other values at their fixed or default values, before any store exists: per axis
-    (its values, block by block), never per point.  The grid checked finiteness and ranges
-    when it was built; here come the checks that need the run (the method's own, the dtype,
-    derived kernel values, the noise values).  Stimulus axes are checked by ``_check_spec``
-    and trial axes by the grid."""
-    from ..engine import _check_derived
-    from ..kernels import METHODS
-    from ..noise import NOISE_VALUES
-    from ..noise import check_values as check_noise_values
-
-    params = params if params is not None else HHParams.classic()
-    method = METHODS[spec["method"]]
-    fixed = spec["_fixed"]
-    for name, axis in grid.axes.items():
-        if name.startswith(STIM_PREFIX) or name == "trial":
-            continue
-        for _lo, block in axis_blocks(axis):
-            per = {**fixed, name: np.asarray(block, dtype=np.float64)}
-            values = C.per_neuron_values(params, per, None, C.INITIAL_VALUES + NOISE_VALUES)
-            for k, arr in values.items():
-                C.range_check(k, arr)
-                C.representable(k, arr, np.float64)
-            _check_derived(values, np.float64)
-            check_noise_values(values)
-            method.check(values)
 
 
 def _work_points(method: str, n_steps: int, client, channel_noise: str | None = None) -> int:

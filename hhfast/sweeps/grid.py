@@ -14,7 +14,7 @@ import numpy as np
 from .. import _checks as C
 from .. import config
 from .._checks import PER_NEURON
-from ..errors import InputValueError
+from ..errors import InputTypeError, InputValueError
 from ..stimulus import Stimulus
 
 #: Prefix of the grid axes that set a key of the stimulus spec (``stimulus.stop``,
@@ -44,7 +44,7 @@ class Grid:
 
     def __init__(self, axes: Mapping[str, object], *, table: bool = False):
         if not isinstance(axes, Mapping) or not axes:
-            raise ValueError("a grid needs at least one axis, e.g. hh.grid(amplitude=[0, 10, 20])")
+            raise InputValueError("a grid needs at least one axis, e.g. hh.grid(amplitude=[0, 10, 20])")
         self.axes: dict[str, np.ndarray | LinearAxis] = {}
         for name, values in axes.items():
             _check_axis_name(name)
@@ -57,7 +57,7 @@ class Grid:
                 continue
             arr = C.per_neuron_array(name, values)
             if arr.ndim != 1 or arr.size == 0:
-                raise ValueError(
+                raise InputValueError(
                     f"grid axis {name!r} must be a non-empty 1-D list of values, got shape "
                     f"{arr.shape}"
                 )
@@ -67,7 +67,7 @@ class Grid:
         if self.is_table:
             lengths = {k: v.size for k, v in self.axes.items()}
             if len(set(lengths.values())) != 1:
-                raise ValueError(f"grid points: every column needs the same length, got {lengths}")
+                raise InputValueError(f"grid points: every column needs the same length, got {lengths}")
         if "trial" in self.axes and not self.is_table:
             _check_distinct_trials(self.axes["trial"])
 
@@ -225,7 +225,8 @@ def axis_blocks(axis, n: int | None = None):
 
 def _check_axis_block(name: str, values) -> None:
     """The checks every value of axis ``name`` gets when the grid is built (finite numbers,
-    the model's ranges, trial ids); simulate's remaining checks run in ``check_axes``."""
+    the model's ranges, trial ids); simulate's remaining checks run in ``spec._check_spec``
+    (``_checks.simulate_call``, the check behind every face)."""
     arr = C.per_neuron_array(name, values)
     if name == "trial":
         _check_trial_values(arr)
@@ -285,22 +286,22 @@ def grid(points: Mapping[str, object] | None = None, **axes) -> Grid:
     """
     if points is not None:
         if axes:
-            raise ValueError("grid: give either points={...} (a table) or named axes, not both")
+            raise InputValueError("grid: give either points={...} (a table) or named axes, not both")
         if not isinstance(points, Mapping):
-            raise TypeError(f"grid points must be a mapping name -> column, got {points!r}")
+            raise InputTypeError(f"grid points must be a mapping name -> column, got {points!r}")
         return Grid(points, table=True)
     return Grid(axes)
 
 
 def _check_axis_name(name) -> None:
     if not isinstance(name, str):
-        raise TypeError(f"grid axis names must be strings, got {name!r}")
+        raise InputTypeError(f"grid axis names must be strings, got {name!r}")
     if name.startswith(STIM_PREFIX) and len(name) > len(STIM_PREFIX):
         return
     if name == "trial":  # the trial ids of the random streams (see execute.py)
         return
     if name not in PER_NEURON:
-        raise ValueError(
+        raise InputValueError(
             f"grid axis {name!r} is not a per-neuron value of simulate ({', '.join(PER_NEURON)}) "
             f"nor a stimulus key ('stimulus.stop', ...)"
         )
@@ -322,12 +323,12 @@ def _set_path(spec, path: list, value):
         elif isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
             pass
         else:
-            raise ValueError(f"grid axis {STIM_PREFIX + '.'.join(map(str, path))!r}: the stimulus "
+            raise InputValueError(f"grid axis {STIM_PREFIX + '.'.join(map(str, path))!r}: the stimulus "
                              f"spec has no key {where!r} (spec: {json.dumps(spec)})")
         if depth == len(path) - 1:
             old = node[key]
             if isinstance(old, bool) or not isinstance(old, numbers.Real):
-                raise ValueError(f"grid axis {where!r} must name a number in the stimulus spec, "
+                raise InputValueError(f"grid axis {where!r} must name a number in the stimulus spec, "
                                  f"found {old!r}")
             value = float(value)
             node[key] = int(value) if isinstance(old, int) and value.is_integer() else value

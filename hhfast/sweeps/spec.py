@@ -4,15 +4,15 @@ touched, the store attributes and layout, and the TOML/JSON spec as data."""
 from __future__ import annotations
 
 import json
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from .. import _checks as C
-from .. import analysis
-from .._checks import CHANNEL_VALUES, PER_NEURON
+from .. import analysis, config
+from .._checks import PER_NEURON
+from ..errors import InputTypeError, InputValueError
 from ..model import FIELDS, HHParams, check_params
 from ..noise import check_seed
 from ..stimulus import Stimulus
@@ -55,41 +55,43 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
     dt = C.real("dt", dt, positive=True)
     t_stop = C.real("t_stop", t_stop)
     if t_stop < dt * (1 - 1e-9):
-        raise ValueError(f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms)")
+        raise InputValueError(f"t_stop ({t_stop!r} ms) must be at least one step (dt={dt!r} ms)")
     if params is None:
         params = HHParams.classic()
     if not isinstance(params, HHParams):
-        raise TypeError(f"params must be an HHParams, got {params!r}")
+        raise InputTypeError(f"params must be an HHParams, got {params!r}")
     check_params(params)
-    n_steps = max(1, math.ceil(t_stop / dt * (1 - 1e-9)))  # as simulate() counts them
+    n_steps = C.n_steps(0.0, t_stop, dt)  # as simulate() counts them
     t_end = n_steps * dt
     win = C.window_in_run(window, t_end)  # as the SimResult reports it: equal windows
 
     if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
-        raise TypeError(f"metrics must be a non-empty list of names from {list(METRICS)}, "
+        raise InputTypeError(f"metrics must be a non-empty list of names from {list(METRICS)}, "
                         f"got {metrics!r}")
     for m in metrics:
-        if m not in METRICS:
-            raise ValueError(f"metrics: unknown metric {m!r}; choose from {list(METRICS)}")
+        if not isinstance(m, str) or m not in METRICS:
+            raise InputValueError(f"metrics: unknown metric {m!r}; choose from {list(METRICS)}")
     if len(set(metrics)) != len(metrics):
-        raise ValueError(f"metrics names a metric twice: {list(metrics)!r}")
-    max_spikes = C.integer("max_spikes", max_spikes, 1) if "spike_times" in metrics else 0
+        raise InputValueError(f"metrics names a metric twice: {list(metrics)!r}")
+    keep = "spike_times" in metrics
+    max_spikes = C.integer("max_spikes", max_spikes, 1 if keep else 0)  # checked even if unused
+    if not keep:
+        max_spikes = 0
 
     fixed = dict(fixed)
     seed = check_seed(fixed.pop("seed", 0))  # the noise seed (simulate's seed=)
     for k, v in fixed.items():
         if k not in PER_NEURON:
-            raise TypeError(f"sweep() got an unexpected keyword argument {k!r}; fixed per-neuron "
+            raise InputTypeError(f"sweep() got an unexpected keyword argument {k!r}; fixed per-neuron "
                             f"values are {list(PER_NEURON)}")
         if k in grid.axes:
-            raise ValueError(f"{k!r} is both a grid axis and a fixed value")
+            raise InputValueError(f"{k!r} is both a grid axis and a fixed value")
         arr = C.per_neuron_array(k, v)
         if arr.ndim:
-            raise ValueError(f"fixed value {k} must be a scalar (make it a grid axis), got "
+            raise InputValueError(f"fixed value {k} must be a scalar (make it a grid axis), got "
                              f"shape {arr.shape}")
         C.range_check(k, arr)
     fixed = {k: float(v) for k, v in fixed.items()}
-    _check_channel_values(grid, fixed, channel_noise)
 
     stim_axes = [n for n in grid.names if n.startswith(STIM_PREFIX)]
     if isinstance(stimulus, Stimulus):
@@ -98,12 +100,19 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
         stim_spec = json.loads(json.dumps(dict(stimulus)))  # plain data, and a deep copy
         Stimulus.from_spec(stim_spec)  # raises ValueError naming the problem
     else:
-        raise TypeError(f"stimulus must be a Stimulus or a stimulus spec dict, got {stimulus!r}")
+        raise InputTypeError(f"stimulus must be a Stimulus or a stimulus spec dict, got {stimulus!r}")
     for name in stim_axes:  # every value of every stimulus axis must give a valid stimulus
         for v in np.unique(grid.axes[name]):
             Stimulus.from_spec(_set_path(stim_spec, _path(name), v))
     stim_arg = stim_spec if stim_axes else (
         stimulus if isinstance(stimulus, Stimulus) else Stimulus.from_spec(stim_spec))
+    # everything simulate refuses at some point of the grid, refused now, by simulate's own
+    # checks, before any store is touched: the axes as orthogonal arrays (a product) or
+    # columns (a table), so the grid is never materialised
+    axes, trial = _axis_values(grid)
+    C.simulate_call(Stimulus.from_spec(stim_spec), t_stop, dt, method, params, window=window,
+                    max_spikes=max_spikes, seed=seed, trial=trial, channel_noise=channel_noise,
+                    face="sweep", batch_memory=False, **fixed, **axes)
 
     return {
         "hhfast_version": __version__,
@@ -127,20 +136,37 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
     }
 
 
-def _check_channel_values(grid, fixed: dict, channel_noise) -> None:
-    """``area``, ``rho_Na``, ``rho_K`` (fixed or grid axes) only with channel noise, each > 0
-    and giving at least one channel of each kind at every point."""
-    vals = C.channel_values({**{k: fixed[k] for k in CHANNEL_VALUES if k in fixed},
-                             **{k: grid.axes[k] for k in CHANNEL_VALUES if k in grid.axes}},
-                            channel_noise)
-    if channel_noise is None:
-        return
-    if grid.is_table:  # the columns point by point
-        n = grid.size
-        flat = {k: np.broadcast_to(v, (n,)) if v.ndim == 0 else v for k, v in vals.items()}
-    else:  # a product: the fewest channels are at the smallest values (all > 0)
-        flat = {k: np.array([v.min()]) for k, v in vals.items()}
-    C.channel_counts(flat, rounded=False)
+def _axis_values(grid) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """The grid's per-neuron axes (and its ``trial`` axis, None if none) as arrays that
+    broadcast to the grid's shape without being expanded: a table's columns as they are, a
+    product's axis k with shape ``(n_k, 1, ..., 1)`` (one 1 per later axis).  Stimulus axes
+    are left out (each of their values is checked as a stimulus)."""
+    out, trial = {}, None
+    for k, (name, v) in enumerate(grid.axes.items()):
+        if isinstance(v, LinearAxis):
+            # a lazy {start, stop, num} axis: its values are monotone in the index and every
+            # check is monotone in each value (ranges, 1/Cm, phi, the noise and method
+            # bounds), so its two ends stand for the whole axis, never materialised (its
+            # every value is finite and in range: checked block by block by the grid)
+            v = v.take(np.array([0, v.num - 1])) if (
+                v.num > config.SWEEP_AXIS_BLOCK and not grid.is_table) else np.asarray(v)
+        if not grid.is_table:
+            v = v.reshape((v.size,) + (1,) * (len(grid.axes) - k - 1))
+        if name == "trial":
+            # whole numbers as Python ints (exact to 2^64, range-checked as trial ids)
+            trial = np.array([int(x) for x in v.reshape(-1)], dtype=object).reshape(v.shape) \
+                if np.all(v == np.round(v)) else v
+        elif not name.startswith(STIM_PREFIX):
+            out[name] = v
+    return out, trial
+
+
+def _check_run_options(client, progress, overwrite) -> None:
+    """The run options of :func:`hhfast.sweep` that the spec does not hold."""
+    C.flag("progress", progress)
+    C.flag("overwrite", overwrite)
+    if client is not None and not callable(getattr(client, "submit", None)):
+        raise InputTypeError(f"client must be a distributed.Client (or None), got {client!r}")
 
 
 #: Store attributes present only when set (a store without one holds the default, None):
@@ -206,30 +232,30 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     columns).  Everything is checked as data; errors name the key.
     """
     if not isinstance(spec, Mapping):
-        raise ValueError(f"sweep spec must be a table, got {type(spec).__name__}")
+        raise InputValueError(f"sweep spec must be a table, got {type(spec).__name__}")
     unknown = sorted(set(spec) - _SPEC_KEYS)
     if unknown:
-        raise ValueError(f"sweep spec: unknown key {unknown[0]!r}; known keys are "
+        raise InputValueError(f"sweep spec: unknown key {unknown[0]!r}; known keys are "
                          f"{sorted(_SPEC_KEYS)}")
     if "t_stop" not in spec:
-        raise ValueError("sweep spec: missing key 't_stop' (ms)")
+        raise InputValueError("sweep spec: missing key 't_stop' (ms)")
     if "stimulus" not in spec or not isinstance(spec["stimulus"], Mapping):
-        raise ValueError("sweep spec: missing table 'stimulus' (e.g. [stimulus] type = 'step')")
+        raise InputValueError("sweep spec: missing table 'stimulus' (e.g. [stimulus] type = 'step')")
     if ("axes" in spec) == ("points" in spec):
-        raise ValueError("sweep spec: give exactly one of the tables 'axes' (a product grid) "
+        raise InputValueError("sweep spec: give exactly one of the tables 'axes' (a product grid) "
                          "or 'points' (a table of points)")
 
     def num(key, value, kind=float):
         ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
               and (kind is float or isinstance(value, numbers.Integral)))
         if not ok:
-            raise ValueError(f"sweep spec: key {key!r} must be "
+            raise InputValueError(f"sweep spec: key {key!r} must be "
                              f"{'a number' if kind is float else 'an integer'}, got {value!r}")
         return kind(value)
 
     def numlist(key, value):
         if not isinstance(value, list) or not value:
-            raise ValueError(f"sweep spec: key {key!r} must be a non-empty list of numbers, "
+            raise InputValueError(f"sweep spec: key {key!r} must be a non-empty list of numbers, "
                              f"got {value!r}")
         return [num(f"{key}[{i}]", v) for i, v in enumerate(value)]
 
@@ -243,41 +269,46 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     for key in ("method", "store", "channel_noise"):
         if key in spec:
             if not isinstance(spec[key], str):
-                raise ValueError(f"sweep spec: key {key!r} must be a string, got {spec[key]!r}")
+                raise InputValueError(f"sweep spec: key {key!r} must be a string, got {spec[key]!r}")
             kw[key] = spec[key]
     if "window" in spec:
         w = numlist("window", spec["window"])
         if len(w) != 2:
-            raise ValueError(f"sweep spec: key 'window' must be [t0, t1], got {spec['window']!r}")
+            raise InputValueError(f"sweep spec: key 'window' must be [t0, t1], got {spec['window']!r}")
         try:
             C.window_in_run(tuple(w), kw["t_stop"])
         except (ValueError, TypeError) as e:
-            raise ValueError(f"sweep spec: key 'window': {e}") from None
+            raise InputValueError(f"sweep spec: key 'window': {e}") from None
         kw["window"] = tuple(w)
     if "metrics" in spec:
         m = spec["metrics"]
         if not isinstance(m, list) or not all(isinstance(x, str) for x in m):
-            raise ValueError(f"sweep spec: key 'metrics' must be a list of names, got {m!r}")
+            raise InputValueError(f"sweep spec: key 'metrics' must be a list of names, got {m!r}")
         kw["metrics"] = m
     try:
         Stimulus.from_spec(dict(spec["stimulus"]))
     except (ValueError, TypeError) as e:
-        raise ValueError(f"sweep spec: key 'stimulus': {e}") from None
+        raise InputValueError(f"sweep spec: key 'stimulus': {e}") from None
     kw["stimulus"] = dict(spec["stimulus"])
 
+    for key in ("params", "fixed"):
+        if not isinstance(spec.get(key, {}), Mapping):
+            raise InputValueError(f"sweep spec: key {key!r} must be a table (e.g. [{key}] "
+                                  f"{'gK = 30' if key == 'params' else 'bias = 2.0'}), got "
+                                  f"{spec[key]!r}")
     p = dict(spec.get("params", {}))
     preset = p.pop("preset", "classic")
     if preset not in ("classic", "modern"):
-        raise ValueError(f"sweep spec: key 'params.preset' must be 'classic' or 'modern', "
+        raise InputValueError(f"sweep spec: key 'params.preset' must be 'classic' or 'modern', "
                          f"got {preset!r}")
     for k in p:
         if k not in FIELDS:
-            raise ValueError(f"sweep spec: key 'params.{k}' is not a model field {FIELDS}")
+            raise InputValueError(f"sweep spec: key 'params.{k}' is not a model field {FIELDS}")
     fields = {k: num(f"params.{k}", v) for k, v in p.items()}
     kw["params"] = getattr(HHParams, preset)(**fields)
     for k, v in dict(spec.get("fixed", {})).items():
         if k not in PER_NEURON or k in FIELDS:
-            raise ValueError(f"sweep spec: key 'fixed.{k}' must be one of "
+            raise InputValueError(f"sweep spec: key 'fixed.{k}' must be one of "
                              f"{[n for n in PER_NEURON if n not in FIELDS]} (model fields go in "
                              f"[params])")
         kw[k] = num(f"fixed.{k}", v)
@@ -285,7 +316,7 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     table = "points" in spec
     section = spec["points" if table else "axes"]
     if not isinstance(section, Mapping) or not section:
-        raise ValueError(f"sweep spec: table {'points' if table else 'axes'!r} must name at "
+        raise InputValueError(f"sweep spec: table {'points' if table else 'axes'!r} must name at "
                          f"least one axis")
     axes = {}
     for name, v in section.items():
@@ -293,11 +324,11 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
         if isinstance(v, Mapping) and not table:
             extra = sorted(set(v) - {"start", "stop", "num"})
             if extra or len(v) != 3:
-                raise ValueError(f"sweep spec: key {key!r} must be a list of values or "
+                raise InputValueError(f"sweep spec: key {key!r} must be a list of values or "
                                  f"{{start, stop, num}}, got {dict(v)!r}")
             n = num(f"{key}.num", v["num"], int)
             if n < 1:
-                raise ValueError(f"sweep spec: key '{key}.num' must be >= 1, got {n}")
+                raise InputValueError(f"sweep spec: key '{key}.num' must be >= 1, got {n}")
             # values made per index (as np.linspace, bitwise): never the whole axis at once
             axes[name] = LinearAxis(num(f"{key}.start", v["start"]),
                                     num(f"{key}.stop", v["stop"]), n)
@@ -306,9 +337,9 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
         try:
             _check_axis_name(name)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"sweep spec: key {key!r}: {e}") from None
+            raise InputValueError(f"sweep spec: key {key!r}: {e}") from None
     try:
         g = grid(points=axes) if table else grid(**axes)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"sweep spec: table {'points' if table else 'axes'!r}: {e}") from None
+        raise InputValueError(f"sweep spec: table {'points' if table else 'axes'!r}: {e}") from None
     return g, kw

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _checks as C
 from .. import config
 from ..errors import InputValueError
 from .grid import Grid, _check_axis_name, axis_blocks
@@ -236,7 +237,7 @@ def _prepare_store(store: str, grid: Grid, cshape, spec, overwrite: bool, run_id
     if existing is not None and existing is not _INCOMPLETE and not overwrite:
         diff = _spec_difference(existing, grid, spec)
         if diff:
-            raise ValueError(f"store {store!r} holds a different sweep ({diff}); pass "
+            raise InputValueError(f"store {store!r} holds a different sweep ({diff}); pass "
                              f"overwrite=True to replace it, or use another store")
         fmt = existing.attrs.get(FORMAT_ATTR, 1)
         if fmt < 3 and "trial" in grid.axes:
@@ -391,12 +392,12 @@ def _open_existing(store: str, overwrite: bool = False):
             return None
         if os.path.exists(os.path.join(store, "zarr.json")):  # ours or not: never replaced
             raise DamagedStoreError(store, [_unreadable_group(e)], _RECOVER_REMOVE) from None
-        raise ValueError(f"store {store!r} exists and is not a Zarr store; refusing to touch "
+        raise InputValueError(f"store {store!r} exists and is not a Zarr store; refusing to touch "
                          f"it (choose another path)") from None
     if "hhfast_version" not in g.attrs:
         if overwrite and _is_interrupted_creation(g):
             return _INCOMPLETE
-        raise ValueError(f"store {store!r} is a Zarr store but not a complete hhfast sweep; "
+        raise InputValueError(f"store {store!r} is a Zarr store but not a complete hhfast sweep; "
                          f"remove it (or pass overwrite=True if it is an interrupted creation)")
     if not overwrite:  # a resume: the metadata must be whole before anything is trusted
         _check_metadata(store, g)
@@ -410,7 +411,7 @@ def _unreadable_group(e: Exception) -> str:
 
 def _open_checked(store: str, mode: str):
     """The sweep group at ``store`` with whole metadata (:func:`_check_metadata`); a
-    :class:`DamagedStoreError` naming the damage otherwise, ValueError if it is not a sweep
+    :class:`DamagedStoreError` naming the damage otherwise, InputValueError if it is not a sweep
     store at all."""
     import zarr
 
@@ -420,11 +421,11 @@ def _open_checked(store: str, mode: str):
         absent = (isinstance(e, (FileNotFoundError, zarr.errors.NodeNotFoundError))
                   if "://" in store else not os.path.exists(os.path.join(store, "zarr.json")))
         if absent:
-            raise ValueError(f"store {store!r} is not a Zarr store ({e})") from None
+            raise InputValueError(f"store {store!r} is not a Zarr store ({e})") from None
         raise DamagedStoreError(store, [_unreadable_group(e)], _RECOVER_REMOVE) from None
     if "hhfast_version" not in g.attrs:
         if not any(k in g.attrs for k in REQUIRED_ATTRS) and not _is_interrupted_creation(g):
-            raise ValueError(f"store {store!r} is not a complete hhfast sweep store")
+            raise InputValueError(f"store {store!r} is not a complete hhfast sweep store")
         recovery = (("It looks like an interrupted creation (or one whose attributes were "
                      "lost): run the sweep again with overwrite=True (--overwrite) to replace "
                      "it") if _is_interrupted_creation(g) else _RECOVER_REMOVE)
@@ -584,13 +585,12 @@ def open_sweep(store):
     _require_sweep_extra()
     import xarray as xr
 
-    if not isinstance(store, str):
-        store = os.fspath(store)
+    store = C.store_path("store", store)
     if "://" not in store and not os.path.exists(store):
-        raise ValueError(f"store {store!r} does not exist")
+        raise InputValueError(f"store {store!r} does not exist")
     ds = xr.open_zarr(store, consolidated=False)
     if "hhfast_version" not in ds.attrs:
-        raise ValueError(f"store {store!r} is not an hhfast sweep store")
+        raise InputValueError(f"store {store!r} is not an hhfast sweep store")
     ds = ds[[*ds.attrs["metrics"], "done"]]  # a stable order (the store lists alphabetically)
     if ds.attrs.get("grid") == "table":  # small non-index coordinates: load them
         ds = ds.assign_coords({k: ds[k].compute() for k in ds.attrs["axes"]})
@@ -721,12 +721,11 @@ def verify_sweep(store) -> VerifyReport:
     """
     _require_sweep_extra()
 
-    if not isinstance(store, str):
-        store = os.fspath(store)
+    store = C.store_path("store", store)
     if "://" not in store:
         store = os.path.abspath(store)
         if not os.path.exists(store):
-            raise ValueError(f"store {store!r} does not exist")
+            raise InputValueError(f"store {store!r} does not exist")
     with _StoreLock(store, purpose="verify_sweep"):
         g = _open_checked(store, mode="r+")
         fmt = g.attrs.get(FORMAT_ATTR, 1)
