@@ -230,3 +230,12 @@ MARKOV_DT = 0.01
 #: Goldwyn & Shea-Brown (2011), so N_Na = rho_Na * area, N_K = rho_K * area (whole channels
 #: for the Markov chain); 100 µm² is small enough to fire spontaneously (~10 Hz at rest).
 CHANNEL_DEFAULTS = {"area": 100.0, "rho_Na": 60.0, "rho_K": 18.0}
+
+
+# -- OU current noise: exact step means (hhfast.noise.coefficients) ------------------------------
+
+#: Below x = dt/τ < this, the variance factor 2x − 4·tanh(x/2) of the OU step mean is summed
+#: from its series x³/6 − x⁵/60 + ... (to x¹¹; truncation < 1.1e-5·x¹⁰ relative, 1e-15 at the
+#: edge); the direct formula cancels 2x against 4·tanh(x/2) and loses ~12·eps/x² relative
+#: (3e-13 at the edge), so 0.1 keeps either side below 3e-13.
+OU_SERIES_CUTOFF = 0.1
