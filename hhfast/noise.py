@@ -80,7 +80,7 @@ def first_step(t_start: float, dt: float, n_steps: int) -> int:
 
 def _own_variance(x: np.ndarray) -> np.ndarray:
     """``(2x − 4·tanh(x/2)) / x²`` for x = dt/τ > 0 (x = inf gives 0): the variance of the OU
-    step mean left once the end current is known, in units of σ² (docs/architecture.md §3c).
+    step mean left once the end current is known, in units of σ² (docs/architecture.md §3e).
     Series below ``config.OU_SERIES_CUTOFF`` (the direct form cancels there)."""
     x = np.asarray(x, dtype=float)
     small = x < config.OU_SERIES_CUTOFF
@@ -98,7 +98,7 @@ def coefficients(sigma: np.ndarray, tau: np.ndarray, inv_cm: np.ndarray, dt: flo
     """Rows ``kernels.noise.Z_*`` of the noisy kernels' coefficients, float64.
 
     White noise (τ = 0): row ``Z_WHITE``, the kick σ√dt/Cm (mV).  OU current (τ > 0), with
-    x = dt/τ and a = e^(−x), from one step's two normals z, z' (docs/architecture.md §3c):
+    x = dt/τ and a = e^(−x), from one step's two normals z, z' (docs/architecture.md §3e):
 
     * end of step (exact): I ← a·I + σ√(1 − a²)·z — rows ``Z_DECAY`` (a), ``Z_KICK``
       (σ√(1 − a²), µA/cm²);

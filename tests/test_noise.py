@@ -133,7 +133,7 @@ def test_white_kicks_are_the_generator_normals():
 
 def _ou_step_mean_coefficients(sigma, tau, dt):
     """(mean factor, z factor, z' factor) of the OU current's step mean: the closed forms of
-    docs/architecture.md §3c written out directly (no series)."""
+    docs/architecture.md §3e written out directly (no series)."""
     x = dt / tau
     a = math.exp(-x)
     mean = (1 - a) / x

@@ -12,7 +12,7 @@ of ``NZ``):
   ``V += (σ √dt / Cm) · z`` — Euler–Maruyama for ``euler``, and for the other methods the
   deterministic step followed by the exact increment of the noise alone (a Lie splitting);
 * Ornstein–Uhlenbeck current (``noise_tau > 0``): integrated exactly over the step
-  (docs/architecture.md §3c).  The current ``c`` at the step's start, its value at the end and
+  (docs/architecture.md §3e).  The current ``c`` at the step's start, its value at the end and
   its mean over the step are jointly Gaussian; from two standard normals ``z, z'`` of the step,
   every stage of the step sees the exact step mean
   ``c̄ = Z_MEAN·c + Z_CROSS·z + Z_OWN·z'`` added to the stimulus current (so V receives the
