@@ -3,11 +3,13 @@ Brownian path per sample at several dt (the fine increments summed for the coars
 
 The noisy kernels advance a lane by the method's ``step`` (its deterministic one-step map,
 the very function the kernel inlines) and then add the noise (``kernels/noise.py``): a white
-kick ``σ ΔW / Cm`` to V, or an OU current held over the step.  Here a small driver runs that
-same scheme with increments given from outside: for each of ``--paths`` samples a fine path
-(``dt_ref``) of Brownian increments (white) or of the exact OU current (OU); a run at
-``dt = r · dt_ref`` uses the sums of ``r`` fine increments (white) or the OU current at its
-own grid points (OU).  Reference: ``rk4`` on the fine grid with the same path.
+kick ``σ ΔW / Cm`` to V, or an OU current's exact step mean added at every stage.  Here a
+small driver runs that same scheme with increments given from outside: for each of
+``--paths`` samples a fine path (``dt_ref``) of Brownian increments (white) or of the exact
+OU current and its exact fine-step means (OU, the coefficients of ``hhfast.noise``); a run at
+``dt = r · dt_ref`` uses the sums of ``r`` fine increments (white) or the mean of ``r`` fine
+step means (OU: the exact coarse step mean, since charges add).  Reference: ``rk4`` on the
+fine grid with the same path.
 
 Printed per method, noise and dt: the strong error ``sqrt(E|V_dt(T) - V_ref(T)|²)`` (mV) and
 the weak error ``|E[V_dt(T)] - E[V_ref(T)]|`` (mV, its standard error beside it), and the
@@ -33,7 +35,9 @@ from numba import njit
 from hhfast import config
 from hhfast.kernels import METHODS
 from hhfast.kernels import common as K
+from hhfast.kernels.noise import Z_CROSS, Z_DECAY, Z_KICK, Z_MEAN, Z_OWN
 from hhfast.model import HHParams, steady_state
+from hhfast.noise import coefficients
 
 B = K.BLOCK
 
@@ -41,14 +45,17 @@ B = K.BLOCK
 @njit(fastmath=config.FASTMATH, error_model="numpy")
 def _run_scheme(step, pb, y0, dt, n_steps, r, kick, dW, cur):
     """BLOCK lanes, ``n_steps`` steps of ``dt``; lane l's noise on step k: white kick
-    ``kick[l] * sum(dW[l, k r : (k + 1) r])``, OU current ``cur[l, k r]``."""
+    ``kick[l] * sum(dW[l, k r : (k + 1) r])``, OU step mean ``mean(cur[l, k r : (k + 1) r])``
+    (``cur`` holds the fine steps' means)."""
     st = y0.copy()
     for k in range(n_steps):
         for l in range(B):
             w = 0.0
+            c = 0.0
             for j in range(k * r, (k + 1) * r):
                 w += dW[l, j]
-            c = cur[l, k * r]
+                c += cur[l, j]
+            c = c / r
             I = pb[K.P_BIAS, l] + c
             V1, n1, m1, g1 = step(st[0, l], st[1, l], st[2, l], st[3, l], I, I, I, pb, l, dt)
             st[0, l] = V1 + kick[l] * w
@@ -95,14 +102,16 @@ def main(argv=None) -> None:
         batches = []
         for _ in range(-(-a.paths // B)):
             dW = rng.standard_normal((B, n_fine)) * math.sqrt(a.dt_ref)
-            cur = np.zeros((B, n_fine + 1))
+            cur = np.zeros((B, n_fine))  # the fine steps' mean currents
             if noise == "ou":
-                e = math.exp(-a.dt_ref / tau)
-                kick = sigma * math.sqrt(1 - e * e)
+                nz = coefficients(np.array([sigma]), np.array([tau]), np.ones(1), a.dt_ref)[:, 0]
                 z = rng.standard_normal((B, n_fine + 1))
-                cur[:, 0] = sigma * z[:, 0]
+                z2 = rng.standard_normal((B, n_fine))
+                c = sigma * z[:, 0]
                 for j in range(n_fine):
-                    cur[:, j + 1] = cur[:, j] * e + kick * z[:, j + 1]
+                    cur[:, j] = (nz[Z_MEAN] * c + nz[Z_CROSS] * z[:, j + 1]
+                                 + nz[Z_OWN] * z2[:, j])
+                    c = c * nz[Z_DECAY] + nz[Z_KICK] * z[:, j + 1]
                 dW[:] = 0.0
             batches.append((dW, cur))
         kick = np.full(B, sigma / p.Cm)

@@ -139,7 +139,7 @@ def firing_pattern(res: SimResult) -> np.ndarray:
     """
     C.sim_result("res", res)
     c = res.window_count
-    gap = res.window[1] - res.window_last
+    gap = res.window[0] + res.window_span - res.window_last  # to the end of what was computed
     with np.errstate(invalid="ignore"):
         sustained = (
             (c >= config.SUSTAINED_MIN_SPIKES)
@@ -184,26 +184,39 @@ def window_metrics(res: SimResult) -> dict[str, np.ndarray]:
 
 def spike_reliability(trains, width: float) -> float:
     """Spike-time reliability of repeated trials (Schreiber, Fellous, Whitmer, Tiesinga &
-    Sejnowski 2003): the mean, over pairs of trials, of the cosine similarity of the trains
-    smoothed by a Gaussian of standard deviation ``width`` (ms).
+    Sejnowski 2003): the mean, over all pairs of trials, of the cosine similarity of the
+    trains smoothed by a Gaussian of standard deviation ``width`` (ms).
 
     With Gaussian smoothing the inner product of two smoothed trains is, up to a constant,
     ``sum_ij exp(-(t_i - s_j)^2 / (4 width^2))``, so no time grid is needed.  1 for identical
     trains, ``exp(-d^2 / (4 width^2))`` for two single spikes ``d`` ms apart, near 0 for
     unrelated sparse trains.  Typical use: trials with the same frozen noise (the same
-    ``trial`` id and ``seed``) from different initial states, ``res.spike_times``.
+    ``trial`` id and ``seed``) from different initial states, ``res.spike_times`` (or its
+    NaN-padded ``.array``).
+
+    Silent trials count (the cosine is 0/0 for an empty train, so a rule is needed):
+
+    * a silent and a spiking trial score **0** — the smoothed trains do not overlap at all;
+    * two silent trials score **1** — they are identical trains (the empty one), as two equal
+      spiking trains score 1, and repeated trials that agree on "no spike" are reproducible.
+
+    Every pair of trials thus enters the mean, and a fraction of silent trials lowers the score
+    in proportion to the disagreement: 2 identical spiking trials and 8 silent ones score
+    (1 + 28) / 45 = 0.64 (the 16 mixed pairs score 0), not 1.  All trials silent scores 1.
+    To measure timing among the spiking trials alone, pass only those.
 
     Parameters
     ----------
-    trains : sequence of 1-D arrays
-        Spike times (ms) of each trial (at least two trials).
+    trains : sequence of 1-D arrays, or 2-D array
+        Spike times (ms) of each trial (at least two trials); rows may be NaN-padded, as
+        ``SimResult.spike_times.array`` is (NaN entries are no spikes).
     width : float
         Smoothing width (ms), > 0.
 
     Returns
     -------
     float
-        In [0, 1]; NaN when fewer than two trials have spikes.
+        In [0, 1].
     """
     width = C.real("width", width, positive=True)  # ms
     if isinstance(trains, (str, bytes)) or not isinstance(trains, (Sequence, np.ndarray)):
@@ -219,9 +232,10 @@ def spike_reliability(trains, width: float) -> float:
     trains = checked
     if len(trains) < 2:
         raise InputValueError(f"trains must hold at least two trials, got {len(trains)}")
-    trains = [t for t in trains if t.size]
-    if len(trains) < 2:
-        return float("nan")
+    trains = [t[~np.isnan(t)] for t in trains]  # NaN padding: no spike
+    for i, t in enumerate(trains):
+        if not np.isfinite(t).all():
+            raise InputValueError(f"trains[{i}] holds an infinite spike time: {t!r}")
     c = -1.0 / (4.0 * width * width)
 
     def dot(a, b):
@@ -231,6 +245,10 @@ def spike_reliability(trains, width: float) -> float:
     total, pairs = 0.0, 0
     for i in range(len(trains)):
         for j in range(i + 1, len(trains)):
-            total += dot(trains[i], trains[j]) / (norms[i] * norms[j])
+            si, sj = trains[i].size == 0, trains[j].size == 0
+            if si or sj:
+                total += 1.0 if si and sj else 0.0  # silent pairs agree; silent vs spiking: 0
+            else:
+                total += dot(trains[i], trains[j]) / (norms[i] * norms[j])
             pairs += 1
     return total / pairs

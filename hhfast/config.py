@@ -303,3 +303,11 @@ MARKOV_PROGRESS_DELAY = 2.0
 #: far beyond any curve worth printing or plotting; above it (``--num 2**64``) NumPy would fail
 #: with a MemoryError, not a one-line error.
 CLI_MAX_POINTS = 10**6
+
+# -- OU current noise: exact step means (hhfast.noise.coefficients) ------------------------------
+
+#: Below x = dt/τ < this, the variance factor 2x − 4·tanh(x/2) of the OU step mean is summed
+#: from its series x³/6 − x⁵/60 + ... (to x¹¹; truncation < 1.1e-5·x¹⁰ relative, 1e-15 at the
+#: edge); the direct formula cancels 2x against 4·tanh(x/2) and loses ~12·eps/x² relative
+#: (3e-13 at the edge), so 0.1 keeps either side below 3e-13.
+OU_SERIES_CUTOFF = 0.1

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks as C
 from . import _firstuse, config
-from .errors import InputValueError, TruncationWarning
+from .errors import InputValueError, StepLimitWarning, TruncationWarning
 from .kernels import CHANNEL_MODELS, METHODS, MethodSpec
 from .kernels import channel as KC
 from .kernels import common as K
@@ -118,8 +118,10 @@ def simulate(
         dimensionless for the gates).  Spike-time errors scale about linearly with them.
     max_steps : int, optional
         Adaptive methods only: step attempts allowed per neuron (default
-        ``config.ADAPTIVE_MAX_STEPS``); a neuron that reaches it is frozen there and flagged
-        in ``SimResult.step_limited``.
+        ``config.ADAPTIVE_MAX_STEPS``); a neuron that reaches it is frozen there, flagged in
+        ``SimResult.step_limited`` with its stop time in ``SimResult.stop_time``, and a
+        :class:`~hhfast.errors.StepLimitWarning` says so; its rates and window statistics
+        cover only the time computed, and ``continuation()`` refuses the run.
     seed : int
         Seed of the noise, in ``[0, 2^64)`` (default 0: the same call gives the same numbers).
     trial : int or array of int, optional
@@ -226,8 +228,15 @@ def simulate(
              for p, lo in zip(stats_parts, range(0, N, config.CHUNK_NEURONS))], axis=1)
         t_rec = np.minimum(t_rec, t_end)
         n_steps = int(stats[0].max())
+        limited = stats[2] != 0
+        # the kernel leaves the freeze time in F_DIVT for both kinds of freeze: split them
+        stop_time = np.where(limited, fo_out[K.F_DIVT], np.nan)
+        fo_out[K.F_DIVT] = np.where(limited, np.nan, fo_out[K.F_DIVT])
+        if limited.any():
+            _warn_step_limited(stop_time[limited], limited.size, max_steps, t_end)
         extra = dict(steps_accepted=stats[0].reshape(shape), steps_rejected=stats[1].reshape(shape),
-                     step_limited=(stats[2] != 0).reshape(shape), rtol=rtol, atol=atol)
+                     step_limited=limited.reshape(shape), stop_time=stop_time.reshape(shape),
+                     rtol=rtol, atol=atol)
     fo = fo_out.reshape((K.NF,) + shape)
     traces = {name: rec[r].T for r, name in enumerate(rec_names)}
     final_state = {s: y_out[v].reshape(shape) for v, s in enumerate(state_names)}
@@ -464,6 +473,19 @@ def _warn_truncated(count: np.ndarray, max_spikes: int) -> None:
             TruncationWarning,
             stacklevel=3,
         )
+
+
+def _warn_step_limited(stops: np.ndarray, n: int, max_steps: int, t_end: float) -> None:
+    """Warn once per call that the ``max_steps`` guard stopped neurons before ``t_end``."""
+    warnings.warn(
+        f"{stops.size} of {n} neurons were stopped by max_steps={max_steps} step attempts before "
+        f"t_stop={t_end} ms (earliest at t={float(stops.min()):.6g} ms): their state is frozen "
+        f"there (SimResult.step_limited, SimResult.stop_time), their rates and window "
+        f"statistics cover only the time computed, and continuation() refuses the run; raise "
+        f"max_steps or loosen rtol/atol",
+        StepLimitWarning,
+        stacklevel=3,
+    )
 
 
 def _run_adaptive(kernel, t_end, rtol, atol, max_steps):

@@ -25,3 +25,9 @@ class InputTypeError(InputError, TypeError):
 
 class TruncationWarning(UserWarning):
     """A result holds less than the run produced (e.g. more spikes than ``max_spikes``)."""
+
+
+class StepLimitWarning(UserWarning):
+    """An adaptive run stopped some neurons at its ``max_steps`` guard before ``t_stop``: their
+    state is frozen at ``SimResult.stop_time`` and their window statistics cover only the time
+    computed."""

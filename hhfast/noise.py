@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from . import config
 from .errors import InputValueError
 from .random import _int_array, key_from_seed, normals
 
@@ -88,15 +89,52 @@ def first_step(t_start: float, dt: float, n_steps: int) -> int:
     return k
 
 
+def _own_variance(x: np.ndarray) -> np.ndarray:
+    """``(2x − 4·tanh(x/2)) / x²`` for x = dt/τ > 0 (x = inf gives 0): the variance of the OU
+    step mean left once the end current is known, in units of σ² (docs/architecture.md §3e).
+    Series below ``config.OU_SERIES_CUTOFF`` (the direct form cancels there)."""
+    x = np.asarray(x, dtype=float)
+    small = x < config.OU_SERIES_CUTOFF
+    xs = np.where(small, x, 0.0)
+    z = xs * xs
+    series = xs * (1 / 6 + z * (-1 / 60 + z * (17 / 10080 + z * (-31 / 181440
+                                                                 + z * (691 / 39916800)))))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        xl = np.where(small, 1.0, x)
+        direct = 2.0 / xl - 4.0 * np.tanh(0.5 * xl) / (xl * xl)
+    return np.where(small, series, np.maximum(direct, 0.0))
+
+
 def coefficients(sigma: np.ndarray, tau: np.ndarray, inv_cm: np.ndarray, dt: float) -> np.ndarray:
-    """Rows (white kick σ√dt/Cm in mV, OU decay e^(−dt/τ), OU kick σ√(1 − e^(−2dt/τ)) in
-    µA/cm²) of the noisy kernels (``kernels.noise.Z_*``), float64."""
+    """Rows ``kernels.noise.Z_*`` of the noisy kernels' coefficients, float64.
+
+    White noise (τ = 0): row ``Z_WHITE``, the kick σ√dt/Cm (mV).  OU current (τ > 0), with
+    x = dt/τ and a = e^(−x), from one step's two normals z, z' (docs/architecture.md §3e):
+
+    * end of step (exact): I ← a·I + σ√(1 − a²)·z — rows ``Z_DECAY`` (a), ``Z_KICK``
+      (σ√(1 − a²), µA/cm²);
+    * step mean (exact, jointly Gaussian with the end current), the current every stage of
+      the step sees: Ī = (1 − a)/x · I + σ(1 − a)/x·√tanh(x/2) · z
+      + σ√(2x − 4·tanh(x/2))/x · z' — rows ``Z_MEAN`` ((1 − a)/x), ``Z_CROSS`` and ``Z_OWN``
+      (µA/cm²).
+    """
     white = tau == 0
     safe_tau = np.where(white, 1.0, tau)
-    nz = np.empty((3, sigma.size))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+        x = dt / safe_tau  # inf for a subnormal tau
+        a = np.exp(-dt / safe_tau)
+        one_a = -np.expm1(-x)  # 1 - a without cancellation
+        xf = np.where(np.isinf(x), 1.0, x)
+        mean = np.where(np.isinf(x), 0.0, one_a / xf)
+        cross = mean * np.sqrt(np.tanh(0.5 * x))
+        kick = np.sqrt(-np.expm1(-2.0 * dt / safe_tau))
+    nz = np.zeros((6, sigma.size))
     nz[0] = np.where(white, sigma * math.sqrt(dt) * inv_cm, 0.0)
-    nz[1] = np.where(white, 0.0, np.exp(-dt / safe_tau))
-    nz[2] = np.where(white, 0.0, sigma * np.sqrt(-np.expm1(-2.0 * dt / safe_tau)))
+    nz[1] = np.where(white, 0.0, a)
+    nz[2] = np.where(white, 0.0, sigma * kick)
+    nz[3] = np.where(white, 0.0, mean)
+    nz[4] = np.where(white, 0.0, sigma * cross)
+    nz[5] = np.where(white, 0.0, sigma * np.sqrt(_own_variance(x)))
     return nz
 
 

@@ -105,7 +105,13 @@ class SimResult:
     steps_accepted, steps_rejected : ndarray of int or None
         Adaptive methods: steps each neuron accepted and rejected (None for fixed-step).
     step_limited : ndarray of bool or None
-        Adaptive methods: neurons stopped by the ``max_steps`` guard (frozen at that point).
+        Adaptive methods: neurons stopped by the ``max_steps`` guard (frozen at that point; a
+        :class:`~hhfast.errors.StepLimitWarning` says so).
+    stop_time : ndarray or None
+        Adaptive methods: the time (ms) at which the ``max_steps`` guard stopped each neuron,
+        NaN for neurons it did not stop.  The window statistics of a stopped neuron
+        (:meth:`rate`, :attr:`window_span`, the ``hhfast.analysis`` metrics) cover only the
+        window up to it.
     rtol, atol : float or None
         Adaptive methods: the tolerances of the run.
     noise_current : ndarray or None
@@ -140,6 +146,7 @@ class SimResult:
     steps_accepted: np.ndarray | None = None
     steps_rejected: np.ndarray | None = None
     step_limited: np.ndarray | None = None
+    stop_time: np.ndarray | None = None
     rtol: float | None = None
     atol: float | None = None
     noise_current: np.ndarray | None = None
@@ -164,6 +171,21 @@ class SimResult:
             )
         raise AttributeError(name)
 
+    def _computed_until(self, t1: float) -> np.ndarray | float:
+        """``t1`` (ms), or per neuron the earlier ``stop_time`` of neurons the ``max_steps``
+        guard stopped (nothing after it was computed)."""
+        if self.stop_time is None or not self.step_limited.any():
+            return t1
+        return np.where(self.step_limited, np.minimum(self.stop_time, t1), t1)
+
+    @property
+    def window_span(self) -> np.ndarray:
+        """Per neuron, the duration (ms) of the analysis window that was computed:
+        ``window[1] - window[0]``, less for neurons stopped by ``max_steps`` before the window's
+        end (0 if stopped before it began)."""
+        w0, w1 = self.window
+        return np.broadcast_to(np.maximum(self._computed_until(w1) - w0, 0.0), self.shape)
+
     def rate(self, t0: float | None = None, t1: float | None = None) -> np.ndarray:
         """Firing rate (Hz) per neuron: spikes in ``[t0, t1)`` divided by its duration.
 
@@ -172,11 +194,14 @@ class SimResult:
         spikes in it (more spikes than ``max_spikes``) raise ``ValueError`` — pass
         ``window=(t0, t1)`` to :func:`hhfast.simulate` or a larger ``max_spikes``.  The window
         must lie within the run ``[t_start, t_stop]`` (``t1 = inf`` means its end): spikes
-        outside it were never simulated.
+        outside it were never simulated.  For neurons stopped by the ``max_steps`` guard
+        (``step_limited``) the window ends at their ``stop_time``: NaN if it ends before it
+        begins.
         """
         if t0 is None and t1 is None:
-            w0, w1 = self.window
-            return self.window_count / ((w1 - w0) * 1e-3)
+            span = self.window_span
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(span > 0, self.window_count / (span * 1e-3), np.nan)
         t0 = self.window[0] if t0 is None else C.real("t0", t0)
         t1 = self.window[1] if t1 is None else C.real("t1", t1, allow_inf=True)
         if not t1 > t0:
@@ -195,15 +220,29 @@ class SimResult:
             )
         with np.errstate(invalid="ignore"):
             n = np.sum((arr >= t0) & (arr < t1), axis=1)
-        return (n / ((t1 - t0) * 1e-3)).reshape(self.shape)
+        span = np.broadcast_to(self._computed_until(t1) - t0, self.shape).reshape(-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(span > 0, n / (span * 1e-3), np.nan).reshape(self.shape)
 
     def continuation(self) -> dict:
         """Keyword arguments that continue this run: ``simulate(..., **res.continuation())``
         (final state as initial values, ``t_start`` at this run's end).
 
+        Refused (``InputValueError``) when the ``max_steps`` guard stopped some neuron before
+        ``t_stop``: its state belongs to its ``stop_time``, not to ``t_stop``, and one call
+        has one ``t_start``.
+
         Not for channel-noise runs (nor the Markov reference): their state includes the
         channel occupancies, which ``simulate`` does not take as initial values; run the
         whole span in one call instead (memory does not grow with it)."""
+        if self.step_limited is not None and self.step_limited.any():
+            k = int(self.step_limited.sum())
+            raise InputValueError(
+                f"continuation() cannot continue this run: {k} of {self.size} neurons were "
+                f"stopped by the max_steps guard before t_stop={self.t_stop} ms (earliest at "
+                f"t={float(np.nanmin(self.stop_time)):.6g} ms, see stop_time), so their final "
+                f"state is not the state at t_stop; rerun with a larger max_steps or looser "
+                f"rtol/atol")
         if self.channel_noise is not None or self.method == "markov":
             raise InputValueError(
                 "continuation() cannot continue a channel-noise run: its state includes the "

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import hhfast as hh
+from hhfast.errors import InputValueError, StepLimitWarning
 from hhfast.kernels import dopri5
 
 # the reference: DOP853 at 1e-12 (its spike times are good to ~1e-11 ms, see test_reference)
@@ -151,13 +152,52 @@ def test_bitwise_independent_of_batch_position_threads():
 
 # -- guards and input checks ----------------------------------------------------------------
 def test_max_steps_guard_freezes_and_flags():
-    res = hh.simulate(hh.step(amplitude=10.0), 100.0, method="dopri5", max_steps=25,
-                      amplitude=[1.0, 2.0])
+    with pytest.warns(StepLimitWarning, match="2 of 2 neurons were stopped by max_steps=25"):
+        res = hh.simulate(hh.step(amplitude=10.0), 100.0, method="dopri5", max_steps=25,
+                          amplitude=[1.0, 2.0])
     assert res.step_limited.all() and not res.diverged.any()
     np.testing.assert_array_equal(res.steps_accepted + res.steps_rejected, [25, 25])
     assert all(np.isfinite(res.final_state[s]).all() for s in "Vnmh")
     ok = hh.simulate(hh.step(amplitude=10.0), 5.0, method="dopri5")
-    assert not ok.step_limited.any()
+    assert not ok.step_limited.any() and np.isnan(ok.stop_time).all()
+
+
+def test_max_steps_stop_time_window_statistics_and_continuation():
+    # a neuron firing regularly at 10 µA/cm² is stopped by max_steps part way through the
+    # window; one with enough steps runs the whole span.  Up to the stop the two trajectories
+    # are the same accepted steps (dopri5 lanes are independent), so the unlimited run is the
+    # reference for what the stopped one computed.
+    kw = dict(method="dopri5", rtol=1e-8, amplitude=[10.0, 0.0], window=(20.0, 150.0))
+    full = hh.simulate(hh.step(), 150.0, **kw)
+    cap = int(0.6 * (full.steps_accepted[0] + full.steps_rejected[0]))
+    assert full.steps_accepted[1] + full.steps_rejected[1] < cap  # the resting neuron: cheap
+    with pytest.warns(StepLimitWarning, match=f"1 of 2 neurons were stopped by max_steps={cap}"):
+        res = hh.simulate(hh.step(), 150.0, max_steps=cap, **kw)
+    assert not res.step_limited[1] and np.isnan(res.stop_time[1])
+    assert res.window_span[1] == 130.0 and res.rate()[1] == 0.0
+    stop = res.stop_time[0]
+    assert res.step_limited[0] and 40.0 < stop < 140.0, stop
+    # the frozen state is the unlimited run's state at the stop time (dense output, rtol 1e-8)
+    at = hh.simulate(hh.step(), stop, method="dopri5", rtol=1e-8, amplitude=10.0)
+    assert abs(res.final_state["V"][0] - at.final_state["V"][0]) < 1e-4
+    # window statistics cover [20, stop): the rate of the spikes the full run has there
+    t = full.spike_times[0]
+    n = np.sum((t >= 20.0) & (t < stop))
+    assert res.window_count[0] == n and res.window_span[0] == pytest.approx(stop - 20.0)
+    assert res.rate()[0] == pytest.approx(n / ((stop - 20.0) * 1e-3), rel=1e-12)
+    assert res.rate(30.0, 140.0)[0] == pytest.approx(
+        np.sum((t >= 30.0) & (t < stop)) / ((stop - 30.0) * 1e-3), rel=1e-12)
+    # still firing when the computation stopped: sustained, at the full run's rate (not cut
+    # by the lost part of the window)
+    assert hh.analysis.firing_pattern(res)[0] == hh.analysis.SUSTAINED
+    assert hh.analysis.sustained_rate(res)[0] == pytest.approx(
+        hh.analysis.sustained_rate(full)[0], rel=0.02)
+    with pytest.raises(InputValueError, match="max_steps"):
+        res.continuation()
+    # stopped before the window opened: no rate rather than 0 Hz
+    with pytest.warns(StepLimitWarning):
+        early = hh.simulate(hh.step(), 150.0, max_steps=50, **kw)
+    assert early.stop_time[0] < 20.0 and np.isnan(early.rate()[0])
 
 
 @pytest.mark.parametrize("kw, match", [

@@ -97,7 +97,7 @@ from .common import (
     rates,
 )
 from .fastexp import like, select
-from .noise import STREAM_CHANNEL, noise_scratch, step_normals
+from .noise import STREAM_CHANNEL, lane_noise, noise_scratch, step_normals
 from .philox import normals4
 
 #: rows of X: occupancies (K 0..4, Na 5..12) or, for the subunit model, gates n, m, h (0..2)
@@ -234,7 +234,7 @@ def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, 
     for b in prange(y.shape[1] // BLOCK):
         i0 = b * BLOCK
         pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
-        nz, cur, z, tr = noise_scratch(y, NZ, ou, trial, i0)
+        nz, cur, z, tr, ou_mean = noise_scratch(y, NZ, ou, trial, i0)
         x = np.empty((NX, BLOCK), y.dtype)
         inv = np.empty((2, BLOCK), y.dtype)
         zc = np.empty((4 * calls, BLOCK), y.dtype)
@@ -252,7 +252,7 @@ def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, 
         rec_left = record_every
         for k in range(n_steps):
             block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
-            kk, j = step_normals(z, tr, k0, k1, kfirst, k)
+            kk, j = step_normals(z, tr, k0, k1, kfirst, k, ou_mean)
             for s in range(calls):
                 for l in range(BLOCK):  # vectorised: one Philox call per lane
                     z0, z1, z2, z3 = normals4(k0, k1, tr[l], kk, STREAM_CHANNEL + s)
@@ -264,13 +264,11 @@ def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, 
             for l in range(BLOCK):  # the vectorised lane loop
                 V, oK, oNa = st[0, l], st[1, l], st[2, l]
                 prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, oK, oNa, zero
-                c = cur[l]
+                c, kick = lane_noise(nz, cur, z, j, l)  # c: the OU current's step mean
                 i_ion = (pb[P_GNA, l] * oNa * (V - pb[P_ENA, l])
                          + pb[P_GK, l] * oK * (V - pb[P_EK, l])
                          + pb[P_GL, l] * (V - pb[P_EL, l]))
-                zl = z[j, l]
-                V1 = V + h * (I[0, l] + c - i_ion) * pb[P_ICM, l] + nz[0, l] * zl
-                cur[l] = nz[1, l] * c + nz[2, l] * zl
+                V1 = V + h * (I[0, l] + c - i_ion) * pb[P_ICM, l] + kick
                 an, bn, am, bm, ah, bh = rates(V, pb[P_VREST, l], pb[P_PHI, l])
                 update(x, zc, l, an, bn, am, bm, ah, bh, inv[0, l], inv[1, l], h, sqh, shield)
                 oK1, oNa1 = opened(x, l)

@@ -28,7 +28,8 @@ crossing, a sample to record, a guard) is flagged per lane and done in a scalar 
 Guards.  A trial whose state is not finite is rejected (error taken as huge: the step
 shrinks 5x).  A lane whose step is rejected down to below ``HMIN_REL * (|t| + 1)`` ms is
 frozen and reported diverged (at its last accepted, finite state); a lane that has made
-``max_steps`` attempts is frozen and reported in ``stats[2]`` (step-limited).
+``max_steps`` attempts is frozen and reported in ``stats[2]`` (step-limited); either way the
+time it was frozen at is ``fo[F_DIVT]``.
 
 float64 only: the engine refuses float32 (see :func:`hhfast.simulate`).
 """
@@ -227,7 +228,8 @@ def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1
     """Integrate every neuron from ``t0`` to exactly ``t_end`` (ms) with its own steps.
 
     Arrays as in :mod:`hhfast.kernels.common` (float64 only), plus ``stats[3, N]`` (int64,
-    out): accepted steps, rejected steps, 1 where the ``max_steps`` guard stopped the neuron.
+    out): accepted steps, rejected steps, 1 where the ``max_steps`` guard stopped the neuron;
+    ``fo[F_DIVT]`` is the time (ms) where a lane was frozen, by a blow-up or by that guard.
     ``h0`` is the first trial step (ms); ``rec`` samples ``s >= 1`` are taken at
     ``min(t0 + s rec_dt, t_end)`` from the continuous extension (sample 0 is the engine's).
     """
@@ -382,11 +384,11 @@ def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1
                     alive[l] = False
                     B[ACT, l] = False
                     running -= 1
+                    fo[F_DIVT, i] = F[T, l]  # frozen here (the engine tells a stop from a blow-up)
                     if stop:
                         stats[2, i] = 1
                     else:
                         ic[I_DIVSTEP, i] = np.int64(F[NACC, l] + F[NREJ, l])
-                        fo[F_DIVT, i] = F[T, l]
         for l in range(BLOCK):
             i = i0 + l
             armed[l] = B[ARMED, l]
