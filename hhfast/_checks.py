@@ -23,7 +23,9 @@ INITIAL_VALUES = ("V0", "n0", "m0", "h0")
 NOISE_VALUES = ("noise_sigma", "noise_tau", "noise_I0")  # as hhfast.noise.NOISE_VALUES
 #: per-neuron values of channel noise: patch area (µm²), channel densities (per µm²)
 CHANNEL_VALUES = ("area", "rho_Na", "rho_K")
-PER_NEURON = (FIELDS + STIM_VALUES + INITIAL_VALUES + ("threshold",) + NOISE_VALUES
+#: the spike detector's per-neuron values: threshold (mV) and re-arm margin (mV below it)
+SPIKE_VALUES = ("threshold", "spike_rearm")
+PER_NEURON = (FIELDS + STIM_VALUES + INITIAL_VALUES + SPIKE_VALUES + NOISE_VALUES
               + CHANNEL_VALUES)
 
 
@@ -79,6 +81,9 @@ def range_check(name: str, arr: np.ndarray) -> None:
         fail(">= -273.15 (°C; absolute zero)", arr.reshape(-1) < -273.15)
     if name in ("n0", "m0", "h0") and ((arr < 0) | (arr > 1)).any():
         fail("in [0, 1] (a gating variable)", ((arr < 0) | (arr > 1)).reshape(-1))
+    if name == "spike_rearm" and (arr < 0).any():
+        fail(">= 0 (mV below the threshold that V must fall to before the next spike counts)",
+             arr.reshape(-1) < 0)
 
 
 def window(window, t_start: float, t_end: float | None = None) -> tuple[float, float]:
@@ -249,11 +254,13 @@ def stimuli(stimulus) -> tuple[np.ndarray, tuple[int, ...]]:
 
 
 def per_neuron_values(params, per_neuron: dict, threshold=None,
-                      optional: tuple[str, ...] = INITIAL_VALUES) -> dict[str, np.ndarray]:
+                      optional: tuple[str, ...] = INITIAL_VALUES,
+                      spike_rearm=None) -> dict[str, np.ndarray]:
     """The per-neuron arrays of a call (unbroadcast, each checked by :func:`per_neuron_array`):
     every model field (from ``per_neuron`` or ``params``), ``amplitude`` (default 1), ``bias``
-    (default 0), the names of ``optional`` that were given, and ``threshold`` if given as an
-    argument or in ``per_neuron``.  Range checks are the caller's (:func:`range_check`)."""
+    (default 0), the names of ``optional`` that were given, and ``threshold`` and
+    ``spike_rearm`` if given as arguments or in ``per_neuron``.  Range checks are the
+    caller's (:func:`range_check`)."""
     values: dict[str, np.ndarray] = {}
     for name in FIELDS:
         values[name] = per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
@@ -266,7 +273,21 @@ def per_neuron_values(params, per_neuron: dict, threshold=None,
         threshold = per_neuron.get("threshold")
     if threshold is not None:
         values["threshold"] = per_neuron_array("threshold", threshold)
+    if spike_rearm is None:
+        spike_rearm = per_neuron.get("spike_rearm")
+    if spike_rearm is not None:
+        values["spike_rearm"] = per_neuron_array("spike_rearm", spike_rearm)
     return values
+
+
+def rearm_level(threshold, spike_rearm):
+    """The re-arm level (mV) of the spike detector: ``threshold - spike_rearm``, the margin
+    defaulting to ``config.SPIKE_REARM_MV`` (None).  One rule for the kernels and both
+    references (docs/architecture.md §3)."""
+    from . import config
+
+    margin = config.SPIKE_REARM_MV if spike_rearm is None else spike_rearm
+    return np.asarray(threshold, dtype=float) - margin
 
 
 def batch_shape(stim_shape: tuple[int, ...], values: dict[str, np.ndarray],

@@ -50,6 +50,7 @@ def simulate(
     *,
     t_start: float = 0.0,
     threshold=None,
+    spike_rearm=None,
     record=None,
     record_every: int = 1,
     neurons=None,
@@ -94,8 +95,15 @@ def simulate(
         Start time (ms), e.g. from :meth:`SimResult.continuation`.
     threshold : float or array, optional
         Spike threshold (mV); default ``V_rest + config.SPIKE_THRESHOLD_ABOVE_REST``
-        (50 mV above rest).  A spike is an upward crossing; the detector re-arms when V falls
-        back below it.
+        (50 mV above rest).  A spike is an upward crossing by an armed detector, which is then
+        disarmed until V falls ``spike_rearm`` below the threshold (README, "Spikes").
+    spike_rearm : float or array, optional
+        Re-arm margin (mV, >= 0): after a spike the next one counts only once V has been below
+        ``threshold - spike_rearm`` at the end of a step (hysteresis; default
+        ``config.SPIKE_REARM_MV`` = 10 mV).  It keeps the jitter of a noisy path around the
+        threshold from counting as spikes, so noisy rates converge as dt shrinks; 0 gives the
+        old rule (re-arm as soon as V is below the threshold).  A run starts armed where V0 is
+        below the threshold.
     record : str or list of str, optional
         State variables to record, e.g. ``"V"`` or ``"V,n,m,h"``.  Off by default: without
         recording, memory is O(N) whatever ``t_stop``.
@@ -202,7 +210,8 @@ def simulate(
     stims, stim_shape = C.stimuli(stimulus)
 
     # ---- per-neuron values: check and broadcast (views only) ----
-    values = C.per_neuron_values(params, per_neuron, threshold, INITIAL_VALUES + NOISE_VALUES)
+    values = C.per_neuron_values(params, per_neuron, threshold, INITIAL_VALUES + NOISE_VALUES,
+                                 spike_rearm)
     for name, arr in values.items():
         C.range_check(name, arr)
         C.representable(name, arr, dtype)
@@ -465,6 +474,7 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
     P[K.P_THR] = (
         col("threshold") if "threshold" in flat else P[K.P_VREST] + config.SPIKE_THRESHOLD_ABOVE_REST
     )
+    P[K.P_REARM] = C.rearm_level(P[K.P_THR], col("spike_rearm") if "spike_rearm" in flat else None)
 
     y = np.empty((4, npad))
     y[0] = col("V0") if "V0" in flat else P[K.P_VREST]
