@@ -156,3 +156,24 @@ def test_noisy_rate_converges_in_dt():
     assert abs(b - a) < 5 * se, (a, b, se)
     (a0, sa0), (b0, sb0) = rate(0.005, 0.0), rate(0.0025, 0.0)
     assert b0 - a0 > 5 * np.hypot(sa0, sb0), (a0, b0)
+
+
+def test_cli_run_takes_the_margin(tmp_path, capsys):
+    from hhfast import cli
+
+    out = str(tmp_path / "r.png")
+    assert cli.main(["run", "--step", "10", "--t-stop", "40", "--out", out]) == 0
+    assert " 3 spikes " in capsys.readouterr().out
+    assert cli.main(["run", "--step", "10", "--t-stop", "40", "--spike-rearm", "70",
+                     "--out", out]) == 0
+    assert " 1 spikes " in capsys.readouterr().out
+    assert cli.main(["run", "--spike-rearm", "-1", "--out", out]) == 2
+    assert "spike_rearm must be >= 0" in capsys.readouterr().err
+
+
+def test_sweep_takes_the_margin_as_an_axis_and_records_the_default(tmp_path):
+    pytest.importorskip("zarr")
+    ds = hh.sweep(hh.grid(spike_rearm=[0.0, 70.0]), hh.step(), 40.0, amplitude=10.0,
+                  metrics=["spike_count"], progress=False, store=str(tmp_path / "s.zarr"))
+    assert ds.spike_count.values.tolist() == [3, 1]
+    assert ds.attrs["spike_rearm_default"] == hh.config.SPIKE_REARM_MV
