@@ -62,11 +62,11 @@ EDGE_SNAP = 1e-9
 
 #: Default re-arm margin (mV below the threshold, ``simulate(spike_rearm=...)``): after a spike
 #: the detector counts the next upward crossing only once V has been below ``threshold -
-#: SPIKE_REARM_MV`` at a step's end.  With noise the path is rough and re-crosses the threshold
-#: many times per spike, more the finer dt (0 mV: 61.8 / 69.5 / 83.9 Hz at dt = 0.01 / 0.005 /
-#: 0.0025 ms, benchmarks/noisy_rate_dt.py); a path needs a real excursion to climb back 10 mV
-#: (rates converge within 1 % there), while every HH spike repolarises tens of mV below any
-#: sensible threshold, so deterministic counts are unchanged (f–I edges: docs/architecture.md §3).
+#: SPIKE_REARM_MV`` at a step's end.  A noisy path re-crosses the threshold many times per spike,
+#: more the finer dt: re-arming at 0 mV gave 61.8 / 69.4 / 83.3 Hz at dt = 0.01 / 0.005 / 0.0025
+#: ms, 10 mV gives 57.6 / 57.5 / 57.6 (benchmarks/results/noisy_rate_dt.md; 2-20 mV identical).
+#: 10 mV is ~30 per-step noise jitters at sigma = 3, dt = 0.01, yet every HH spike repolarises
+#: far below it (AHP ~ -12 mV from rest; f–I edges bitwise unchanged, docs/architecture.md §3).
 SPIKE_REARM_MV = 10.0
 
 
