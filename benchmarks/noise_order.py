@@ -70,7 +70,8 @@ def _block_params(p: HHParams, bias: float) -> np.ndarray:
     for row, v in ((K.P_GNA, p.gNa), (K.P_GK, p.gK), (K.P_GL, p.gL), (K.P_ENA, p.ENa),
                    (K.P_EK, p.EK), (K.P_EL, p.EL), (K.P_ICM, 1.0 / p.Cm),
                    (K.P_VREST, p.V_rest), (K.P_PHI, 3.0 ** ((p.temperature - 6.3) / 10.0)),
-                   (K.P_BIAS, bias), (K.P_AMP, 0.0), (K.P_THR, p.V_rest + 50.0)):
+                   (K.P_BIAS, bias), (K.P_AMP, 0.0), (K.P_THR, p.V_rest + 50.0),
+                   (K.P_REARM, p.V_rest + 50.0 - config.SPIKE_REARM_MV)):
         pb[row] = v
     return pb
 

@@ -42,6 +42,7 @@ def _numpy_euler(amps, t_stop, dt):
     V = np.zeros_like(amps)
     n, m, h = (np.full_like(amps, float(x)) for x in steady_state(0.0, p))
     thr = p.default_threshold
+    rearm = thr - hh.config.SPIKE_REARM_MV  # the detector's hysteresis (architecture §3)
     armed = V < thr
     count = np.zeros(amps.size, dtype=np.int64)
     for _ in range(int(round(t_stop / dt))):
@@ -54,7 +55,7 @@ def _numpy_euler(amps, t_stop, dt):
         h = h + dt * (ah * (1 - h) - bh * h)
         up = armed & (V >= thr)
         count += up
-        armed = (armed & ~up) | (V < thr)
+        armed = (armed & ~up) | (V < rearm)
     return count
 
 

@@ -23,7 +23,9 @@ INITIAL_VALUES = ("V0", "n0", "m0", "h0")
 NOISE_VALUES = ("noise_sigma", "noise_tau", "noise_I0")  # as hhfast.noise.NOISE_VALUES
 #: per-neuron values of channel noise: patch area (µm²), channel densities (per µm²)
 CHANNEL_VALUES = ("area", "rho_Na", "rho_K")
-PER_NEURON = (FIELDS + STIM_VALUES + INITIAL_VALUES + ("threshold",) + NOISE_VALUES
+#: the spike detector's per-neuron values: threshold (mV) and re-arm margin (mV below it)
+SPIKE_VALUES = ("threshold", "spike_rearm")
+PER_NEURON = (FIELDS + STIM_VALUES + INITIAL_VALUES + SPIKE_VALUES + NOISE_VALUES
               + CHANNEL_VALUES)
 
 
@@ -88,6 +90,9 @@ def range_check(name: str, arr: np.ndarray) -> None:
         fail(">= -273.15 (°C; absolute zero)", arr.reshape(-1) < -273.15)
     if name in ("n0", "m0", "h0") and ((arr < 0) | (arr > 1)).any():
         fail("in [0, 1] (a gating variable)", ((arr < 0) | (arr > 1)).reshape(-1))
+    if name == "spike_rearm" and (arr < 0).any():
+        fail(">= 0 (mV below the threshold that V must fall to before the next spike counts)",
+             arr.reshape(-1) < 0)
 
 
 def flag(name: str, value) -> bool:
@@ -307,11 +312,13 @@ def stimuli(stimulus) -> tuple[np.ndarray, tuple[int, ...]]:
 
 
 def per_neuron_values(params, per_neuron: dict, threshold=None,
-                      optional: tuple[str, ...] = INITIAL_VALUES) -> dict[str, np.ndarray]:
+                      optional: tuple[str, ...] = INITIAL_VALUES,
+                      spike_rearm=None) -> dict[str, np.ndarray]:
     """The per-neuron arrays of a call (unbroadcast, each checked by :func:`per_neuron_array`):
     every model field (from ``per_neuron`` or ``params``), ``amplitude`` (default 1), ``bias``
-    (default 0), the names of ``optional`` that were given, and ``threshold`` if given as an
-    argument or in ``per_neuron``.  Range checks are the caller's (:func:`range_check`)."""
+    (default 0), the names of ``optional`` that were given, and ``threshold`` and
+    ``spike_rearm`` if given as arguments or in ``per_neuron``.  Range checks are the
+    caller's (:func:`range_check`)."""
     values: dict[str, np.ndarray] = {}
     for name in FIELDS:
         values[name] = per_neuron_array(name, per_neuron.get(name, getattr(params, name)))
@@ -324,7 +331,21 @@ def per_neuron_values(params, per_neuron: dict, threshold=None,
         threshold = per_neuron.get("threshold")
     if threshold is not None:
         values["threshold"] = per_neuron_array("threshold", threshold)
+    if spike_rearm is None:
+        spike_rearm = per_neuron.get("spike_rearm")
+    if spike_rearm is not None:
+        values["spike_rearm"] = per_neuron_array("spike_rearm", spike_rearm)
     return values
+
+
+def rearm_level(threshold, spike_rearm):
+    """The re-arm level (mV) of the spike detector: ``threshold - spike_rearm``, the margin
+    defaulting to ``config.SPIKE_REARM_MV`` (None).  One rule for the kernels and both
+    references (docs/architecture.md §3)."""
+    from . import config
+
+    margin = config.SPIKE_REARM_MV if spike_rearm is None else spike_rearm
+    return np.asarray(threshold, dtype=float) - margin
 
 
 def batch_shape(stim_shape: tuple[int, ...], values: dict[str, np.ndarray],
@@ -430,7 +451,7 @@ def method_and_channel(method, channel_noise) -> tuple[str, str | None]:
 def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_start=0.0,
                   threshold=None, record=None, record_every=1, max_spikes=None, window=None,
                   num_threads=None, dtype=np.float64, rtol=None, atol=None, max_steps=None,
-                  seed=0, trial=None, channel_noise=None, neurons=None,
+                  seed=0, trial=None, channel_noise=None, neurons=None, spike_rearm=None,
                   face: str = "simulate", batch_memory: bool = True, **per_neuron):
     """Check the arguments of one :func:`hhfast.simulate` call, as simulate itself does,
     without allocating or compiling anything; returns them checked (a namespace).
@@ -498,7 +519,8 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     stims, stim_shape = stimuli(stimulus)
 
     # ---- per-neuron values: check (unbroadcast) ----
-    values = per_neuron_values(params, per_neuron, threshold, INITIAL_VALUES + NOISE_VALUES)
+    values = per_neuron_values(params, per_neuron, threshold, INITIAL_VALUES + NOISE_VALUES,
+                               spike_rearm)
     for name, arr in values.items():
         range_check(name, arr)
         representable(name, arr, dtype)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hhfast import config
 from hhfast.errors import InputError
 
 #: Exit status of an unexpected (internal) error, as sysexits' EX_SOFTWARE; user errors exit 2.
@@ -265,6 +266,7 @@ def _run(args) -> int:
     res = hh.simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
                       params=_preset(args.preset), record=record,
                       record_every=args.record_every, threshold=args.threshold,
+                      spike_rearm=args.spike_rearm,
                       **_params(args.param), **initial, **_noise(args), **channel)
     elapsed = time.perf_counter() - t0
     times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
@@ -611,6 +613,10 @@ def build_parser() -> argparse.ArgumentParser:
                        ("h0", "initial h")):
         p.add_argument(f"--{name}", type=float, help=f"{what} (default: rest)")
     p.add_argument("--threshold", type=float, help="spike threshold in mV (default rest + 50)")
+    p.add_argument("--spike-rearm", type=float, metavar="MV",
+                   help="re-arm margin: after a spike V must fall this many mV below the "
+                        f"threshold before the next one counts (default "
+                        f"{config.SPIKE_REARM_MV:g})")
     p.add_argument("--record-every", type=int, default=1, help="keep every k-th step")
     _noise_args(p)
     _channel_args(p)

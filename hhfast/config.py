@@ -58,6 +58,18 @@ CHUNK_NEURONS = 1 << 16
 EDGE_SNAP = 1e-9
 
 
+# -- spike detection: re-arming with hysteresis (kernels/common.py, reference, markov) -----------
+
+#: Default re-arm margin (mV below the threshold, ``simulate(spike_rearm=...)``): after a spike
+#: the detector counts the next upward crossing only once V has been below ``threshold -
+#: SPIKE_REARM_MV`` at a step's end.  A noisy path re-crosses the threshold many times per spike,
+#: more the finer dt: re-arming at 0 mV gave 61.8 / 69.4 / 83.3 Hz at dt = 0.01 / 0.005 / 0.0025
+#: ms, 10 mV gives 57.6 / 57.5 / 57.6 (benchmarks/results/noisy_rate_dt.md; 2-20 mV identical).
+#: 10 mV is ~30 per-step noise jitters at sigma = 3, dt = 0.01, yet every HH spike repolarises
+#: far below it (AHP ~ -12 mV from rest; f–I edges bitwise unchanged, docs/architecture.md §3).
+SPIKE_REARM_MV = 10.0
+
+
 def total_memory_bytes() -> int:
     """Physical memory of this machine in bytes (a conservative 4 GiB if unknown)."""
     try:

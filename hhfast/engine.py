@@ -47,6 +47,7 @@ def simulate(
     *,
     t_start: float = 0.0,
     threshold=None,
+    spike_rearm=None,
     record=None,
     record_every: int = 1,
     neurons=None,
@@ -91,8 +92,15 @@ def simulate(
         Start time (ms), e.g. from :meth:`SimResult.continuation`.
     threshold : float or array, optional
         Spike threshold (mV); default ``V_rest + config.SPIKE_THRESHOLD_ABOVE_REST``
-        (50 mV above rest).  A spike is an upward crossing; the detector re-arms when V falls
-        back below it.
+        (50 mV above rest).  A spike is an upward crossing by an armed detector, which is then
+        disarmed until V falls ``spike_rearm`` below the threshold (README, "Spikes").
+    spike_rearm : float or array, optional
+        Re-arm margin (mV, >= 0): after a spike the next one counts only once V has been below
+        ``threshold - spike_rearm`` at the end of a step (hysteresis; default
+        ``config.SPIKE_REARM_MV`` = 10 mV).  It keeps the jitter of a noisy path around the
+        threshold from counting as spikes, so noisy rates converge as dt shrinks; 0 gives the
+        old rule (re-arm as soon as V is below the threshold).  A run starts armed where V0 is
+        below the threshold.
     record : str or list of str, optional
         State variables to record, e.g. ``"V"`` or ``"V,n,m,h"``.  Off by default: without
         recording, memory is O(N) whatever ``t_stop``.
@@ -161,7 +169,8 @@ def simulate(
         stimulus, t_stop, dt, method, params, t_start=t_start, threshold=threshold,
         record=record, record_every=record_every, max_spikes=max_spikes, window=window,
         num_threads=num_threads, dtype=dtype, rtol=rtol, atol=atol, max_steps=max_steps,
-        seed=seed, trial=trial, channel_noise=channel_noise, neurons=neurons, **per_neuron)
+        seed=seed, trial=trial, channel_noise=channel_noise, neurons=neurons,
+        spike_rearm=spike_rearm, **per_neuron)
     method, channel_noise, spec, adaptive = c.method, c.channel_noise, c.spec, c.adaptive
     rtol, atol, max_steps, dt, t_start = c.rtol, c.atol, c.max_steps, c.dt, c.t_start
     n_steps, t_end, max_spikes, record_every = c.n_steps, c.t_end, c.max_spikes, c.record_every
@@ -390,6 +399,7 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
     P[K.P_THR] = (
         col("threshold") if "threshold" in flat else P[K.P_VREST] + config.SPIKE_THRESHOLD_ABOVE_REST
     )
+    P[K.P_REARM] = C.rearm_level(P[K.P_THR], col("spike_rearm") if "spike_rearm" in flat else None)
 
     y = np.empty((4, npad))
     y[0] = col("V0") if "V0" in flat else P[K.P_VREST]

@@ -106,7 +106,8 @@ def rheobase(
         As in :func:`hhfast.simulate`.
     **per_neuron : float or array
         Per-neuron values for :func:`hhfast.simulate` (model fields such as ``gK`` or
-        ``temperature``, ``bias``, initial values); they broadcast with the stimulus sequence
+        ``temperature``, ``bias``, initial values, ``threshold`` and ``spike_rearm``); they
+        broadcast with the stimulus sequence
         into the batch shape of the result.  ``amplitude`` is what is searched and cannot be
         given.
 

@@ -274,6 +274,7 @@ def fi_curve(
     refine: bool = True,
     tol: float = config.FI_TOL,
     threshold: float | None = None,
+    spike_rearm: float | None = None,
     noise_sigma: float = 0.0,
     noise_tau: float = 0.0,
     seed: int = 0,
@@ -310,6 +311,9 @@ def fi_curve(
         Tolerance (µA/cm²) of the refined values.
     threshold : float, optional
         Spike threshold (mV), default 50 mV above rest.
+    spike_rearm : float, optional
+        Re-arm margin (mV below the threshold), as in :func:`hhfast.simulate` (default
+        ``config.SPIKE_REARM_MV``).
     noise_sigma, noise_tau, seed : float, float, int
         Current noise of every neuron (as in :func:`hhfast.simulate`; README, "Noise").  A
         noisy curve (``noise_sigma > 0`` or ``trials > 1``) takes ``branch="rest"``, runs
@@ -375,7 +379,8 @@ def fi_curve(
         raise InputValueError(f"window must satisfy 0 <= t0 < t1 <= t_stop={t_stop}, got {window!r}")
     if threshold is not None:
         threshold = C.real("threshold", threshold)
-    common = dict(dt=dt, method=method, params=p, threshold=threshold, max_spikes=0)
+    common = dict(dt=dt, method=method, params=p, threshold=threshold,
+                  spike_rearm=spike_rearm, max_spikes=0)
     trials = C.integer("trials", trials, 1)
     noise = dict(noise_sigma=C.real("noise_sigma", noise_sigma), noise_tau=C.real(
         "noise_tau", noise_tau), seed=seed)

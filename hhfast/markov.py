@@ -84,7 +84,8 @@ _S32 = np.uint64(32)
 # rows of the per-neuron constants P
 (R_GNA, R_GK, R_GL, R_ENA, R_EK, R_EL, R_CM, R_VREST, R_PHI, R_BIAS, R_AMP, R_THR, R_CLAMP,
  R_NNA, R_NK) = range(15)
-NR = 15
+R_REARM = 15  # the spike detector's re-arm level (mV), docs/architecture.md §3
+NR = 16
 
 
 def _targets() -> np.ndarray:
@@ -255,6 +256,7 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
         Cm, Vr, phi = P[R_CM, i], P[R_VREST, i], P[R_PHI, i]
         bias, amp, thr, clamp = P[R_BIAS, i], P[R_AMP, i], P[R_THR, i], P[R_CLAMP, i]
         iNNa, iNK = 1.0 / P[R_NNA, i], 1.0 / P[R_NK, i]
+        rearm = P[R_REARM, i]
         clamped = clamp == clamp  # not NaN
         mid = ist[i, I_MID] != 0
         seg = ist[i, I_SEG]
@@ -313,7 +315,8 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
             mid = False
             vn = v if clamped else _v_half(vh, c[5 + NA_OPEN] * iNNa, c[K_OPEN] * iNK, gNa,
                                            gK, gL, ENa, EK, EL, cur, Cm, 0.5 * dt)
-            # spike detection as simulate: an armed crossing upwards, re-armed below
+            # spike detection as simulate: an armed crossing upwards, re-armed below the
+            # re-arm level (threshold minus the margin, docs/architecture.md §3)
             if armed and vn >= thr:
                 ts = ta + dt * (thr - v) / (vn - v) if vn != v else ta + dt
                 if cnt < K:
@@ -329,7 +332,7 @@ def _run(P, counts, V, trial, tidx, tb, c0, c1, t_start, dt, n_steps, win0, win1
                     wlast = ts
                     wc += 1
                 armed = False
-            elif not armed and vn < thr:
+            elif not armed and vn < rearm:
                 armed = True
             v = vn
             if rec_every > 0 and (s + 1) % rec_every == 0:
@@ -546,7 +549,9 @@ def markov(
     seed : int
         Key of the random numbers, in ``[0, 2^64)`` (required).
     threshold : float or array, optional
-        Spike threshold (mV); default ``V_rest + 50`` as in :func:`hhfast.simulate`.
+        Spike threshold (mV); default ``V_rest + 50`` as in :func:`hhfast.simulate`.  The
+        re-arm margin ``spike_rearm`` (mV below it, per neuron, default
+        ``config.SPIKE_REARM_MV``) is taken as in :func:`hhfast.simulate`, by keyword.
     dt : float
         Voltage step (ms), default ``config.MARKOV_DT`` = 0.01 ms.
     t_start : float
@@ -689,6 +694,7 @@ def markov(
     P[R_THR] = flat["threshold"] if "threshold" in flat else (
         flat["V_rest"] + config.SPIKE_THRESHOLD_ABOVE_REST)
     P[R_CLAMP] = flat["clamp_V"] if "clamp_V" in flat else np.nan
+    P[R_REARM] = C.rearm_level(P[R_THR], flat.get("spike_rearm"))
     P[R_NNA] = n_na
     P[R_NK] = n_k
     V = (flat["V0"] if "V0" in flat else flat["V_rest"]).astype(float).copy()

@@ -3,8 +3,10 @@
 The reference integrates each neuron separately, piecewise between the stimulus breakpoints
 (restarting the integrator at every edge, so no step ever straddles a discontinuity), at tight
 tolerances (default ``rtol = atol = 1e-10``) with dense output.  Spike times are located by
-scipy's event detection (root finding on the dense output) on upward crossings of the threshold,
-which is the kernels' re-arming rule: a second upward crossing needs V to fall below first.
+scipy's event detection (root finding on the dense output) on upward crossings of the threshold
+and downward crossings of the re-arm level (threshold minus ``spike_rearm``), which is the
+kernels' rule (docs/architecture.md §3): an upward crossing counts only while armed, it disarms,
+and V falling below the re-arm level re-arms.
 
 It returns the same :class:`~hhfast.result.SimResult` as :func:`hhfast.simulate`, so results
 compare like for like; the dense solutions are kept in ``result.info["dense"]`` (one list of
@@ -72,17 +74,22 @@ def _rounding(t: float) -> float:
     return 1e-9 * max(1.0, abs(t))
 
 
-def _one(stim, t_start, t_stop, p, amplitude, bias, y0, thr, rtol, atol, method):
+def _one(stim, t_start, t_stop, p, amplitude, bias, y0, thr, rearm, rtol, atol, method):
     edges = [t for t in stim.edges if t_start < t < t_stop]
     bounds = [t_start, *edges, t_stop]
     y = np.asarray(y0, dtype=float)
     spikes: list[float] = []
     pieces = []
+    armed = y[0] < thr  # as the kernels: a run starts armed where V0 is below the threshold
 
     def crossing(t, y):
         return y[0] - thr
 
+    def rearming(t, y):
+        return y[0] - rearm
+
     crossing.direction = 1.0
+    rearming.direction = -1.0
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         # on [a, b) the shape is linear: c0 + c1 t, taken from the piece in force after a
         s0 = float(stim(a))
@@ -94,11 +101,18 @@ def _one(stim, t_start, t_stop, p, amplitude, bias, y0, thr, rtol, atol, method)
             return derivatives(t, y, bias + amplitude * (base + slope * t), p)
 
         sol = solve_ivp(f, (a, b), y, method=method, rtol=rtol, atol=atol,
-                        dense_output=True, events=crossing)
+                        dense_output=True, events=(crossing, rearming))
         if sol.status < 0:
             raise RuntimeError(f"reference solver failed on [{a}, {b}] ms: {sol.message}")
-        # an event exactly at the piece start is the previous piece's crossing seen again
-        spikes.extend(t for t in sol.t_events[0] if t > a or not spikes or t != spikes[-1])
+        # the hysteresis rule, events in time order (an up-crossing before a re-arming at the
+        # same time); an up-crossing found again at the piece start meets a disarmed detector
+        events = sorted([(t, 0) for t in sol.t_events[0]] + [(t, 1) for t in sol.t_events[1]])
+        for t, kind in events:
+            if kind == 0 and armed:
+                spikes.append(t)
+                armed = False
+            elif kind == 1:
+                armed = True
         pieces.append((a, b, sol.sol))
         y = sol.y[:, -1]
     return np.array(spikes), y, pieces
@@ -172,6 +186,7 @@ def solve(
     atol: float = 1e-10,
     method: str = "DOP853",
     threshold=None,
+    spike_rearm=None,
     record_dt: float = 0.01,
     max_spikes: int = config.MAX_SPIKES,
     window: tuple[float, float] | None = None,
@@ -198,6 +213,9 @@ def solve(
         solve_ivp method.
     threshold : float or array, optional
         Spike threshold (mV); default as in :func:`hhfast.simulate`.
+    spike_rearm : float or array, optional
+        Re-arm margin (mV below the threshold, default ``config.SPIKE_REARM_MV``), as in
+        :func:`hhfast.simulate`: here V crossing the re-arm level in continuous time re-arms.
     record_dt : float
         Spacing (ms) of the returned V, n, m, h samples (taken from the dense output): at
         ``t_start + k * record_dt`` for every k up to ``t_stop``.  When ``record_dt`` does not
@@ -254,7 +272,7 @@ def solve(
     stims, stim_shape = C.stimuli(stimulus)
 
     # ---- per-neuron values: checked as simulate checks them ----
-    values = C.per_neuron_values(params, per_neuron, threshold)
+    values = C.per_neuron_values(params, per_neuron, threshold, spike_rearm=spike_rearm)
     for name, arr in values.items():
         C.range_check(name, arr)
     shape, N = C.batch_shape(stim_shape, values)
@@ -297,8 +315,10 @@ def solve(
                 f"finite (gates at rest for V_rest={p.V_rest!r}, temperature={p.temperature!r})"
             )
         thr = float(flat["threshold"][i]) if "threshold" in flat else p.default_threshold
+        rearm = float(C.rearm_level(thr, flat["spike_rearm"][i] if "spike_rearm" in flat
+                                    else None))
         sp, yend, pieces = _one(stim_of[i], t_start, t_stop, p, float(flat["amplitude"][i]),
-                                float(flat["bias"][i]), y0, thr, rtol, atol, method)
+                                float(flat["bias"][i]), y0, thr, rearm, rtol, atol, method)
         count[i] = sp.size
         k = min(sp.size, max_spikes)
         times[i, :k] = sp[:k]

@@ -110,11 +110,14 @@ def _counts_before(res: SimResult, idx: np.ndarray, t_end: float, name: str) -> 
 
 
 def _values(res: SimResult, name: str) -> np.ndarray | None:
-    """A per-neuron value of a run, flat (the threshold's default filled in); None if unknown."""
+    """A per-neuron value of a run, flat (the defaults of the threshold and the re-arm margin
+    filled in); None if unknown."""
     p = res.params
     if name == "threshold" and name not in p and "V_rest" in p:
         return np.broadcast_to(p["V_rest"], res.shape).reshape(-1) + \
             config.SPIKE_THRESHOLD_ABOVE_REST
+    if name == "spike_rearm" and name not in p:
+        return np.full(res.size, config.SPIKE_REARM_MV)
     if name not in p:
         return None
     return np.broadcast_to(np.asarray(p[name], dtype=float), res.shape).reshape(-1)
@@ -122,8 +125,9 @@ def _values(res: SimResult, name: str) -> np.ndarray | None:
 
 def _same_neurons(result: SimResult, reference: SimResult, idx: np.ndarray) -> None:
     """Raise ValueError if a compared pair of neurons differs in a model field, amplitude,
-    bias or threshold (initial values may differ: a continued run starts from its own state)."""
-    for name in (*FIELDS, "amplitude", "bias", "threshold"):
+    bias, threshold or re-arm margin (initial values may differ: a continued run starts from its
+    own state)."""
+    for name in (*FIELDS, "amplitude", "bias", "threshold", "spike_rearm"):
         a, b = _values(result, name), _values(reference, name)
         if a is None or b is None:
             continue

@@ -86,6 +86,7 @@ from .common import (
     P_GNA,
     P_ICM,
     P_PHI,
+    P_REARM,
     P_THR,
     P_VREST,
     block_current,
@@ -273,7 +274,8 @@ def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, 
                 update(x, zc, l, an, bn, am, bm, ah, bh, inv[0, l], inv[1, l], h, sqh, shield)
                 oK1, oNa1 = opened(x, l)
                 st[0, l], st[1, l], st[2, l] = V1, oK1, oNa1
-                ev |= lane_event(V1, oK1, oNa1, zero, pb[P_THR, l], armed[l], alive[l])
+                ev |= lane_event(V1, oK1, oNa1, zero, pb[P_THR, l], pb[P_REARM, l], armed[l],
+                                 alive[l])
             # spike times by linear interpolation (linear=True): the paths are not smooth
             rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
                                    fz, armed, alive, I, rec, rec_slot, rec_var, record_every,

@@ -39,9 +39,11 @@ from .fastexp import (
 BLOCK = config.BLOCK
 EDGE_SNAP = config.EDGE_SNAP
 
-# rows of P (P_ICM is 1/Cm, so the right-hand side multiplies instead of dividing)
-P_GNA, P_GK, P_GL, P_ENA, P_EK, P_EL, P_ICM, P_VREST, P_PHI, P_BIAS, P_AMP, P_THR = range(12)
-NP = 12
+# rows of P (P_ICM is 1/Cm, so the right-hand side multiplies instead of dividing; P_REARM is
+# the re-arm level, threshold minus the re-arm margin, docs/architecture.md §3)
+(P_GNA, P_GK, P_GL, P_ENA, P_EK, P_EL, P_ICM, P_VREST, P_PHI, P_BIAS, P_AMP, P_THR,
+ P_REARM) = range(13)
+NP = 13
 # rows of ic
 I_ARMED, I_COUNT, I_WCOUNT, I_DIVSTEP = range(4)
 NI = 4
@@ -317,13 +319,14 @@ def is_finite4(st, l):
 
 
 @njit(**INLINE)
-def lane_event(V, n, m, h, thr, armed, alive):
-    """Does this lane need the scalar event handler after its step (blow-up, crossing
-    while armed, re-arming)?  Branch-free (bitwise operators), so the lane loop that
+def lane_event(V, n, m, h, thr, rearm, armed, alive):
+    """Does this lane need the scalar event handler after its step (blow-up, crossing of
+    ``thr`` while armed, re-arming below ``rearm`` while disarmed: the hysteresis rule of
+    docs/architecture.md §3)?  Branch-free (bitwise operators), so the lane loop that
     OR-accumulates it still vectorises."""
     finite = (abs(V) < math.inf) & (abs(n) < math.inf) & (abs(m) < math.inf) & (
         abs(h) < math.inf)
-    hit = (~finite) | (armed == (V >= thr))
+    hit = (~finite) | (armed & (V >= thr)) | ((~armed) & (V < rearm))
     return alive & hit
 
 
@@ -396,8 +399,9 @@ def freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt):
 def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive,
                   I, linear):
     """Scalar pass over the lanes of a block after step ``k``: freeze (into ``fz``) and flag
-    lanes whose state stopped being finite, record upward threshold crossings, re-arm lanes
-    that fell below.
+    lanes whose state stopped being finite, record upward threshold crossings of armed lanes
+    (and disarm them), re-arm lanes that fell below the re-arm level ``P_REARM`` (threshold
+    minus the margin: docs/architecture.md §3).
     Spike times are computed in float64 whatever the kernel's float type: the cubic Hermite
     root of the step (:func:`hermite_root`, from the right-hand side at both ends), or with
     ``linear`` (a constant: the channel-noise kernels, whose paths are not smooth and whose
@@ -424,7 +428,7 @@ def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, a
                                      np.float64(D1), dt, np.float64(thr))
                 count_spike(ic, fo, spikes, i, t0 + (k + s) * dt, win0, win1)
                 armed[l] = False
-        elif V < thr:
+        elif V < pb[P_REARM, l]:
             armed[l] = True
 
 
@@ -475,7 +479,8 @@ def drive_fixed(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, f
                 # every lane is advanced, diverged ones too (their frozen state is in fz);
                 # a per-lane select here made LLVM branch around the update and give up
                 st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
-                ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], armed[l], alive[l])
+                ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], pb[P_REARM, l], armed[l],
+                                 alive[l])
             rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
                                    fz, armed, alive, I, rec, rec_slot, rec_var, record_every,
                                    rec_left)

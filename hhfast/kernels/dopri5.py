@@ -9,8 +9,10 @@ V, n, m, h; PI step-size control with Hairer's DOPRI5 constants (safety 0.9, exp
 does not grow on the step after a rejection).  The continuous extension of order 4
 (Hairer's ``CONTD5``) gives spike times (root of V(theta) - threshold by safeguarded Newton)
 and the samples of ``record=`` on the requested uniform grid.  As in the fixed-step kernels,
-a crossing is looked for in a step that ends at or above the threshold while armed (the error
-control keeps steps through an action potential far shorter than the spike).
+a crossing is looked for in a step that ends at or above the threshold while armed, and the
+detector re-arms after a step that ends below the re-arm level (threshold minus the margin
+``spike_rearm``, docs/architecture.md §3; the error control keeps steps through an action
+potential far shorter than the spike).
 
 Stimulus edges.  A step never crosses a breakpoint of the stimulus (nor ``t_end``): it is
 shortened to land on it (a step that would end within 1 % of its length before it is
@@ -48,6 +50,7 @@ from .common import (
     I_DIVSTEP,
     P_AMP,
     P_BIAS,
+    P_REARM,
     P_THR,
     block_load,
     block_scratch,
@@ -339,7 +342,9 @@ def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1
                 F[NACC, l] = na
                 F[NREJ, l] = nr
                 B[ACCL, l] = acc
-                crossing = acc & (B[ARMED, l] == (V5 >= pb[P_THR, l]))
+                armd = B[ARMED, l]  # the hysteresis rule of docs/architecture.md §3
+                crossing = acc & ((armd & (V5 >= pb[P_THR, l])) | (
+                    (~armd) & (V5 < pb[P_REARM, l])))
                 guard = act & ((na + nr >= fmax) | (rej & (hnew < HMIN_REL * (abs(tl) + 1.0))))
                 e = crossing | (acc & (land | (tn >= F[TREC, l]))) | guard
                 B[EVL, l] = e
@@ -359,7 +364,7 @@ def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1
                             count_spike(ic, fo, spikes, i, F[TOLD, l] + th * F[HS, l], win0,
                                         win1)
                             B[ARMED, l] = False
-                    elif st[0, l] < thr:
+                    elif st[0, l] < pb[P_REARM, l]:
                         B[ARMED, l] = True
                     c = rec_slot[i]
                     while F[TREC, l] <= F[T, l]:

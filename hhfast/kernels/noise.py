@@ -37,6 +37,7 @@ from numba import njit, prange
 from .common import (
     BLOCK,
     INLINE,
+    P_REARM,
     P_THR,
     block_current,
     block_load,
@@ -157,7 +158,8 @@ def drive_noisy(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, f
                 V1, n1, m1, g1 = step(V, n, m, g, Ia, Ib, Ic, pb, l, h)
                 V1 = V1 + kick
                 st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
-                ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], armed[l], alive[l])
+                ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], pb[P_REARM, l], armed[l],
+                                 alive[l])
             rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
                                    fz, armed, alive, Iw, rec, rec_slot, rec_var, record_every,
                                    rec_left)

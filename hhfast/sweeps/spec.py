@@ -126,6 +126,9 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
         "metrics": list(metrics),
         "max_spikes": max_spikes,
         "seed": str(seed),  # a string: 64 bits survive JSON
+        # the re-arm margin of points that do not set spike_rearm: a store made under another
+        # default (or before the margin existed) is not resumed with different spike counts
+        "spike_rearm_default": config.SPIKE_REARM_MV,
         "axes": list(grid.names),
         "grid": "table" if grid.is_table else "product",
         # the channel model when there is one: attributes of other sweeps stay as they were
