@@ -348,18 +348,79 @@ def rearm_level(threshold, spike_rearm):
     return np.asarray(threshold, dtype=float) - margin
 
 
+def spike_threshold(values: dict) -> np.ndarray:
+    """The spike threshold (mV) of checked per-neuron ``values``: ``threshold`` if given, else
+    ``V_rest + config.SPIKE_THRESHOLD_ABOVE_REST`` (unbroadcast)."""
+    from . import config
+
+    if "threshold" in values:
+        return values["threshold"]
+    return values["V_rest"] + config.SPIKE_THRESHOLD_ABOVE_REST
+
+
+def armed_values(value) -> np.ndarray | None:
+    """``spike_armed`` (the spike detector's state at ``t_start``): None, a bool or an array
+    of bools (per neuron, broadcast with the per-neuron values); anything else is refused."""
+    if value is None:
+        return None
+    arr = None
+    if isinstance(value, (bool, np.bool_, np.ndarray, list, tuple)):
+        try:
+            arr = np.asarray(value)
+        except ValueError:  # a ragged list
+            arr = None
+    if arr is None or arr.dtype != bool:
+        raise InputTypeError(
+            f"spike_armed must be True, False or an array of bools (the spike detector's state "
+            f"at t_start, e.g. from SimResult.continuation()), got {value!r}")
+    return arr
+
+
+def initial_armed(spike_armed, V0, threshold):
+    """The spike detector's state at ``t_start``, one rule for the kernels and the scipy
+    reference (docs/architecture.md §3): ``spike_armed`` where given, else armed where V0 is
+    below the threshold."""
+    return np.asarray(V0) < threshold if spike_armed is None else spike_armed
+
+
+def armed_consistent(armed, V0, threshold, rearm, dtype=np.float64) -> None:
+    """Refuse a ``spike_armed`` that no run can reach (docs/architecture.md §3): at a step's end
+    an armed detector is below the threshold (at or above it the spike counts and disarms it)
+    and a disarmed one is at or above the re-arm level (below it, it re-arms).  Armed at or
+    above the threshold would count a spike at ``t_start`` that no crossing made; disarmed below
+    the re-arm level would re-arm at the kernels' first step but not in the scipy reference.
+    Compared in the run's ``dtype``, as the kernels compare; arrays broadcast together."""
+    a, v, thr, re = np.broadcast_arrays(armed, *(np.asarray(x, dtype=float).astype(dtype)
+                                                 for x in (V0, threshold, rearm)))
+    for bad, what in ((a & ~(v < thr), "True where V0 is not below the threshold"),
+                      (~a & (v < re), "False where V0 is below the re-arm level")):
+        if bad.any():
+            j = np.unravel_index(np.flatnonzero(bad)[0], bad.shape)
+            where = f" at index {tuple(int(i) for i in j)}" if bad.ndim else ""
+            raise InputValueError(
+                f"spike_armed: {what}{where} (V0={float(v[j])!r} mV, threshold="
+                f"{float(thr[j])!r} mV, re-arm level {float(re[j])!r} mV): no run reaches that "
+                f"state (only between the two levels does the detector's state depend on the "
+                f"past); pass the value continuation() gives, or None")
+
+
 def batch_shape(stim_shape: tuple[int, ...], values: dict[str, np.ndarray],
-                trial=None) -> tuple[tuple[int, ...], int]:
-    """The batch shape that the stimuli, the per-neuron arrays and the ``trial`` ids
-    broadcast to (NumPy rules; a single neuron is a batch of shape ``(1,)``) and its size.
-    Shapes that do not broadcast, or an empty batch, are refused naming the shapes."""
+                trial=None, spike_armed=None) -> tuple[tuple[int, ...], int]:
+    """The batch shape that the stimuli, the per-neuron arrays, the ``trial`` ids and the
+    detector states ``spike_armed`` broadcast to (NumPy rules; a single neuron is a batch of
+    shape ``(1,)``) and its size.  Shapes that do not broadcast, or an empty batch, are
+    refused naming the shapes."""
     trial_shape = () if trial is None else np.shape(trial)
+    armed_shape = () if spike_armed is None else np.shape(spike_armed)
     try:
-        shape = np.broadcast_shapes(stim_shape, trial_shape, *(a.shape for a in values.values()))
+        shape = np.broadcast_shapes(stim_shape, trial_shape, armed_shape,
+                                    *(a.shape for a in values.values()))
     except ValueError:
         shapes = {k: a.shape for k, a in values.items() if a.shape != ()}
         if trial_shape:
             shapes["trial"] = trial_shape
+        if armed_shape:
+            shapes["spike_armed"] = armed_shape
         if stim_shape:
             shapes["stimulus"] = stim_shape
         raise InputValueError(f"per-neuron values do not broadcast together: shapes {shapes}") from None
@@ -452,7 +513,7 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
                   threshold=None, record=None, record_every=1, max_spikes=None, window=None,
                   num_threads=None, dtype=np.float64, rtol=None, atol=None, max_steps=None,
                   seed=0, trial=None, channel_noise=None, neurons=None, spike_rearm=None,
-                  face: str = "simulate", batch_memory: bool = True, **per_neuron):
+                  spike_armed=None, face: str = "simulate", batch_memory: bool = True, **per_neuron):
     """Check the arguments of one :func:`hhfast.simulate` call, as simulate itself does,
     without allocating or compiling anything; returns them checked (a namespace).
 
@@ -530,12 +591,17 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     noisy = is_noisy(values) or channel_noise is not None
     seed = check_seed(seed)
     trial = check_trial(trial)
+    armed = armed_values(spike_armed)
     spec.check(values)  # the method's own parameter checks (e.g. expeuler: gL > 0)
     if noisy and spec.run_noisy is None:  # (channel noise needs "euler", which takes noise)
         raise InputValueError(
             f"method {method!r} does not take noise (noise_sigma, noise_I0); the fixed-step "
             f"methods do: {[m for m, s in METHODS.items() if s.run_noisy is not None]}")
-    shape, N = batch_shape(stim_shape, values, trial)
+    shape, N = batch_shape(stim_shape, values, trial, armed)
+    if armed is not None:  # a state some run can reach, in the run's dtype
+        thr = spike_threshold(values)
+        armed_consistent(armed, values.get("V0", values["V_rest"]), thr,
+                         rearm_level(thr, values.get("spike_rearm")), dtype)
     if channel_noise is not None:  # at least one channel of each kind, on the unbroadcast values
         channel_counts(values, rounded=False)
 
@@ -591,7 +657,7 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
         t_end=t_end, params=params, max_spikes=max_spikes, record_every=record_every,
         state_names=state_names, rec_names=rec_names, num_threads=num_threads, dtype=dtype,
         stims=stims, stim_shape=stim_shape, values=values, noisy=noisy, seed=seed, trial=trial,
-        shape=shape, N=N, k_first=k_first, w0=w0, w1=w1)
+        shape=shape, N=N, k_first=k_first, w0=w0, w1=w1, armed=armed)
 
 
 window_ = window  # (simulate_call's argument of that name hides the function)

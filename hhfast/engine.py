@@ -48,6 +48,7 @@ def simulate(
     t_start: float = 0.0,
     threshold=None,
     spike_rearm=None,
+    spike_armed=None,
     record=None,
     record_every: int = 1,
     neurons=None,
@@ -99,8 +100,14 @@ def simulate(
         ``threshold - spike_rearm`` at the end of a step (hysteresis; default
         ``config.SPIKE_REARM_MV`` = 10 mV).  It keeps the jitter of a noisy path around the
         threshold from counting as spikes, so noisy rates converge as dt shrinks; 0 gives the
-        old rule (re-arm as soon as V is below the threshold).  A run starts armed where V0 is
-        below the threshold.
+        old rule (re-arm as soon as V is below the threshold).
+    spike_armed : bool or array of bool, optional
+        The detector's state at ``t_start`` per neuron (broadcast with the per-neuron values):
+        default armed where ``V0`` is below the threshold.  :meth:`SimResult.continuation`
+        passes on the final state (``SimResult.spike_armed``), so a run split in two counts
+        the spikes of the unbroken run even when the cut falls between a spike and V's fall
+        below the re-arm level.  Refused where no run reaches it: True with V0 at or above the
+        threshold, False with V0 below the re-arm level.
     record : str or list of str, optional
         State variables to record, e.g. ``"V"`` or ``"V,n,m,h"``.  Off by default: without
         recording, memory is O(N) whatever ``t_stop``.
@@ -170,7 +177,7 @@ def simulate(
         record=record, record_every=record_every, max_spikes=max_spikes, window=window,
         num_threads=num_threads, dtype=dtype, rtol=rtol, atol=atol, max_steps=max_steps,
         seed=seed, trial=trial, channel_noise=channel_noise, neurons=neurons,
-        spike_rearm=spike_rearm, **per_neuron)
+        spike_rearm=spike_rearm, spike_armed=spike_armed, **per_neuron)
     method, channel_noise, spec, adaptive = c.method, c.channel_noise, c.spec, c.adaptive
     rtol, atol, max_steps, dt, t_start = c.rtol, c.atol, c.max_steps, c.dt, c.t_start
     n_steps, t_end, max_spikes, record_every = c.n_steps, c.t_end, c.max_spikes, c.record_every
@@ -186,6 +193,7 @@ def simulate(
     tb, tc0, tc1, tab_index = as_tables(list(stims.reshape(-1)))
     tab_of = np.broadcast_to(tab_index.reshape(stims.shape), shape).reshape(-1)
     flat = {k: np.broadcast_to(a, shape) for k, a in values.items()}
+    armed = None if c.armed is None else np.broadcast_to(c.armed, shape)
     y_out = np.empty((4, N))
     ic_out = np.empty((K.NI, N), dtype=np.int64)
     fo_out = np.empty((K.NF, N))
@@ -220,7 +228,7 @@ def simulate(
                 _run_chunk(
                     kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
                     max_spikes, rec, slot_of, rec_var, record_every,
-                    y_out, ic_out, fo_out, spikes, dtype, noise,
+                    y_out, ic_out, fo_out, spikes, dtype, noise, armed,
                 )
         finally:
             if use_threads != old_threads:
@@ -275,6 +283,7 @@ def simulate(
         stimulus=stimulus,
         noise_current=None if noise is None else noise["current"].reshape(shape),
         channel_noise=channel_noise,
+        spike_armed=(ic_out[K.I_ARMED] != 0).reshape(shape),
         **extra,
     )
 
@@ -374,8 +383,9 @@ def _names(name: str, value) -> list:
 
 def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
                max_spikes, rec, slot_of, rec_var, record_every, y_out, ic_out, fo_out, spikes,
-               dtype=np.float64, noise=None):
-    """Build the kernel's arrays for neurons [lo, hi), padded to whole blocks, run, copy back."""
+               dtype=np.float64, noise=None, armed=None):
+    """Build the kernel's arrays for neurons [lo, hi), padded to whole blocks, run, copy back.
+    ``armed``: ``spike_armed`` broadcast to the batch shape (None: the default rule)."""
     n = hi - lo
     npad = -(-n // K.BLOCK) * K.BLOCK
     take = np.minimum(np.arange(lo, lo + npad), hi - 1)  # pad with copies of the last neuron
@@ -408,7 +418,8 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
         y[v] = col(name) if name in flat else default
 
     ic = np.zeros((K.NI, npad), dtype=np.int64)
-    ic[K.I_ARMED] = y[0] < P[K.P_THR]
+    ic[K.I_ARMED] = C.initial_armed(None if armed is None else armed.flat[take], y[0],
+                                     P[K.P_THR])
     ic[K.I_DIVSTEP] = -1
     fo = np.full((K.NF, npad), np.nan)
     fo[K.F_WISI2] = 0.0

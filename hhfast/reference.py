@@ -74,13 +74,12 @@ def _rounding(t: float) -> float:
     return 1e-9 * max(1.0, abs(t))
 
 
-def _one(stim, t_start, t_stop, p, amplitude, bias, y0, thr, rearm, rtol, atol, method):
+def _one(stim, t_start, t_stop, p, amplitude, bias, y0, thr, rearm, rtol, atol, method, armed):
     edges = [t for t in stim.edges if t_start < t < t_stop]
     bounds = [t_start, *edges, t_stop]
     y = np.asarray(y0, dtype=float)
     spikes: list[float] = []
     pieces = []
-    armed = y[0] < thr  # as the kernels: a run starts armed where V0 is below the threshold
 
     def crossing(t, y):
         return y[0] - thr
@@ -115,7 +114,7 @@ def _one(stim, t_start, t_stop, p, amplitude, bias, y0, thr, rearm, rtol, atol, 
                 armed = True
         pieces.append((a, b, sol.sol))
         y = sol.y[:, -1]
-    return np.array(spikes), y, pieces
+    return np.array(spikes), y, pieces, armed
 
 
 def dense_state(pieces, t) -> np.ndarray:
@@ -187,6 +186,7 @@ def solve(
     method: str = "DOP853",
     threshold=None,
     spike_rearm=None,
+    spike_armed=None,
     record_dt: float = 0.01,
     max_spikes: int = config.MAX_SPIKES,
     window: tuple[float, float] | None = None,
@@ -216,6 +216,9 @@ def solve(
     spike_rearm : float or array, optional
         Re-arm margin (mV below the threshold, default ``config.SPIKE_REARM_MV``), as in
         :func:`hhfast.simulate`: here V crossing the re-arm level in continuous time re-arms.
+    spike_armed : bool or array of bool, optional
+        The detector's state at ``t_start`` (default armed where V0 is below the threshold),
+        checked as in :func:`hhfast.simulate`; ``SimResult.continuation()`` passes it on.
     record_dt : float
         Spacing (ms) of the returned V, n, m, h samples (taken from the dense output): at
         ``t_start + k * record_dt`` for every k up to ``t_stop``.  When ``record_dt`` does not
@@ -275,7 +278,13 @@ def solve(
     values = C.per_neuron_values(params, per_neuron, threshold, spike_rearm=spike_rearm)
     for name, arr in values.items():
         C.range_check(name, arr)
-    shape, N = C.batch_shape(stim_shape, values)
+    armed0 = C.armed_values(spike_armed)
+    shape, N = C.batch_shape(stim_shape, values, spike_armed=armed0)
+    if armed0 is not None:  # a state some run can reach (the kernels' check, in float64)
+        thr = C.spike_threshold(values)
+        C.armed_consistent(armed0, values.get("V0", values["V_rest"]), thr,
+                           C.rearm_level(thr, values.get("spike_rearm")))
+        armed0 = np.broadcast_to(armed0, shape).reshape(-1)
     flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in values.items()}
     stim_of = np.broadcast_to(stims, shape).reshape(-1)
 
@@ -302,6 +311,7 @@ def solve(
     first = np.full(N, np.nan)
     wstats = np.full((4, N), np.nan)  # window count, first, last, sum of squared ISIs
     final = np.full((4, N), np.nan)
+    armed_end = np.zeros(N, dtype=bool)
     dense = []
     for i in range(N):
         p = params.replace(**{k: float(flat[k][i]) for k in FIELDS})
@@ -317,8 +327,10 @@ def solve(
         thr = float(flat["threshold"][i]) if "threshold" in flat else p.default_threshold
         rearm = float(C.rearm_level(thr, flat["spike_rearm"][i] if "spike_rearm" in flat
                                     else None))
-        sp, yend, pieces = _one(stim_of[i], t_start, t_stop, p, float(flat["amplitude"][i]),
-                                float(flat["bias"][i]), y0, thr, rearm, rtol, atol, method)
+        armed = bool(C.initial_armed(None if armed0 is None else armed0[i], y0[0], thr))
+        sp, yend, pieces, armed_end[i] = _one(
+            stim_of[i], t_start, t_stop, p, float(flat["amplitude"][i]), float(flat["bias"][i]),
+            y0, thr, rearm, rtol, atol, method, armed)
         count[i] = sp.size
         k = min(sp.size, max_spikes)
         times[i, :k] = sp[:k]
@@ -355,4 +367,5 @@ def solve(
         n_steps=0,
         stimulus=stimulus,
         info={"dense": dense, "rtol": rtol, "atol": atol},
+        spike_armed=armed_end.reshape(shape),
     )

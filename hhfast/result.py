@@ -119,6 +119,11 @@ class SimResult:
         white-noise and noiseless neurons); None for a noiseless run.
     channel_noise : str or None
         The channel-noise model of the run (``simulate(channel_noise=...)``), None without.
+    spike_armed : ndarray of bool or None
+        The spike detector's state at the end of the run per neuron (armed: the next upward
+        threshold crossing counts; disarmed: V has not yet fallen below the re-arm level
+        since the last spike; README, "Spikes"), passed on by :meth:`continuation`.  None
+        for the Markov reference.
     """
 
     t: np.ndarray
@@ -151,6 +156,7 @@ class SimResult:
     atol: float | None = None
     noise_current: np.ndarray | None = None
     channel_noise: str | None = None
+    spike_armed: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -226,7 +232,9 @@ class SimResult:
 
     def continuation(self) -> dict:
         """Keyword arguments that continue this run: ``simulate(..., **res.continuation())``
-        (final state as initial values, ``t_start`` at this run's end).
+        (final state as initial values, the spike detector's state as ``spike_armed``,
+        ``t_start`` at this run's end): the continued run counts the spikes the unbroken run
+        would have counted.
 
         Refused (``InputValueError``) when the ``max_steps`` guard stopped some neuron before
         ``t_stop``: its state belongs to its ``stop_time``, not to ``t_stop``, and one call
@@ -254,6 +262,8 @@ class SimResult:
         }
         if self.noise_current is not None:  # a noisy run: its OU current is state too
             out["noise_I0"] = self.noise_current
+        if self.spike_armed is not None:  # disarmed between a spike and V's fall below re-arm
+            out["spike_armed"] = self.spike_armed
         return out
 
     def __repr__(self) -> str:

@@ -66,6 +66,8 @@ ACCEPTS: dict[str, set[str]] = {
     "rtol": {"huge"}, "atol": {"huge"},
     "record_dt": {"huge"},
     "width": {"huge"},  # spike_reliability's smoothing width, ms
+    "spike_rearm": {"shape"},  # a per-neuron re-arm margin (mV >= 0); 2^64 is refused
+    "spike_armed": {"bool"},  # the detector's state at t_start (True: armed, V0 below threshold)
 }
 
 

@@ -177,3 +177,117 @@ def test_sweep_takes_the_margin_as_an_axis_and_records_the_default(tmp_path):
                   metrics=["spike_count"], progress=False, store=str(tmp_path / "s.zarr"))
     assert ds.spike_count.values.tolist() == [3, 1]
     assert ds.attrs["spike_rearm_default"] == hh.config.SPIKE_REARM_MV
+
+
+# -- the detector's state carries over a continuation (SimResult.spike_armed) ----------------
+def test_noisy_run_split_anywhere_counts_the_unbroken_runs_spikes():
+    # White noise (counter-based: a continuation draws the unbroken run's numbers, so its V
+    # path is bitwise the same, asserted below).  Cut, for each neuron, just after the first
+    # step end where V is back below the threshold after its 2nd spike (still above the re-arm
+    # level: disarmed, and the noise jitters V across the threshold there), and at cuts spread
+    # over the run.  A continuation that restarts armed there counts a jitter as one more
+    # spike: without the carried state 2 of the first 16 such cuts (neurons 0, 4, ..., 60)
+    # counted one spike too many.
+    N, T, dt = 64, 200.0, 0.005
+    kw = dict(method="rk4", dt=dt, noise_sigma=3.0, amplitude=6.6, threshold=20.0,
+              trial=np.arange(N), seed=3, max_spikes=100)
+    whole = hh.simulate(hh.step(), T, record="V", **kw)
+    V, thr, rearm = whole.V, 20.0, 20.0 - hh.config.SPIKE_REARM_MV
+    cuts = []
+    for i in range(N):
+        if whole.spike_count[i] < 2:
+            continue
+        k = int(np.ceil(whole.spike_times[i][1] / dt))
+        while V[i, k] >= thr:
+            k += 1
+        assert V[i, k] >= rearm  # disarmed there: V never fell below the re-arm level since
+        cuts.append(k)
+    assert len(cuts) >= 40
+    cuts += [int(t / dt) for t in (0.005, 37.0, 101.3, 199.995)]
+    seconds = []
+    for k in cuts:
+        first = hh.simulate(hh.step(), k * dt, **kw)
+        second = hh.simulate(hh.step(), T, **kw, **first.continuation())
+        seconds.append(second)
+        for v in "Vnmh":
+            np.testing.assert_array_equal(second.final_state[v], whole.final_state[v])
+        np.testing.assert_array_equal(first.spike_count + second.spike_count, whole.spike_count)
+        for i in range(N):
+            # spike times are t_start + (k + s) dt: the same up to the rounding of t_start
+            joined = np.concatenate([first.spike_times[i], second.spike_times[i]])
+            np.testing.assert_allclose(joined, whole.spike_times[i], rtol=0, atol=1e-9)
+    for second in seconds:  # and each ends in the unbroken run's detector state
+        np.testing.assert_array_equal(second.spike_armed, whole.spike_armed)
+
+
+def _repolarising(ref):
+    """A time (ms) of the scipy reference where V has fallen back below the
+    threshold after a spike but not below the re-arm level, and one after it fell below."""
+    t, V = ref.t, ref.V[0]
+    s = ref.spike_times[0][0]
+    below = np.flatnonzero((t > s) & (V < THR))[0]
+    rearmed = np.flatnonzero((t > s) & (V < THR - hh.config.SPIKE_REARM_MV))[0]
+    assert rearmed > below + 10
+    return float(t[(below + rearmed) // 2]), float(t[rearmed] + 0.5)
+
+
+@pytest.mark.parametrize("method", ["rk4", "dopri5"])
+def test_final_detector_state_is_kept_and_passed_on(method):
+    # a run ending between a spike and V's fall by the margin ends disarmed, one ending after
+    # that fall armed (both below the threshold: V alone cannot tell them apart); the scipy
+    # reference puts those times
+    ref = solve(hh.step(), 15.0, amplitude=10.0, record_dt=0.01)
+    t_dis, t_arm = _repolarising(ref)
+    for t_end, armed in ((t_dis, False), (t_arm, True)):
+        t_end = round(t_end / 0.01) * 0.01
+        for res in (hh.simulate(hh.step(), t_end, method=method, amplitude=10.0),
+                    solve(hh.step(), t_end, amplitude=10.0, record_dt=1.0)):
+            assert res.final_state["V"][0] < THR
+            assert res.spike_armed.tolist() == [armed]
+            assert res.continuation()["spike_armed"].tolist() == [armed]
+
+
+def test_initial_detector_state_is_one_rule_in_kernels_and_reference():
+    # V0 = 45 mV (between the re-arm level 40 and the threshold 50): the action potential that
+    # follows crosses the threshold once; it counts only if the detector starts armed
+    armed = np.array([True, False])
+    for res in (hh.simulate(hh.step(), 10.0, V0=45.0, spike_armed=armed),
+                hh.simulate(hh.step(), 10.0, V0=45.0, spike_armed=armed, method="dopri5"),
+                solve(hh.step(), 10.0, V0=45.0, spike_armed=armed, record_dt=1.0)):
+        assert res.spike_count.tolist() == [1, 0]
+    # the default: armed where V0 is below the threshold
+    assert hh.simulate(hh.step(), 10.0, V0=45.0).spike_count.tolist() == [1]
+    # broadcast with the per-neuron values
+    both = hh.simulate(hh.step(), 10.0, V0=[[45.0], [48.0]], spike_armed=armed)
+    assert both.spike_count.tolist() == [[1, 0], [1, 0]]
+
+
+@pytest.mark.parametrize("bad, err", [
+    ("yes", "spike_armed must be True, False or an array of bools"),
+    (1, "spike_armed must be True, False or an array of bools"),
+    ([1, 0], "spike_armed must be True, False or an array of bools"),
+    (np.ones(3), "spike_armed must be True, False or an array of bools"),
+    ([[True], [True, False]], "spike_armed must be True, False or an array of bools"),
+    (np.ones((2, 3), dtype=bool), r"do not broadcast.*'spike_armed': \(2, 3\)"),  # V0: (4,)
+])
+def test_bad_spike_armed_is_refused_before_any_run(no_kernel, bad, err):
+    with pytest.raises(InputError, match=err):
+        hh.simulate(hh.step(), 10.0, V0=np.zeros(4), spike_armed=bad)
+    with pytest.raises(InputError, match=err):
+        solve(hh.step(), 10.0, V0=np.zeros(4), spike_armed=bad)
+
+
+@pytest.mark.parametrize("V0, armed, err", [
+    (60.0, True, "True where V0 is not below the threshold"),
+    (50.0, True, "True where V0 is not below the threshold"),
+    (39.0, False, "False where V0 is below the re-arm level"),
+    ([45.0, 0.0], [True, False], r"below the re-arm level at index \(1,\)"),
+])
+def test_unreachable_spike_armed_is_refused(no_kernel, V0, armed, err):
+    # armed above the threshold would count a spike at t_start that no crossing made;
+    # disarmed below the re-arm level is re-armed at the first step end by the kernels but
+    # not by the continuous-time reference: neither state ends any step
+    with pytest.raises(InputError, match=err):
+        hh.simulate(hh.step(), 10.0, V0=V0, spike_armed=armed)
+    with pytest.raises(InputError, match=err):
+        solve(hh.step(), 10.0, V0=V0, spike_armed=armed)
