@@ -564,7 +564,9 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
             f"{list(PER_NEURON)}"
         )
     max_spikes = integer("max_spikes", max_spikes, 0)
-    record_every = integer("record_every", record_every, 1)
+    # any positive integer: beyond the run it records the initial state only (clamped below
+    # to steps + 1, so no int64 kernel argument ever sees a larger one)
+    record_every = integer("record_every", record_every, 1, hi=math.inf)
     state_names = CHANNEL_STATE if channel_noise else STATE  # the kernel's state rows
     rec_names = parse_record(record, state_names)
     if num_threads is not None:
@@ -609,6 +611,7 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     if adaptive:  # ends exactly at t_stop; samples every record_every * dt up to it
         t_end = t_stop
         steps = record_every * int((t_stop - t_start) / (dt * record_every) * (1 + 1e-9))
+    record_every = min(record_every, steps + 1)  # beyond the run: the initial state only
     k_first = first_step(t_start, dt, steps) if noisy else 0
     w0, w1 = window_(window, t_start, t_end)
 
@@ -633,7 +636,6 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
             rec_idx = np.unique(rec_idx % N)
             if not rec_names:
                 rec_names = ("V",)
-        record_every = min(record_every, steps + 1)  # beyond the run: the initial state only
         n_samples = steps // record_every + 1 if rec_names else 0
         rec_bytes = len(rec_names) * n_samples * rec_idx.size * 8
         if rec_bytes > config.RECORD_MEMORY_BUDGET:

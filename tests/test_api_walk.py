@@ -65,6 +65,7 @@ ACCEPTS: dict[str, set[str]] = {
     "tol": {"huge"},
     "rtol": {"huge"}, "atol": {"huge"},
     "record_dt": {"huge"},
+    "record_every": {"huge"},  # beyond the run: the initial sample only (clamped to steps + 1)
     "width": {"huge"},  # spike_reliability's smoothing width, ms
     "spike_rearm": {"shape"},  # a per-neuron re-arm margin (mV >= 0); 2^64 is refused
     "spike_armed": {"bool"},  # the detector's state at t_start (True: armed, V0 below threshold)
