@@ -24,6 +24,7 @@ from importlib import import_module
 from pathlib import Path
 
 from .. import config
+from ..errors import InputTypeError, InputValueError
 from .spec import MethodSpec
 
 #: the built-in methods, one module each, in the order tables list them
@@ -39,9 +40,9 @@ def register(spec: MethodSpec, *, replace: bool = False) -> MethodSpec:
     user's module; hhfast's own are listed in ``_NAMES``).  Its ``run`` must be a
     module-level ``@njit(cache=True)`` kernel with the signature its ``kind`` requires."""
     if not isinstance(spec, MethodSpec):
-        raise TypeError(f"spec must be a MethodSpec, got {spec!r}")
+        raise InputTypeError(f"spec must be a MethodSpec, got {spec!r}")
     if spec.name in METHODS and not replace:
-        raise ValueError(f"a method named {spec.name!r} is already registered")
+        raise InputValueError(f"a method named {spec.name!r} is already registered")
     METHODS[spec.name] = spec
     return spec
 

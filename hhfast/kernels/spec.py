@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputTypeError, InputValueError
+
 #: integrator kinds: ``fixed`` (a constant dt, the kernel signature of
 #: :func:`hhfast.kernels.common.drive_fixed`) or ``adaptive`` (error-controlled steps)
 KINDS = ("fixed", "adaptive")
@@ -72,17 +74,17 @@ class MethodSpec:
 
     def __post_init__(self):
         if not (isinstance(self.name, str) and self.name.isidentifier()):
-            raise ValueError(f"MethodSpec.name must be an identifier, got {self.name!r}")
+            raise InputValueError(f"MethodSpec.name must be an identifier, got {self.name!r}")
         if self.kind not in KINDS:
-            raise ValueError(f"MethodSpec.kind must be one of {KINDS}, got {self.kind!r}")
+            raise InputValueError(f"MethodSpec.kind must be one of {KINDS}, got {self.kind!r}")
         if not (isinstance(self.order, int) and self.order >= 1):
-            raise ValueError(f"MethodSpec.order must be an integer >= 1, got {self.order!r}")
+            raise InputValueError(f"MethodSpec.order must be an integer >= 1, got {self.order!r}")
         if self.kind == "fixed" and not set(self.stage_times) <= set(FIXED_STAGE_TIMES):
-            raise ValueError(
+            raise InputValueError(
                 f"MethodSpec.stage_times of a fixed-step method must be among "
                 f"{FIXED_STAGE_TIMES}, got {self.stage_times!r}")
         if not (self.wp_range and all(x > 0 for x in self.wp_range)):
-            raise ValueError(f"MethodSpec.wp_range must be positive numbers, got "
+            raise InputValueError(f"MethodSpec.wp_range must be positive numbers, got "
                              f"{self.wp_range!r}")
         if not callable(self.run) or not callable(self.check):
-            raise TypeError(f"MethodSpec {self.name!r}: run and check must be callable")
+            raise InputTypeError(f"MethodSpec {self.name!r}: run and check must be callable")
