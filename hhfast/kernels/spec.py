@@ -88,3 +88,61 @@ class MethodSpec:
                              f"{self.wp_range!r}")
         if not callable(self.run) or not callable(self.check):
             raise InputTypeError(f"MethodSpec {self.name!r}: run and check must be callable")
+
+
+#: what a channel model's ``X`` holds: the 13 occupancies of the K and Na channel states, or
+#: the three gates n, m, h (layout rows ``kernels.layout.NX``)
+CHANNEL_STATES = ("occupancies", "gates")
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One channel-noise model of ``simulate(channel_noise=...)``, as the registry
+    ``hhfast.kernels.CHANNELS`` lists it (add one with :func:`hhfast.kernels.register_channel`).
+
+    Attributes
+    ----------
+    name : str
+        The ``channel_noise=`` name.
+    run : callable
+        The Numba kernel: ``run(batch, noise, channel)`` with the structures of
+        :mod:`hhfast.kernels.layout`.
+    sources : int
+        Independent noise sources (standard normals) per step and neuron.
+    state : {"occupancies", "gates"}
+        What the model's ``X`` rows hold (:data:`CHANNEL_STATES`); sets the initial ``X`` and
+        what ``SimResult.info`` reports.
+    scheme : str
+        The integration scheme, with its strong order, for tables and ``SimResult.method``.
+    cost_ns : float
+        Measured cost per neuron-step (ns, one thread; README, "Channel noise"): the sweep's
+        time estimate.
+    description : str
+        One line for tables and ``--help``.
+    reference : str
+        Where the model comes from.
+    """
+
+    name: str
+    run: Callable
+    sources: int
+    state: str
+    scheme: str
+    cost_ns: float
+    description: str
+    reference: str = ""
+
+    def __post_init__(self):
+        if not (isinstance(self.name, str) and self.name.isidentifier()):
+            raise InputValueError(f"ChannelSpec.name must be an identifier, got {self.name!r}")
+        if self.state not in CHANNEL_STATES:
+            raise InputValueError(f"ChannelSpec.state must be one of {CHANNEL_STATES}, got "
+                                  f"{self.state!r}")
+        if not (isinstance(self.sources, int) and self.sources >= 1):
+            raise InputValueError(f"ChannelSpec.sources must be an integer >= 1, got "
+                                  f"{self.sources!r}")
+        if not (isinstance(self.cost_ns, (int, float)) and self.cost_ns > 0):
+            raise InputValueError(f"ChannelSpec.cost_ns must be a positive number, got "
+                                  f"{self.cost_ns!r}")
+        if not callable(self.run):
+            raise InputTypeError(f"ChannelSpec {self.name!r}: run must be callable")
