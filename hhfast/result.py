@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _checks as C
+from . import _values as C
 from .errors import InputValueError
 
 

@@ -364,14 +364,18 @@ def test_cli_unexpected_exceptions_are_not_user_errors(tmp_path, capsys, monkeyp
 
 def test_no_check_raises_a_plain_value_or_type_error():
     """Every input check raises an InputError (so the CLI sorts user errors by class alone):
-    no ``raise ValueError(`` / ``raise TypeError(`` is left in the package, the kernel
-    registry (for method authors) included."""
+    no ``raise ValueError`` / ``raise TypeError`` is left anywhere in the package (every
+    subpackage, the kernel registry for method authors included), called or bare, not even
+    as a control-flow step caught a line later."""
     import re
     from pathlib import Path
 
     root = Path(hh.__file__).parent
-    plain = re.compile(r"raise (ValueError|TypeError)\(")
-    found = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+    files = sorted(root.rglob("*.py"))
+    assert {"_checks.py", "kernels/spec.py", "sweeps/spec.py", "accuracy/orders.py",
+            "explorer/app.py"} <= {p.relative_to(root).as_posix() for p in files}
+    plain = re.compile(r"\braise\s+(ValueError|TypeError)\b")
+    found = [f"{p.relative_to(root)}:{i}" for p in files
              for i, line in enumerate(p.read_text().splitlines(), 1) if plain.search(line)]
     assert not found, found
 

@@ -12,6 +12,7 @@ import numpy as np
 from .. import _checks as C
 from .. import analysis, config
 from .._checks import PER_NEURON
+from .._version import __version__
 from ..errors import InputTypeError, InputValueError
 from ..model import FIELDS, HHParams, check_params
 from ..noise import check_seed
@@ -49,8 +50,6 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
                 channel_noise=None):
     """Validate everything before any store is touched or kernel compiled; return the spec
     (``_``-prefixed entries are for the run, the others become store attributes)."""
-    from .. import __version__
-
     method, channel_noise = C.method_and_channel(method, channel_noise)
     dt = C.real("dt", dt, positive=True)
     t_stop = C.real("t_stop", t_stop)
