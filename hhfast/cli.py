@@ -32,13 +32,15 @@ def _save(fig, path, quiet: bool = False) -> None:
 
 
 def _demo(args) -> int:
-    import hhfast as hh
     from hhfast import plotting
+    from hhfast.engine import simulate
+    from hhfast.fi import fi_curve
+    from hhfast.stimulus import gist
 
     out = Path(args.out)
     t0 = time.perf_counter()
-    stim = hh.gist()
-    res = hh.simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method, record="V,n,m,h")
+    stim = gist()
+    res = simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method, record="V,n,m,h")
     elapsed = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)  # after the checks: no folder for refused input
     files = {
@@ -53,7 +55,7 @@ def _demo(args) -> int:
           f"{int(res.spike_count[0])} spikes at {times} ms ({elapsed:.2f} s incl. compile)")
     t0 = time.perf_counter()
     currents = np.linspace(0.0, 30.0, 151)
-    fi = hh.fi_curve(currents, t_stop=1000.0, dt=args.dt, method=args.method, branch="both")
+    fi = fi_curve(currents, t_stop=1000.0, dt=args.dt, method=args.method, branch="both")
     elapsed = time.perf_counter() - t0
     files["fi.png"] = fig = fi.plot()
     _save(fig, out / "fi.png", quiet=True)
@@ -98,9 +100,9 @@ def _params(pairs) -> dict:
 
 
 def _preset(name: str):
-    import hhfast as hh
+    from hhfast.model import HHParams
 
-    return hh.HHParams.modern() if name == "modern" else hh.HHParams.classic()
+    return HHParams.modern() if name == "modern" else HHParams.classic()
 
 
 def _noise_args(p) -> None:
@@ -167,7 +169,7 @@ def _channel_summary(what: dict) -> str:
 
 
 def _fi(args) -> int:
-    import hhfast as hh
+    from hhfast.fi import fi_curve
 
     channel = _channel(args)
     args.method = _method(args, channel)
@@ -176,10 +178,10 @@ def _fi(args) -> int:
         raise CLIError(f"--to ({args.to}) must be greater than --from ({args.from_})")
     currents = np.linspace(args.from_, args.to, args.num)
     t0 = time.perf_counter()
-    fi = hh.fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
-                     params=_preset(args.preset), branch=args.branch,
-                     refine=not args.no_refine, **_params(args.param), **_noise(args),
-                     **({"trials": args.trials} if args.trials != 1 else {}), **channel)
+    fi = fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
+                  params=_preset(args.preset), branch=args.branch,
+                  refine=not args.no_refine, **_params(args.param), **_noise(args),
+                  **({"trials": args.trials} if args.trials != 1 else {}), **channel)
     elapsed = time.perf_counter() - t0
     print(f"f-I curve ({args.branch}), {args.num} currents from {args.from_} to {args.to} "
           f"µA/cm², {args.method} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
@@ -196,8 +198,9 @@ def _fi(args) -> int:
 
 
 def _rheobase(args) -> int:
-    import hhfast as hh
     from hhfast import plotting
+    from hhfast.excitability import rheobase
+    from hhfast.stimulus import pulses
 
     args.method = args.method or "rk4"
     _num(args.num)
@@ -205,8 +208,8 @@ def _rheobase(args) -> int:
         raise CLIError(f"need 0 < --width-from < --width-to, got {args.width_from}, {args.width_to}")
     widths = np.geomspace(args.width_from, args.width_to, args.num)
     t0 = time.perf_counter()
-    thr = hh.rheobase([hh.pulses([(0.0, w, 1.0)]) for w in widths], hi=args.hi, dt=args.dt,
-                      method=args.method, params=_preset(args.preset), **_params(args.param))
+    thr = rheobase([pulses([(0.0, w, 1.0)]) for w in widths], hi=args.hi, dt=args.dt,
+                   method=args.method, params=_preset(args.preset), **_params(args.param))
     print(f"strength-duration, {args.num} pulse widths {args.width_from}-{args.width_to} ms, "
           f"{args.method} dt={args.dt} ms: {time.perf_counter() - t0:.2f} s")
     for w, a in zip(widths, thr):
@@ -238,8 +241,9 @@ def _pulse(text: str):
 
 
 def _run(args) -> int:
-    import hhfast as hh
     from hhfast import plotting
+    from hhfast.engine import simulate
+    from hhfast.stimulus import GIST_PULSES, pulses
     from hhfast.tables import trace_csv
 
     channel = _channel(args)
@@ -256,18 +260,18 @@ def _run(args) -> int:
         amp, start, stop = (vals + [0.0, float("inf")][len(vals) - 1:])[:3]
         pieces.append((start, stop, amp))
     if not pieces:
-        pieces = list(hh.stimulus.GIST_PULSES)
-    stim = hh.pulses(pieces)
+        pieces = list(GIST_PULSES)
+    stim = pulses(pieces)
     initial = {k: v for k, v in (("V0", args.V0), ("n0", args.n0), ("m0", args.m0),
                                  ("h0", args.h0)) if v is not None}
     t0 = time.perf_counter()
     # with channel noise the state is V and the open fractions (the gates are not kept)
     record = "V,K_open,Na_open" if channel else "V,n,m,h"
-    res = hh.simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
-                      params=_preset(args.preset), record=record,
-                      record_every=args.record_every, threshold=args.threshold,
-                      spike_rearm=args.spike_rearm,
-                      **_params(args.param), **initial, **_noise(args), **channel)
+    res = simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
+                   params=_preset(args.preset), record=record,
+                   record_every=args.record_every, threshold=args.threshold,
+                   spike_rearm=args.spike_rearm,
+                   **_params(args.param), **initial, **_noise(args), **channel)
     elapsed = time.perf_counter() - t0
     times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
     print(f"{args.method} dt={args.dt} ms, {args.t_stop} ms: {int(res.spike_count[0])} spikes "
@@ -398,8 +402,7 @@ def _load_toml(path: Path) -> dict:
 
 
 def _sweep(args) -> int:
-    import hhfast as hh
-    from hhfast.sweeps import sweep_from_spec
+    from hhfast.sweeps import sweep, sweep_from_spec
 
     if args.verify:
         if args.spec or args.plot:
@@ -442,8 +445,8 @@ def _sweep(args) -> int:
                 client = Client(cluster)
             print(f"dask: {len(client.nthreads())} workers ({client.dashboard_link})")
         t0 = time.perf_counter()
-        ds = hh.sweep(grid, client=client, progress=not args.no_progress,
-                      overwrite=args.overwrite, **kw)
+        ds = sweep(grid, client=client, progress=not args.no_progress,
+                   overwrite=args.overwrite, **kw)
         elapsed = time.perf_counter() - t0
     finally:
         if client is not None:
@@ -469,11 +472,11 @@ def _verify(args) -> int:
 def _verify_store(store: str) -> int:
     """``hhfast verify STORE`` / ``hhfast sweep --verify STORE``: exit 1 if anything is
     damaged (chunks, marked not done; or the metadata, reported with the recovery)."""
-    import hhfast as hh
+    from hhfast.sweeps import verify_sweep
     from hhfast.sweeps.store import DamagedStoreError
 
     try:
-        damaged = hh.verify_sweep(store)
+        damaged = verify_sweep(store)
     except DamagedStoreError as e:  # damaged metadata: a report, exit 1 as for chunks
         print(f"{store}: damaged metadata:")
         for problem in e.problems:
@@ -491,11 +494,11 @@ def _verify_store(store: str) -> int:
 
 
 def _sweep_plot(args) -> int:
-    import hhfast as hh
     from hhfast import plotting
+    from hhfast.sweeps import open_sweep
 
     store, var = args.plot
-    ds = hh.open_sweep(store)
+    ds = open_sweep(store)
     for item in args.sel or []:
         name, eq, value = item.partition("=")
         if not eq or name not in ds.indexes:
@@ -530,7 +533,7 @@ def _explore(args) -> int:
 
 
 def _warmup(args) -> int:
-    import hhfast as hh
+    from hhfast.engine import warmup
 
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
     models = args.channel_noise
@@ -538,8 +541,8 @@ def _warmup(args) -> int:
         from hhfast.kernels import CHANNEL_MODELS
 
         models = list(CHANNEL_MODELS)
-    spent = hh.warmup(methods=args.method, dtypes=dtypes, progress=not args.no_progress,
-                      channel_noise=models or ())
+    spent = warmup(methods=args.method, dtypes=dtypes, progress=not args.no_progress,
+                   channel_noise=models or ())
     for (m, d), sec in spent.items():
         print(f"{m:24s} {d:8s} {sec:7.2f} s")
     return 0

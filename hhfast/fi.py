@@ -37,7 +37,6 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import brentq
 
 from . import _checks as C
 from . import config
@@ -207,6 +206,8 @@ def hopf_currents(currents, params: HHParams | None = None, growth=None) -> np.n
     """Currents (µA/cm²) where the equilibrium changes stability (a Hopf point for HH: a complex
     pair crosses the imaginary axis), located between consecutive ``currents`` where the sign
     of the largest real part changes and refined by Brent's method to ~1e-10 µA/cm²."""
+    from scipy.optimize import brentq  # here, not at import (docs/architecture.md §1)
+
     p = HHParams.classic() if params is None else params
     currents = np.asarray(currents, dtype=float)
     if growth is None:

@@ -343,7 +343,7 @@ def test_cli_internal_error_prints_the_traceback_and_asks_for_a_report(tmp_path,
     def broken(*a, **k):
         return None + 1  # an internal TypeError, raised by Python, not by a check
 
-    monkeypatch.setattr(hh, "simulate", broken)
+    monkeypatch.setattr(hh.engine, "simulate", broken)  # what the CLI calls
     code = cli.main(["run", "--out", str(tmp_path / "r.png")])
     err = capsys.readouterr().err
     assert code == cli.EXIT_INTERNAL
@@ -356,7 +356,7 @@ def test_cli_unexpected_exceptions_are_not_user_errors(tmp_path, capsys, monkeyp
     def broken(*a, **k):
         raise exc
 
-    monkeypatch.setattr(hh, "fi_curve", broken)
+    monkeypatch.setattr(hh.fi, "fi_curve", broken)  # what the CLI calls
     code = cli.main(["fi", "--num", "2"])
     err = capsys.readouterr().err
     assert code == cli.EXIT_INTERNAL and "Traceback" in err and type(exc).__name__ in err
@@ -385,7 +385,7 @@ def test_cli_plain_value_error_is_an_internal_error(tmp_path, capsys, monkeypatc
     def broken(*a, **k):
         np.reshape(np.arange(3), (2, 2))
 
-    monkeypatch.setattr(hh, "fi_curve", broken)
+    monkeypatch.setattr(hh.fi, "fi_curve", broken)  # what the CLI calls
     code = cli.main(["fi", "--num", "2"])
     err = capsys.readouterr().err
     assert code == cli.EXIT_INTERNAL and "Traceback" in err and "ValueError" in err

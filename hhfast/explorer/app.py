@@ -26,7 +26,7 @@ import numpy as np
 
 from ..kernels import METHODS
 from ..model import FIELDS, HHParams
-from . import (
+from .spec import (
     DEFAULTS,
     KINDS,
     LIMITS,
