@@ -70,9 +70,10 @@ def _fi_summary(fi) -> str:
     def f(v):
         return "none in range" if v is None else f"{v:.4f} µA/cm²"
 
-    if fi.rate_sd is not None:  # a noisy curve: its edges are not located
-        return (f"noisy curve: mean window rate {fi.rate.min():.4g} to {fi.rate.max():.4g} Hz "
-                f"over {fi.info['trials']} trial(s) per current (no onset or block)")
+    if fi.noisy:  # its edges are not located
+        return (f"noisy curve: mean count rate (spikes / window) {fi.count_rate.min():.4g} to "
+                f"{fi.count_rate.max():.4g} Hz over {fi.info['trials']} trial(s) per current "
+                "(no onset or block)")
     text = f"onset {f(fi.onset)}, block {f(fi.block)}"
     if fi.branch == "both":
         band = "none" if fi.band is None else f"{fi.band[0]:.4f}–{fi.band[1]:.4f} µA/cm²"
@@ -455,13 +456,16 @@ def _sweep(args) -> int:
             cluster.close()
     done = int(ds["done"].sum())
     print(f"{done} of {grid.size} points done in {elapsed:.1f} s")
-    for name in ("spike_count", "rate", "diverged"):
+    # "rate": the count rate of a store made before issue 18 (docs/architecture.md §5)
+    for name in ("spike_count", "count_rate", "rate", "sustained_rate", "diverged"):
         if name in ds:
             v = ds[name].where(ds["done"])
             print(f"  {name}: min {float(v.min()):.4g}, max {float(v.max()):.4g}, "
                   f"mean {float(v.mean()):.4g}")
+    shown = next((v for v in ("count_rate", "rate", "sustained_rate", "isi_rate") if v in ds),
+                 "spike_count")
     print(f"store: {store}  (hhfast.open_sweep({str(store)!r}); "
-          f"plot: hhfast sweep --plot {store} rate)")
+          f"plot: hhfast sweep --plot {store} {shown})")
     return 0
 
 
@@ -581,14 +585,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", default="rest", choices=["rest", "both"],
                    help="rest: step from rest; both: quiet and firing branches + bistable band")
     p.add_argument("--t-stop", type=float, default=1000.0,
-                   help="ms at each current (default 1000; rate over the last half)")
+                   help="ms at each current (default 1000; the rate, 1 / mean ISI where the "
+                        "firing is sustained, over the last half)")
     p.add_argument("--no-refine", action="store_true",
                    help="skip the bisection of onset, block and band edges")
     p.add_argument("--out", help="PNG of the curve")
     p.add_argument("--csv", help="CSV of the curve")
     _noise_args(p)
     p.add_argument("--trials", type=int, default=1,
-                   help="noisy trials per current (mean rate; default 1)")
+                   help="noisy trials per current (the curve is then the mean count rate, "
+                        "spikes / window; default 1)")
     _channel_args(p)
     p.set_defaults(func=_fi)
 
