@@ -7,7 +7,13 @@
 from ._version import __version__
 from .analysis import firing_pattern, latency, sustained_rate
 from .engine import methods, simulate, warmup
-from .errors import InputError, InputTypeError, InputValueError, TruncationWarning
+from .errors import (
+    InputError,
+    InputTypeError,
+    InputValueError,
+    RenamedWarning,
+    TruncationWarning,
+)
 from .excitability import rheobase
 from .fi import FICurve, fi_curve
 from .model import HHParams
@@ -69,6 +75,7 @@ __all__ = [  # noqa: F822 - accuracy, reference, explore: module __getattr__
     "InputValueError",
     "InputTypeError",
     "TruncationWarning",
+    "RenamedWarning",
     "reference",
     "accuracy",
 ]

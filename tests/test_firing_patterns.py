@@ -36,7 +36,7 @@ def test_rates_against_stored_spike_times(runs):
     # stored times, not from the kernels' window accumulators
     assert analysis.isi_rate(res)[2] == pytest.approx(1e3 * (s.size - 1) / (s[-1] - s[0]),
                                                       rel=1e-12)
-    assert analysis.spike_rate(res)[2] == pytest.approx(s.size / 0.2, rel=1e-12)
+    assert analysis.count_rate(res)[2] == pytest.approx(s.size / 0.2, rel=1e-12)
     assert analysis.isi_cv(res)[2] == pytest.approx(np.std(np.diff(s)) / np.diff(s).mean(),
                                                     rel=1e-6, abs=1e-9)
 

@@ -141,11 +141,11 @@ def test_windows_within_the_run_after_continuation():
         hh.simulate(S, 100.0, amplitude=10.0, window=(60.0, 200.0), **kw)
     more = hh.simulate(S, 100.0, amplitude=10.0, **kw)
     with pytest.raises(ValueError, match="t0"):
-        more.rate(0.0, 50.0)
+        more.count_rate(0.0, 50.0)
     # the exact O(1) window statistics agree with counting the stored times over the run
     times = more.spike_times[0]
-    assert more.rate()[0] == pytest.approx(times.size / 0.050, rel=1e-12)
-    assert more.rate(50.0, math.inf)[0] == more.rate(50.0, 100.0)[0] == more.rate()[0]
+    assert more.count_rate()[0] == pytest.approx(times.size / 0.050, rel=1e-12)
+    assert more.count_rate(50.0, math.inf)[0] == more.count_rate(50.0, 100.0)[0] == more.count_rate()[0]
 
 
 def test_rate_windows_outside_the_run_are_refused():
@@ -154,12 +154,12 @@ def test_rate_windows_outside_the_run_are_refused():
     assert n >= 3  # 10 µA/cm² fires repetitively (period ~14.6 ms)
     for t0, t1 in ((-100, 100), (100, 200), (10, 60)):
         with pytest.raises(ValueError, match="rate window"):
-            res.rate(t0, t1)
+            res.count_rate(t0, t1)
     for bad in ("a", True, math.nan):
         with pytest.raises((TypeError, ValueError), match="t0"):
-            res.rate(bad, 10.0)
+            res.count_rate(bad, 10.0)
     # t1 = inf is the run's end (it used to divide by an infinite duration: 0 Hz)
-    assert res.rate(0.0, math.inf)[0] == pytest.approx(n / 0.050, rel=1e-12)
+    assert res.count_rate(0.0, math.inf)[0] == pytest.approx(n / 0.050, rel=1e-12)
 
 
 def test_window_within_is_one_shared_check():
