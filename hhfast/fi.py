@@ -287,7 +287,7 @@ def _channel_options(model, given: dict) -> dict:
 
 
 def _noisy_curve(cur, t_stop, win, trials, noise, common, channel) -> FICurve:
-    """``trials`` noisy runs per current from rest: mean window rate, spread, ISI CV."""
+    """``trials`` noisy runs per current from rest: mean count rate, spread, ISI CV."""
     res = simulate(step(), t_stop=t_stop, amplitude=np.broadcast_to(cur, (trials, cur.size)),
                    window=win, **common, **noise, **channel)
     rates = count_rate(res)
@@ -363,14 +363,14 @@ def fi_curve(
         Current noise of every neuron (as in :func:`hhfast.simulate`; README, "Noise").  A
         noisy curve (``noise_sigma > 0`` or ``trials > 1``) takes ``branch="rest"``, runs
         ``trials`` independent trials per current (trial id ``k * len(currents) + i``) and
-        reports the mean window rate, its spread and the ISI CV; no refinement of the edges
+        reports the mean count rate (spikes / window), its spread and the ISI CV; no refinement of the edges
         (``onset``, ``block`` are None).
     trials : int
         Independent noisy trials per current.
     channel_noise : {None, "channel", "shielding", "subunit"}
         Channel noise of a membrane patch (as in :func:`hhfast.simulate`; README, "Channel
         noise"): the curve is then noisy like one with current noise (``branch="rest"``,
-        ``trials`` trials per current, mean window rate, spread, ISI CV, no refinement) and
+        ``trials`` trials per current, mean count rate, spread, ISI CV, no refinement) and
         runs with ``method="euler"`` (Euler–Maruyama).
     area, rho_Na, rho_K : float, optional
         With ``channel_noise`` only: the patch area (µm², default 100) and the Na and K

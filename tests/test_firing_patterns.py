@@ -54,5 +54,5 @@ def test_latency_against_reference(runs):
 
 def test_window_metrics_keys(runs):
     m = analysis.window_metrics(runs[2])
-    for k in ("latency", "pattern", "sustained_rate", "isi_rate", "rate"):
+    for k in ("latency", "pattern", "sustained_rate", "isi_rate", "count_rate"):
         assert m[k].shape == (4,)
