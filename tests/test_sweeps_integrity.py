@@ -260,7 +260,7 @@ def test_resume_recomputes_damaged_chunks_it_would_skip(tmp_path, refs):
     f.write_bytes(bytes(b))
     chunk_file(path, "spike_count", (9, 0)).unlink()
     with pytest.warns(UserWarning, match=r"2 done chunks were damaged \(chunk \(4, 0\) "
-                      r"\(points 128\.\.159\): rate: unreadable.*chunk \(9, 0\).*missing"):
+                      r"\(points 128\.\.159\): count_rate: unreadable.*chunk \(9, 0\).*missing"):
         ds = sweep_of(path, STEP["X"])
     assert_same(ds, refs["X"])
     assert bool(ds.done.all())
@@ -275,7 +275,7 @@ def test_cli_verify_prints_damaged_chunks_and_exits_nonzero(tmp_path, capsys, re
     chunk_file(path, "count_rate", (2, 0)).unlink()
     assert main(["sweep", "--verify", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "chunk (2, 0) (points 64..95): rate: missing" in out and "1 damaged" in out
+    assert "chunk (2, 0) (points 64..95): count_rate: missing" in out and "1 damaged" in out
     assert main(["sweep", "--verify", str(path)]) == 0  # marked not done: nothing claimed
     assert main(["sweep", "--verify", str(tmp_path / "nowhere.zarr")]) == 2
     assert "does not exist" in capsys.readouterr().err
