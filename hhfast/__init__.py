@@ -4,21 +4,47 @@
 >>> res = hh.simulate(hh.pulses([(0, 1, 150), (10, 11, 50)]), t_stop=50, record="V")
 """
 
-from . import accuracy, reference
+from ._version import __version__
 from .analysis import firing_pattern, latency, sustained_rate
 from .engine import methods, simulate, warmup
-from .errors import InputError, InputTypeError, InputValueError, TruncationWarning
+from .errors import (
+    InputError,
+    InputTypeError,
+    InputValueError,
+    RenamedWarning,
+    TruncationWarning,
+)
 from .excitability import rheobase
-from .explorer import explore
 from .fi import FICurve, fi_curve
 from .model import HHParams
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, gist, pulse_train, pulses, ramp, step, waveform
 from .sweeps import Grid, grid, open_sweep, sweep, verify_sweep
 
-__version__ = "0.1.0"
+#: names imported when first used, not by ``import hhfast``: what they bring (scipy's solvers,
+#: the explorer's settings) is not needed to simulate (docs/architecture.md §1)
+_LAZY = {"accuracy": ("hhfast.accuracy", None), "reference": ("hhfast.reference", None),
+         "explore": ("hhfast.explorer", "explore")}
 
-__all__ = [
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = importlib.import_module(module)
+        if attr is not None:
+            value = getattr(value, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hhfast' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [  # noqa: F822 - accuracy, reference, explore: module __getattr__
     "HHParams",
     "SimResult",
     "SpikeTimes",
@@ -49,6 +75,7 @@ __all__ = [
     "InputValueError",
     "InputTypeError",
     "TruncationWarning",
+    "RenamedWarning",
     "reference",
     "accuracy",
 ]

@@ -7,15 +7,19 @@ them directly.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
+from ._values import INT64_MAX, integer, real, window_within
 from .errors import InputError, InputTypeError, InputValueError
 from .model import FIELDS, STATE
+from .result import SimResult
+from .stimulus import Stimulus
 
-__all__ = ["InputError", "InputTypeError", "InputValueError"]  # re-exported: one place to import
+# re-exported: one place to import
+__all__ = ["InputError", "InputTypeError", "InputValueError", "INT64_MAX", "integer", "real",
+           "window_within"]
 
 #: per-neuron keywords besides the model fields
 STIM_VALUES = ("amplitude", "bias")
@@ -27,34 +31,6 @@ CHANNEL_VALUES = ("area", "rho_Na", "rho_K")
 SPIKE_VALUES = ("threshold", "spike_rearm")
 PER_NEURON = (FIELDS + STIM_VALUES + INITIAL_VALUES + SPIKE_VALUES + NOISE_VALUES
               + CHANNEL_VALUES)
-
-
-def real(name: str, value, *, positive: bool = False, allow_inf: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InputTypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if math.isnan(v) or (math.isinf(v) and not allow_inf):
-        raise InputValueError(f"{name} must be finite, got {value!r}")
-    if positive and not v > 0:
-        raise InputValueError(f"{name} must be > 0, got {value!r}")
-    return v
-
-
-#: the largest integer any check lets through: the kernels count in int64
-INT64_MAX = 2**63 - 1
-
-
-def integer(name: str, value, lo: int, hi: int = INT64_MAX) -> int:
-    """An integer in ``[lo, hi]`` (not a bool); ``hi`` defaults to the int64 range, since
-    every integer argument ends up in an int64 kernel argument or array size."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputTypeError(f"{name} must be an integer, got {value!r}")
-    if value < lo:
-        raise InputValueError(f"{name} must be >= {lo}, got {value!r}")
-    if value > hi:
-        what = " (the kernels count in int64)" if hi == INT64_MAX else ""
-        raise InputValueError(f"{name} must be <= {hi}{what}, got {value!r}")
-    return int(value)
 
 
 def per_neuron_array(name: str, value) -> np.ndarray:
@@ -136,8 +112,6 @@ def store_path(name: str, value) -> str:
 
 def sim_result(name: str, value):
     """A :class:`~hhfast.result.SimResult` (of simulate, the references or the Markov chain)."""
-    from .result import SimResult  # result.py imports this module's checks
-
     if not isinstance(value, SimResult):
         raise InputTypeError(f"{name} must be a SimResult (from hhfast.simulate or "
                              f"hhfast.reference), got {type(value).__name__}")
@@ -162,23 +136,6 @@ def window(window, t_start: float, t_end: float | None = None) -> tuple[float, f
     if t_end is not None:
         window_within(w0, w1, t_start, t_end)
     return w0, w1
-
-
-def window_within(w0: float, w1: float, t_start: float, t_end: float,
-                  name: str = "window (t0, t1)") -> None:
-    """Refuse an analysis window ``[w0, w1)`` (ms) that does not lie within the run
-    ``[t_start, t_end]`` (ms): spikes outside the run were never simulated, so counting them
-    as absent would understate a rate.  ``w1 = inf`` means the run's end.  A slack of 1e-9 of
-    the run's length absorbs the rounding of ``t_start + n_steps * dt``.
-    """
-    slack = 1e-9 * (t_end - t_start)
-    where = f"{name} = ({w0!r}, {w1!r}) ms must lie within the run [{t_start!r}, {t_end!r}] ms"
-    if w0 < t_start - slack:
-        raise InputValueError(f"{where}: t0 is before the run starts")
-    if w0 >= t_end - slack:
-        raise InputValueError(f"{where}: t0 is at or after the run's end")
-    if math.isfinite(w1) and w1 > t_end + slack:
-        raise InputValueError(f"{where}: t1 is after the run's end (t1 = inf means the end)")
 
 
 def n_steps(t_start: float, t_stop: float, dt: float) -> int:
@@ -251,12 +208,13 @@ def representable(name: str, arr, dtype, what: str | None = None) -> None:
 
 def float_dtype(dtype) -> type:
     """``dtype`` argument -> np.float64 or np.float32 (anything else is refused)."""
+    refused = InputTypeError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}")
+    if dtype is None:  # np.dtype(None) would be float64
+        raise refused
     try:
-        if dtype is None:
-            raise TypeError
         dt_ = np.dtype(dtype)
     except TypeError:
-        raise InputTypeError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}") from None
+        raise refused from None
     if dt_ not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise InputValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}")
     return dt_.type
@@ -286,8 +244,6 @@ def stimuli(stimulus) -> tuple[np.ndarray, tuple[int, ...]]:
     Tables are checked when a Stimulus is made; their finiteness is checked again here, since
     a table's arrays can be changed in place afterwards.
     """
-    from .stimulus import Stimulus  # stimulus.py imports this module's checks
-
     if isinstance(stimulus, Stimulus):
         arr = np.array([stimulus], dtype=object).reshape(())
     elif isinstance(stimulus, (Sequence, np.ndarray)) and not isinstance(stimulus, str):

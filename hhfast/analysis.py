@@ -4,11 +4,15 @@ Everything here works on the O(1)-per-neuron window statistics a run accumulates
 first and last spike time and sum of squared ISIs inside the analysis window), so it never needs
 the stored spike times and is exact whatever the number of spikes.
 
-Rate definitions (all in Hz, per neuron, over the analysis window ``[t0, t1)`` of the run):
+Rate definitions (all in Hz, per neuron, over the analysis window ``[t0, t1)`` of the run);
+each has one name everywhere (functions here, sweep metrics, :class:`hhfast.FICurve`, plot
+labels, the CLI; docs/architecture.md §5), and no hhfast name is a bare ``rate``:
 
-``spike_rate``
+``count_rate``
     count / (t1 - t0).  Unbiased on average but quantised: a 500 ms window gives multiples of
-    2 Hz, and where the window cuts a regular train moves it by up to one spike.
+    2 Hz, and where the window cuts a regular train moves it by up to one spike.  Also
+    :meth:`hhfast.SimResult.count_rate`.  Formerly ``spike_rate`` (and the sweep metric and
+    ``window_metrics`` key ``rate``), still answered with a :class:`~hhfast.errors.RenamedWarning`.
 ``isi_rate``
     1 / mean ISI = (count - 1) / (last - first), with first and last the first and last spike
     inside the window.  Not quantised, independent of where the window cuts the train: the
@@ -27,10 +31,11 @@ import numpy as np
 
 from . import _checks as C
 from . import config
-from .errors import InputTypeError, InputValueError
-from .result import SimResult
+from .errors import InputTypeError, InputValueError, warn_renamed
+from .result import COUNT_RATE_IS, RENAMED_METRICS, SimResult
 
 __all__ = [
+    "count_rate",
     "spike_rate",
     "isi_rate",
     "isi_mean",
@@ -50,10 +55,17 @@ __all__ = [
 QUIET, TRANSIENT, SUSTAINED = 0, 1, 2
 
 
-def spike_rate(res: SimResult) -> np.ndarray:
-    """Spikes in the analysis window divided by its duration (Hz), per neuron."""
+def count_rate(res: SimResult) -> np.ndarray:
+    """Count rate (Hz), per neuron: spikes in the analysis window divided by its duration
+    (not 1 / mean ISI: that is :func:`isi_rate`)."""
     C.sim_result("res", res)
-    return res.rate()
+    return res.count_rate()
+
+
+def spike_rate(res: SimResult) -> np.ndarray:
+    """Deprecated name of :func:`count_rate` (warns :class:`~hhfast.errors.RenamedWarning`)."""
+    warn_renamed("hhfast.analysis.spike_rate", "hhfast.analysis.count_rate", COUNT_RATE_IS)
+    return count_rate(res)
 
 
 def isi_mean(res: SimResult) -> np.ndarray:
@@ -163,14 +175,25 @@ def sustained_rate(res: SimResult) -> np.ndarray:
     return np.where(is_sustained(res), isi_rate(res), 0.0)
 
 
+class _Metrics(dict):
+    """The dict of :func:`window_metrics`; a renamed key still answers ``m[old]``, warning."""
+
+    def __missing__(self, key):
+        if key in RENAMED_METRICS:
+            warn_renamed(f"the metric {key!r}", repr(RENAMED_METRICS[key]), COUNT_RATE_IS)
+            return self[RENAMED_METRICS[key]]
+        raise KeyError(key)
+
+
 def window_metrics(res: SimResult) -> dict[str, np.ndarray]:
     """The standard per-neuron metrics of a run, each with the batch shape:
-    ``spike_count, rate, isi_rate, isi_mean, isi_cv, first_spike, latency, pattern,
-    sustained_rate, diverged`` (see the module docstring for the rate definitions)."""
+    ``spike_count, count_rate, isi_rate, isi_mean, isi_cv, first_spike, latency, pattern,
+    sustained_rate, diverged`` (see the module docstring for the rate definitions; the old key
+    ``"rate"`` still answers ``m["rate"]``, with a :class:`~hhfast.errors.RenamedWarning`)."""
     C.sim_result("res", res)
-    return {
+    return _Metrics({
         "spike_count": res.spike_count,
-        "rate": spike_rate(res),
+        "count_rate": count_rate(res),
         "isi_rate": isi_rate(res),
         "isi_mean": isi_mean(res),
         "isi_cv": isi_cv(res),
@@ -179,7 +202,7 @@ def window_metrics(res: SimResult) -> dict[str, np.ndarray]:
         "pattern": firing_pattern(res),
         "sustained_rate": sustained_rate(res),
         "diverged": res.diverged,
-    }
+    })
 
 
 def spike_reliability(trains, width: float) -> float:

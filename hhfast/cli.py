@@ -32,13 +32,15 @@ def _save(fig, path, quiet: bool = False) -> None:
 
 
 def _demo(args) -> int:
-    import hhfast as hh
     from hhfast import plotting
+    from hhfast.engine import simulate
+    from hhfast.fi import fi_curve
+    from hhfast.stimulus import gist
 
     out = Path(args.out)
     t0 = time.perf_counter()
-    stim = hh.gist()
-    res = hh.simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method, record="V,n,m,h")
+    stim = gist()
+    res = simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method, record="V,n,m,h")
     elapsed = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)  # after the checks: no folder for refused input
     files = {
@@ -53,7 +55,7 @@ def _demo(args) -> int:
           f"{int(res.spike_count[0])} spikes at {times} ms ({elapsed:.2f} s incl. compile)")
     t0 = time.perf_counter()
     currents = np.linspace(0.0, 30.0, 151)
-    fi = hh.fi_curve(currents, t_stop=1000.0, dt=args.dt, method=args.method, branch="both")
+    fi = fi_curve(currents, t_stop=1000.0, dt=args.dt, method=args.method, branch="both")
     elapsed = time.perf_counter() - t0
     files["fi.png"] = fig = fi.plot()
     _save(fig, out / "fi.png", quiet=True)
@@ -68,9 +70,10 @@ def _fi_summary(fi) -> str:
     def f(v):
         return "none in range" if v is None else f"{v:.4f} µA/cm²"
 
-    if fi.rate_sd is not None:  # a noisy curve: its edges are not located
-        return (f"noisy curve: mean window rate {fi.rate.min():.4g} to {fi.rate.max():.4g} Hz "
-                f"over {fi.info['trials']} trial(s) per current (no onset or block)")
+    if fi.noisy:  # its edges are not located
+        return (f"noisy curve: mean count rate (spikes / window) {fi.count_rate.min():.4g} to "
+                f"{fi.count_rate.max():.4g} Hz over {fi.info['trials']} trial(s) per current "
+                "(no onset or block)")
     text = f"onset {f(fi.onset)}, block {f(fi.block)}"
     if fi.branch == "both":
         band = "none" if fi.band is None else f"{fi.band[0]:.4f}–{fi.band[1]:.4f} µA/cm²"
@@ -98,9 +101,9 @@ def _params(pairs) -> dict:
 
 
 def _preset(name: str):
-    import hhfast as hh
+    from hhfast.model import HHParams
 
-    return hh.HHParams.modern() if name == "modern" else hh.HHParams.classic()
+    return HHParams.modern() if name == "modern" else HHParams.classic()
 
 
 def _noise_args(p) -> None:
@@ -167,7 +170,7 @@ def _channel_summary(what: dict) -> str:
 
 
 def _fi(args) -> int:
-    import hhfast as hh
+    from hhfast.fi import fi_curve
 
     channel = _channel(args)
     args.method = _method(args, channel)
@@ -176,10 +179,10 @@ def _fi(args) -> int:
         raise CLIError(f"--to ({args.to}) must be greater than --from ({args.from_})")
     currents = np.linspace(args.from_, args.to, args.num)
     t0 = time.perf_counter()
-    fi = hh.fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
-                     params=_preset(args.preset), branch=args.branch,
-                     refine=not args.no_refine, **_params(args.param), **_noise(args),
-                     **({"trials": args.trials} if args.trials != 1 else {}), **channel)
+    fi = fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
+                  params=_preset(args.preset), branch=args.branch,
+                  refine=not args.no_refine, **_params(args.param), **_noise(args),
+                  **({"trials": args.trials} if args.trials != 1 else {}), **channel)
     elapsed = time.perf_counter() - t0
     print(f"f-I curve ({args.branch}), {args.num} currents from {args.from_} to {args.to} "
           f"µA/cm², {args.method} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
@@ -196,8 +199,9 @@ def _fi(args) -> int:
 
 
 def _rheobase(args) -> int:
-    import hhfast as hh
     from hhfast import plotting
+    from hhfast.excitability import rheobase
+    from hhfast.stimulus import pulses
 
     args.method = args.method or "rk4"
     _num(args.num)
@@ -205,8 +209,8 @@ def _rheobase(args) -> int:
         raise CLIError(f"need 0 < --width-from < --width-to, got {args.width_from}, {args.width_to}")
     widths = np.geomspace(args.width_from, args.width_to, args.num)
     t0 = time.perf_counter()
-    thr = hh.rheobase([hh.pulses([(0.0, w, 1.0)]) for w in widths], hi=args.hi, dt=args.dt,
-                      method=args.method, params=_preset(args.preset), **_params(args.param))
+    thr = rheobase([pulses([(0.0, w, 1.0)]) for w in widths], hi=args.hi, dt=args.dt,
+                   method=args.method, params=_preset(args.preset), **_params(args.param))
     print(f"strength-duration, {args.num} pulse widths {args.width_from}-{args.width_to} ms, "
           f"{args.method} dt={args.dt} ms: {time.perf_counter() - t0:.2f} s")
     for w, a in zip(widths, thr):
@@ -238,8 +242,9 @@ def _pulse(text: str):
 
 
 def _run(args) -> int:
-    import hhfast as hh
     from hhfast import plotting
+    from hhfast.engine import simulate
+    from hhfast.stimulus import GIST_PULSES, pulses
     from hhfast.tables import trace_csv
 
     channel = _channel(args)
@@ -256,18 +261,18 @@ def _run(args) -> int:
         amp, start, stop = (vals + [0.0, float("inf")][len(vals) - 1:])[:3]
         pieces.append((start, stop, amp))
     if not pieces:
-        pieces = list(hh.stimulus.GIST_PULSES)
-    stim = hh.pulses(pieces)
+        pieces = list(GIST_PULSES)
+    stim = pulses(pieces)
     initial = {k: v for k, v in (("V0", args.V0), ("n0", args.n0), ("m0", args.m0),
                                  ("h0", args.h0)) if v is not None}
     t0 = time.perf_counter()
     # with channel noise the state is V and the open fractions (the gates are not kept)
     record = "V,K_open,Na_open" if channel else "V,n,m,h"
-    res = hh.simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
-                      params=_preset(args.preset), record=record,
-                      record_every=args.record_every, threshold=args.threshold,
-                      spike_rearm=args.spike_rearm,
-                      **_params(args.param), **initial, **_noise(args), **channel)
+    res = simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
+                   params=_preset(args.preset), record=record,
+                   record_every=args.record_every, threshold=args.threshold,
+                   spike_rearm=args.spike_rearm,
+                   **_params(args.param), **initial, **_noise(args), **channel)
     elapsed = time.perf_counter() - t0
     times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
     print(f"{args.method} dt={args.dt} ms, {args.t_stop} ms: {int(res.spike_count[0])} spikes "
@@ -398,8 +403,7 @@ def _load_toml(path: Path) -> dict:
 
 
 def _sweep(args) -> int:
-    import hhfast as hh
-    from hhfast.sweeps import sweep_from_spec
+    from hhfast.sweeps import sweep, sweep_from_spec
 
     if args.verify:
         if args.spec or args.plot:
@@ -442,8 +446,8 @@ def _sweep(args) -> int:
                 client = Client(cluster)
             print(f"dask: {len(client.nthreads())} workers ({client.dashboard_link})")
         t0 = time.perf_counter()
-        ds = hh.sweep(grid, client=client, progress=not args.no_progress,
-                      overwrite=args.overwrite, **kw)
+        ds = sweep(grid, client=client, progress=not args.no_progress,
+                   overwrite=args.overwrite, **kw)
         elapsed = time.perf_counter() - t0
     finally:
         if client is not None:
@@ -452,13 +456,16 @@ def _sweep(args) -> int:
             cluster.close()
     done = int(ds["done"].sum())
     print(f"{done} of {grid.size} points done in {elapsed:.1f} s")
-    for name in ("spike_count", "rate", "diverged"):
+    # "rate": the count rate of a store made before issue 18 (docs/architecture.md §5)
+    for name in ("spike_count", "count_rate", "rate", "sustained_rate", "diverged"):
         if name in ds:
             v = ds[name].where(ds["done"])
             print(f"  {name}: min {float(v.min()):.4g}, max {float(v.max()):.4g}, "
                   f"mean {float(v.mean()):.4g}")
+    shown = next((v for v in ("count_rate", "rate", "sustained_rate", "isi_rate") if v in ds),
+                 "spike_count")
     print(f"store: {store}  (hhfast.open_sweep({str(store)!r}); "
-          f"plot: hhfast sweep --plot {store} rate)")
+          f"plot: hhfast sweep --plot {store} {shown})")
     return 0
 
 
@@ -469,11 +476,11 @@ def _verify(args) -> int:
 def _verify_store(store: str) -> int:
     """``hhfast verify STORE`` / ``hhfast sweep --verify STORE``: exit 1 if anything is
     damaged (chunks, marked not done; or the metadata, reported with the recovery)."""
-    import hhfast as hh
+    from hhfast.sweeps import verify_sweep
     from hhfast.sweeps.store import DamagedStoreError
 
     try:
-        damaged = hh.verify_sweep(store)
+        damaged = verify_sweep(store)
     except DamagedStoreError as e:  # damaged metadata: a report, exit 1 as for chunks
         print(f"{store}: damaged metadata:")
         for problem in e.problems:
@@ -491,11 +498,11 @@ def _verify_store(store: str) -> int:
 
 
 def _sweep_plot(args) -> int:
-    import hhfast as hh
     from hhfast import plotting
+    from hhfast.sweeps import open_sweep
 
     store, var = args.plot
-    ds = hh.open_sweep(store)
+    ds = open_sweep(store)
     for item in args.sel or []:
         name, eq, value = item.partition("=")
         if not eq or name not in ds.indexes:
@@ -530,7 +537,7 @@ def _explore(args) -> int:
 
 
 def _warmup(args) -> int:
-    import hhfast as hh
+    from hhfast.engine import warmup
 
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
     models = args.channel_noise
@@ -538,8 +545,8 @@ def _warmup(args) -> int:
         from hhfast.kernels import CHANNEL_MODELS
 
         models = list(CHANNEL_MODELS)
-    spent = hh.warmup(methods=args.method, dtypes=dtypes, progress=not args.no_progress,
-                      channel_noise=models or ())
+    spent = warmup(methods=args.method, dtypes=dtypes, progress=not args.no_progress,
+                   channel_noise=models or ())
     for (m, d), sec in spent.items():
         print(f"{m:24s} {d:8s} {sec:7.2f} s")
     return 0
@@ -578,14 +585,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", default="rest", choices=["rest", "both"],
                    help="rest: step from rest; both: quiet and firing branches + bistable band")
     p.add_argument("--t-stop", type=float, default=1000.0,
-                   help="ms at each current (default 1000; rate over the last half)")
+                   help="ms at each current (default 1000; the rate, 1 / mean ISI where the "
+                        "firing is sustained, over the last half)")
     p.add_argument("--no-refine", action="store_true",
                    help="skip the bisection of onset, block and band edges")
     p.add_argument("--out", help="PNG of the curve")
     p.add_argument("--csv", help="CSV of the curve")
     _noise_args(p)
     p.add_argument("--trials", type=int, default=1,
-                   help="noisy trials per current (mean rate; default 1)")
+                   help="noisy trials per current (the curve is then the mean count rate, "
+                        "spikes / window; default 1)")
     _channel_args(p)
     p.set_defaults(func=_fi)
 

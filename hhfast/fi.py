@@ -22,13 +22,15 @@ Protocols (``branch``):
     the equilibrium loses stability, from the Jacobian's eigenvalues, refined by Brent's
     method).
 
-The rate is :func:`hhfast.analysis.sustained_rate` over the analysis window (1 / mean ISI where
-the firing is sustained, 0 elsewhere).  ``onset`` is the lowest current with sustained firing and
-``block`` the current above which sustained firing stops (depolarisation block), both refined by
-batched bisection when the grid brackets them.  A spike is a crossing of the run's threshold
-(default 50 mV above rest): near the upper Hopf point (~154.5 µA/cm² in classic HH) the
-oscillation shrinks continuously, so ``block`` is where its peak falls below the threshold
-(~88 µA/cm² with the default); the Hopf points themselves are in ``hopf``.
+The curve's rate is :func:`hhfast.analysis.sustained_rate` over the analysis window (1 / mean
+ISI where the firing is sustained, 0 elsewhere), :attr:`FICurve.sustained_rate`; a noisy curve's
+is the count rate (spikes in the window / its duration, mean over trials),
+:attr:`FICurve.count_rate` (docs/architecture.md §5).  ``onset`` is the lowest current with
+sustained firing and ``block`` the current above which sustained firing stops (depolarisation
+block), both refined by batched bisection when the grid brackets them.  A spike is a crossing
+of the run's threshold (default 50 mV above rest): near the upper Hopf point (~154.5 µA/cm² in
+classic HH) the oscillation shrinks continuously, so ``block`` is where its peak falls below
+the threshold (~88 µA/cm² with the default); the Hopf points themselves are in ``hopf``.
 """
 
 from __future__ import annotations
@@ -37,13 +39,12 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import brentq
 
 from . import _checks as C
 from . import config
-from .analysis import SUSTAINED, firing_pattern, isi_cv, spike_rate, sustained_rate
+from .analysis import SUSTAINED, count_rate, firing_pattern, isi_cv, sustained_rate
 from .engine import simulate
-from .errors import InputError, InputTypeError, InputValueError
+from .errors import InputError, InputTypeError, InputValueError, warn_renamed
 from .excitability import batched_bisection
 from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
 from .stimulus import ramp, step
@@ -53,20 +54,35 @@ __all__ = ["FICurve", "fi_curve", "equilibrium_stability", "hopf_currents"]
 BRANCHES = ("rest", "both")
 
 
+#: the FICurve attributes renamed in issue 18 -> their new names (docs/architecture.md §5)
+_RENAMED = {"rate_quiet": "sustained_rate_quiet", "rate_firing": "sustained_rate_firing",
+            "rate_trials": "count_rate_trials", "rate_sd": "count_rate_sd"}
+_WHY = ("sustained_rate: 1 / mean ISI where the firing is sustained, else 0; count_rate: spikes "
+        "in the window / its duration")
+
+
 @dataclass
 class FICurve:
     """An f–I curve (see :func:`fi_curve`).
+
+    Two rates, each under its own name (docs/architecture.md §5): a deterministic curve holds
+    the *sustained rate* (1 / mean ISI where the firing is sustained, 0 elsewhere), a noisy one
+    the *count rate* (spikes in the window / its duration, mean over trials); the other is
+    None.  The old attribute ``rate`` (whichever of the two the curve holds), and ``rate_quiet``,
+    ``rate_firing``, ``rate_trials``, ``rate_sd`` still answer, with a
+    :class:`~hhfast.errors.RenamedWarning`.
 
     Attributes
     ----------
     current : ndarray
         Currents (µA/cm²), increasing.
-    rate : ndarray
-        Sustained firing rate (Hz) at each current: the rest protocol for ``branch="rest"``, the
-        firing branch for ``branch="both"``.
+    sustained_rate : ndarray or None
+        Sustained firing rate (Hz) at each current, 1 / mean ISI in the window where the firing
+        is sustained, else 0 (:func:`hhfast.analysis.sustained_rate`): the rest protocol for
+        ``branch="rest"``, the firing branch for ``branch="both"``.  None for a noisy curve.
     pattern : ndarray of int8
-        :func:`hhfast.analysis.firing_pattern` of the runs behind ``rate`` (0 quiet,
-        1 transient, 2 sustained).
+        :func:`hhfast.analysis.firing_pattern` of the runs behind the rate (0 quiet,
+        1 transient, 2 sustained; a noisy curve: the most frequent over trials).
     onset : float or None
         Lowest current with sustained firing (µA/cm²); None if none in the range.
     block : float or None
@@ -74,8 +90,9 @@ class FICurve:
         range does not reach it.
     branch : str
         ``"rest"`` or ``"both"``.
-    rate_quiet, rate_firing : ndarray or None
-        The two branches (``branch="both"`` only); ``rate_firing is rate``.
+    sustained_rate_quiet, sustained_rate_firing : ndarray or None
+        The sustained rates (Hz) of the two branches (``branch="both"`` only);
+        ``sustained_rate_firing is sustained_rate``.
     band : tuple of float or None
         ``(fold, hopf)``: the bistable band (``branch="both"`` only, None if the firing branch
         starts where the equilibrium loses stability).
@@ -86,27 +103,49 @@ class FICurve:
         How it was made: ``t_stop, dt, method, window, params, i_high, elapsed`` (and the
         noise: ``noise_sigma, noise_tau, seed, trials``; with channel noise also
         ``channel_noise, area`` (µm²), ``rho_Na, rho_K`` (channels per µm²)).
-    rate_trials, rate_sd, isi_cv : ndarray or None
-        Noisy curves only: the window rate (Hz, spikes in the window over its length) of each
-        trial, shape ``(trials, currents)``; its standard deviation over trials (ddof 1; 0 for
-        one trial); the mean over trials of the inter-spike-interval CV (NaN where no trial
-        has two ISIs).  ``rate`` is then the mean window rate over trials.
+    count_rate : ndarray or None
+        Noisy curves only: the count rate (Hz, spikes in the window over its length) at each
+        current, mean over trials.
+    count_rate_trials, count_rate_sd, isi_cv : ndarray or None
+        Noisy curves only: the count rate of each trial, shape ``(trials, currents)``; its
+        standard deviation over trials (ddof 1; 0 for one trial); the mean over trials of the
+        inter-spike-interval CV (NaN where no trial has two ISIs).
     """
 
     current: np.ndarray
-    rate: np.ndarray
+    sustained_rate: np.ndarray | None
     pattern: np.ndarray
     onset: float | None
     block: float | None
     branch: str = "rest"
-    rate_quiet: np.ndarray | None = None
-    rate_firing: np.ndarray | None = None
+    sustained_rate_quiet: np.ndarray | None = None
+    sustained_rate_firing: np.ndarray | None = None
     band: tuple[float, float] | None = None
     hopf: np.ndarray = field(default_factory=lambda: np.zeros(0))
     info: dict = field(default_factory=dict)
-    rate_trials: np.ndarray | None = None
-    rate_sd: np.ndarray | None = None
+    count_rate: np.ndarray | None = None
+    count_rate_trials: np.ndarray | None = None
+    count_rate_sd: np.ndarray | None = None
     isi_cv: np.ndarray | None = None
+
+    @property
+    def noisy(self) -> bool:
+        """True for a noisy curve (its rate is :attr:`count_rate`, not :attr:`sustained_rate`)."""
+        return self.sustained_rate is None
+
+    @property
+    def rate(self) -> np.ndarray:
+        """Deprecated: :attr:`sustained_rate`, or :attr:`count_rate` for a noisy curve."""
+        new = "count_rate" if self.noisy else "sustained_rate"
+        warn_renamed("FICurve.rate", f"FICurve.{new} for this curve", _WHY)
+        return getattr(self, new)
+
+    def __getattr__(self, name: str):
+        # the other renamed attributes (only reached when normal lookup fails)
+        if name in _RENAMED:
+            warn_renamed(f"FICurve.{name}", f"FICurve.{_RENAMED[name]}", _WHY)
+            return getattr(self, _RENAMED[name])
+        raise AttributeError(f"'FICurve' object has no attribute {name!r}")
 
     def plot(self, ax=None):
         """Draw the curve (both branches and the band, when present); returns the Figure."""
@@ -116,8 +155,10 @@ class FICurve:
 
     def to_csv(self, path=None) -> str:
         """Write the curve as CSV (``#`` comment lines with onset, block, band, Hopf points,
-        then columns ``current_uA_cm2, rate_Hz, pattern`` and, for ``branch="both"``,
-        ``rate_quiet_Hz, rate_firing_Hz``).  Returns the text; writes it to ``path`` if given."""
+        then columns ``current_uA_cm2, sustained_rate_Hz, pattern`` and, for
+        ``branch="both"``, ``sustained_rate_quiet_Hz, sustained_rate_firing_Hz``; a noisy
+        curve ``current_uA_cm2, count_rate_Hz, pattern, count_rate_sd_Hz, isi_cv``).  Returns
+        the text; writes it to ``path`` if given."""
         buf = io.StringIO()
         buf.write(f"# hhfast f-I curve, branch={self.branch}\n")
         for k in ("t_stop", "dt", "method", "window", "params"):
@@ -128,19 +169,21 @@ class FICurve:
             band = "none" if self.band is None else f"{self.band[0]:.6g}, {self.band[1]:.6g}"
             buf.write(f"# band_uA_cm2: {band}\n")
             buf.write(f"# hopf_uA_cm2: {', '.join(f'{h:.6g}' for h in self.hopf) or 'none'}\n")
-            cols = [self.current, self.rate, self.pattern, self.rate_quiet, self.rate_firing]
-            buf.write("current_uA_cm2,rate_Hz,pattern,rate_quiet_Hz,rate_firing_Hz\n")
-        elif self.rate_sd is not None:  # a noisy curve: mean over trials, spread, ISI CV
+            cols = [self.current, self.sustained_rate, self.pattern, self.sustained_rate_quiet,
+                    self.sustained_rate_firing]
+            buf.write("current_uA_cm2,sustained_rate_Hz,pattern,sustained_rate_quiet_Hz,"
+                      "sustained_rate_firing_Hz\n")
+        elif self.noisy:  # mean count rate over trials, spread, ISI CV
             for k in ("noise_sigma", "noise_tau", "seed", "trials"):
                 buf.write(f"# {k}: {self.info.get(k)}\n")
             if self.info.get("channel_noise") is not None:
                 for k in ("channel_noise", "area", "rho_Na", "rho_K"):
                     buf.write(f"# {k}: {self.info[k]}\n")
-            cols = [self.current, self.rate, self.pattern, self.rate_sd, self.isi_cv]
-            buf.write("current_uA_cm2,rate_Hz,pattern,rate_sd_Hz,isi_cv\n")
+            cols = [self.current, self.count_rate, self.pattern, self.count_rate_sd, self.isi_cv]
+            buf.write("current_uA_cm2,count_rate_Hz,pattern,count_rate_sd_Hz,isi_cv\n")
         else:
-            cols = [self.current, self.rate, self.pattern]
-            buf.write("current_uA_cm2,rate_Hz,pattern\n")
+            cols = [self.current, self.sustained_rate, self.pattern]
+            buf.write("current_uA_cm2,sustained_rate_Hz,pattern\n")
         for row in zip(*cols, strict=True):
             buf.write(",".join(_fmt(v) for v in row) + "\n")
         text = buf.getvalue()
@@ -207,6 +250,8 @@ def hopf_currents(currents, params: HHParams | None = None, growth=None) -> np.n
     """Currents (µA/cm²) where the equilibrium changes stability (a Hopf point for HH: a complex
     pair crosses the imaginary axis), located between consecutive ``currents`` where the sign
     of the largest real part changes and refined by Brent's method to ~1e-10 µA/cm²."""
+    from scipy.optimize import brentq  # here, not at import (docs/architecture.md §1)
+
     p = HHParams.classic() if params is None else params
     currents = np.asarray(currents, dtype=float)
     if growth is None:
@@ -242,10 +287,10 @@ def _channel_options(model, given: dict) -> dict:
 
 
 def _noisy_curve(cur, t_stop, win, trials, noise, common, channel) -> FICurve:
-    """``trials`` noisy runs per current from rest: mean window rate, spread, ISI CV."""
+    """``trials`` noisy runs per current from rest: mean count rate, spread, ISI CV."""
     res = simulate(step(), t_stop=t_stop, amplitude=np.broadcast_to(cur, (trials, cur.size)),
                    window=win, **common, **noise, **channel)
-    rates = spike_rate(res)
+    rates = count_rate(res)
     cv = isi_cv(res)
     ok = np.isfinite(cv)
     n_ok = ok.sum(axis=0)
@@ -253,12 +298,12 @@ def _noisy_curve(cur, t_stop, win, trials, noise, common, channel) -> FICurve:
     pat = firing_pattern(res)
     pattern = np.array([np.bincount(pat[:, i], minlength=3).argmax() for i in range(cur.size)],
                        dtype=np.int8)
-    return FICurve(cur, rates.mean(axis=0), pattern, None, None, "rest",
+    return FICurve(cur, None, pattern, None, None, "rest",
                    info=dict(t_stop=t_stop, dt=common["dt"], method=common["method"],
                              window=win, params=common["params"].as_dict(), trials=trials,
                              **noise, **channel),
-                   rate_trials=rates,
-                   rate_sd=rates.std(axis=0, ddof=1) if trials > 1 else np.zeros(cur.size),
+                   count_rate=rates.mean(axis=0), count_rate_trials=rates,
+                   count_rate_sd=rates.std(axis=0, ddof=1) if trials > 1 else np.zeros(cur.size),
                    isi_cv=cv_mean)
 
 
@@ -318,14 +363,14 @@ def fi_curve(
         Current noise of every neuron (as in :func:`hhfast.simulate`; README, "Noise").  A
         noisy curve (``noise_sigma > 0`` or ``trials > 1``) takes ``branch="rest"``, runs
         ``trials`` independent trials per current (trial id ``k * len(currents) + i``) and
-        reports the mean window rate, its spread and the ISI CV; no refinement of the edges
+        reports the mean count rate (spikes / window), its spread and the ISI CV; no refinement of the edges
         (``onset``, ``block`` are None).
     trials : int
         Independent noisy trials per current.
     channel_noise : {None, "channel", "shielding", "subunit"}
         Channel noise of a membrane patch (as in :func:`hhfast.simulate`; README, "Channel
         noise"): the curve is then noisy like one with current noise (``branch="rest"``,
-        ``trials`` trials per current, mean window rate, spread, ISI CV, no refinement) and
+        ``trials`` trials per current, mean count rate, spread, ISI CV, no refinement) and
         runs with ``method="euler"`` (Euler–Maruyama).
     area, rho_Na, rho_K : float, optional
         With ``channel_noise`` only: the patch area (µm², default 100) and the Na and K
@@ -425,7 +470,7 @@ def fi_curve(
         V0=y0[0], n0=y0[1], m0=y0[2], h0=y0[3], **common,
     )
     rate_all, pattern_all = sustained_rate(res), firing_pattern(res)
-    rate_quiet, rate_firing = rate_all[:N], rate_all[N:]
+    quiet, firing = rate_all[:N], rate_all[N:]
     sustained = pattern_all[N:] == SUSTAINED
 
     hold = config.FOLD_HOLD_MS
@@ -448,8 +493,8 @@ def fi_curve(
     band = (fold, low_hopf) if fold is not None and low_hopf is not None and fold < low_hopf \
         else None
     return FICurve(
-        cur, rate_firing, pattern_all[N:], fold, block, "both",
-        rate_quiet=rate_quiet, rate_firing=rate_firing, band=band, hopf=hopf,
+        cur, firing, pattern_all[N:], fold, block, "both",
+        sustained_rate_quiet=quiet, sustained_rate_firing=firing, band=band, hopf=hopf,
         info=dict(t_stop=t_stop, dt=dt, method=method, window=(w0, w1), params=p.as_dict(),
                   i_high=i_high, ramp_ms=T),
     )

@@ -655,13 +655,15 @@ def markov(
     values = C.per_neuron_values(params, per_neuron, threshold)
     values.update(C.channel_values(per_neuron, "markov"))
     if "clamp_V" in per_neuron:
+        refused = InputTypeError(f"clamp_V must be a voltage (mV) or an array of them (NaN = "
+                                 f"free), got {per_neuron['clamp_V']!r}")
         try:
-            if np.asarray(per_neuron["clamp_V"]).dtype == bool:
-                raise TypeError
-            cv = np.asarray(per_neuron["clamp_V"], dtype=float)
+            given = np.asarray(per_neuron["clamp_V"])
+            cv = given.astype(float)
         except (TypeError, ValueError):
-            raise InputTypeError(f"clamp_V must be a voltage (mV) or an array of them (NaN = free), "
-                            f"got {per_neuron['clamp_V']!r}") from None
+            raise refused from None
+        if given.dtype == bool:
+            raise refused
         if np.isinf(cv).any():
             raise InputValueError(f"clamp_V must be finite (or NaN = free), got {cv!r}")
         values["clamp_V"] = cv

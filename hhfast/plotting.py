@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputValueError
-from .result import SimResult
+from .errors import InputValueError, warn_renamed
+from .result import COUNT_RATE_IS, RENAMED_METRICS, SimResult
 
 
 def _axes(ax, **fig_kw):
@@ -120,32 +120,46 @@ def raster_plot(res: SimResult, neurons=None, y=None, ylabel: str = "neuron", ax
     return fig
 
 
+#: the axis labels of the two rates (docs/architecture.md §5): each plot says which one it shows
+SUSTAINED_RATE_LABEL = "sustained rate, 1 / mean ISI (Hz)"
+COUNT_RATE_LABEL = "count rate, spikes / window (Hz)"
+#: the axis label of each rate a sweep stores (docs/architecture.md §5)
+RATE_LABELS = {"count_rate": COUNT_RATE_LABEL, "rate": COUNT_RATE_LABEL,
+               "isi_rate": "ISI rate, 1 / mean ISI (Hz)", "sustained_rate": SUSTAINED_RATE_LABEL}
+
+
 def fi_plot(fi, ax=None):
-    """An f–I curve (:class:`hhfast.FICurve`): rate (Hz) against current (µA/cm²).  For
-    ``branch="both"`` the quiet and firing branches, the bistable band shaded and the Hopf
-    points marked; onset and block as dotted lines."""
+    """An f–I curve (:class:`hhfast.FICurve`): its rate (Hz) against current (µA/cm²), the
+    axis naming which rate: the sustained rate (1 / mean ISI where the firing is sustained) of
+    a deterministic curve, the count rate (spikes in the window / its duration, mean over
+    trials) of a noisy one.  For ``branch="both"`` the quiet and firing branches, the bistable
+    band shaded and the Hopf points marked; onset and block as dotted lines."""
     fig, ax = _axes(ax, figsize=(6.5, 4))
     if fi.branch == "both":
         if fi.band is not None:
             lo, hi = fi.band
             ax.axvspan(lo, hi, color="0.85", zorder=0,
                        label=f"bistable band {lo:.3f}–{hi:.3f} µA/cm²")
-        ax.plot(fi.current, fi.rate_firing, "-", color="C3", lw=1.8,
+        ax.plot(fi.current, fi.sustained_rate_firing, "-", color="C3", lw=1.8,
                 label="firing branch (ramp down on the cycle)")
-        ax.plot(fi.current, fi.rate_quiet, "--", color="C0", lw=1.4,
+        ax.plot(fi.current, fi.sustained_rate_quiet, "--", color="C0", lw=1.4,
                 label="quiet branch (from the equilibrium)")
         for k, h in enumerate(fi.hopf):
             ax.axvline(h, color="C0", ls=":", lw=1,
                        label="Hopf point (eigenvalues)" if k == 0 else None)
+    elif fi.sustained_rate is None:  # a noisy curve
+        trials = fi.info.get("trials", 1)
+        ax.plot(fi.current, fi.count_rate, "-", color="C3", lw=1.8,
+                label=f"step from rest, mean of {trials} trial{'s' if trials != 1 else ''}")
     else:
-        ax.plot(fi.current, fi.rate, "-", color="C3", lw=1.8, label="step from rest")
+        ax.plot(fi.current, fi.sustained_rate, "-", color="C3", lw=1.8, label="step from rest")
     for v, name in ((fi.onset, "onset"), (fi.block, "block")):
         if v is not None:
             ax.axvline(v, color="k", ls=":", lw=0.8)
             ax.annotate(f"{name} {v:.3f}", (v, 0), xytext=(3, 3), textcoords="offset points",
                         rotation=90, fontsize="small", va="bottom")
     ax.set_xlabel("I (µA/cm²)")
-    ax.set_ylabel("sustained rate (Hz)")
+    ax.set_ylabel(COUNT_RATE_LABEL if fi.sustained_rate is None else SUSTAINED_RATE_LABEL)
     ax.set_title(f"f–I curve ({fi.info.get('method', '')}, dt={fi.info.get('dt', '')} ms)")
     ax.set_ylim(bottom=0)
     ax.legend(loc="lower right", fontsize="small")
@@ -165,8 +179,12 @@ def strength_duration_plot(widths, rheobase, ax=None):
 
 
 def rate_heatmap(x, y, rate, xlabel: str = "I (µA/cm²)", ylabel: str = "gK (mS/cm²)",
-                 ax=None):
-    """Heat map of a rate (Hz) over a 2-D grid: ``rate[i, j]`` at ``x[i]``, ``y[j]``."""
+                 ax=None, label: str = "rate (Hz)"):
+    """Heat map of a rate (Hz) over a 2-D grid: ``rate[i, j]`` at ``x[i]``, ``y[j]``.
+
+    ``label`` (the colour bar's) should say which rate it is, e.g. :data:`SUSTAINED_RATE_LABEL`
+    for :func:`hhfast.sustained_rate`, :data:`COUNT_RATE_LABEL` for
+    :func:`hhfast.analysis.count_rate` (docs/architecture.md §5)."""
     fig, ax = _axes(ax, figsize=(6.5, 4.5))
     rate = np.asarray(rate, dtype=float)
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -174,7 +192,7 @@ def rate_heatmap(x, y, rate, xlabel: str = "I (µA/cm²)", ylabel: str = "gK (mS
         raise InputValueError(f"rate must have shape (len(x), len(y)) = {(x.size, y.size)}, "
                          f"got {rate.shape}")
     mesh = ax.pcolormesh(x, y, rate.T, shading="nearest", cmap="viridis")
-    fig.colorbar(mesh, ax=ax, label="rate (Hz)")
+    fig.colorbar(mesh, ax=ax, label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return fig
@@ -215,6 +233,11 @@ def sweep_plot(ds, var: str, ax=None):
 
     Select down to one or two dimensions first (``ds.sel(gK=36)``) for larger grids.
     """
+    new = RENAMED_METRICS.get(var)
+    if new is not None and var not in ds.data_vars and new in ds.data_vars:
+        # a store made since the rename holds the metric under its new name
+        warn_renamed(f"the metric {var!r}", repr(new), COUNT_RATE_IS)
+        var = new
     if var not in ds.data_vars or var == "done":
         names = [k for k in ds.data_vars if k != "done"]
         raise InputValueError(f"var must be one of the sweep's metrics {names}, got {var!r}")
@@ -223,6 +246,8 @@ def sweep_plot(ds, var: str, ax=None):
         raise InputValueError(f"{var!r} has a spike dimension; plot one spike with .isel(spike=0)")
     units = da.attrs.get("units", "")
     label = f"{var} ({units})" if units not in ("", "1") else var
+    if var in RATE_LABELS:  # a rate: the axis says which one (a store made before issue 18
+        label = RATE_LABELS[var]  # calls the count rate "rate")
     values = np.asarray(da.where(ds["done"]).values, dtype=float)
     axes = list(ds.attrs.get("axes", da.dims))
     if da.dims == ("point",) and len(axes) >= 2:

@@ -25,7 +25,6 @@ import importlib
 import math
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from . import _checks as C
 from . import config
@@ -50,23 +49,22 @@ _MOVED = {
     "StabilityLimit": "stability",
 }
 
-#: references living in their own module -> that module (imported on first use)
-_LAZY = {"markov": "hhfast.markov"}
-
-__all__ = ["solve", "dense_state", "SCIPY_METHODS", *_MOVED, *_LAZY]
+__all__ = ["solve", "dense_state", "SCIPY_METHODS", "markov", *_MOVED]  # noqa: F822
 
 
 def __getattr__(name):
     # the accuracy layer sits above the solver: import it on first use of a moved name
     if name in _MOVED:
         return getattr(importlib.import_module(f"hhfast.accuracy.{_MOVED[name]}"), name)
-    if name in _LAZY:  # the exact Markov-chain reference for channel noise
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "markov":  # the exact Markov-chain reference for channel noise, its own module
+        from .markov import markov
+
+        return markov
     raise AttributeError(f"module 'hhfast.reference' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_MOVED) | set(_LAZY))
+    return sorted(set(globals()) | set(_MOVED) | {"markov"})
 
 
 def _rounding(t: float) -> float:
@@ -75,6 +73,8 @@ def _rounding(t: float) -> float:
 
 
 def _one(stim, t_start, t_stop, p, amplitude, bias, y0, thr, rearm, rtol, atol, method, armed):
+    from scipy.integrate import solve_ivp  # here, not at import: ~0.3 s (docs/architecture.md §1)
+
     edges = [t for t in stim.edges if t_start < t < t_stop]
     bounds = [t_start, *edges, t_stop]
     y = np.asarray(y0, dtype=float)

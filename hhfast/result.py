@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _checks as C
-from .errors import InputValueError
+from . import _values as C
+from .errors import InputValueError, warn_renamed
 
 
 class SpikeTimes:
@@ -60,6 +60,13 @@ class SpikeTimes:
                 f"spikes stored")
 
 
+#: metric names renamed in issue 18 -> their new names: a sweep's metrics, the keys of
+#: ``analysis.window_metrics`` (docs/architecture.md §5)
+RENAMED_METRICS = {"rate": "count_rate"}
+#: what tells the count rate from the ISI rate, for the renamed names' warnings
+COUNT_RATE_IS = "spikes in the window / its duration, beside isi_rate = 1 / mean ISI"
+
+
 @dataclass
 class SimResult:
     """The outcome of :func:`hhfast.simulate`.
@@ -110,7 +117,7 @@ class SimResult:
     stop_time : ndarray or None
         Adaptive methods: the time (ms) at which the ``max_steps`` guard stopped each neuron,
         NaN for neurons it did not stop.  The window statistics of a stopped neuron
-        (:meth:`rate`, :attr:`window_span`, the ``hhfast.analysis`` metrics) cover only the
+        (:meth:`count_rate`, :attr:`window_span`, the ``hhfast.analysis`` metrics) cover only the
         window up to it.
     rtol, atol : float or None
         Adaptive methods: the tolerances of the run.
@@ -193,7 +200,13 @@ class SimResult:
         return np.broadcast_to(np.maximum(self._computed_until(w1) - w0, 0.0), self.shape)
 
     def rate(self, t0: float | None = None, t1: float | None = None) -> np.ndarray:
-        """Firing rate (Hz) per neuron: spikes in ``[t0, t1)`` divided by its duration.
+        """Deprecated name of :meth:`count_rate` (warns :class:`~hhfast.errors.RenamedWarning`)."""
+        warn_renamed("SimResult.rate", "SimResult.count_rate", COUNT_RATE_IS)
+        return self.count_rate(t0, t1)
+
+    def count_rate(self, t0: float | None = None, t1: float | None = None) -> np.ndarray:
+        """Count rate (Hz) per neuron: spikes in ``[t0, t1)`` divided by its duration
+        (not 1 / mean ISI: that is :func:`hhfast.analysis.isi_rate`; docs/architecture.md §5).
 
         Without arguments, the run's analysis window (exact whatever the spike count).  With
         another window, the stored spike times are used; neurons whose stored times may miss

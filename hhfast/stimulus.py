@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks as C
+from . import _values as C
 from . import config
 from .errors import InputError, InputTypeError, InputValueError
 
@@ -300,12 +300,13 @@ def pulses(spec: Sequence[tuple[float, float, float]]) -> Stimulus:
     ``amplitude = 1``).  ``stop`` may be ``inf``.
     """
     pieces = []
+    refused = InputTypeError(f"pulses expects a list of (start, stop, amplitude), got {spec!r}")
+    if isinstance(spec, (str, bytes)):
+        raise refused
     try:
-        if isinstance(spec, (str, bytes)):
-            raise TypeError
         items = list(spec)
     except TypeError:
-        raise InputTypeError(f"pulses expects a list of (start, stop, amplitude), got {spec!r}") from None
+        raise refused from None
     for i, item in enumerate(items):
         try:
             start, stop, amp = item

@@ -131,7 +131,7 @@ def _targets():
         ("reference.dense_state", R.dense_state,
          dict(pieces=lambda: _res().info["dense"][0], t=0.5), (),
          _accepts({"t": {"shape"}})),
-        ("SimResult.rate", lambda t0=None, t1=None: _res().rate(t0, t1), dict(), (),
+        ("SimResult.count_rate", lambda t0=None, t1=None: _res().count_rate(t0, t1), dict(), (),
          _accepts({"t1": {"inf"}})),
         ("spike_reliability", A.spike_reliability,
          dict(trains=[[1.0, 2.0], [1.0, 2.5]], width=1.0), (),
@@ -139,7 +139,7 @@ def _targets():
         ("latency", A.latency, dict(res=lambda: _res()), (),
          _accepts({"onset": {"negative", "huge"}})),
         *[(f"analysis.{f}", getattr(A, f), dict(res=lambda: _res()), (), _accepts())
-          for f in ("spike_rate", "isi_mean", "isi_rate", "isi_cv", "firing_pattern",
+          for f in ("count_rate", "isi_mean", "isi_rate", "isi_cv", "firing_pattern",
                     "is_sustained", "sustained_rate", "window_metrics")],
         ("pulses", hh.pulses, dict(spec=[(0.0, 1.0, 1.0)]), (), _accepts()),  # "pulses[i]..."
         ("step", hh.step, dict(), (), _accepts(

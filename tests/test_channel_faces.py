@@ -25,17 +25,17 @@ def test_channel_fi_curve_is_the_mean_over_trials_of_channel_noise_runs(tmp_path
     assert fi.info["method"] == "euler"  # the default with channel noise
     assert fi.info["channel_noise"] == "channel" and fi.info["area"] == 40.0
     assert fi.info["rho_K"] == 20.0 and fi.info["rho_Na"] == 60.0  # the default density
-    assert fi.onset is None and fi.rate_trials.shape == (4, 3)
+    assert fi.onset is None and fi.count_rate_trials.shape == (4, 3)
     # independent path: one simulate call, trial id k * len(cur) + i as fi_curve documents
     res = hh.simulate(hh.step(), 60.0, method="euler", amplitude=np.tile(cur, (4, 1)),
                       channel_noise="channel", area=40.0, rho_K=20.0, seed=3,
                       trial=np.arange(12).reshape(4, 3), window=(30.0, 60.0), max_spikes=0)
-    np.testing.assert_array_equal(fi.rate_trials, res.window_count / 0.03)  # Hz over 30 ms
-    np.testing.assert_array_equal(fi.rate, fi.rate_trials.mean(axis=0))
-    assert fi.rate[-1] > 0  # 10 µA/cm² fires
+    np.testing.assert_array_equal(fi.count_rate_trials, res.window_count / 0.03)  # Hz over 30 ms
+    np.testing.assert_array_equal(fi.count_rate, fi.count_rate_trials.mean(axis=0))
+    assert fi.count_rate[-1] > 0  # 10 µA/cm² fires
     text = fi.to_csv(tmp_path / "fi.csv")
     assert "# channel_noise: channel\n" in text and "# area: 40.0\n" in text
-    assert "current_uA_cm2,rate_Hz,pattern,rate_sd_Hz,isi_cv" in text
+    assert "current_uA_cm2,count_rate_Hz,pattern,count_rate_sd_Hz,isi_cv" in text
 
 
 def test_channel_noise_fires_below_the_deterministic_onset():
@@ -45,10 +45,10 @@ def test_channel_noise_fires_below_the_deterministic_onset():
     # (SE = sd over trials / sqrt(24), printed in the assertion message).
     cur = np.array([3.0])
     det = hh.fi_curve(np.array([0.0, 3.0, 8.0]), t_stop=200.0, dt=0.01, method="euler")
-    assert det.onset is not None and 3.0 < det.onset and det.rate[1] == 0.0
+    assert det.onset is not None and 3.0 < det.onset and det.sustained_rate[1] == 0.0
     fi = hh.fi_curve(cur, t_stop=200.0, **CH, area=30.0, seed=1, trials=24)
-    se = fi.rate_sd[0] / math.sqrt(24)
-    assert fi.rate[0] > 5 * se > 0, (fi.rate[0], se)
+    se = fi.count_rate_sd[0] / math.sqrt(24)
+    assert fi.count_rate[0] > 5 * se > 0, (fi.count_rate[0], se)
 
 
 @pytest.mark.parametrize("kw, exc, match", [
@@ -104,7 +104,7 @@ def test_cli_fi_with_channel_noise(tmp_path, capsys):
     assert rows.shape == (3, 5) and "# method: euler" in text
     fi = hh.fi_curve(np.linspace(0, 10, 3), t_stop=40.0, channel_noise="channel", area=40.0,
                      trials=3)
-    np.testing.assert_allclose(rows[:, 1], fi.rate, rtol=1e-9)
+    np.testing.assert_allclose(rows[:, 1], fi.count_rate, rtol=1e-9)
 
 
 @pytest.mark.parametrize("argv, match", [
@@ -141,10 +141,10 @@ AMPS = np.array([0.0, 5.0])
 def test_channel_sweep_over_area_equals_simulate_at_each_point_bitwise():
     g = hh.grid(area=AREAS, amplitude=AMPS)
     ds = hh.sweep(g, hh.step(start=1.0), **RUN, **CH, rho_K=20.0, chunk_size=2, batch_size=4,
-                  metrics=["spike_count", "rate", "first_spike", "isi_cv", "diverged"],
+                  metrics=["spike_count", "count_rate", "first_spike", "isi_cv", "diverged"],
                   progress=False)
     assert ds.attrs["method"] == "euler" and ds.attrs["channel_noise"] == "channel"
-    flat = {k: ds[k].values.reshape(-1) for k in ("spike_count", "rate", "first_spike",
+    flat = {k: ds[k].values.reshape(-1) for k in ("spike_count", "count_rate", "first_spike",
                                                  "isi_cv", "diverged")}
     for i in range(g.size):  # trial id = the flat grid index
         a, x = AREAS[i // AMPS.size], AMPS[i % AMPS.size]

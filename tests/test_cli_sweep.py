@@ -15,7 +15,7 @@ t_stop = 30.0
 dt = 0.025
 method = "expeuler"
 window = [10.0, 30.0]
-metrics = ["spike_count", "rate"]
+metrics = ["spike_count", "count_rate"]
 chunk_size = 8
 
 [stimulus]
@@ -50,13 +50,13 @@ def test_sweep_command_writes_a_store(spec, tmp_path, capsys):
     amps = np.linspace(0.0, 20.0, 11)
     res = hh.simulate(hh.step(start=2.0), t_stop=30.0, dt=0.025, method="expeuler",
                       window=(10.0, 30.0), amplitude=amps[:, None], gK=np.array([30.0, 36.0]))
-    assert np.array_equal(ds.rate.values, analysis.spike_rate(res))
+    assert np.array_equal(ds.count_rate.values, analysis.count_rate(res))
     assert np.array_equal(ds.spike_count.values, res.spike_count)
     png = tmp_path / "rate.png"
-    assert main(["sweep", "--plot", str(store), "rate", "--out", str(png)]) == 0
+    assert main(["sweep", "--plot", str(store), "count_rate", "--out", str(png)]) == 0
     assert png.stat().st_size > 10_000
     png1 = tmp_path / "line.png"
-    assert main(["sweep", "--plot", str(store), "rate", "--sel", "gK=36", "--out",
+    assert main(["sweep", "--plot", str(store), "count_rate", "--sel", "gK=36", "--out",
                  str(png1)]) == 0
     assert png1.exists()
     assert main(["sweep", "--plot", str(store), "rates"]) == 2

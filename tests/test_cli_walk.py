@@ -57,7 +57,7 @@ CASES = [
     (["explore", "--port", "70000"], "--port"),
     (["sweep"], "SPEC"),
     (["sweep", "missing.toml"], "missing.toml"),
-    (["sweep", "--plot", "missing.zarr", "rate"], "missing.zarr"),
+    (["sweep", "--plot", "missing.zarr", "count_rate"], "missing.zarr"),
     (["sweep", "--verify", "missing.zarr"], "missing.zarr"),
     (["sweep", "good.toml", "--workers", "0"], "--workers"),
     (["sweep", "good.toml", "--scheduler", "garbage"], "--scheduler"),

@@ -174,7 +174,7 @@ def test_max_steps_stop_time_window_statistics_and_continuation():
     with pytest.warns(StepLimitWarning, match=f"1 of 2 neurons were stopped by max_steps={cap}"):
         res = hh.simulate(hh.step(), 150.0, max_steps=cap, **kw)
     assert not res.step_limited[1] and np.isnan(res.stop_time[1])
-    assert res.window_span[1] == 130.0 and res.rate()[1] == 0.0
+    assert res.window_span[1] == 130.0 and res.count_rate()[1] == 0.0
     stop = res.stop_time[0]
     assert res.step_limited[0] and 40.0 < stop < 140.0, stop
     # the frozen state is the unlimited run's state at the stop time (dense output, rtol 1e-8)
@@ -184,8 +184,8 @@ def test_max_steps_stop_time_window_statistics_and_continuation():
     t = full.spike_times[0]
     n = np.sum((t >= 20.0) & (t < stop))
     assert res.window_count[0] == n and res.window_span[0] == pytest.approx(stop - 20.0)
-    assert res.rate()[0] == pytest.approx(n / ((stop - 20.0) * 1e-3), rel=1e-12)
-    assert res.rate(30.0, 140.0)[0] == pytest.approx(
+    assert res.count_rate()[0] == pytest.approx(n / ((stop - 20.0) * 1e-3), rel=1e-12)
+    assert res.count_rate(30.0, 140.0)[0] == pytest.approx(
         np.sum((t >= 30.0) & (t < stop)) / ((stop - 30.0) * 1e-3), rel=1e-12)
     # still firing when the computation stopped: sustained, at the full run's rate (not cut
     # by the lost part of the window)
@@ -197,7 +197,7 @@ def test_max_steps_stop_time_window_statistics_and_continuation():
     # stopped before the window opened: no rate rather than 0 Hz
     with pytest.warns(StepLimitWarning):
         early = hh.simulate(hh.step(), 150.0, max_steps=50, **kw)
-    assert early.stop_time[0] < 20.0 and np.isnan(early.rate()[0])
+    assert early.stop_time[0] < 20.0 and np.isnan(early.count_rate()[0])
 
 
 @pytest.mark.parametrize("kw, match", [

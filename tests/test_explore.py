@@ -109,7 +109,7 @@ def test_presets_do_what_their_names_say():
     # every rate scales by 3^((T - 6.3)/10): warmer, faster spiking at the same current
     warm = res("Temperature effect (18.5 °C)")
     cold = res("Temperature effect (18.5 °C)", temperature=6.3)
-    assert warm.rate()[0] > 1.5 * cold.rate()[0] > 0
+    assert warm.count_rate()[0] > 1.5 * cold.count_rate()[0] > 0
 
 
 # -- the Panel app object (no browser) -------------------------------------------------------------

@@ -224,7 +224,7 @@ def test_fi_view_never_blocks_the_controls(browser, url):
     assert f"bistable band: {band}" in state.inner_text()
     got = page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name('hh-fi')"
                         ".data.firing)")
-    np.testing.assert_allclose(got, fi.rate_firing, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got, fi.sustained_rate_firing, rtol=0, atol=1e-9)
     page.close()
 
 

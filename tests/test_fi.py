@@ -53,9 +53,9 @@ def test_rest_onset_against_reference_and_published(rest_curve):
     # window starting at slightly different spikes of a train that is not perfectly periodic
     # yet this close to the fold
     k = int(np.argmin(np.abs(fi.current - 6.30)))
-    assert fi.rate[k] == pytest.approx(ref_isi_rate(above, 300.0), rel=1e-3)
-    assert 45 < fi.rate[k] < 60  # HH jumps to ~50 Hz at onset (type II excitability)
-    assert np.all(fi.rate[fi.current < 6.25] == 0)
+    assert fi.sustained_rate[k] == pytest.approx(ref_isi_rate(above, 300.0), rel=1e-3)
+    assert 45 < fi.sustained_rate[k] < 60  # HH jumps to ~50 Hz at onset (type II excitability)
+    assert np.all(fi.sustained_rate[fi.current < 6.25] == 0)
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +72,10 @@ def test_band_edges_published(both_curve):
     # the quiet branch is silent below the Hopf point and fires above it; the firing branch
     # fires all the way down to the fold; in between, both coexist
     c = fb.current
-    assert np.all(fb.rate_quiet[c < hi] == 0) and np.all(fb.rate_quiet[c > hi] > 0)
-    assert np.all(fb.rate_firing[c > lo] > 40) and np.all(fb.rate_firing[c < lo] == 0)
+    assert np.all(fb.sustained_rate_quiet[c < hi] == 0) and np.all(fb.sustained_rate_quiet[c > hi] > 0)
+    assert np.all(fb.sustained_rate_firing[c > lo] > 40) and np.all(fb.sustained_rate_firing[c < lo] == 0)
     # above the Hopf point the only attractor is the cycle: both branches give the same rate
-    np.testing.assert_allclose(fb.rate_quiet[c > hi], fb.rate_firing[c > hi], rtol=1e-3)
+    np.testing.assert_allclose(fb.sustained_rate_quiet[c > hi], fb.sustained_rate_firing[c > hi], rtol=1e-3)
 
 
 def test_band_same_in_modern_convention(both_curve):
@@ -87,7 +87,7 @@ def test_band_same_in_modern_convention(both_curve):
     assert fm.band[0] == pytest.approx(both_curve.band[0], abs=2e-3)
     assert fm.band[1] == pytest.approx(both_curve.band[1], abs=1e-5)
     # rates differ only by round-off in the shifted voltages (spike times to ~1e-9 ms)
-    np.testing.assert_allclose(fm.rate_firing, both_curve.rate_firing, rtol=1e-6)
+    np.testing.assert_allclose(fm.sustained_rate_firing, both_curve.sustained_rate_firing, rtol=1e-6)
 
 
 def test_fold_against_reference(both_curve):
@@ -137,17 +137,18 @@ def test_block_against_reference():
     ref = reference.solve(hh.step(), 200.0, amplitude=np.array([b - 0.5, b + 0.5]), **REF)
     assert np.sum(ref.spike_times[0] >= 100) >= 10
     assert np.sum(ref.spike_times[1] >= 100) == 0
-    assert np.all(fi.rate[fi.current > b] == 0) and np.all(fi.rate[fi.current < b] > 100)
+    assert np.all(fi.sustained_rate[fi.current > b] == 0) and np.all(fi.sustained_rate[fi.current < b] > 100)
 
 
 def test_fi_curve_csv_and_repr(both_curve, tmp_path):
     text = both_curve.to_csv(tmp_path / "fi.csv")
     assert (tmp_path / "fi.csv").read_text() == text
     lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
-    assert lines[0] == "current_uA_cm2,rate_Hz,pattern,rate_quiet_Hz,rate_firing_Hz"
+    assert lines[0] == ("current_uA_cm2,sustained_rate_Hz,pattern,sustained_rate_quiet_Hz,"
+                        "sustained_rate_firing_Hz")
     data = np.loadtxt(lines[1:], delimiter=",")
     np.testing.assert_allclose(data[:, 0], both_curve.current)
-    np.testing.assert_allclose(data[:, 3], both_curve.rate_quiet, rtol=1e-9)
+    np.testing.assert_allclose(data[:, 3], both_curve.sustained_rate_quiet, rtol=1e-9)
     assert f"band_uA_cm2: {both_curve.band[0]:.6g}" in text
     assert "band=(6.26" in repr(both_curve)
 

@@ -36,7 +36,7 @@ def test_rates_against_stored_spike_times(runs):
     # stored times, not from the kernels' window accumulators
     assert analysis.isi_rate(res)[2] == pytest.approx(1e3 * (s.size - 1) / (s[-1] - s[0]),
                                                       rel=1e-12)
-    assert analysis.spike_rate(res)[2] == pytest.approx(s.size / 0.2, rel=1e-12)
+    assert analysis.count_rate(res)[2] == pytest.approx(s.size / 0.2, rel=1e-12)
     assert analysis.isi_cv(res)[2] == pytest.approx(np.std(np.diff(s)) / np.diff(s).mean(),
                                                     rel=1e-6, abs=1e-9)
 
@@ -54,5 +54,5 @@ def test_latency_against_reference(runs):
 
 def test_window_metrics_keys(runs):
     m = analysis.window_metrics(runs[2])
-    for k in ("latency", "pattern", "sustained_rate", "isi_rate", "rate"):
+    for k in ("latency", "pattern", "sustained_rate", "isi_rate", "count_rate"):
         assert m[k].shape == (4,)

@@ -141,11 +141,11 @@ def test_windows_within_the_run_after_continuation():
         hh.simulate(S, 100.0, amplitude=10.0, window=(60.0, 200.0), **kw)
     more = hh.simulate(S, 100.0, amplitude=10.0, **kw)
     with pytest.raises(ValueError, match="t0"):
-        more.rate(0.0, 50.0)
+        more.count_rate(0.0, 50.0)
     # the exact O(1) window statistics agree with counting the stored times over the run
     times = more.spike_times[0]
-    assert more.rate()[0] == pytest.approx(times.size / 0.050, rel=1e-12)
-    assert more.rate(50.0, math.inf)[0] == more.rate(50.0, 100.0)[0] == more.rate()[0]
+    assert more.count_rate()[0] == pytest.approx(times.size / 0.050, rel=1e-12)
+    assert more.count_rate(50.0, math.inf)[0] == more.count_rate(50.0, 100.0)[0] == more.count_rate()[0]
 
 
 def test_rate_windows_outside_the_run_are_refused():
@@ -154,12 +154,12 @@ def test_rate_windows_outside_the_run_are_refused():
     assert n >= 3  # 10 µA/cm² fires repetitively (period ~14.6 ms)
     for t0, t1 in ((-100, 100), (100, 200), (10, 60)):
         with pytest.raises(ValueError, match="rate window"):
-            res.rate(t0, t1)
+            res.count_rate(t0, t1)
     for bad in ("a", True, math.nan):
         with pytest.raises((TypeError, ValueError), match="t0"):
-            res.rate(bad, 10.0)
+            res.count_rate(bad, 10.0)
     # t1 = inf is the run's end (it used to divide by an infinite duration: 0 Hz)
-    assert res.rate(0.0, math.inf)[0] == pytest.approx(n / 0.050, rel=1e-12)
+    assert res.count_rate(0.0, math.inf)[0] == pytest.approx(n / 0.050, rel=1e-12)
 
 
 def test_window_within_is_one_shared_check():
@@ -343,7 +343,7 @@ def test_cli_internal_error_prints_the_traceback_and_asks_for_a_report(tmp_path,
     def broken(*a, **k):
         return None + 1  # an internal TypeError, raised by Python, not by a check
 
-    monkeypatch.setattr(hh, "simulate", broken)
+    monkeypatch.setattr(hh.engine, "simulate", broken)  # what the CLI calls
     code = cli.main(["run", "--out", str(tmp_path / "r.png")])
     err = capsys.readouterr().err
     assert code == cli.EXIT_INTERNAL
@@ -356,7 +356,7 @@ def test_cli_unexpected_exceptions_are_not_user_errors(tmp_path, capsys, monkeyp
     def broken(*a, **k):
         raise exc
 
-    monkeypatch.setattr(hh, "fi_curve", broken)
+    monkeypatch.setattr(hh.fi, "fi_curve", broken)  # what the CLI calls
     code = cli.main(["fi", "--num", "2"])
     err = capsys.readouterr().err
     assert code == cli.EXIT_INTERNAL and "Traceback" in err and type(exc).__name__ in err
@@ -364,14 +364,18 @@ def test_cli_unexpected_exceptions_are_not_user_errors(tmp_path, capsys, monkeyp
 
 def test_no_check_raises_a_plain_value_or_type_error():
     """Every input check raises an InputError (so the CLI sorts user errors by class alone):
-    no ``raise ValueError(`` / ``raise TypeError(`` is left in the package, the kernel
-    registry (for method authors) included."""
+    no ``raise ValueError`` / ``raise TypeError`` is left anywhere in the package (every
+    subpackage, the kernel registry for method authors included), called or bare, not even
+    as a control-flow step caught a line later."""
     import re
     from pathlib import Path
 
     root = Path(hh.__file__).parent
-    plain = re.compile(r"raise (ValueError|TypeError)\(")
-    found = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+    files = sorted(root.rglob("*.py"))
+    assert {"_checks.py", "kernels/spec.py", "sweeps/spec.py", "accuracy/orders.py",
+            "explorer/app.py"} <= {p.relative_to(root).as_posix() for p in files}
+    plain = re.compile(r"\braise\s+(ValueError|TypeError)\b")
+    found = [f"{p.relative_to(root)}:{i}" for p in files
              for i, line in enumerate(p.read_text().splitlines(), 1) if plain.search(line)]
     assert not found, found
 
@@ -381,7 +385,7 @@ def test_cli_plain_value_error_is_an_internal_error(tmp_path, capsys, monkeypatc
     def broken(*a, **k):
         np.reshape(np.arange(3), (2, 2))
 
-    monkeypatch.setattr(hh, "fi_curve", broken)
+    monkeypatch.setattr(hh.fi, "fi_curve", broken)  # what the CLI calls
     code = cli.main(["fi", "--num", "2"])
     err = capsys.readouterr().err
     assert code == cli.EXIT_INTERNAL and "Traceback" in err and "ValueError" in err

@@ -322,7 +322,7 @@ def test_noisy_sweep_is_bitwise_whatever_the_chunking_and_equals_simulate():
     run = dict(t_stop=30.0, dt=0.01, method="euler", noise_sigma=2.0, seed=77, progress=False)
     a = hh.sweep(g, hh.step(), chunk_size=2, batch_size=2, **run)
     b = hh.sweep(g, hh.step(), chunk_size=21, batch_size=21, **run)
-    for k in ("spike_count", "first_spike", "rate"):
+    for k in ("spike_count", "first_spike", "count_rate"):
         np.testing.assert_array_equal(a[k].values, b[k].values, err_msg=k)
     # the same points by simulate, trial = the trial axis value (amplitude-major)
     res = hh.simulate(hh.step(), 30.0, dt=0.01, method="euler", noise_sigma=2.0, seed=77,
@@ -352,15 +352,15 @@ def test_cli_run_takes_noise(tmp_path, capsys):
 def test_noisy_fi_curve_is_the_mean_over_trials_of_the_noisy_runs():
     cur = np.array([2.0, 5.0, 8.0, 12.0])
     fi = hh.fi_curve(cur, t_stop=200.0, method="euler", noise_sigma=3.0, seed=4, trials=5)
-    assert fi.rate_trials.shape == (5, 4) and fi.onset is None and fi.info["trials"] == 5
+    assert fi.count_rate_trials.shape == (5, 4) and fi.onset is None and fi.info["trials"] == 5
     res = hh.simulate(hh.step(), 200.0, method="euler", amplitude=np.tile(cur, (5, 1)),
                       noise_sigma=3.0, seed=4, max_spikes=0, window=(100.0, 200.0))
     rates = res.window_count / 0.1  # spikes per 100 ms -> Hz
-    np.testing.assert_array_equal(fi.rate_trials, rates)
-    np.testing.assert_allclose(fi.rate, rates.mean(axis=0), rtol=1e-15)
-    np.testing.assert_allclose(fi.rate_sd, rates.std(axis=0, ddof=1), rtol=1e-15)
-    assert fi.rate[-1] > 40.0 and np.all(fi.rate_sd >= 0)  # fires at 12 µA/cm²
-    assert np.all((fi.isi_cv[fi.rate > 40] > 0) & (fi.isi_cv[fi.rate > 40] < 1))
+    np.testing.assert_array_equal(fi.count_rate_trials, rates)
+    np.testing.assert_allclose(fi.count_rate, rates.mean(axis=0), rtol=1e-15)
+    np.testing.assert_allclose(fi.count_rate_sd, rates.std(axis=0, ddof=1), rtol=1e-15)
+    assert fi.count_rate[-1] > 40.0 and np.all(fi.count_rate_sd >= 0)  # fires at 12 µA/cm²
+    assert np.all((fi.isi_cv[fi.count_rate > 40] > 0) & (fi.isi_cv[fi.count_rate > 40] < 1))
     with pytest.raises(ValueError, match="branch='rest'"):
         hh.fi_curve(cur, t_stop=200.0, noise_sigma=1.0, branch="both")
     with pytest.raises(ValueError, match="trials"):

@@ -28,8 +28,8 @@ def _fi_both():
     c = np.linspace(0.0, 20.0, 5)
     return FICurve(c, np.array([0, 0, 70, 80, 90.0]), np.array([0, 0, 2, 2, 2], np.int8),
                    onset=6.26, block=None, branch="both",
-                   rate_quiet=np.array([0, 0, 0, 80, 90.0]),
-                   rate_firing=np.array([0, 0, 70, 80, 90.0]), band=(6.26, 9.78),
+                   sustained_rate_quiet=np.array([0, 0, 0, 80, 90.0]),
+                   sustained_rate_firing=np.array([0, 0, 70, 80, 90.0]), band=(6.26, 9.78),
                    hopf=np.array([9.78]), info={"method": "rk4", "dt": 0.01})
 
 
@@ -39,8 +39,8 @@ def test_fi_plot_both_branches_and_band():
     assert fi.plot(ax=ax) is fig
     lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 5]
     assert len(lines) == 2  # quiet and firing branches
-    np.testing.assert_array_equal(lines[0].get_ydata(), fi.rate_firing)
-    np.testing.assert_array_equal(lines[1].get_ydata(), fi.rate_quiet)
+    np.testing.assert_array_equal(lines[0].get_ydata(), fi.sustained_rate_firing)
+    np.testing.assert_array_equal(lines[1].get_ydata(), fi.sustained_rate_quiet)
     spans = [p for p in ax.patches if p.get_label().startswith("bistable band")]
     assert len(spans) == 1
     span = spans[0]  # a Rectangle (matplotlib >= 3.9) or a Polygon (older)

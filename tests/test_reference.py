@@ -117,7 +117,7 @@ def test_reference_window_statistics_match_the_kernels():
     np.testing.assert_allclose(ref.window_first, res.window_first, atol=1e-5)
     np.testing.assert_allclose(ref.window_last, res.window_last, atol=1e-5)
     np.testing.assert_allclose(ref.window_isi_sumsq, res.window_isi_sumsq, rtol=1e-5)
-    np.testing.assert_allclose(ref.rate(), res.rate())
+    np.testing.assert_allclose(ref.count_rate(), res.count_rate())
 
 
 def test_compare_rejects_bad_input(gist_refs):

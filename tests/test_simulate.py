@@ -108,11 +108,11 @@ def test_window_statistics_equal_those_of_the_stored_spikes():
         if inw.size:
             assert res.window_first[i] == inw[0] and res.window_last[i] == inw[-1]
             assert res.window_isi_sumsq[i] == pytest.approx(np.sum(np.diff(inw) ** 2), rel=1e-12)
-    np.testing.assert_allclose(res.rate(), res.window_count / 0.3)
-    np.testing.assert_allclose(res.rate(100, 400), res.rate())
+    np.testing.assert_allclose(res.count_rate(), res.window_count / 0.3)
+    np.testing.assert_allclose(res.count_rate(100, 400), res.count_rate())
     few = hh.simulate(hh.step(), 500, amplitude=amp, max_spikes=2)
     with pytest.raises(ValueError, match="max_spikes"):
-        few.rate(100, 400)
+        few.count_rate(100, 400)
 
 
 def test_threshold_rearming_counts_each_crossing_once():

@@ -130,8 +130,8 @@ def test_fi_curve_passes_the_margin_on():
     # a margin below the AHP trough (re-arm level under -12 mV) never re-arms: no sustained
     # firing anywhere, where the default fires at 10 µA/cm²
     cur = np.array([2.0, 10.0])
-    assert hh.fi_curve(cur, t_stop=100.0).rate[1] > 50
-    assert (hh.fi_curve(cur, t_stop=100.0, spike_rearm=70.0).rate == 0).all()
+    assert hh.fi_curve(cur, t_stop=100.0).sustained_rate[1] > 50
+    assert (hh.fi_curve(cur, t_stop=100.0, spike_rearm=70.0).sustained_rate == 0).all()
 
 
 def test_noisy_rate_converges_in_dt():

@@ -102,7 +102,7 @@ def test_sweep_is_bitwise_one_simulate_call_whatever_the_chunking(chunk, batch):
     ref = reference()
     ds = hh.sweep(hh.grid(amplitude=AMPS, gK=GKS), hh.step(start=2.0), **RUN, chunk_size=chunk,
                   batch_size=batch, progress=False)
-    assert ds.rate.dims == ("amplitude", "gK")
+    assert ds.count_rate.dims == ("amplitude", "gK")
     assert np.array_equal(ds.amplitude, AMPS) and np.array_equal(ds.gK, GKS)
     assert_same(ds, ref)
     assert bool(ds.done.all())
@@ -116,7 +116,7 @@ def test_table_grid_matches_simulate_at_those_points():
     res = hh.simulate(hh.step(start=2.0), amplitude=amps, gK=gks, **RUN)
     ds = hh.sweep(hh.grid(points={"amplitude": amps, "gK": gks}), hh.step(start=2.0), **RUN,
                   chunk_size=3, progress=False)
-    assert ds.rate.dims == ("point",)
+    assert ds.count_rate.dims == ("point",)
     assert np.array_equal(ds.gK.values, gks)
     assert_same(ds, analysis.window_metrics(res))
 
@@ -186,7 +186,7 @@ def test_store_resumes_only_unfinished_chunks(tmp_path):
     z = zarr.open_group(str(path), mode="r+")
     assert tuple(z["done"].chunks) == (2, 3)
     z["done"][4:8] = False
-    z["rate"][4:8] = -5.0
+    z["count_rate"][4:8] = -5.0
     z["spike_count"][4:8] = 99
     untouched = {k: v for k, v in before.items() if not k.endswith(("/2/0", "/3/0"))}
     assert len(untouched) == len(before) - 2 > 0
@@ -233,7 +233,7 @@ def test_unfinished_points_read_as_fill_values(tmp_path):
     ds = hh.open_sweep(path)
     assert ds.spike_count.dtype == np.int64  # not promoted to float64 by a fill value
     masked = ds.where(ds.done)
-    assert np.isnan(masked.rate[0:2]).all() and not np.isnan(masked.rate[2:]).any()
+    assert np.isnan(masked.count_rate[0:2]).all() and not np.isnan(masked.count_rate[2:]).any()
 
 
 KILL_SCRIPT = textwrap.dedent("""
@@ -283,7 +283,7 @@ def test_kill_mid_sweep_then_resume_is_identical(tmp_path, sig):
     partial = hh.open_sweep(path)  # readable as it was left
     finished = partial.done.values
     assert finished.any() and not finished.all()
-    assert np.array_equal(partial.rate.values[finished], ref["rate"][finished], equal_nan=True)
+    assert np.array_equal(partial.count_rate.values[finished], ref["count_rate"][finished], equal_nan=True)
     ds = hh.sweep(hh.grid(amplitude=amps, gK=gks), hh.step(start=2.0), **run, chunk_size=32,
                   batch_size=32, store=str(path), progress=False)
     assert_same(ds, ref)

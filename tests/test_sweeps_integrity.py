@@ -183,7 +183,7 @@ def test_marks_are_taken_back_when_the_store_changes_hands_mid_write(tmp_path, m
     grp["done"][...] = False
     run_id = grp.attrs[sstore.RUN_ATTR]
     monkeypatch.setattr(sstore, "_current_run", lambda store: "another run")
-    out = {"spike_count": np.arange(4), "rate": np.ones(4)}
+    out = {"spike_count": np.arange(4), "count_rate": np.ones(4)}
     out = {k: out.get(k, np.zeros(4, dtype=sstore.METRICS[k][0]))
            for k in grp.attrs["metrics"]}
     with pytest.raises(SweepStoreError, match="replaced or taken over"):
@@ -202,9 +202,9 @@ def test_damaged_chunks_are_reported_marked_and_recomputed(tmp_path, refs):
     path = tmp_path / "s.zarr"
     ds = sweep_of(path, STEP["X"])  # chunks (1, 32): chunk (i, 0) holds amplitude row i
     assert bool(ds.done.all())
-    codecs = json.loads((path / "rate" / "zarr.json").read_text())["codecs"]
+    codecs = json.loads((path / "count_rate" / "zarr.json").read_text())["codecs"]
     assert any(c["name"] == "zstd" and c["configuration"]["checksum"] for c in codecs)
-    f = chunk_file(path, "rate", (3, 0))
+    f = chunk_file(path, "count_rate", (3, 0))
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])  # truncated
     chunk_file(path, "spike_count", (7, 0)).unlink()  # deleted
     chunk_file(path, "diverged", (8, 0)).unlink()  # deleted, though it is all fill (False)
@@ -218,7 +218,7 @@ def test_damaged_chunks_are_reported_marked_and_recomputed(tmp_path, refs):
     damaged = hh.verify_sweep(path)
     got = {d.index: d.problems for d in damaged}
     assert set(got) == {(3, 0), (7, 0), (8, 0), (11, 0), (20, 0)}
-    assert set(got[(3, 0)]) == {"rate"} and got[(3, 0)]["rate"].startswith("unreadable")
+    assert set(got[(3, 0)]) == {"count_rate"} and got[(3, 0)]["count_rate"].startswith("unreadable")
     assert got[(7, 0)] == {"spike_count": "missing"} and got[(8, 0)] == {"diverged": "missing"}
     assert set(got[(11, 0)]) == {"isi_mean"} and "checksum" in got[(11, 0)]["isi_mean"]
     assert set(got[(20, 0)]) == {"done"}
@@ -254,13 +254,13 @@ def test_resume_recomputes_damaged_chunks_it_would_skip(tmp_path, refs):
     altered chunk) or returned the fill value as a done result (a deleted one)."""
     path = tmp_path / "s.zarr"
     sweep_of(path, STEP["X"])
-    f = chunk_file(path, "rate", (4, 0))
+    f = chunk_file(path, "count_rate", (4, 0))
     b = bytearray(f.read_bytes())
     b[len(b) // 2] ^= 0x04
     f.write_bytes(bytes(b))
     chunk_file(path, "spike_count", (9, 0)).unlink()
     with pytest.warns(UserWarning, match=r"2 done chunks were damaged \(chunk \(4, 0\) "
-                      r"\(points 128\.\.159\): rate: unreadable.*chunk \(9, 0\).*missing"):
+                      r"\(points 128\.\.159\): count_rate: unreadable.*chunk \(9, 0\).*missing"):
         ds = sweep_of(path, STEP["X"])
     assert_same(ds, refs["X"])
     assert bool(ds.done.all())
@@ -272,10 +272,10 @@ def test_cli_verify_prints_damaged_chunks_and_exits_nonzero(tmp_path, capsys, re
     sweep_of(path, STEP["X"])
     assert main(["sweep", "--verify", str(path)]) == 0
     assert "no damaged chunks" in capsys.readouterr().out
-    chunk_file(path, "rate", (2, 0)).unlink()
+    chunk_file(path, "count_rate", (2, 0)).unlink()
     assert main(["sweep", "--verify", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "chunk (2, 0) (points 64..95): rate: missing" in out and "1 damaged" in out
+    assert "chunk (2, 0) (points 64..95): count_rate: missing" in out and "1 damaged" in out
     assert main(["sweep", "--verify", str(path)]) == 0  # marked not done: nothing claimed
     assert main(["sweep", "--verify", str(tmp_path / "nowhere.zarr")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -392,7 +392,7 @@ def test_stores_of_the_previous_format_are_resumed_and_verified(tmp_path, refs):
     g["done"][40:48] = False  # an unfinished tail
     chunk_file(path, "diverged", (3, 0)).unlink()  # all False: the old code never wrote it
     assert hh.verify_sweep(path) == []
-    f = chunk_file(path, "rate", (5, 0))
+    f = chunk_file(path, "count_rate", (5, 0))
     f.write_bytes(f.read_bytes()[:7])
     assert [d.index for d in hh.verify_sweep(path)] == [(5, 0)]
     ds = sweep_of(path, STEP["X"])

@@ -70,12 +70,12 @@ def test_swapped_chunk_files_are_found_within_and_across_variables(tmp_path, ref
     read back as valid data of the wrong points and verify_sweep found nothing."""
     path = tmp_path / "s.zarr"
     sweep_of(path)
-    swap(chunk_file(path, "rate", (3, 0)), chunk_file(path, "rate", (8, 0)))  # same variable
+    swap(chunk_file(path, "count_rate", (3, 0)), chunk_file(path, "count_rate", (8, 0)))  # same variable
     swap(chunk_file(path, "isi_rate", (5, 0)), chunk_file(path, "isi_mean", (5, 0)))  # across
     damaged = hh.verify_sweep(path)
     got = {d.index: d.problems for d in damaged}
     assert set(got) == {(3, 0), (8, 0), (5, 0)}
-    assert set(got[(3, 0)]) == {"rate"} and "checksum mismatch" in got[(3, 0)]["rate"]
+    assert set(got[(3, 0)]) == {"count_rate"} and "checksum mismatch" in got[(3, 0)]["count_rate"]
     assert set(got[(5, 0)]) == {"isi_rate", "isi_mean"}
     assert_same(sweep_of(path), ref)  # the three chunks are recomputed
     assert hh.verify_sweep(path) == []
@@ -128,8 +128,8 @@ def _alter_axis(path):
 DAMAGE = {
     "group zarr.json truncated": (lambda p: _truncate(p, ""), r"its zarr\.json .* unreadable",
                                   "rm -r", False),
-    "array zarr.json truncated": (lambda p: _truncate(p, "rate"),
-                                  r"array 'rate' has unreadable metadata", "overwrite=True", True),
+    "array zarr.json truncated": (lambda p: _truncate(p, "count_rate"),
+                                  r"array 'count_rate' has unreadable metadata", "overwrite=True", True),
     "array missing": (lambda p: shutil.rmtree(p / "isi_mean"), r"array 'isi_mean' is missing",
                       "overwrite=True", True),
     "attribute missing": (lambda p: _drop_attr(p, "metrics"), r"attribute 'metrics' is missing",

@@ -25,13 +25,14 @@ def observed_order(dts, errors) -> float:
     """Least-squares slope of log(error) against log(dt): the observed order of accuracy
     (NaN unless every error is finite and > 0 and there are at least two)."""
     dts = _args.time_steps(dts, "dts")
+    refused = InputTypeError(f"errors must be an array of numbers, got {errors!r}")
     try:  # errors may be inf (a spike count differed) or NaN: data, not refused
         arr = np.asarray(errors)
-        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-            raise TypeError
-        errors = arr.astype(float)
     except (TypeError, ValueError):
-        raise InputTypeError(f"errors must be an array of numbers, got {errors!r}") from None
+        raise refused from None
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise refused
+    errors = arr.astype(float)
     if errors.shape != dts.shape:
         raise InputValueError(f"dts and errors must pair up, one error per dt: got {dts.size} "
                               f"dts and errors of shape {errors.shape}")

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..kernels import METHODS
 from ..model import FIELDS, HHParams
-from . import (
+from ..plotting import SUSTAINED_RATE_LABEL
+from .spec import (
     DEFAULTS,
     KINDS,
     LIMITS,
@@ -207,8 +208,8 @@ class Explorer:
 
         self.fi_src = ColumnDataSource(dict(I=[], quiet=[], firing=[]), name="hh-fi")
         self.f_fi = figure(title="f–I curve (both branches)", x_axis_label="I (µA/cm²)",
-                           y_axis_label="rate (Hz)", height=380, sizing_mode="stretch_width",
-                           tools=tools)
+                           y_axis_label=SUSTAINED_RATE_LABEL, height=380,
+                           sizing_mode="stretch_width", tools=tools)
         self.f_fi.line("I", "firing", source=self.fi_src, color="#d62728", line_width=2,
                        legend_label="firing branch")
         self.f_fi.line("I", "quiet", source=self.fi_src, color="#1f77b4", line_width=2,
@@ -497,7 +498,7 @@ class Explorer:
         self.thr_line.location = HHParams(**{k: s[k] for k in FIELDS}).default_threshold
         self.spk.data = dict(t=times, y=np.full(times.size, self.thr_line.location))
         count = int(res.spike_count[0])
-        rate = res.rate()[0]
+        rate = res.count_rate()[0]
         div = " — <b style='color:#c00'>diverged</b> (lower dt or use expeuler)" if bool(
             res.diverged[0]) else ""
         if res.step_limited is not None and bool(res.step_limited[0]):
@@ -506,7 +507,8 @@ class Explorer:
         first = f"{float(res.first_spike[0]):.3f} ms" if count else "—"
         self.summary.object = (
             f"<div class='hh-summary'>spikes: <b id='hh-spike-count'>{count}</b> · first spike: "
-            f"{first} · rate over the run: {rate:.1f} Hz · {s['method']}, dt = {s['dt']:g} ms"
+            f"{first} · count rate over the run (spikes / duration): {rate:.1f} Hz · "
+            f"{s['method']}, dt = {s['dt']:g} ms"
             f"{div}</div>")
         q = self.query(s)
         loc = self._location
@@ -618,7 +620,8 @@ class Explorer:
         if fi is None:
             self.fi_info.object = f"<span class='hh-fi-state' style='color:#c00'>{err}</span>"
             return
-        self.fi_src.data = dict(I=fi.current, quiet=fi.rate_quiet, firing=fi.rate_firing)
+        self.fi_src.data = dict(I=fi.current, quiet=fi.sustained_rate_quiet,
+                                firing=fi.sustained_rate_firing)
         if fi.band is not None:
             self.band.left, self.band.right = fi.band
             self.band.visible = True

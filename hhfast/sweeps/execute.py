@@ -19,8 +19,15 @@ from ..analysis import window_metrics
 from ..engine import simulate
 from ..errors import InputTypeError
 from ..model import HHParams
+from ..result import RENAMED_METRICS
 from .grid import STIM_PREFIX, Grid, _stimuli_for
-from .spec import DEFAULT_METRICS, METRICS, _check_run_options, _check_spec, _dataset
+from .spec import (
+    DEFAULT_METRICS,
+    METRICS,
+    _check_run_options,
+    _check_spec,
+    _dataset,
+)
 from .store import (
     _prepare_store,
     _require_sweep_extra,
@@ -89,7 +96,10 @@ def _run_batch(job: _Job):
 def _metrics(res, names) -> dict[str, np.ndarray]:
     base = window_metrics(res)
     extra = {"diverged_time": lambda: res.diverged_time,
-             "spike_times": lambda: res.spike_times.array}
+             "spike_times": lambda: res.spike_times.array,
+             # the renamed metric, still stored under its old name when asked for (the
+             # warning was given once, when the spec was checked)
+             **{old: (lambda new=new: base[new]) for old, new in RENAMED_METRICS.items()}}
     out = {}
     for k in names:
         v = np.asarray(base[k] if k in base else extra[k]())

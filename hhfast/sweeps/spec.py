@@ -12,9 +12,11 @@ import numpy as np
 from .. import _checks as C
 from .. import analysis, config
 from .._checks import PER_NEURON
-from ..errors import InputTypeError, InputValueError
+from .._version import __version__
+from ..errors import InputTypeError, InputValueError, warn_renamed
 from ..model import FIELDS, HHParams, check_params
 from ..noise import check_seed
+from ..result import COUNT_RATE_IS, RENAMED_METRICS
 from ..stimulus import Stimulus
 from .grid import STIM_PREFIX, Grid, LinearAxis, _check_axis_name, _path, _set_path, grid
 
@@ -22,8 +24,13 @@ from .grid import STIM_PREFIX, Grid, LinearAxis, _check_axis_name, _path, _set_p
 #: points read as; ``done`` marks the finished ones.
 _ALL_METRICS = {
     "spike_count": ("int64", -1, "1", "upward threshold crossings over the whole run"),
-    "rate": ("float64", np.nan, "Hz", "spikes in the analysis window / window duration"),
-    "isi_rate": ("float64", np.nan, "Hz", "1 / mean inter-spike interval in the window"),
+    "count_rate": ("float64", np.nan, "Hz",
+                   "count rate: spikes in the analysis window / window duration"),
+    # the old name of count_rate: still offered (with a RenamedWarning) and readable in stores
+    # that hold it, never a default
+    "rate": ("float64", np.nan, "Hz", "spikes in the analysis window / window duration "
+             "(count_rate under its old name)"),
+    "isi_rate": ("float64", np.nan, "Hz", "ISI rate: 1 / mean inter-spike interval in the window"),
     "isi_mean": ("float64", np.nan, "ms", "mean inter-spike interval in the window"),
     "isi_cv": ("float64", np.nan, "1", "coefficient of variation of the ISIs in the window"),
     "first_spike": ("float64", np.nan, "ms", "time of the first spike"),
@@ -41,7 +48,8 @@ _FI_METRICS = {"latency": "latency", "pattern": "firing_pattern",
 METRICS = {k: v for k, v in _ALL_METRICS.items()
            if k not in _FI_METRICS or hasattr(analysis, _FI_METRICS[k])}
 #: The metrics a sweep keeps by default: those of :func:`hhfast.analysis.window_metrics`.
-DEFAULT_METRICS = tuple(k for k in METRICS if k not in ("diverged_time", "spike_times"))
+DEFAULT_METRICS = tuple(k for k in METRICS
+                        if k not in ("diverged_time", "spike_times", *RENAMED_METRICS))
 
 
 # -- spec: validation and attributes ---------------------------------------------------------------
@@ -49,8 +57,6 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
                 channel_noise=None):
     """Validate everything before any store is touched or kernel compiled; return the spec
     (``_``-prefixed entries are for the run, the others become store attributes)."""
-    from .. import __version__
-
     method, channel_noise = C.method_and_channel(method, channel_noise)
     dt = C.real("dt", dt, positive=True)
     t_stop = C.real("t_stop", t_stop)
@@ -73,6 +79,14 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
             raise InputValueError(f"metrics: unknown metric {m!r}; choose from {list(METRICS)}")
     if len(set(metrics)) != len(metrics):
         raise InputValueError(f"metrics names a metric twice: {list(metrics)!r}")
+    for old, new in RENAMED_METRICS.items():
+        if old in metrics:
+            if new in metrics:
+                raise InputValueError(f"metrics names {new!r} twice: as {new!r} and as its old "
+                                      f"name {old!r}")
+            # at the caller of sweep(): _check_spec <- sweep <- the user
+            warn_renamed(f"the metric {old!r}", repr(new), f"{COUNT_RATE_IS}; this store "
+                         f"will hold it as {old!r}", stacklevel=3)
     keep = "spike_times" in metrics
     max_spikes = C.integer("max_spikes", max_spikes, 1 if keep else 0)  # checked even if unused
     if not keep:
