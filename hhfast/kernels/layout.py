@@ -120,10 +120,19 @@ class NoiseBatch(NamedTuple):
 
 class ChannelBatch(NamedTuple):
     """The channel term's arrays: ``X[NX, N]`` occupancies or gates (initial on entry, final on
-    exit, NaN for a diverged neuron), ``NC[NC_ROWS, N]`` 1/N_K and 1/N_Na."""
+    exit, NaN for a diverged neuron), ``NC[NC_ROWS, N]`` 1/N_K and 1/N_Na, and ``calls``, the
+    Philox calls per step that the model's normals take (:func:`philox_calls`), and whether
+    ``X`` holds gates (a model on gates) rather than occupancies."""
 
     X: np.ndarray
     NC: np.ndarray
+    calls: int
+    gates: bool
+
+
+def philox_calls(sources: int) -> int:
+    """Philox calls per step for ``sources`` normals per step (four normals a call)."""
+    return -(-sources // 4)
 
 
 class AdaptiveBatch(NamedTuple):
