@@ -1,5 +1,5 @@
 """Numba kernels and the registries of methods and channel models; nothing here knows about
-files, plots or Dask (docs/architecture.md §5).
+files, plots or Dask (docs/architecture.md §3).
 
 The registries.  :data:`METHODS` maps each method name to its :class:`~.spec.MethodSpec`
 (step or adaptive kernel, order, kind, parameter check, work-precision range, one-line

@@ -1,6 +1,6 @@
 """The CPU backend's kernels: blocks of ``config.BLOCK`` lanes, ``prange`` over blocks, one
 driver for every fixed-step method and every combination of terms, and the table of compiled
-kernels (docs/architecture.md §5).
+kernels (docs/architecture.md §3).
 
 Layout.  Neurons are processed in blocks of ``BLOCK`` lanes: ``prange`` over blocks, the time
 loop inside, and inside that a lane loop with a constant trip count that LLVM vectorises.  Rare

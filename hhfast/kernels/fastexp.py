@@ -136,7 +136,7 @@ def always_inline(typingctx):
     the callee's bitcode into the caller's module, from the on-disk cache too), so the
     caller's lane loop has no calls and vectorises, while Numba typed and lowered the helper
     once.  Inlining by Numba instead (``inline="always"``) re-typed every helper at every call
-    site of every kernel: most of a kernel's cold compile (docs/architecture.md §5).
+    site of every kernel: most of a kernel's cold compile (docs/architecture.md §3).
     """
     def codegen(context, builder, sig, args):
         builder.function.attributes.add("alwaysinline")

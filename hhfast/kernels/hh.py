@@ -1,7 +1,7 @@
 """The Hodgkin–Huxley model as the kernels evaluate it: rate functions, right-hand side, the
 gates advanced with V frozen.  Scalar functions of one lane's state and its parameter column
 ``pb[:, l]`` (rows ``layout.P_*``): no allocation, no Python objects, so the same source can be
-compiled for another target (docs/architecture.md §5).
+compiled for another target (docs/architecture.md §3).
 
 Each is a ``HOT`` helper (:mod:`.options`): typed once per float type, cached, and inlined by
 LLVM into the lane loops.  Tested against :mod:`hhfast.model` in ``tests/test_kernel_rates.py``.

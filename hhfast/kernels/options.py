@@ -1,4 +1,4 @@
-"""The Numba options every kernel module uses, in one place (docs/architecture.md §5).
+"""The Numba options every kernel module uses, in one place (docs/architecture.md §3).
 
 Compile time is part of the design: Numba types and lowers an ``@njit`` function once per
 signature and caches it on disk, but re-types the body of an ``inline="always"`` function at

@@ -1,4 +1,4 @@
-"""Terms: what the driver composes with a method's step (docs/architecture.md §5).
+"""Terms: what the driver composes with a method's step (docs/architecture.md §3).
 
 A run's terms are what the kernel receives after its :class:`~hhfast.kernels.layout.Batch`,
 and what the driver takes as two arguments ``noise, ch``:

@@ -110,21 +110,24 @@ ChannelScratch = namedtuple("ChannelScratch", "noise x inv zc sqh")
 
 
 # -- the pieces of a step -----------------------------------------------------------------------
-@njit(**INLINE)
+@njit(**HOT)
 def _clip0(x):
+    always_inline()
     return select(x < like(x, 0.0), like(x, 0.0), x)
 
 
-@njit(**INLINE)
+@njit(**HOT)
 def _move(a, b, xi, xj, h):
     """Drift of the transition i -> j (forward rate a, backward b) over h: h (a x_i - b x_j)."""
+    always_inline()
     return h * (a * xi - b * xj)
 
 
-@njit(**INLINE)
+@njit(**HOT)
 def _move_noisy(a, b, xi, xj, h, sqh, iN, z):
     """:func:`_move` plus its noise ``sqrt(h (a x_i + b x_j) / N) z`` (occupancies clipped at
     0 inside the square root)."""
+    always_inline()
     var = (a * _clip0(xi) + b * _clip0(xj)) * iN
     return h * (a * xi - b * xj) + sqh * math.sqrt(var) * z
 
@@ -193,9 +196,10 @@ def _occupancy_open(x, l):
     return x[X_K_OPEN, l], x[X_NA_OPEN, l]
 
 
-@njit(**INLINE)
+@njit(**HOT)
 def _gate_noisy(x, a, b, h, sqh, iN, z):
     """Fox–Lu step of one gate, clipped to [0, 1]."""
+    always_inline()
     one = like(x, 1.0)
     v = x + h * (a * (one - x) - b * x) + sqh * math.sqrt((a * (one - x) + b * x) * iN) * z
     v = _clip0(v)
