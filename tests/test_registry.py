@@ -100,13 +100,17 @@ def test_register_refuses_duplicates_and_non_specs(toy):
 @pytest.mark.parametrize("field, value, match", [
     ("kind", "implicit", "kind"),
     ("order", 0, "order"),
-    ("step", None, "step"),
     ("wp_range", (), "wp_range"),
     ("name", "not a name", "name"),
 ])
 def test_malformed_specs_refused(field, value, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(TOY, **{field: value})
+
+
+def test_a_fixed_step_spec_needs_its_step():
+    with pytest.raises(TypeError, match="needs a callable step"):
+        dataclasses.replace(TOY, step=None)
 
 
 def test_specs_are_frozen_and_methods_returns_a_copy():

@@ -7,7 +7,7 @@ channel is the Markov chain of :mod:`hhfast.markov` (K: 5 states ``n0..n4``, ope
 8 states ``m_i h_j``, open ``m3 h1``); the Langevin models follow the fractions of channels in
 each state.
 
-Models (``CHANNEL_MODELS``; the comparison with the exact chain is in the README, "Channel
+Models (``CHANNELS``; the comparison with the exact chain is in the README, "Channel
 noise"):
 
 ``"channel"``
