@@ -115,8 +115,8 @@ def _cached_functions():
     for mod in (cpu, fastexp, hh, philox, noise, channel,
                 *(import_module(f"{__name__}.{n}") for n in _NAMES)):
         for name, obj in vars(mod).items():
-            if (isinstance(obj, CPUDispatcher) and obj.targetoptions.get("cache")
-                    and obj.py_func.__module__ == mod.__name__):
+            if (isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == mod.__name__
+                    and getattr(obj._cache, "_cache_path", None) is not None):
                 seen[id(obj)] = (obj, f"{mod.__name__.rsplit('.', 1)[-1]}.{name}")
     return list(seen.values())
 

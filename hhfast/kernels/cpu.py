@@ -51,8 +51,8 @@ from .layout import (
     P_THR,
 )
 from .options import COLD, INLINE, KERNEL
-from .terms import channel as channel_models
 from .terms import (
+    as_tuple,
     term_close,
     term_currents,
     term_kick,
@@ -61,6 +61,7 @@ from .terms import (
     term_open,
     term_step,
 )
+from .terms import channel as channel_models
 
 BLOCK = config.BLOCK
 EDGE_SNAP = config.EDGE_SNAP
@@ -357,6 +358,7 @@ def drive(step, b, noise, ch):
     t0, dt, n_steps, win0, win1, record_every = (b.t0, b.dt, b.n_steps, b.win0, b.win1,
                                                  b.record_every)
     h = like(y[0, 0], dt)
+    noise, ch = as_tuple(noise), as_tuple(ch)  # plain tuples into the prange (terms docstring)
     linear = term_linear(noise, ch)
     for blk in prange(y.shape[1] // BLOCK):
         i0 = blk * BLOCK

@@ -130,6 +130,13 @@ class ChannelBatch(NamedTuple):
     gates: bool
 
 
+#: indices of the fields of a NoiseBatch and a ChannelBatch: inside a kernel the terms are
+#: plain tuples (Numba 0.68 loses writes into an array reached through a NamedTuple inside a
+#: ``prange`` body, measured; a plain tuple keeps them)
+NB_NZ, NB_TRIAL, NB_OU, NB_K0, NB_K1, NB_KFIRST = range(6)
+CB_X, CB_NC, CB_CALLS, CB_GATES = range(4)
+
+
 def philox_calls(sources: int) -> int:
     """Philox calls per step for ``sources`` normals per step (four normals a call)."""
     return -(-sources // 4)

@@ -10,7 +10,10 @@ and what the driver takes as two arguments ``noise, ch``:
   with current noise (zero coefficients where there is none).
 
 (Two flat arguments rather than one tuple of terms: Numba passes a tuple into a ``prange``
-body by its elements, one level deep, so a tuple of NamedTuples of arrays cannot cross it.)
+body by its elements, one level deep, so a tuple of NamedTuples of arrays cannot cross it.  And
+the driver turns each NamedTuple into a plain tuple before its ``prange`` (:func:`as_tuple`):
+Numba 0.68 loses writes into an array reached through a NamedTuple inside a ``prange`` body;
+the hooks index the fields with ``layout.NB_*``/``CB_*``.)
 
 A term is a small bundle: its block state (``term_open``), what it does at each step's start
 (``term_step``: draw normals), per lane before the step (``term_lane``: add a current) and
@@ -27,20 +30,36 @@ from numba.extending import overload
 
 from ... import config
 from ..layout import ChannelBatch, NoiseBatch
-from .channel import ChannelScratch, channel_close, channel_normals, channel_open
-from .noise import NoiseScratch, lane_noise, noise_close, noise_open, step_normals
+from .channel import CS_LEN, CS_NOISE, channel_close, channel_normals, channel_open
+from .noise import NS_IW, NS_LEN, lane_noise, noise_close, noise_open, step_normals
 
 _OPTS = dict(inline="always", jit_options=dict(fastmath=config.FASTMATH))
 
 
+_NB, _CB = len(NoiseBatch._fields), len(ChannelBatch._fields)
+
+
 def _kind(t, ch=None) -> str:
-    """"plain", "noise" or "channel" from the Numba types of the terms ``t, ch`` or of a block
-    state ``t``."""
-    if isinstance(t, types.BaseNamedTuple) and t.instance_class in (NoiseScratch, ChannelScratch):
-        return {NoiseScratch: "noise", ChannelScratch: "channel"}[t.instance_class]
-    classes = tuple(getattr(x, "instance_class", None) for x in (t, ch))
-    return {(None, None): "plain", (NoiseBatch, None): "noise",
-            (NoiseBatch, ChannelBatch): "channel"}[classes]
+    """"plain", "noise" or "channel" from the Numba types of the terms ``t, ch`` (plain tuples
+    of a NoiseBatch's and a ChannelBatch's fields, or empty) or of a block state ``t`` (empty,
+    the noise term's ``NS_LEN`` items or the channel term's ``CS_LEN``)."""
+    if ch is None:
+        return {0: "plain", NS_LEN: "noise", CS_LEN: "channel"}[len(t.types)]
+    return {(0, 0): "plain", (_NB, 0): "noise", (_NB, _CB): "channel"}[
+        (len(t.types), len(ch.types))]
+
+
+def as_tuple(t):
+    """A NamedTuple's fields as a plain tuple (anything else unchanged): what the driver passes
+    into its ``prange`` body (module docstring)."""
+
+
+@overload(as_tuple, **_OPTS)
+def _as_tuple(t):
+    if isinstance(t, types.BaseNamedTuple):
+        fields = "".join(f"t[{i}], " for i in range(len(t.types)))
+        return eval(f"lambda t: ({fields})")  # noqa: S307 - a literal built from a count
+    return lambda t: t
 
 
 # the Python bodies are never run: Numba compiles the overloads below instead
@@ -104,12 +123,13 @@ def _lane(ts, j, l, I0, I1, I2):
             Ia = I0 + c
             Ib = I1 + c
             Ic = I2 + c
-            ts.Iw[0, l], ts.Iw[1, l], ts.Iw[2, l] = Ia, Ib, Ic
+            Iw = ts[NS_IW]
+            Iw[0, l], Iw[1, l], Iw[2, l] = Ia, Ib, Ic
             return Ia, Ib, Ic, kick
         return lane
 
     def lane_channel(ts, j, l, I0, I1, I2):
-        c, kick = lane_noise(ts.noise, j, l)  # c: the OU current's step mean
+        c, kick = lane_noise(ts[CS_NOISE], j, l)  # c: the OU current's step mean
         return I0 + c, I1 + c, I2 + c, kick
     return lane_channel
 
@@ -124,7 +144,7 @@ def _kick(ts, V1, kick):
 @overload(term_currents, **_OPTS)
 def _currents(ts, I):
     if _kind(ts) == "noise":
-        return lambda ts, I: ts.Iw
+        return lambda ts, I: ts[NS_IW]
     return lambda ts, I: I
 
 
@@ -145,5 +165,5 @@ def _close(noise, ch, ts, i0, alive):
 
     def close(noise, ch, ts, i0, alive):
         channel_close(ts, ch, i0, alive)
-        noise_close(ts.noise, noise, i0)
+        noise_close(ts[CS_NOISE], noise, i0)
     return close

@@ -73,7 +73,6 @@ event scan read them (record names ``K_open``, ``Na_open``).
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 from numba import njit
@@ -84,6 +83,12 @@ from ..hh import rates
 from ..layout import (
     C_INV_NK,
     C_INV_NNA,
+    CB_CALLS,
+    CB_GATES,
+    CB_NC,
+    CB_X,
+    NB_K0,
+    NB_K1,
     NX,
     P_EK,
     P_EL,
@@ -100,13 +105,15 @@ from ..layout import (
 )
 from ..options import HOT, INLINE
 from ..spec import ChannelSpec
-from .noise import fill_normals, noise_open, step_normals
+from .noise import NS_TR, fill_normals, noise_open, step_normals
 
 BLOCK = config.BLOCK
 
-#: the block state of the channel term: the noise term's (``noise``), occupancies or gates
-#: ``x``, 1/N per kind ``inv``, the channel normals ``zc`` (four per Philox call), √dt ``sqh``
-ChannelScratch = namedtuple("ChannelScratch", "noise x inv zc sqh")
+#: The block state of the channel term, a tuple indexed by these (plain, as the noise term's):
+#: the noise term's, occupancies or gates ``x``, 1/N per kind ``inv``, the channel normals
+#: ``zc`` (four per Philox call), √dt ``sqh``
+CS_NOISE, CS_X, CS_INV, CS_ZC, CS_SQH = range(5)
+CS_LEN = 5
 
 
 # -- the pieces of a step -----------------------------------------------------------------------
@@ -235,8 +242,9 @@ def em_step(update, opened, shield, V, oK, oNa, Ia, pb, l, h, cs):
              + pb[P_GL, l] * (V - pb[P_EL, l]))
     V1 = V + h * (Ia - i_ion) * pb[P_ICM, l]
     an, bn, am, bm, ah, bh = rates(V, pb[P_VREST, l], pb[P_PHI, l])
-    update(cs.x, cs.zc, l, an, bn, am, bm, ah, bh, cs.inv[0, l], cs.inv[1, l], h, cs.sqh, shield)
-    oK1, oNa1 = opened(cs.x, l)
+    x, inv = cs[CS_X], cs[CS_INV]
+    update(x, cs[CS_ZC], l, an, bn, am, bm, ah, bh, inv[0, l], inv[1, l], h, cs[CS_SQH], shield)
+    oK1, oNa1 = opened(x, l)
     return V1, oK1, oNa1, like(V, 0.0)
 
 
@@ -264,11 +272,11 @@ def step_subunit(V, oK, oNa, g, I0, I1, I2, pb, l, h, cs):
 # -- the term's block state ---------------------------------------------------------------------
 @njit(**INLINE)
 def channel_open(y, nb, cb, st, i0, dt):
-    """The channel term's block state (:data:`ChannelScratch`) of the block starting at ``i0``;
+    """The channel term's block state (``CS_*``) of the block starting at ``i0``;
     sets the block's state rows 1..3 to the open fractions and 0."""
     x = np.empty((NX, BLOCK), y.dtype)
     inv = np.empty((2, BLOCK), y.dtype)
-    X, NC = cb.X, cb.NC
+    X, NC = cb[CB_X], cb[CB_NC]
     for l in range(BLOCK):
         i = i0 + l
         for r in range(NX):
@@ -277,32 +285,34 @@ def channel_open(y, nb, cb, st, i0, dt):
         inv[1, l] = NC[C_INV_NNA, i]
     zero = like(y[0, 0], 0.0)
     for l in range(BLOCK):
-        if cb.gates:
+        if cb[CB_GATES]:
             st[1, l], st[2, l] = _subunit_open(x, l)
         else:
             st[1, l], st[2, l] = _occupancy_open(x, l)
         st[3, l] = zero
-    return ChannelScratch(noise_open(y, nb, i0), x, inv,
-                          np.empty((4 * cb.calls, BLOCK), y.dtype),
-                          like(y[0, 0], math.sqrt(dt)))
+    return (noise_open(y, nb, i0), x, inv, np.empty((4 * cb[CB_CALLS], BLOCK), y.dtype),
+            like(y[0, 0], math.sqrt(dt)))
 
 
 @njit(**INLINE)
 def channel_normals(cs, nb, cb, k):
     """The step's normals: the noise term's, then the channel's (counters ``(trial, k, stream
     STREAM_CHANNEL + s)``, ``s < calls``); returns the noise term's row ``j``."""
-    kk, j = step_normals(cs.noise, nb, k)
-    for s in range(cb.calls):
-        fill_normals(cs.zc[4 * s:4 * s + 4], cs.noise.tr, nb.k0, nb.k1, kk, STREAM_CHANNEL + s)
+    ns, zc = cs[CS_NOISE], cs[CS_ZC]
+    kk, j = step_normals(ns, nb, k)
+    for s in range(cb[CB_CALLS]):
+        fill_normals(zc[4 * s:4 * s + 4], ns[NS_TR], nb[NB_K0], nb[NB_K1], kk,
+                     STREAM_CHANNEL + s)
     return j
 
 
 @njit(**INLINE)
 def channel_close(cs, cb, i0, alive):
     """Write the block's occupancies back (NaN for a diverged lane)."""
+    x, X = cs[CS_X], cb[CB_X]
     for l in range(BLOCK):
         for r in range(NX):
-            cb.X[r, i0 + l] = cs.x[r, l] if alive[l] else np.nan
+            X[r, i0 + l] = x[r, l] if alive[l] else np.nan
 
 
 # -- the registry -------------------------------------------------------------------------------

@@ -31,14 +31,18 @@ mean existed, and an OU current ``c`` the same path.  A lane with σ = 0 adds ``
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 from numba import njit
 
 from ... import config
 from ..fastexp import prefer_wide_vectors
 from ..layout import (
+    NB_K0,
+    NB_K1,
+    NB_KFIRST,
+    NB_NZ,
+    NB_OU,
+    NB_TRIAL,
     NZ_ROWS,
     STEPS_PER_COUNTER,
     STREAM_NOISE,
@@ -55,11 +59,14 @@ from ..philox import normals4
 
 BLOCK = config.BLOCK
 
-#: the block state of the noise term: coefficients ``nz`` (rows ``Z_*``), OU current ``cur``,
-#: normals ``z`` (4 steps in rows 0..3, the OU step mean's z' in rows 4..7, zeros unless
-#: ``ou_mean``), trial ids ``tr``, whether some lane draws z' (``ou_mean``), and ``Iw`` the
-#: stage currents with the noise (what the event pass's Hermite root reads)
-NoiseScratch = namedtuple("NoiseScratch", "nz cur z tr ou_mean Iw")
+#: The block state of the noise term, a tuple indexed by these: coefficients ``nz`` (rows
+#: ``Z_*``), OU current ``cur``, normals ``z`` (4 steps in rows 0..3, the OU step mean's z' in
+#: rows 4..7, zeros unless ``ou_mean``), trial ids ``tr``, whether some lane draws z'
+#: (``ou_mean``), and ``Iw`` the stage currents with the noise (what the event pass's Hermite
+#: root reads).  A plain tuple: Numba 0.68 loses the writes into an array held by a NamedTuple
+#: made inside a ``prange`` body (measured), a plain tuple keeps them.
+NS_NZ, NS_CUR, NS_Z, NS_TR, NS_OU_MEAN, NS_IW = range(6)
+NS_LEN = 6
 
 
 @njit(**COLD)
@@ -77,8 +84,8 @@ def fill_normals(z, tr, k0, k1, q, stream):
 
 @njit(**INLINE)
 def noise_open(y, nb, i0):
-    """The noise term's block state (:data:`NoiseScratch`) of the block starting at ``i0``."""
-    NZ, ou, trial = nb.NZ, nb.ou, nb.trial
+    """The noise term's block state (``NS_*``) of the block starting at ``i0``."""
+    NZ, ou, trial = nb[NB_NZ], nb[NB_OU], nb[NB_TRIAL]
     nz = np.empty((NZ_ROWS, BLOCK), y.dtype)
     cur = np.empty(BLOCK, y.dtype)
     z = np.zeros((2 * STEPS_PER_COUNTER, BLOCK), y.dtype)
@@ -90,7 +97,7 @@ def noise_open(y, nb, i0):
         cur[l] = ou[i0 + l]
         tr[l] = trial[i0 + l]
         ou_mean |= NZ[Z_OWN, i0 + l] != 0
-    return NoiseScratch(nz, cur, z, tr, ou_mean, np.empty((3, BLOCK), y.dtype))
+    return nz, cur, z, tr, ou_mean, np.empty((3, BLOCK), y.dtype)
 
 
 @njit(**INLINE)
@@ -98,12 +105,13 @@ def step_normals(ns, nb, k):
     """Refill the normals when step ``k`` of the run (index ``kfirst + k`` from t = 0) opens a
     new counter (or is the run's first), z' too when ``ou_mean``; returns ``(kk, j)``: the
     step's index from t = 0 and the row of ``z`` that holds its normal (``j + 4``: its z')."""
-    kk = nb.kfirst + k
+    kk = nb[NB_KFIRST] + k
     j = kk & 3
     if j == 0 or k == 0:
-        fill_normals(ns.z[:STEPS_PER_COUNTER], ns.tr, nb.k0, nb.k1, kk >> 2, STREAM_NOISE)
-        if ns.ou_mean:
-            fill_normals(ns.z[STEPS_PER_COUNTER:], ns.tr, nb.k0, nb.k1, kk >> 2, STREAM_OU_MEAN)
+        z, tr, k0, k1 = ns[NS_Z], ns[NS_TR], nb[NB_K0], nb[NB_K1]
+        fill_normals(z[:STEPS_PER_COUNTER], tr, k0, k1, kk >> 2, STREAM_NOISE)
+        if ns[NS_OU_MEAN]:
+            fill_normals(z[STEPS_PER_COUNTER:], tr, k0, k1, kk >> 2, STREAM_OU_MEAN)
     return kk, j
 
 
@@ -113,7 +121,7 @@ def lane_noise(ns, j, l):
     ``j + 4``): returns ``(c̄, kick)``, the OU step-mean current (µA/cm², added to every stage's
     current) and the white kick on V (mV); advances the lane's OU current to the step's end.
     Zero coefficients (white or noiseless lanes) give ``c̄ = 0`` exactly."""
-    nz, cur, z = ns.nz, ns.cur, ns.z
+    nz, cur, z = ns[NS_NZ], ns[NS_CUR], ns[NS_Z]
     c = cur[l]
     zl = z[j, l]
     mean = nz[Z_MEAN, l] * c + nz[Z_CROSS, l] * zl + nz[Z_OWN, l] * z[j + STEPS_PER_COUNTER, l]
@@ -124,5 +132,6 @@ def lane_noise(ns, j, l):
 @njit(**INLINE)
 def noise_close(ns, nb, i0):
     """Write the block's OU currents back."""
+    cur, ou = ns[NS_CUR], nb[NB_OU]
     for l in range(BLOCK):
-        nb.ou[i0 + l] = ns.cur[l]
+        ou[i0 + l] = cur[l]
