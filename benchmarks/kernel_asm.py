@@ -23,10 +23,13 @@ from hhfast import config
 
 
 def report(method: str, dtype) -> dict:
-    spec = hh.methods()[method]
+    from hhfast.kernels import compiled
+
+    hh.simulate(hh.step(), t_stop=0.02, dt=0.01, method=method, dtype=dtype)  # a signature
+    kernel = compiled()[method]
     fresh = njit(parallel=True, nogil=True, fastmath=config.FASTMATH,
-                 error_model="numpy")(spec.run.py_func)
-    sig = next(s for s in spec.run.signatures if str(s[0].dtype) == np.dtype(dtype).name)
+                 error_model="numpy")(kernel.py_func)
+    sig = next(s for s in kernel.signatures if str(s[0].types[0].dtype) == np.dtype(dtype).name)
     t = time.perf_counter()
     fresh.compile(sig)
     asm = fresh.inspect_asm(sig)
@@ -35,7 +38,8 @@ def report(method: str, dtype) -> dict:
     return dict(method=method, dtype=np.dtype(dtype).name, compile_s=time.perf_counter() - t,
                 zmm=asm.count("zmm"), packed_div=len(re.findall(rf"\bvdiv{suffix}\b", asm)),
                 libm=sorted(c for c in named
-                            if re.fullmatch(r"_*(exp|log|pow|sqrt|expm1|log1p)\w{0,8}", c)))
+                            if re.fullmatch(r"_*(exp|log|pow|sqrt|expm1|log1p)\w{0,8}", c)),
+                hhfast_calls=sorted(c for c in named if "hhfast" in c))
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,7 @@
 Brownian path per sample at several dt (the fine increments summed for the coarse steps).
 
 The noisy kernels advance a lane by the method's ``step`` (its deterministic one-step map,
-the very function the kernel inlines) and then add the noise (``kernels/noise.py``): a white
+the very function the kernel inlines) and then add the noise (``kernels/terms/noise.py``): a white
 kick ``σ ΔW / Cm`` to V, or an OU current's exact step mean added at every stage.  Here a
 small driver runs that same scheme with increments given from outside: for each of
 ``--paths`` samples a fine path (``dt_ref``) of Brownian increments (white) or of the exact
@@ -34,12 +34,12 @@ from numba import njit
 
 from hhfast import config
 from hhfast.kernels import METHODS
-from hhfast.kernels import common as K
-from hhfast.kernels.noise import Z_CROSS, Z_DECAY, Z_KICK, Z_MEAN, Z_OWN
+from hhfast.kernels import layout as K
+from hhfast.kernels.layout import Z_CROSS, Z_DECAY, Z_KICK, Z_MEAN, Z_OWN
 from hhfast.model import HHParams, steady_state
 from hhfast.noise import coefficients
 
-B = K.BLOCK
+B = config.BLOCK
 
 
 @njit(fastmath=config.FASTMATH, error_model="numpy")
@@ -57,7 +57,7 @@ def _run_scheme(step, pb, y0, dt, n_steps, r, kick, dW, cur):
                 c += cur[l, j]
             c = c / r
             I = pb[K.P_BIAS, l] + c
-            V1, n1, m1, g1 = step(st[0, l], st[1, l], st[2, l], st[3, l], I, I, I, pb, l, dt)
+            V1, n1, m1, g1 = step(st[0, l], st[1, l], st[2, l], st[3, l], I, I, I, pb, l, dt, ())
             st[0, l] = V1 + kick[l] * w
             st[1, l] = n1
             st[2, l] = m1

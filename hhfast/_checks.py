@@ -444,14 +444,14 @@ def channel_counts(values: dict[str, np.ndarray], rounded: bool) -> tuple[np.nda
 
 def method_and_channel(method, channel_noise) -> tuple[str, str | None]:
     """The integration method and channel-noise model of a call, checked: ``channel_noise``
-    None or a model of ``kernels.CHANNEL_MODELS``; ``method`` a name of ``kernels.METHODS``,
+    None or a model of ``kernels.CHANNELS``; ``method`` a name of ``kernels.METHODS``,
     None meaning ``"rk4"``, or ``"euler"`` (Euler–Maruyama, the one method of channel noise)
     when ``channel_noise`` is given."""
-    from .kernels import CHANNEL_MODELS, METHODS  # lazy: the kernels import Numba
+    from .kernels import CHANNELS, METHODS  # lazy: the kernels import Numba
 
     if channel_noise is not None and (not isinstance(channel_noise, str)
-                                      or channel_noise not in CHANNEL_MODELS):
-        raise InputValueError(f"channel_noise must be None or one of {sorted(CHANNEL_MODELS)}, "
+                                      or channel_noise not in CHANNELS):
+        raise InputValueError(f"channel_noise must be None or one of {sorted(CHANNELS)}, "
                               f"got {channel_noise!r}")
     if method is None:
         method = "rk4" if channel_noise is None else "euler"
@@ -551,10 +551,10 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     trial = check_trial(trial)
     armed = armed_values(spike_armed)
     spec.check(values)  # the method's own parameter checks (e.g. expeuler: gL > 0)
-    if noisy and spec.run_noisy is None:  # (channel noise needs "euler", which takes noise)
+    if noisy and not spec.noise:  # (channel noise needs "euler", which takes noise)
         raise InputValueError(
             f"method {method!r} does not take noise (noise_sigma, noise_I0); the fixed-step "
-            f"methods do: {[m for m, s in METHODS.items() if s.run_noisy is not None]}")
+            f"methods do: {[m for m, s in METHODS.items() if s.noise]}")
     shape, N = batch_shape(stim_shape, values, trial, armed)
     if armed is not None:  # a state some run can reach, in the run's dtype
         thr = spike_threshold(values)
@@ -574,7 +574,7 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     # ---- recording budget and outputs (of one batch) ----
     rec_idx, n_samples = np.zeros(0, dtype=np.int64), 0
     if batch_memory:
-        from .kernels import common as K
+        from .kernels import layout as K
 
         if config.RECORD_MEMORY_BUDGET is None:
             raise InputValueError(config.RECORD_BUDGET_ERROR)

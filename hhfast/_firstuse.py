@@ -21,8 +21,8 @@ from . import config
 
 #: typical cold compile time per method (s), measured on the 2-core development machine with an
 #: empty cache (README, "Performance"; dopri5: 27 CPU s, benchmarks/compile_times.py); only
-#: used to tell the user how long to wait.  A method not listed says "10-20 s".
-_TYPICAL_SECONDS = {"euler": 11, "expeuler": 13, "rk4": 18, "dopri5": 30}
+#: used to tell the user how long to wait.  A kernel not listed says "5-10 s".
+_TYPICAL_SECONDS = {"dopri5": 30}
 
 _installed: list[event.Listener] = []
 _said: set[tuple[str, str]] = set()
@@ -30,8 +30,9 @@ _lock = threading.Lock()
 
 
 def _dtype_name(args) -> str:
-    try:
-        return str(args[0].dtype)  # every kernel's first argument is the state array
+    try:  # every kernel's first argument is a layout.Batch, whose first field is the state
+        first = args[0]
+        return str(getattr(first, "types", (first,))[0].dtype)
     except (AttributeError, IndexError, TypeError):
         return "?"
 
@@ -50,11 +51,9 @@ class _Announce(event.Listener):
             if key in _said:
                 return
             _said.add(key)
-        secs = _TYPICAL_SECONDS.get(name)
-        about = f"~{secs} s" if secs else "10-20 s"
         sys.stderr.write(
             f"hhfast: compiling the {key[0]} {key[1]} kernel, first use on this machine "
-            f"({about}); cached afterwards\n"
+            f"({estimate(name)}); cached afterwards\n"
         )
         sys.stderr.flush()
 
@@ -62,18 +61,17 @@ class _Announce(event.Listener):
         pass
 
 
-def install(methods: dict, extra: dict | None = None) -> None:
-    """Announce the compiles of the kernels in ``methods`` (name -> module or spec whose
-    ``run`` or ``kernel`` attribute is the Numba dispatcher) and of ``extra`` (label ->
-    dispatcher)."""
+def estimate(name: str) -> str:
+    """What first use says of the wait for kernel ``name`` (e.g. ``"~6 s"``)."""
+    secs = _TYPICAL_SECONDS.get(name)
+    return f"~{secs} s" if secs else "5-10 s"
+
+
+def install(kernels: dict) -> None:
+    """Announce the compiles of the kernels in ``kernels`` (label -> Numba dispatcher, e.g.
+    :func:`hhfast.kernels.compiled`)."""
     if _installed:
         return
-    kernels = {id(d): label for label, d in (extra or {}).items()}
-    for name, spec in methods.items():
-        for attr, label in (("run", name), ("kernel", name), ("run_noisy", f"noisy {name}")):
-            dispatcher = getattr(spec, attr, None)
-            if dispatcher is not None and hasattr(dispatcher, "overloads"):
-                kernels[id(dispatcher)] = label
-    listener = _Announce(kernels)
+    listener = _Announce({id(d): label for label, d in kernels.items()})
     event.register("numba:compile", listener)
     _installed.append(listener)

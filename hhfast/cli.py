@@ -123,9 +123,9 @@ def _noise(args) -> dict:
 
 def _channel_args(p) -> None:
     """--channel-noise, --area, --rho-Na, --rho-K (README, "Channel noise")."""
-    from hhfast.kernels import CHANNEL_MODELS
+    from hhfast.kernels import CHANNELS
 
-    p.add_argument("--channel-noise", choices=list(CHANNEL_MODELS),
+    p.add_argument("--channel-noise", choices=list(CHANNELS),
                    help="channel noise of a membrane patch: channel (channel-based Langevin), "
                         "shielding (stochastic shielding) or subunit (Fox-Lu); runs with "
                         "--method euler (default: none)")
@@ -542,9 +542,9 @@ def _warmup(args) -> int:
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
     models = args.channel_noise
     if models == []:  # --channel-noise alone: every model
-        from hhfast.kernels import CHANNEL_MODELS
+        from hhfast.kernels import CHANNELS
 
-        models = list(CHANNEL_MODELS)
+        models = list(CHANNELS)
     spent = warmup(methods=args.method, dtypes=dtypes, progress=not args.no_progress,
                    channel_noise=models or ())
     for (m, d), sec in spent.items():
@@ -553,7 +553,7 @@ def _warmup(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hhfast.kernels import CHANNEL_MODELS, METHODS
+    from hhfast.kernels import CHANNELS, METHODS
 
     parser = argparse.ArgumentParser(
         prog="hhfast", description="Fast batch integration of the Hodgkin-Huxley model."
@@ -714,7 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", nargs="+", choices=list(METHODS), default=None,
                    help="methods (default all)")
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
-    p.add_argument("--channel-noise", nargs="*", choices=list(CHANNEL_MODELS), default=None,
+    p.add_argument("--channel-noise", nargs="*", choices=list(CHANNELS), default=None,
                    help="also the kernels of these channel-noise models (given alone: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_warmup)

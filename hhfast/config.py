@@ -182,10 +182,7 @@ SWEEP_BATCH_SECONDS = 20.0
 #: the metrics and store writes.  Methods not listed take the largest value.
 SWEEP_CORE_NS_PER_NEURON_STEP = {"euler": 4.0, "expeuler": 7.0, "rk4": 16.0}
 
-#: The same for channel-noise sweeps, by channel model (``method`` is then "euler"): measured
-#: 24.2-25.1, 10.3-10.8, 7.6-8.1 ns per neuron-step per core (4096 neurons x 2000 steps,
-#: benchmarks/channel_sweep_cost.py; euler 2.4-2.7 there), rounded up ~10 %.
-SWEEP_CHANNEL_NS_PER_NEURON_STEP = {"channel": 28.0, "shielding": 12.0, "subunit": 9.0}
+#: (channel-noise sweeps: each model's measured cost is its ChannelSpec.cost_ns)
 
 #: Fewest points per work-sized batch: two blocks of 16 lanes per core of a 2-core machine,
 #: so that even a very long run keeps the vectorised kernel and the threads busy.

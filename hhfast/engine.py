@@ -15,10 +15,9 @@ import numpy as np
 from . import _checks as C
 from . import _firstuse, config
 from .errors import InputValueError, StepLimitWarning, TruncationWarning
-from .kernels import CHANNEL_MODELS, METHODS, MethodSpec
-from .kernels import channel as KC
-from .kernels import common as K
-from .model import HHParams, occupancy, steady_state
+from .kernels import CHANNELS, METHODS, MethodSpec, compiled, cpu
+from .kernels import layout as K
+from .model import HHParams, steady_state
 from .noise import coefficients as noise_coefficients
 from .noise import initial_current as noise_initial_current
 from .random import key_from_seed
@@ -33,7 +32,7 @@ from .stimulus import as_tables
 #: checks, allocation and result building still overlap.
 KERNEL_LOCK = threading.RLock()
 
-_firstuse.install(METHODS, {f"{name} channel-noise": m[0] for name, m in CHANNEL_MODELS.items()})
+_firstuse.install(compiled())
 # (one line on stderr before a kernel compiles: first use)
 
 
@@ -187,9 +186,14 @@ def simulate(
     rec_idx, record_every, n_samples = c.rec_idx, c.record_every, c.n_samples
 
     # ---- allocate outputs and run chunk by chunk ----
-    kernel = spec.run
+    stats_parts = []
     if adaptive:
-        kernel, stats_parts = _run_adaptive(kernel, t_end, rtol, atol, max_steps)
+        kernel = spec.run
+        adapt = (t_end, rtol, atol, max_steps, stats_parts)
+    elif channel_noise is not None:
+        kernel = cpu.kernel(CHANNELS[channel_noise].step, "channel")
+    else:
+        kernel = cpu.kernel(spec.step, "noise" if noisy else "plain")
     tb, tc0, tc1, tab_index = as_tables(list(stims.reshape(-1)))
     tab_of = np.broadcast_to(tab_index.reshape(stims.shape), shape).reshape(-1)
     flat = {k: np.broadcast_to(a, shape) for k, a in values.items()}
@@ -203,15 +207,13 @@ def simulate(
     slot_of = np.full(N, -1, dtype=np.int64)
     slot_of[rec_idx] = np.arange(rec_idx.size)
     noise = None
-    if noisy:  # the noisy twin of the kernel, its per-neuron trial ids and OU current
-        kernel = spec.run_noisy
+    if noisy:  # per-neuron trial ids and OU current
         tr = np.arange(N, dtype=np.uint64) if trial is None else np.broadcast_to(
             trial, shape).reshape(-1)
         noise = dict(seed=seed, trial=tr, k_first=k_first, current=np.zeros(N))
-    if channel_noise is not None:  # its kernel and the final occupancies
-        kernel = CHANNEL_MODELS[channel_noise][0]
-        noise["channel"] = channel_noise
-        noise["X"] = np.empty((KC.NX, N))
+    if channel_noise is not None:  # the final occupancies
+        noise["channel"] = CHANNELS[channel_noise]
+        noise["X"] = np.empty((K.NX, N))
 
     with KERNEL_LOCK:
         old_threads = numba.get_num_threads()
@@ -219,7 +221,7 @@ def simulate(
         # ~6 ms per call (OpenMP layer, measured), 3x the gist's whole run; results do not
         # depend on the thread count
         use_threads = min(num_threads or old_threads,
-                          -(-min(N, config.CHUNK_NEURONS) // K.BLOCK))
+                          -(-min(N, config.CHUNK_NEURONS) // config.BLOCK))
         if use_threads != old_threads:
             numba.set_num_threads(use_threads)
         try:
@@ -229,6 +231,7 @@ def simulate(
                     kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
                     max_spikes, rec, slot_of, rec_var, record_every,
                     y_out, ic_out, fo_out, spikes, dtype, noise, armed,
+                    adapt if adaptive else None,
                 )
         finally:
             if use_threads != old_threads:
@@ -296,7 +299,7 @@ def _channel_info(model: str, X: np.ndarray, shape) -> dict:
     """``SimResult.info`` of a channel-noise run: the final occupancies (fractions; K states
     ``n0..n4`` and Na states ``m_i h_j`` at ``i + 4 j``, as ``hhfast.reference.markov``) or,
     for the subunit model, the final gates."""
-    if CHANNEL_MODELS[model][2] == "gates":
+    if CHANNELS[model].state == "gates":
         return {g: X[r].reshape(shape) for r, g in enumerate("nmh")}
     return {"K_states": X[:5].T.reshape(shape + (5,)),
             "Na_states": X[5:].T.reshape(shape + (8,))}
@@ -383,11 +386,11 @@ def _names(name: str, value) -> list:
 
 def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps, w0, w1,
                max_spikes, rec, slot_of, rec_var, record_every, y_out, ic_out, fo_out, spikes,
-               dtype=np.float64, noise=None, armed=None):
+               dtype=np.float64, noise=None, armed=None, adapt=None):
     """Build the kernel's arrays for neurons [lo, hi), padded to whole blocks, run, copy back.
     ``armed``: ``spike_armed`` broadcast to the batch shape (None: the default rule)."""
     n = hi - lo
-    npad = -(-n // K.BLOCK) * K.BLOCK
+    npad = -(-n // config.BLOCK) * config.BLOCK
     take = np.minimum(np.arange(lo, lo + npad), hi - 1)  # pad with copies of the last neuron
 
     def col(name):
@@ -437,10 +440,18 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
         # the initial state and parameters are rounded once; steady states were computed in
         # float64 above, so float32 runs start from the same (rounded) state
         y, P = y.astype(dtype), P.astype(dtype)
-    args = (y, P, tab_of[take], tb, tc0, tc1, t_start, dt, n_steps, w0, w1, ic, fo, sp, rec,
-            slots, rec_var, record_every if rec.shape[0] else n_steps + 1)
-    if noise is None:
-        kernel(*args)
+    b = K.Batch(y, P, tab_of[take], tb, tc0, tc1, ic, fo, sp, rec, slots, rec_var,
+                float(t_start), float(dt), int(n_steps), float(w0), float(w1),
+                int(record_every if rec.shape[0] else n_steps + 1))
+    if adapt is not None:
+        t_end, rtol, atol, max_steps, parts = adapt
+        stats = np.zeros((K.NS, npad), dtype=np.int64)
+        rec_dt = dt * record_every if rec.shape[0] else t_end - t_start
+        kernel(b, K.AdaptiveBatch(float(t_end), float(rtol), float(atol), int(max_steps),
+                                  float(rec_dt), stats))
+        parts.append(stats)
+    elif noise is None:
+        kernel(b)
     else:
         sigma = col("noise_sigma") if "noise_sigma" in flat else np.zeros(npad)
         tau = col("noise_tau") if "noise_tau" in flat else np.zeros(npad)
@@ -448,36 +459,22 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
         ou = noise_initial_current(sigma, tau, col("noise_I0") if "noise_I0" in flat else None,
                                    noise["seed"], trial, noise["k_first"])
         key = key_from_seed(noise["seed"]).astype(np.uint64)
-        tail = (noise_coefficients(sigma, tau, 1.0 / col("Cm"), dt).astype(dtype), trial, ou,
-                key[0], key[1], np.int64(noise["k_first"]))
+        nb = K.NoiseBatch(noise_coefficients(sigma, tau, 1.0 / col("Cm"), dt).astype(dtype),
+                          trial, ou, key[0], key[1], int(noise["k_first"]))
         if "channel" in noise:  # occupancies (or gates) from the initial gates, 1/N per kind
-            X, NC = _channel_arrays(noise["channel"], y, col, npad, dtype)
-            kernel(args[0], X, NC, *args[1:], *tail)
+            model = noise["channel"]
+            X, NC = K.channel(model.state == "gates", y, col)
+            X, NC = X.astype(dtype), NC.astype(dtype)
+            kernel(b, nb, K.ChannelBatch(X, NC, K.philox_calls(model.sources),
+                                         model.state == "gates"))
             noise["X"][:, lo:hi] = X[:, :n]
         else:
-            kernel(*args, *tail)
+            kernel(b, nb)
         noise["current"][lo:hi] = ou[:n]
     y_out[:, lo:hi] = y[:, :n]
     ic_out[:, lo:hi] = ic[:, :n]
     fo_out[:, lo:hi] = fo[:, :n]
     spikes[lo:hi] = sp[:n]
-
-
-def _channel_arrays(model, y, col, npad, dtype):
-    """The channel kernels' ``X`` (occupancies: the binomial distribution of the initial gates
-    ``y[1:4]``, summing to 1; or the gates themselves for the subunit model) and ``NC``
-    (1/N_K, 1/N_Na), in the kernel's float type."""
-    X = np.zeros((KC.NX, npad))
-    if CHANNEL_MODELS[model][2] == "gates":
-        X[:3] = y[1:4]
-    else:
-        pk, pna = occupancy(y[1], y[2], y[3])
-        X[:5] = pk.T
-        X[5:] = pna.T
-    NC = np.empty((2, npad))
-    NC[KC.C_INV_NK] = 1.0 / (col("rho_K") * col("area"))
-    NC[KC.C_INV_NNA] = 1.0 / (col("rho_Na") * col("area"))
-    return X.astype(dtype), NC.astype(dtype)
 
 
 def _warn_truncated(count: np.ndarray, max_spikes: int) -> None:
@@ -507,29 +504,6 @@ def _warn_step_limited(stops: np.ndarray, n: int, max_steps: int, t_end: float) 
         StepLimitWarning,
         stacklevel=3,
     )
-
-
-def _run_adaptive(kernel, t_end, rtol, atol, max_steps):
-    """Wrap an adaptive kernel in the fixed-step kernels' call signature, so the chunk loop of
-    :func:`simulate` (``_run_chunk``) drives it unchanged.
-
-    The wrapper runs a chunk from ``t0`` to ``t_end`` (ms) with first trial step ``dt`` and
-    samples every ``record_every * dt``; it appends each chunk's step statistics
-    (``(3, padded chunk)`` int64: accepted, rejected, step-limited) to the returned list, in
-    chunk order.
-    """
-    parts = []
-
-    def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
-            rec_var, record_every):
-        stats = np.zeros((3, y.shape[1]), dtype=np.int64)
-        rec_dt = dt * record_every if rec.shape[0] else t_end - t0
-        kernel(y, P, tidx, tb, c0, c1, float(t0), float(t_end), float(dt), float(rtol),
-               float(atol), int(max_steps), win0, win1, ic, fo, spikes, rec, rec_slot, rec_var,
-               float(rec_dt), stats)
-        parts.append(stats)
-
-    return run, parts
 
 
 def _steady_state_columns(V, P):

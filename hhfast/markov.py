@@ -60,7 +60,8 @@ from . import config
 from ._checks import NOISE_VALUES, PER_NEURON
 from .errors import InputTypeError, InputValueError
 from .kernels import drop_stale_caches
-from .kernels.common import rates, shape_over_step
+from .kernels.cpu import shape_over_step
+from .kernels.hh import rates
 from .kernels.philox import philox4x32_10, uniform_from_u32
 from .model import HHParams, check_params, occupancy, steady_state, temperature_factor
 from .model import rates as model_rates

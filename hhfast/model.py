@@ -8,7 +8,7 @@ same model shifted so rest is -65 mV.  All α and β are multiplied by
 
 The scalar functions here are plain Python/NumPy and are used by the reference solver, the
 analysis layer and the tests; the kernels have their own Numba versions of the same formulas
-in :mod:`hhfast.kernels.common` (tested against these in ``tests/test_kernel_rates.py``).
+in :mod:`hhfast.kernels.hh` (tested against these in ``tests/test_kernel_rates.py``).
 """
 
 from __future__ import annotations

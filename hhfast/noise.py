@@ -1,5 +1,5 @@
 """Current noise for :func:`hhfast.simulate`: checks and the per-neuron coefficients the noisy
-kernels read (the kernels themselves: :mod:`hhfast.kernels.noise`).
+kernels read (the kernels themselves: :mod:`hhfast.kernels.terms.noise`).
 
 Per-neuron values (arrays broadcast like every other per-neuron value, and sweep axes):
 
@@ -106,7 +106,7 @@ def _own_variance(x: np.ndarray) -> np.ndarray:
 
 
 def coefficients(sigma: np.ndarray, tau: np.ndarray, inv_cm: np.ndarray, dt: float) -> np.ndarray:
-    """Rows ``kernels.noise.Z_*`` of the noisy kernels' coefficients, float64.
+    """Rows ``kernels.layout.Z_*`` of the noisy kernels' coefficients, float64.
 
     White noise (τ = 0): row ``Z_WHITE``, the kick σ√dt/Cm (mV).  OU current (τ > 0), with
     x = dt/τ and a = e^(−x), from one step's two normals z, z' (docs/architecture.md §3e):
@@ -128,13 +128,15 @@ def coefficients(sigma: np.ndarray, tau: np.ndarray, inv_cm: np.ndarray, dt: flo
         mean = np.where(np.isinf(x), 0.0, one_a / xf)
         cross = mean * np.sqrt(np.tanh(0.5 * x))
         kick = np.sqrt(-np.expm1(-2.0 * dt / safe_tau))
-    nz = np.zeros((6, sigma.size))
-    nz[0] = np.where(white, sigma * math.sqrt(dt) * inv_cm, 0.0)
-    nz[1] = np.where(white, 0.0, a)
-    nz[2] = np.where(white, 0.0, sigma * kick)
-    nz[3] = np.where(white, 0.0, mean)
-    nz[4] = np.where(white, 0.0, sigma * cross)
-    nz[5] = np.where(white, 0.0, sigma * np.sqrt(_own_variance(x)))
+    from .kernels import layout as L
+
+    nz = np.zeros((L.NZ_ROWS, sigma.size))
+    nz[L.Z_WHITE] = np.where(white, sigma * math.sqrt(dt) * inv_cm, 0.0)
+    nz[L.Z_DECAY] = np.where(white, 0.0, a)
+    nz[L.Z_KICK] = np.where(white, 0.0, sigma * kick)
+    nz[L.Z_MEAN] = np.where(white, 0.0, mean)
+    nz[L.Z_CROSS] = np.where(white, 0.0, sigma * cross)
+    nz[L.Z_OWN] = np.where(white, 0.0, sigma * np.sqrt(_own_variance(x)))
     return nz
 
 
@@ -142,7 +144,7 @@ def initial_current(sigma, tau, i0, seed: int, trial: np.ndarray, k: int) -> np.
     """The OU current at the first step (µA/cm²): ``i0`` where given (None: a stationary draw
     σ·z, z = normal 0 of counter ``(trial, k, stream 1)``), 0 for white-noise neurons."""
     if i0 is None:
-        from .kernels.noise import STREAM_OU_START
+        from .kernels.layout import STREAM_OU_START
 
         i0 = sigma * normals(seed, trial, k, STREAM_OU_START)[:, 0]
     return np.where(tau == 0, 0.0, i0)

@@ -15,7 +15,7 @@ hence four uniforms ``(w + 0.5) * 2^-32`` (in (0, 1), never 0 or 1) and four sta
 by Box–Muller (``normals``: words 0, 1 -> normals 0, 1; words 2, 3 -> normals 2, 3).  The
 functions here run the very code the kernels inline (``hhfast.kernels.philox``), so their
 results are bit for bit those of a simulation: the noisy kernels
-(``hhfast.kernels.noise``) use, for step ``k`` of a neuron, normal ``k mod 4`` of the counter
+(``hhfast.kernels.terms.noise``) use, for step ``k`` of a neuron, normal ``k mod 4`` of the counter
 ``(trial, k // 4, stream 0)``, i.e. ``normals(seed, trial, k // 4, 0)[..., k % 4]``, and for
 the start of an OU current normal 0 of ``(trial, first step, stream 1)``.  The largest
 ``|z|`` they can produce is :data:`Z_MAX` = sqrt(-2 ln 2^-33) = 6.7637.

@@ -12,7 +12,7 @@ from numba import types
 from numba.core import event
 
 from hhfast import _firstuse, config
-from hhfast.kernels import METHODS
+from hhfast.kernels import compiled
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_one_line_when_compiling_none_when_cached(tmp_path):
 
     first = run()
     assert first == ["hhfast: compiling the euler float32 kernel, first use on this machine "
-                     "(~11 s); cached afterwards"]
+                     f"({_firstuse.estimate('euler')}); cached afterwards"]
     assert run() == []
 
 
@@ -57,15 +57,16 @@ def fresh(monkeypatch):
 
 
 def test_once_per_kernel_and_dtype(fresh, capsys):
-    rk4 = METHODS["rk4"].run
+    rk4 = compiled()["rk4"]
     _fire(rk4, types.float64)
     _fire(rk4, types.float64)
     _fire(rk4, types.float32)
     err = capsys.readouterr().err.splitlines()
+    about = _firstuse.estimate("rk4")
     assert err == [
-        "hhfast: compiling the rk4 float64 kernel, first use on this machine (~18 s); "
+        f"hhfast: compiling the rk4 float64 kernel, first use on this machine ({about}); "
         "cached afterwards",
-        "hhfast: compiling the rk4 float32 kernel, first use on this machine (~18 s); "
+        f"hhfast: compiling the rk4 float32 kernel, first use on this machine ({about}); "
         "cached afterwards",
     ]
 
@@ -79,7 +80,7 @@ def test_silent_for_other_functions_and_when_silenced(fresh, capsys, monkeypatch
 
     _fire(not_a_kernel, types.float64)
     monkeypatch.setattr(config, "COMPILE_MESSAGE", False)
-    _fire(METHODS["euler"].run, types.float64)
+    _fire(compiled()["euler"], types.float64)
     assert capsys.readouterr().err == ""
 
 

@@ -5,7 +5,7 @@ import pytest
 from numba import njit
 
 from hhfast import config
-from hhfast.kernels.common import rates
+from hhfast.kernels.hh import rates
 from hhfast.model import HHParams
 from hhfast.model import rates as model_rates
 

@@ -15,7 +15,7 @@ from llvmlite import binding as llvm
 import hhfast as hh
 from hhfast import config
 from hhfast import random as hr
-from hhfast.kernels import METHODS
+from hhfast.kernels import METHODS, compiled
 from hhfast.model import HHParams
 
 FIXED = [m for m, s in METHODS.items() if s.kind == "fixed"]
@@ -174,7 +174,7 @@ def test_ou_step_coefficients_are_the_exact_gaussian_integrals(tau):
     # their (co)variances, by quadrature, must be those of kick·z and h·(cross·z + own·z')
     from scipy.integrate import quad
 
-    from hhfast.kernels.noise import Z_CROSS, Z_DECAY, Z_KICK, Z_MEAN, Z_OWN
+    from hhfast.kernels.layout import Z_CROSS, Z_DECAY, Z_KICK, Z_MEAN, Z_OWN
     from hhfast.noise import coefficients
 
     h, sigma = 0.01, 1.7
@@ -299,7 +299,7 @@ def test_passive_membrane_variance_with_ou_faster_than_the_step(method, channel)
 @pytest.mark.parametrize("method", ["euler", "rk4"])
 def test_noisy_kernel_is_vectorised_without_calls(method):
     hh.simulate(hh.step(), 0.02, method=method, noise_sigma=1.0)  # compile or load float64
-    cached = METHODS[method].run_noisy
+    cached = compiled()[f"noisy {method}"]
     sig = next(s for s in cached.signatures if str(s[0].dtype) == "float64")
     # Numba shows no assembly for code loaded from its cache: compile an uncached twin
     kernel = numba.njit(sig, parallel=True, nogil=True, fastmath=config.FASTMATH,

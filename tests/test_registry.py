@@ -12,26 +12,21 @@ import pytest
 from numba import njit
 
 import hhfast as hh
-from hhfast import config
 from hhfast.cli import build_parser
 from hhfast.kernels import METHODS, MethodSpec, register
-from hhfast.kernels.common import INLINE, drive_fixed, dvdt
-from hhfast.kernels.fastexp import like
+from hhfast.kernels.fastexp import always_inline, like
+from hhfast.kernels.hh import dvdt
+from hhfast.kernels.options import HOT
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 # -- a toy method: the gates stay where they start, V by forward Euler ------------------------
-@njit(**INLINE)
-def toy_step(V, n, m, g, I0, I1, I2, pb, l, dt):
+# (its whole definition: a lane step and a spec; the backend compiles the kernels)
+@njit(**HOT)
+def toy_step(V, n, m, g, I0, I1, I2, pb, l, dt, ts):
+    always_inline()
     return V + like(V, dt) * dvdt(V, n, m, g, I0, pb, l), n, m, g
-
-
-@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
-def toy_run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
-            rec_var, record_every):
-    drive_fixed(toy_step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes,
-                rec, rec_slot, rec_var, record_every)
 
 
 def toy_check(values):
@@ -39,9 +34,8 @@ def toy_check(values):
         raise ValueError("gK must be <= 100 for method='toy'")
 
 
-TOY = MethodSpec(name="toy", run=toy_run, order=1, kind="fixed", stage_times=(0.0,),
-                 check=toy_check, wp_range=(0.01,), description="frozen gates, V by Euler",
-                 reference="this test")
+TOY = MethodSpec(name="toy", step=toy_step, order=1, kind="fixed", check=toy_check,
+                 wp_range=(0.01,), description="frozen gates, V by Euler", reference="this test")
 
 
 @pytest.fixture
@@ -106,13 +100,17 @@ def test_register_refuses_duplicates_and_non_specs(toy):
 @pytest.mark.parametrize("field, value, match", [
     ("kind", "implicit", "kind"),
     ("order", 0, "order"),
-    ("stage_times", (0.0, 0.25), "stage_times"),
     ("wp_range", (), "wp_range"),
     ("name", "not a name", "name"),
 ])
 def test_malformed_specs_refused(field, value, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(TOY, **{field: value})
+
+
+def test_a_fixed_step_spec_needs_its_step():
+    with pytest.raises(TypeError, match="needs a callable step"):
+        dataclasses.replace(TOY, step=None)
 
 
 def test_specs_are_frozen_and_methods_returns_a_copy():
@@ -127,7 +125,8 @@ def test_every_builtin_spec_is_complete():
     assert {"euler", "heun", "rk4", "expeuler", "rush_larsen", "rl2"} <= set(METHODS)
     for name, s in METHODS.items():
         assert s.name == name
-        assert s.run.__module__ == f"hhfast.kernels.{name}"  # one file per method
+        kernel = s.step if s.kind == "fixed" else s.run
+        assert kernel.py_func.__module__ == f"hhfast.kernels.{name}"  # one file per method
         assert s.description and s.reference
         assert list(s.wp_range) == sorted(s.wp_range)
         s.check({f: np.array([getattr(hh.HHParams.classic(), f)]) for f in ("gL", "gK")})

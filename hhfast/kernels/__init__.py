@@ -1,20 +1,22 @@
-"""Numba kernels, one module per method, and the registry of methods; nothing here knows
-about files, plots or Dask.
+"""Numba kernels and the registries of methods and channel models; nothing here knows about
+files, plots or Dask (docs/architecture.md §3).
 
-The registry.  :data:`METHODS` maps each method name to its :class:`~.spec.MethodSpec`
-(kernel, order, kind, stimulus stage times, parameter check, work-precision range, one-line
-description, reference).  Everything that lists methods reads it: ``simulate``'s check and
-dispatch, the CLI's choices, ``validate``/``bench`` defaults, the README's method table (a
-test checks it) and the tests' parametrisations.  A fixed-step method is one file holding its
-lane ``step``, a four-line ``run`` that hands it to :func:`.common.drive_fixed`, and its
-``SPEC``; adding it here is its name in ``_NAMES``.  Every fixed-step kernel has the same
-signature (see :mod:`hhfast.kernels.common` for the arrays).
+The registries.  :data:`METHODS` maps each method name to its :class:`~.spec.MethodSpec`
+(step or adaptive kernel, order, kind, parameter check, work-precision range, one-line
+description, reference); :data:`CHANNELS` each channel-noise model to its
+:class:`~.spec.ChannelSpec` (step, noise sources, state, scheme, cost, description).
+Everything that lists methods or models reads them: ``simulate``'s checks, the CLI's choices,
+``validate``/``bench`` defaults, the README's tables (a test checks them) and the tests'
+parametrisations.  A fixed-step method is one file holding its lane ``step`` and its ``SPEC``;
+adding it is its name in ``_NAMES`` (and, for an on-disk cached kernel, two lines in
+:mod:`.cpu`), or :func:`register` from outside hhfast.
 
-Cache safety.  Numba's on-disk cache (``cache=True``) keys a kernel on the source file that
-defines it, not on the helpers it inlines (``common.py``, ``fastexp.py``) nor on the
-``config`` knobs it freezes as constants; after an edit of those, a stale cached kernel would
-run silently.  :func:`_drop_stale_caches` therefore stamps the cache with a hash of every
-kernel source file and knob, and empties the kernels' cache indexes when the stamp differs.
+Cache safety.  Numba's on-disk cache keys a function on the source file that defines it, not on
+the helpers LLVM or Numba inline into it (``hh.py``, ``fastexp.py``, ...) nor on the ``config``
+knobs it freezes as constants; after an edit of those, a stale cached kernel would run
+silently.  :func:`drop_stale_caches` therefore stamps the cache with a hash of every kernel
+source file and knob, and empties the cache of every cached function here when the stamp
+differs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from .. import config
 from ..errors import InputTypeError, InputValueError
-from .spec import MethodSpec
+from .spec import ChannelSpec, MethodSpec
 
 #: the built-in methods, one module each, in the order tables list them
 _NAMES = ("euler", "heun", "rk4", "expeuler", "rush_larsen", "rl2", "dopri5")
@@ -34,17 +36,32 @@ _BUILTIN = tuple(import_module(f"{__name__}.{name}").SPEC for name in _NAMES)
 #: method name -> :class:`MethodSpec`, in the order tables list them
 METHODS: dict[str, MethodSpec] = {s.name: s for s in _BUILTIN}
 
+from .terms.channel import CHANNELS  # noqa: E402 - after the methods, which it does not use
+
 
 def register(spec: MethodSpec, *, replace: bool = False) -> MethodSpec:
     """Add a method to the registry (for methods defined outside hhfast, e.g. in a test or a
-    user's module; hhfast's own are listed in ``_NAMES``).  Its ``run`` must be a
-    module-level ``@njit(cache=True)`` kernel with the signature its ``kind`` requires."""
+    user's module; hhfast's own are listed in ``_NAMES``).  A fixed-step method gives its lane
+    ``step`` (a ``HOT`` ``@njit`` function, :mod:`hhfast.kernels.options`): the backend
+    compiles its kernels once per process (only built-in kernels are cached on disk)."""
     if not isinstance(spec, MethodSpec):
         raise InputTypeError(f"spec must be a MethodSpec, got {spec!r}")
     if spec.name in METHODS and not replace:
         raise InputValueError(f"a method named {spec.name!r} is already registered")
     METHODS[spec.name] = spec
     return spec
+
+
+def register_channel(spec: ChannelSpec, *, replace: bool = False) -> ChannelSpec:
+    """Add a channel-noise model to :data:`CHANNELS` (its ``step`` runs with the terms
+    ``(noise, channel)``; see :mod:`hhfast.kernels.terms.channel`)."""
+    if not isinstance(spec, ChannelSpec):
+        raise InputTypeError(f"spec must be a ChannelSpec, got {spec!r}")
+    if spec.name in CHANNELS and not replace:
+        raise InputValueError(f"a channel model named {spec.name!r} is already registered")
+    CHANNELS[spec.name] = spec
+    return spec
+
 
 #: the knobs the kernels freeze at compile time
 _KERNEL_KNOBS = ("FASTMATH", "BLOCK", "EDGE_SNAP", "KERNEL_SERIES_CUTOFF64",
@@ -53,8 +70,9 @@ _KERNEL_KNOBS = ("FASTMATH", "BLOCK", "EDGE_SNAP", "KERNEL_SERIES_CUTOFF64",
 
 def _source_stamp() -> str:
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(f.name.encode())
+    root = Path(__file__).parent
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
         h.update(f.read_bytes())
     for k in _KERNEL_KNOBS:
         v = getattr(config, k)
@@ -66,8 +84,8 @@ def drop_stale_caches(dispatchers, names) -> None:
     """Empty the on-disk cache of each Numba dispatcher whose stamp differs from the current
     kernel sources and knobs (:func:`_source_stamp`).  The stamp is the file
     ``<name>.hhfast-stamp`` beside the dispatcher's cache, one name per dispatcher.  Used for
-    the kernels here and for every other cached Numba function that inlines kernel code
-    (``hhfast.random``, ``hhfast.markov``)."""
+    every cached function of the kernels here and for every other cached Numba function that
+    inlines kernel code (``hhfast.random``, ``hhfast.markov``)."""
     stamp = _source_stamp()
     for fn, name in zip(dispatchers, names):
         cache = getattr(fn, "_cache", None)
@@ -85,16 +103,48 @@ def drop_stale_caches(dispatchers, names) -> None:
             pass
 
 
-def _kernel_stamp_name(run) -> str:
-    """euler.hhfast-stamp for ``euler.run``, euler.run_noisy.hhfast-stamp for its noisy twin."""
-    name = run.__module__.rsplit(".", 1)[-1]
-    return name if run.__name__ == "run" else f"{name}.{run.__name__}"
+def _cached_functions():
+    """Every on-disk cached Numba function of this package, with a stamp name
+    (``module.function``)."""
+    from numba.core.registry import CPUDispatcher
+
+    from . import cpu, fastexp, hh, philox, terms  # noqa: F401 - imported to be listed
+    from .terms import channel, noise  # noqa: F401
+
+    seen = {}
+    for mod in (cpu, fastexp, hh, philox, noise, channel,
+                *(import_module(f"{__name__}.{n}") for n in _NAMES)):
+        for name, obj in vars(mod).items():
+            if (isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == mod.__name__
+                    and getattr(obj._cache, "_cache_path", None) is not None):
+                seen[id(obj)] = (obj, f"{mod.__name__.rsplit('.', 1)[-1]}.{name}")
+    return list(seen.values())
 
 
-from .channel import CHANNEL_MODELS  # noqa: E402 - after the registry it does not use
+def compiled() -> dict:
+    """Label -> Numba dispatcher of every built-in kernel (``"rk4"``, ``"noisy rk4"``,
+    ``"shielding channel-noise"``, ``"dopri5"``): what first use announces."""
+    from . import cpu
 
-_KERNELS = ([s.run for s in _BUILTIN] + [s.run_noisy for s in _BUILTIN if s.run_noisy]
-            + [m[0] for m in CHANNEL_MODELS.values()])
-drop_stale_caches(_KERNELS, [_kernel_stamp_name(k) for k in _KERNELS])
+    out = {}
+    for spec in METHODS.values():
+        if spec.kind == "adaptive":
+            out[spec.name] = spec.run
+            continue
+        for terms, label in (("plain", spec.name), ("noise", f"noisy {spec.name}")):
+            k = cpu.KERNELS.get((spec.step, terms))
+            if k is not None:
+                out[label] = k
+    for spec in CHANNELS.values():
+        k = cpu.KERNELS.get((spec.step, "channel"))
+        if k is not None:
+            out[f"{spec.name} channel-noise"] = k
+    return out
 
-__all__ = ["CHANNEL_MODELS", "METHODS", "MethodSpec", "register"]
+
+_fns = _cached_functions()
+drop_stale_caches([f for f, _ in _fns], [n for _, n in _fns])
+del _fns
+
+__all__ = ["CHANNELS", "METHODS", "ChannelSpec", "MethodSpec", "compiled", "register",
+           "register_channel"]

@@ -44,24 +44,12 @@ import numpy as np
 from numba import njit, prange
 
 from .. import config
-from .common import (
-    BLOCK,
-    F_DIVT,
-    I_DIVSTEP,
-    P_AMP,
-    P_BIAS,
-    P_REARM,
-    P_THR,
-    block_load,
-    block_scratch,
-    block_store,
-    count_spike,
-    rhs,
-)
+from .cpu import BLOCK, block_load, block_scratch, block_store, count_spike
 from .fastexp import _bits_of_f64, _f64_from_bits, select, vexp, vsqrt
+from .hh import rhs
+from .layout import F_DIVT, I_DIVSTEP, P_AMP, P_BIAS, P_REARM, P_THR, S_LIMITED
+from .options import INLINE, KERNEL
 from .spec import MethodSpec, no_check
-
-INLINE = dict(inline="always", cache=True, fastmath=config.FASTMATH)
 
 # -- Dormand–Prince 5(4) tableau -------------------------------------------------------------
 C2, C3, C4, C5 = 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0
@@ -225,17 +213,22 @@ def set_fsal(st, K, pb, F, l):
         K[FSAL, v, l] = d[v]
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
-def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1, ic, fo,
-        spikes, rec, rec_slot, rec_var, rec_dt, stats):
-    """Integrate every neuron from ``t0`` to exactly ``t_end`` (ms) with its own steps.
+@njit(**KERNEL)
+def run(b, a):
+    """Integrate every neuron of batch ``b`` from ``b.t0`` to exactly ``a.t_end`` (ms) with its
+    own steps (:class:`~.layout.Batch` and :class:`~.layout.AdaptiveBatch`, float64 only).
 
-    Arrays as in :mod:`hhfast.kernels.common` (float64 only), plus ``stats[3, N]`` (int64,
-    out): accepted steps, rejected steps, 1 where the ``max_steps`` guard stopped the neuron;
-    ``fo[F_DIVT]`` is the time (ms) where a lane was frozen, by a blow-up or by that guard.
-    ``h0`` is the first trial step (ms); ``rec`` samples ``s >= 1`` are taken at
-    ``min(t0 + s rec_dt, t_end)`` from the continuous extension (sample 0 is the engine's).
+    ``a.stats[NS, N]`` (int64, out): accepted steps, rejected steps, 1 where the ``max_steps``
+    guard stopped the neuron; ``fo[F_DIVT]`` is the time (ms) where a lane was frozen, by a
+    blow-up or by that guard.  ``b.dt`` is the first trial step (ms); ``rec`` samples
+    ``s >= 1`` are taken at ``min(t0 + s rec_dt, t_end)`` from the continuous extension
+    (sample 0 is the engine's).
     """
+    y, P, tidx, tb, c0, c1 = b.y, b.P, b.tidx, b.tb, b.c0, b.c1
+    ic, fo, spikes, rec, rec_slot, rec_var = b.ic, b.fo, b.spikes, b.rec, b.rec_slot, b.rec_var
+    t0, h0, win0, win1 = b.t0, b.dt, b.win0, b.win1
+    t_end, rtol, atol, max_steps, rec_dt, stats = (a.t_end, a.rtol, a.atol, a.max_steps,
+                                                   a.rec_dt, a.stats)
     n_samples = rec.shape[1]
     fmax = np.float64(max_steps)
     for b in prange(y.shape[1] // BLOCK):
@@ -391,7 +384,7 @@ def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1
                     running -= 1
                     fo[F_DIVT, i] = F[T, l]  # frozen here (the engine tells a stop from a blow-up)
                     if stop:
-                        stats[2, i] = 1
+                        stats[S_LIMITED, i] = 1
                     else:
                         ic[I_DIVSTEP, i] = np.int64(F[NACC, l] + F[NREJ, l])
         for l in range(BLOCK):
@@ -410,7 +403,7 @@ def run(y, P, tidx, tb, c0, c1, t0, t_end, h0, rtol, atol, max_steps, win0, win1
 
 
 SPEC = MethodSpec(
-    name="dopri5", run=run, order=5, kind="adaptive", stage_times=(0.0, 0.2, 0.3, 0.8, 8 / 9, 1.0),
+    name="dopri5", run=run, noise=False, order=5, kind="adaptive",
     check=no_check, wp_range=(1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4),
     description="Dormand–Prince 5(4), adaptive per neuron (rtol/atol), FSAL, PI control, "
                 "dense output of order 4",

@@ -15,10 +15,10 @@ would blow up almost as early as Euler, so V is advanced exponentially too.
 import numpy as np
 from numba import njit
 
-from .. import config
 from ..errors import InputValueError
-from .common import (
-    INLINE,
+from .fastexp import always_inline, like, select, vexp_below
+from .hh import rates_unscaled
+from .layout import (
     P_EK,
     P_EL,
     P_ENA,
@@ -28,17 +28,15 @@ from .common import (
     P_ICM,
     P_PHI,
     P_VREST,
-    drive_fixed,
-    rates_unscaled,
 )
-from .fastexp import like, select, vexp_below
-from .noise import drive_noisy
+from .options import HOT
 from .spec import MethodSpec
 
 
-@njit(**INLINE)
-def step(V, n, m, g, I0, I1, I2, pb, l, dt):
-    """One step of lane ``l`` (see :func:`common.drive_fixed`)."""
+@njit(**HOT)
+def step(V, n, m, g, I0, I1, I2, pb, l, dt, ts):
+    """One step of lane ``l`` (:func:`hhfast.kernels.cpu.drive`)."""
+    always_inline()
     h = like(V, dt)
     one = like(V, 1.0)
     # x_inf = αx/(αx+βx) does not depend on the temperature factor φ; the decay
@@ -72,14 +70,6 @@ def step(V, n, m, g, I0, I1, I2, pb, l, dt):
     return V1, n1, m1, g1
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
-def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
-        rec_var, record_every):
-    """Advance every neuron ``n_steps`` steps of ``dt`` ms from ``t0`` (see ``common``)."""
-    drive_fixed(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
-                rec_slot, rec_var, record_every)
-
-
 def check(values: dict[str, np.ndarray]) -> None:
     """V is advanced towards V_inf = (I + sum g E) / g_tot: with gL = 0 the total conductance
     can vanish (a pure capacitor) and V_inf is undefined, so gL must be > 0."""
@@ -92,18 +82,9 @@ def check(values: dict[str, np.ndarray]) -> None:
         )
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
-def run_noisy(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
-              rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
-    """``run`` with current noise (see ``noise``)."""
-    drive_noisy(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
-                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst)
-
-
 SPEC = MethodSpec(
-    name="expeuler", run=run, order=1, kind="fixed", stage_times=(0.0,), check=check,
+    name="expeuler", step=step, order=1, kind="fixed", check=check,
     wp_range=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
     description="exponential Euler on V and the gates (Brian2, GENESIS): finite at any dt",
     reference="MacGregor, Neural and Brain Modeling (1987); Brian2 'exponential_euler'",
-    run_noisy=run_noisy,
 )

@@ -40,8 +40,7 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 from .. import config
-
-INLINE = dict(inline="always", cache=True, fastmath=config.FASTMATH)
+from .options import INLINE
 
 LOG2E = 1.4426950408889634  # 1 / ln 2
 LN2_HI = 0.6931471803691238  # ln 2 rounded to 32 significant bits: k·LN2_HI exact for |k|<2^11
@@ -123,6 +122,24 @@ def prefer_wide_vectors(typingctx):
     """
     def codegen(context, builder, sig, args):
         set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@intrinsic
+def always_inline(typingctx):
+    """Mark the function being compiled with LLVM's ``alwaysinline`` (a ``HOT`` helper of
+    :mod:`.options`).
+
+    LLVM then inlines it into every caller when the caller's module is optimised (Numba links
+    the callee's bitcode into the caller's module, from the on-disk cache too), so the
+    caller's lane loop has no calls and vectorises, while Numba typed and lowered the helper
+    once.  Inlining by Numba instead (``inline="always"``) re-typed every helper at every call
+    site of every kernel: most of a kernel's cold compile (docs/architecture.md §3).
+    """
+    def codegen(context, builder, sig, args):
+        builder.function.attributes.add("alwaysinline")
         return context.get_dummy_value()
 
     return types.none(), codegen

@@ -120,10 +120,26 @@ class NoiseBatch(NamedTuple):
 
 class ChannelBatch(NamedTuple):
     """The channel term's arrays: ``X[NX, N]`` occupancies or gates (initial on entry, final on
-    exit, NaN for a diverged neuron), ``NC[NC_ROWS, N]`` 1/N_K and 1/N_Na."""
+    exit, NaN for a diverged neuron), ``NC[NC_ROWS, N]`` 1/N_K and 1/N_Na, and ``calls``, the
+    Philox calls per step that the model's normals take (:func:`philox_calls`), and whether
+    ``X`` holds gates (a model on gates) rather than occupancies."""
 
     X: np.ndarray
     NC: np.ndarray
+    calls: int
+    gates: bool
+
+
+#: indices of the fields of a NoiseBatch and a ChannelBatch: inside a kernel the terms are
+#: plain tuples (Numba 0.68 loses writes into an array reached through a NamedTuple inside a
+#: ``prange`` body, measured; a plain tuple keeps them)
+NB_NZ, NB_TRIAL, NB_OU, NB_K0, NB_K1, NB_KFIRST = range(6)
+CB_X, CB_NC, CB_CALLS, CB_GATES = range(4)
+
+
+def philox_calls(sources: int) -> int:
+    """Philox calls per step for ``sources`` normals per step (four normals a call)."""
+    return -(-sources // 4)
 
 
 class AdaptiveBatch(NamedTuple):

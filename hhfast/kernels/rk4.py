@@ -15,16 +15,16 @@ the stimulus edge rule, so the order survives edges on the grid.  Unstable above
 
 from numba import njit
 
-from .. import config
-from .common import INLINE, drive_fixed, rhs
-from .fastexp import like
-from .noise import drive_noisy
+from .fastexp import always_inline, like
+from .hh import rhs
+from .options import HOT
 from .spec import MethodSpec, no_check
 
 
-@njit(**INLINE)
-def step(V, n, m, g, I0, I1, I2, pb, l, dt):
-    """One step of lane ``l`` (see :func:`common.drive_fixed`)."""
+@njit(**HOT)
+def step(V, n, m, g, I0, I1, I2, pb, l, dt, ts):
+    """One step of lane ``l`` (:func:`hhfast.kernels.cpu.drive`)."""
+    always_inline()
     h = like(V, dt)
     h2 = like(V, 0.5 * dt)
     h6 = like(V, dt / 6.0)
@@ -39,26 +39,9 @@ def step(V, n, m, g, I0, I1, I2, pb, l, dt):
             g + h6 * (d1 + two * (d2 + d3) + d4))
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
-def run(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
-        rec_var, record_every):
-    """Advance every neuron ``n_steps`` steps of ``dt`` ms from ``t0`` (see ``common``)."""
-    drive_fixed(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
-                rec_slot, rec_var, record_every)
-
-
-@njit(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
-def run_noisy(y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot,
-              rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
-    """``run`` with current noise (see ``noise``)."""
-    drive_noisy(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
-                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst)
-
-
 SPEC = MethodSpec(
-    name="rk4", run=run, order=4, kind="fixed", stage_times=(0.0, 0.5, 1.0), check=no_check,
+    name="rk4", step=step, order=4, kind="fixed", check=no_check,
     wp_range=(0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.07, 0.08),
     description="classic Runge–Kutta: four right-hand sides per step",
     reference="Kutta (1901); Hairer, Nørsett & Wanner, Solving ODEs I, §II.1",
-    run_noisy=run_noisy,
 )

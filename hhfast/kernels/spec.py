@@ -13,13 +13,10 @@ import numpy as np
 
 from ..errors import InputTypeError, InputValueError
 
-#: integrator kinds: ``fixed`` (a constant dt, the kernel signature of
-#: :func:`hhfast.kernels.common.drive_fixed`) or ``adaptive`` (error-controlled steps)
+#: integrator kinds: ``fixed`` (a constant dt: a lane ``step`` that the driver of every backend
+#: runs, :func:`hhfast.kernels.cpu.drive`) or ``adaptive`` (error-controlled steps: a whole
+#: kernel ``run(batch, adaptive)``)
 KINDS = ("fixed", "adaptive")
-
-#: the stage times, as fractions of the step, at which a fixed-step kernel can read the
-#: stimulus current (start, middle, end: what ``common.block_current`` fills)
-FIXED_STAGE_TIMES = (0.0, 0.5, 1.0)
 
 
 def no_check(values: dict[str, np.ndarray]) -> None:
@@ -35,19 +32,15 @@ class MethodSpec:
     ----------
     name : str
         The ``method=`` name.
-    run : callable
-        The Numba kernel (a module-level ``@njit(cache=True)`` function; its signature is
-        fixed by ``kind``).
     order : int
         Formal order of accuracy (global error O(dt^order) on smooth stretches).
     kind : {"fixed", "adaptive"}
         Fixed step (``dt``) or error-controlled steps (``rtol``/``atol``).
-    stage_times : tuple of float
-        Where in the step (fractions of dt) the method reads the stimulus current.
     check : callable
         ``check(values)`` with ``values`` the per-neuron arrays of :func:`hhfast.simulate`
         (model fields, ``amplitude``, ``bias``, initial values, ``threshold``); raises
-        ``ValueError`` naming the argument when the method cannot integrate them.
+        :class:`~hhfast.errors.InputValueError` naming the argument when the method cannot
+        integrate them.
     wp_range : tuple of float
         Default dts (ms; rtols for adaptive methods) of the work-precision benchmark, from the
         finest worth running to just below the method's stability limit.
@@ -55,22 +48,27 @@ class MethodSpec:
         One line for tables and ``--help``.
     reference : str
         Where the method comes from.
-    run_noisy : callable or None
-        The kernel of noisy runs (``noise_sigma``), a fixed-step kernel with the extra
-        arguments of :func:`hhfast.kernels.noise.drive_noisy`; ``None``: the method refuses
-        noise.
+    step : callable, optional
+        A fixed-step method's lane step ``step(V, n, m, h, I0, I1, I2, pb, l, dt, ts)``: the
+        state at the step's end from the state at its start and the current (µA/cm²) at the
+        step's start, middle and end (see :func:`hhfast.kernels.cpu.drive`).  A ``HOT``
+        ``@njit`` function (:mod:`hhfast.kernels.options`).
+    run : callable, optional
+        An adaptive method's kernel ``run(batch, adaptive)`` (:mod:`hhfast.kernels.layout`).
+    noise : bool
+        Whether the method takes current noise (``noise_sigma``); fixed-step methods do.
     """
 
     name: str
-    run: Callable
     order: int
     kind: str
-    stage_times: tuple[float, ...]
     check: Callable[[dict[str, np.ndarray]], None]
     wp_range: tuple[float, ...]
     description: str
     reference: str
-    run_noisy: Callable | None = None
+    step: Callable | None = None
+    run: Callable | None = None
+    noise: bool = True
 
     def __post_init__(self):
         if not (isinstance(self.name, str) and self.name.isidentifier()):
@@ -79,15 +77,16 @@ class MethodSpec:
             raise InputValueError(f"MethodSpec.kind must be one of {KINDS}, got {self.kind!r}")
         if not (isinstance(self.order, int) and self.order >= 1):
             raise InputValueError(f"MethodSpec.order must be an integer >= 1, got {self.order!r}")
-        if self.kind == "fixed" and not set(self.stage_times) <= set(FIXED_STAGE_TIMES):
-            raise InputValueError(
-                f"MethodSpec.stage_times of a fixed-step method must be among "
-                f"{FIXED_STAGE_TIMES}, got {self.stage_times!r}")
         if not (self.wp_range and all(x > 0 for x in self.wp_range)):
             raise InputValueError(f"MethodSpec.wp_range must be positive numbers, got "
-                             f"{self.wp_range!r}")
-        if not callable(self.run) or not callable(self.check):
-            raise InputTypeError(f"MethodSpec {self.name!r}: run and check must be callable")
+                                  f"{self.wp_range!r}")
+        need = "step" if self.kind == "fixed" else "run"
+        if not callable(getattr(self, need)) or not callable(self.check):
+            raise InputTypeError(f"MethodSpec {self.name!r}: a {self.kind} method needs a "
+                                 f"callable {need} and check")
+        if self.kind == "adaptive" and self.noise:
+            raise InputValueError(f"MethodSpec {self.name!r}: adaptive methods take no noise "
+                                  "(noise=False)")
 
 
 #: what a channel model's ``X`` holds: the 13 occupancies of the K and Na channel states, or
@@ -104,9 +103,9 @@ class ChannelSpec:
     ----------
     name : str
         The ``channel_noise=`` name.
-    run : callable
-        The Numba kernel: ``run(batch, noise, channel)`` with the structures of
-        :mod:`hhfast.kernels.layout`.
+    step : callable
+        The model's lane step for the driver (:func:`hhfast.kernels.cpu.drive`, terms
+        ``(noise, channel)``); the backend compiles the kernel.
     sources : int
         Independent noise sources (standard normals) per step and neuron.
     state : {"occupancies", "gates"}
@@ -124,7 +123,7 @@ class ChannelSpec:
     """
 
     name: str
-    run: Callable
+    step: Callable
     sources: int
     state: str
     scheme: str
@@ -144,5 +143,5 @@ class ChannelSpec:
         if not (isinstance(self.cost_ns, (int, float)) and self.cost_ns > 0):
             raise InputValueError(f"ChannelSpec.cost_ns must be a positive number, got "
                                   f"{self.cost_ns!r}")
-        if not callable(self.run):
-            raise InputTypeError(f"ChannelSpec {self.name!r}: run must be callable")
+        if not callable(self.step):
+            raise InputTypeError(f"ChannelSpec {self.name!r}: step must be callable")

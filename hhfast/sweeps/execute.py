@@ -235,7 +235,9 @@ def _work_points(method: str, n_steps: int, client, channel_noise: str | None = 
     ns = config.SWEEP_CORE_NS_PER_NEURON_STEP
     cost = ns.get(method, max(ns.values()))
     if channel_noise is not None:
-        cost = config.SWEEP_CHANNEL_NS_PER_NEURON_STEP[channel_noise]
+        from ..kernels import CHANNELS
+
+        cost = CHANNELS[channel_noise].cost_ns
     threads = 1 if client is not None else numba.get_num_threads()
     points = config.SWEEP_BATCH_SECONDS * 1e9 * threads / (cost * max(n_steps, 1))
     return int(min(config.SWEEP_CHUNK_POINTS, max(config.SWEEP_MIN_BATCH_POINTS, points)))

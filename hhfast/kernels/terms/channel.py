@@ -7,7 +7,7 @@ channel is the Markov chain of :mod:`hhfast.markov` (K: 5 states ``n0..n4``, ope
 8 states ``m_i h_j``, open ``m3 h1``); the Langevin models follow the fractions of channels in
 each state.
 
-Models (``CHANNEL_MODELS``; the comparison with the exact chain is in the README, "Channel
+Models (``CHANNELS``; the comparison with the exact chain is in the README, "Channel
 noise"):
 
 ``"channel"``
@@ -48,8 +48,11 @@ approximation itself fails (at 1 µm², N_K = 18, the open K fraction reached -0
 Markov reference there, which is fast at small areas.  Subunit gates are clipped to [0, 1] as
 Goldwyn & Shea-Brown (2011) do.
 
-Integration.  Euler–Maruyama for V and the occupancies together (strong order 1/2, weak order
-1): every increment of a step is computed from the state at its start.  V's drift uses the
+Integration.  Each model is a lane ``step`` of the one driver
+(:func:`hhfast.kernels.cpu.drive`) with the terms ``(noise, channel)``: the channel term holds
+the occupancies and draws the channel normals, the noise term adds current noise.
+Euler–Maruyama for V and the occupancies together (strong order 1/2, weak order 1): every
+increment of a step is computed from the state at its start.  V's drift uses the
 open fractions: ``C dV/dt = I - gNa o_Na (V - ENa) - gK o_K (V - EK) - gL (V - EL)``.  Current
 noise (``noise_sigma``) is added as in :mod:`.noise`.  A spike time is the linear
 interpolation of the threshold crossing within the step (the paths are not smooth, so the
@@ -72,12 +75,21 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .. import config
-from .common import (
-    BLOCK,
-    INLINE,
+from ... import config
+from ..fastexp import always_inline, like, select
+from ..hh import rates
+from ..layout import (
+    C_INV_NK,
+    C_INV_NNA,
+    CB_CALLS,
+    CB_GATES,
+    CB_NC,
+    CB_X,
+    NB_K0,
+    NB_K1,
+    NX,
     P_EK,
     P_EL,
     P_ENA,
@@ -86,48 +98,43 @@ from .common import (
     P_GNA,
     P_ICM,
     P_PHI,
-    P_REARM,
-    P_THR,
     P_VREST,
-    block_current,
-    block_load,
-    block_scratch,
-    block_store,
-    end_of_step,
-    lane_event,
-    rates,
+    STREAM_CHANNEL,
+    X_K_OPEN,
+    X_NA_OPEN,
 )
-from .fastexp import like, select
-from .noise import STREAM_CHANNEL, lane_noise, noise_scratch, step_normals
-from .philox import normals4
+from ..options import HOT, INLINE
+from ..spec import ChannelSpec
+from .noise import NS_TR, fill_normals, noise_open, step_normals
 
-#: rows of X: occupancies (K 0..4, Na 5..12) or, for the subunit model, gates n, m, h (0..2)
-NX = 13
-#: rows of NC
-C_INV_NK, C_INV_NNA = range(2)
-#: the open states' rows of X
-X_K_OPEN = 4
-X_NA_OPEN = 5 + 3 + 4  # m3 h1
+BLOCK = config.BLOCK
 
-_JIT = dict(parallel=True, nogil=True, cache=True, fastmath=config.FASTMATH, error_model="numpy")
+#: The block state of the channel term, a tuple indexed by these (plain, as the noise term's):
+#: the noise term's, occupancies or gates ``x``, 1/N per kind ``inv``, the channel normals
+#: ``zc`` (four per Philox call), √dt ``sqh``
+CS_NOISE, CS_X, CS_INV, CS_ZC, CS_SQH = range(5)
+CS_LEN = 5
 
 
 # -- the pieces of a step -----------------------------------------------------------------------
-@njit(**INLINE)
+@njit(**HOT)
 def _clip0(x):
+    always_inline()
     return select(x < like(x, 0.0), like(x, 0.0), x)
 
 
-@njit(**INLINE)
+@njit(**HOT)
 def _move(a, b, xi, xj, h):
     """Drift of the transition i -> j (forward rate a, backward b) over h: h (a x_i - b x_j)."""
+    always_inline()
     return h * (a * xi - b * xj)
 
 
-@njit(**INLINE)
+@njit(**HOT)
 def _move_noisy(a, b, xi, xj, h, sqh, iN, z):
     """:func:`_move` plus its noise ``sqrt(h (a x_i + b x_j) / N) z`` (occupancies clipped at
     0 inside the square root)."""
+    always_inline()
     var = (a * _clip0(xi) + b * _clip0(xj)) * iN
     return h * (a * xi - b * xj) + sqh * math.sqrt(var) * z
 
@@ -196,9 +203,10 @@ def _occupancy_open(x, l):
     return x[X_K_OPEN, l], x[X_NA_OPEN, l]
 
 
-@njit(**INLINE)
+@njit(**HOT)
 def _gate_noisy(x, a, b, h, sqh, iN, z):
     """Fox–Lu step of one gate, clipped to [0, 1]."""
+    always_inline()
     one = like(x, 1.0)
     v = x + h * (a * (one - x) - b * x) + sqh * math.sqrt((a * (one - x) + b * x) * iN) * z
     v = _clip0(v)
@@ -222,107 +230,111 @@ def _subunit_open(x, l):
     return n2 * n2, m * m * m * x[2, l]
 
 
-# -- the driver ---------------------------------------------------------------------------------
+# -- a model's lane step ------------------------------------------------------------------------
 @njit(**INLINE)
-def drive_channel(update, opened, calls, shield, y, X, NC, P, tidx, tb, c0, c1, t0, dt, n_steps,
-                  win0, win1, ic, fo, spikes, rec, rec_slot, rec_var, record_every, NZ, trial, ou,
-                  k0, k1, kfirst):
-    """Advance every neuron ``n_steps`` Euler–Maruyama steps of ``dt`` ms with channel noise
-    (``update``/``opened`` the model's occupancy step and open fractions, ``calls`` Philox calls
-    per step) and current noise (``NZ``, ``ou`` as in :func:`.noise.drive_noisy`)."""
-    h = like(y[0, 0], dt)
-    sqh = like(y[0, 0], math.sqrt(dt))
-    for b in prange(y.shape[1] // BLOCK):
-        i0 = b * BLOCK
-        pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
-        nz, cur, z, tr, ou_mean = noise_scratch(y, NZ, ou, trial, i0)
-        x = np.empty((NX, BLOCK), y.dtype)
-        inv = np.empty((2, BLOCK), y.dtype)
-        zc = np.empty((4 * calls, BLOCK), y.dtype)
-        for l in range(BLOCK):
-            i = i0 + l
-            for r in range(NX):
-                x[r, l] = X[r, i]
-            inv[0, l] = NC[C_INV_NK, i]
-            inv[1, l] = NC[C_INV_NNA, i]
-        uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
-        zero = like(h, 0.0)
-        for l in range(BLOCK):
-            st[1, l], st[2, l] = opened(x, l)
-            st[3, l] = zero
-        rec_left = record_every
-        for k in range(n_steps):
-            block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
-            kk, j = step_normals(z, tr, k0, k1, kfirst, k, ou_mean)
-            for s in range(calls):
-                for l in range(BLOCK):  # vectorised: one Philox call per lane
-                    z0, z1, z2, z3 = normals4(k0, k1, tr[l], kk, STREAM_CHANNEL + s)
-                    zc[4 * s, l] = z0
-                    zc[4 * s + 1, l] = z1
-                    zc[4 * s + 2, l] = z2
-                    zc[4 * s + 3, l] = z3
-            ev = False
-            for l in range(BLOCK):  # the vectorised lane loop
-                V, oK, oNa = st[0, l], st[1, l], st[2, l]
-                prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, oK, oNa, zero
-                c, kick = lane_noise(nz, cur, z, j, l)  # c: the OU current's step mean
-                i_ion = (pb[P_GNA, l] * oNa * (V - pb[P_ENA, l])
-                         + pb[P_GK, l] * oK * (V - pb[P_EK, l])
-                         + pb[P_GL, l] * (V - pb[P_EL, l]))
-                V1 = V + h * (I[0, l] + c - i_ion) * pb[P_ICM, l] + kick
-                an, bn, am, bm, ah, bh = rates(V, pb[P_VREST, l], pb[P_PHI, l])
-                update(x, zc, l, an, bn, am, bm, ah, bh, inv[0, l], inv[1, l], h, sqh, shield)
-                oK1, oNa1 = opened(x, l)
-                st[0, l], st[1, l], st[2, l] = V1, oK1, oNa1
-                ev |= lane_event(V1, oK1, oNa1, zero, pb[P_THR, l], pb[P_REARM, l], armed[l],
-                                 alive[l])
-            # spike times by linear interpolation (linear=True): the paths are not smooth
-            rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
-                                   fz, armed, alive, I, rec, rec_slot, rec_var, record_every,
-                                   rec_left, True)
-        block_store(y, ic, i0, st, fz, armed, alive)
-        for l in range(BLOCK):
-            for r in range(NX):
-                X[r, i0 + l] = x[r, l] if alive[l] else np.nan
-            ou[i0 + l] = cur[l]
+def em_step(update, opened, shield, V, oK, oNa, Ia, pb, l, h, cs):
+    """Euler–Maruyama step of lane ``l``: V from the open fractions at the step's start and the
+    current ``Ia`` (µA/cm², stimulus plus the noise term's step mean), then the occupancies
+    (``update``, with noise on every transition or, with ``shield``, on those of the open
+    states); returns (V, o_K, o_Na, 0) at the step's end (the noise term adds its kick)."""
+    i_ion = (pb[P_GNA, l] * oNa * (V - pb[P_ENA, l])
+             + pb[P_GK, l] * oK * (V - pb[P_EK, l])
+             + pb[P_GL, l] * (V - pb[P_EL, l]))
+    V1 = V + h * (Ia - i_ion) * pb[P_ICM, l]
+    an, bn, am, bm, ah, bh = rates(V, pb[P_VREST, l], pb[P_PHI, l])
+    x, inv = cs[CS_X], cs[CS_INV]
+    update(x, cs[CS_ZC], l, an, bn, am, bm, ah, bh, inv[0, l], inv[1, l], h, cs[CS_SQH], shield)
+    oK1, oNa1 = opened(x, l)
+    return V1, oK1, oNa1, like(V, 0.0)
 
 
-# -- the kernels, one per model -----------------------------------------------------------------
-@njit(**_JIT)
-def run_channel(y, X, NC, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
-                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
-    """The channel-based Langevin model (module docstring): 14 normals a step, 4 Philox calls."""
-    drive_channel(_occupancy_step, _occupancy_open, 4, False, y, X, NC, P, tidx, tb, c0, c1, t0,
-                  dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot, rec_var, record_every,
-                  NZ, trial, ou, k0, k1, kfirst)
+@njit(**HOT)
+def step_channel(V, oK, oNa, g, I0, I1, I2, pb, l, h, cs):
+    """The channel-based Langevin model (module docstring): 14 normals a step."""
+    always_inline()
+    return em_step(_occupancy_step, _occupancy_open, False, V, oK, oNa, I0, pb, l, h, cs)
 
 
-@njit(**_JIT)
-def run_shielding(y, X, NC, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes,
-                  rec, rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
-    """Stochastic shielding (module docstring): 3 normals a step, 1 Philox call."""
-    drive_channel(_occupancy_step, _occupancy_open, 1, True, y, X, NC, P, tidx, tb, c0, c1, t0,
-                  dt, n_steps, win0, win1, ic, fo, spikes, rec, rec_slot, rec_var, record_every,
-                  NZ, trial, ou, k0, k1, kfirst)
+@njit(**HOT)
+def step_shielding(V, oK, oNa, g, I0, I1, I2, pb, l, h, cs):
+    """Stochastic shielding (module docstring): 3 normals a step."""
+    always_inline()
+    return em_step(_occupancy_step, _occupancy_open, True, V, oK, oNa, I0, pb, l, h, cs)
 
 
-@njit(**_JIT)
-def run_subunit(y, X, NC, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
-                rec_slot, rec_var, record_every, NZ, trial, ou, k0, k1, kfirst):
-    """Fox–Lu gate noise (module docstring): 3 normals a step, 1 Philox call."""
-    drive_channel(_subunit_step, _subunit_open, 1, False, y, X, NC, P, tidx, tb, c0, c1, t0, dt,
-                  n_steps, win0, win1, ic, fo, spikes, rec, rec_slot, rec_var, record_every, NZ,
-                  trial, ou, k0, k1, kfirst)
+@njit(**HOT)
+def step_subunit(V, oK, oNa, g, I0, I1, I2, pb, l, h, cs):
+    """Fox–Lu gate noise (module docstring): 3 normals a step."""
+    always_inline()
+    return em_step(_subunit_step, _subunit_open, False, V, oK, oNa, I0, pb, l, h, cs)
 
 
-#: ``channel_noise=`` name -> (kernel, noise sources per step, what X holds, one line)
-CHANNEL_MODELS = {
-    "channel": (run_channel, 14, "occupancies",
-                "channel-based Langevin on the 8 Na + 5 K occupancies (Orio & Soudry 2012; "
-                "Pu & Thomas 2020)"),
-    "shielding": (run_shielding, 3, "occupancies",
-                  "the channel model with noise only on transitions that touch an open state "
-                  "(Schmandt & Galán 2012)"),
-    "subunit": (run_subunit, 3, "gates",
-                "Fox & Lu (1994) gate noise on n, m, h: cheap, statistically inaccurate"),
-}
+# -- the term's block state ---------------------------------------------------------------------
+@njit(**INLINE)
+def channel_open(y, nb, cb, st, i0, dt):
+    """The channel term's block state (``CS_*``) of the block starting at ``i0``;
+    sets the block's state rows 1..3 to the open fractions and 0."""
+    x = np.empty((NX, BLOCK), y.dtype)
+    inv = np.empty((2, BLOCK), y.dtype)
+    X, NC = cb[CB_X], cb[CB_NC]
+    for l in range(BLOCK):
+        i = i0 + l
+        for r in range(NX):
+            x[r, l] = X[r, i]
+        inv[0, l] = NC[C_INV_NK, i]
+        inv[1, l] = NC[C_INV_NNA, i]
+    zero = like(y[0, 0], 0.0)
+    for l in range(BLOCK):
+        if cb[CB_GATES]:
+            st[1, l], st[2, l] = _subunit_open(x, l)
+        else:
+            st[1, l], st[2, l] = _occupancy_open(x, l)
+        st[3, l] = zero
+    return (noise_open(y, nb, i0), x, inv, np.empty((4 * cb[CB_CALLS], BLOCK), y.dtype),
+            like(y[0, 0], math.sqrt(dt)))
+
+
+@njit(**INLINE)
+def channel_normals(cs, nb, cb, k):
+    """The step's normals: the noise term's, then the channel's (counters ``(trial, k, stream
+    STREAM_CHANNEL + s)``, ``s < calls``); returns the noise term's row ``j``."""
+    ns, zc = cs[CS_NOISE], cs[CS_ZC]
+    kk, j = step_normals(ns, nb, k)
+    for s in range(cb[CB_CALLS]):
+        fill_normals(zc[4 * s:4 * s + 4], ns[NS_TR], nb[NB_K0], nb[NB_K1], kk,
+                     STREAM_CHANNEL + s)
+    return j
+
+
+@njit(**INLINE)
+def channel_close(cs, cb, i0, alive):
+    """Write the block's occupancies back (NaN for a diverged lane)."""
+    x, X = cs[CS_X], cb[CB_X]
+    for l in range(BLOCK):
+        for r in range(NX):
+            X[r, i0 + l] = x[r, l] if alive[l] else np.nan
+
+
+# -- the registry -------------------------------------------------------------------------------
+def _spec(name, step, sources, state, cost, description, reference):
+    return ChannelSpec(name=name, step=step, sources=sources, state=state,
+                       scheme="Euler–Maruyama (strong order 1/2)", cost_ns=cost,
+                       description=description, reference=reference)
+
+
+#: ``channel_noise=`` name -> :class:`~hhfast.kernels.spec.ChannelSpec`, in the order tables
+#: list them.  ``cost_ns`` (the sweeps' time estimate): measured 24.2-25.1, 10.3-10.8,
+#: 7.6-8.1 ns per neuron-step per core (4096 neurons x 2000 steps,
+#: benchmarks/channel_sweep_cost.py; euler 2.4-2.7 there), rounded up ~10 %.
+CHANNELS: dict[str, ChannelSpec] = {s.name: s for s in (
+    _spec("channel", step_channel, 14, "occupancies", 28.0,
+          "channel-based Langevin on the 8 Na + 5 K occupancies",
+          "Orio & Soudry (2012); Pu & Thomas (2020)"),
+    _spec("shielding", step_shielding, 3, "occupancies",
+          12.0,
+          "the channel model with noise only on transitions that touch an open state",
+          "Schmandt & Galán (2012)"),
+    _spec("subunit", step_subunit, 3, "gates", 9.0,
+          "Fox & Lu (1994) gate noise on n, m, h: cheap, statistically inaccurate",
+          "Fox & Lu (1994); Goldwyn & Shea-Brown (2011)"),
+)}

@@ -1,21 +1,26 @@
-"""What the method kernels share: rate functions, the right-hand side, stimulus evaluation,
-spike detection, divergence handling and recording.
+"""The CPU backend's kernels: blocks of ``config.BLOCK`` lanes, ``prange`` over blocks, one
+driver for every fixed-step method and every combination of terms, and the table of compiled
+kernels (docs/architecture.md §3).
 
-Layout.  Neurons are processed in blocks of ``config.BLOCK`` lanes: ``prange`` over blocks,
-the time loop inside, and inside that a lane loop with a constant trip count that LLVM can
-vectorise.  Rare work (a threshold crossing, a re-arm, a blow-up) is detected by a cheap
-vectorisable scan and handled in a scalar loop afterwards.  The batch is padded by the engine
-to a multiple of ``BLOCK``, so every neuron runs through the same code path: a neuron's result
-does not depend on its position, its batch, the chunking or the thread count.
+Layout.  Neurons are processed in blocks of ``BLOCK`` lanes: ``prange`` over blocks, the time
+loop inside, and inside that a lane loop with a constant trip count that LLVM vectorises.  Rare
+work (a threshold crossing, a re-arm, a blow-up, a sample to record, a change of the stimulus)
+is detected by a cheap vectorisable scan and done in a called scalar function afterwards.  The
+batch is padded by the engine to a multiple of ``BLOCK``, so every neuron runs through the same
+code path: a neuron's result does not depend on its position, its batch, the chunking or the
+thread count.  The arrays are those of :mod:`.layout`; a kernel is ``kernel(batch, *terms)``.
 
-Array conventions (all per neuron, neuron index last so lanes are contiguous):
+One driver.  :func:`drive` advances a batch with a method's lane ``step`` (``hh.py`` physics,
+one file per method) and the terms (:mod:`.terms`): none (deterministic), current noise, or
+channel noise with current noise.  The terms' code is chosen by their
+types when Numba compiles the kernel, so a run without a term has the machine code it had
+before terms existed (bitwise the same results, measured the same speed).
 
-``y[4, N]``      state V (mV), n, m, h — initial on entry, final on exit.
-``P[NP, N]``     per-neuron constants, rows named by the ``P_*`` constants below.
-``ic[NI, N]``    int64 counters, rows ``I_*``.
-``fo[NF, N]``    float64 outputs, rows ``F_*``.
-``spikes[N, K]`` first K spike times (ms).
-``rec[R, S, M]`` recorded samples of state ``rec_var[r]`` for neurons with ``rec_slot >= 0``.
+Compiled kernels.  Numba caches a kernel on disk only if it is a module-level function that
+names its step as a global (a step passed as an argument to a cached function misses the cache
+in every new process: measured), so the built-in (method, terms) pairs are the two-line
+functions at the end of this module, looked up by :func:`kernel`.  A method registered from
+outside hhfast gets its kernels from :func:`_build`, compiled once per process.
 """
 
 from __future__ import annotations
@@ -26,160 +31,40 @@ import numpy as np
 from numba import njit, prange
 
 from .. import config
-from .fastexp import (
-    exp_arg_max,
-    like,
-    prefer_wide_vectors,
-    rate_arg_max,
-    select,
-    series_cutoff,
-    vexp_below,
+from . import euler, expeuler, heun, rk4, rl2, rush_larsen
+from .fastexp import like, prefer_wide_vectors
+from .hh import rhs
+from .layout import (
+    F_DIVT,
+    F_FIRST,
+    F_WFIRST,
+    F_WISI2,
+    F_WLAST,
+    I_ARMED,
+    I_COUNT,
+    I_DIVSTEP,
+    I_WCOUNT,
+    NP,
+    P_AMP,
+    P_BIAS,
+    P_REARM,
+    P_THR,
 )
+from .options import COLD, INLINE, KERNEL
+from .terms import (
+    as_tuple,
+    term_close,
+    term_currents,
+    term_kick,
+    term_lane,
+    term_linear,
+    term_open,
+    term_step,
+)
+from .terms import channel as channel_models
 
 BLOCK = config.BLOCK
 EDGE_SNAP = config.EDGE_SNAP
-
-# rows of P (P_ICM is 1/Cm, so the right-hand side multiplies instead of dividing; P_REARM is
-# the re-arm level, threshold minus the re-arm margin, docs/architecture.md §3)
-(P_GNA, P_GK, P_GL, P_ENA, P_EK, P_EL, P_ICM, P_VREST, P_PHI, P_BIAS, P_AMP, P_THR,
- P_REARM) = range(13)
-NP = 13
-# rows of ic
-I_ARMED, I_COUNT, I_WCOUNT, I_DIVSTEP = range(4)
-NI = 4
-# rows of fo
-F_FIRST, F_WFIRST, F_WLAST, F_WISI2, F_DIVT = range(5)
-NF = 5
-
-INLINE = dict(inline="always", cache=True, fastmath=config.FASTMATH)
-
-E1 = math.exp(1.0)
-E25 = math.exp(2.5)
-E3 = math.exp(3.0)
-
-
-@njit(**INLINE)
-def x_over_expm1_series(z):
-    """z / (e^z - 1) near z = 0 by its series to the z^8 term (Bernoulli numbers; error
-    < 2.1e-8 |z|^10, see ``config.KERNEL_SERIES_CUTOFF64``)."""
-    z2 = z * z
-    even = like(z, 1.0) + z2 * (like(z, 1.0 / 12.0) + z2 * (like(z, -1.0 / 720.0) + z2 * (
-        like(z, 1.0 / 30240.0) + z2 * like(z, -1.0 / 1209600.0))))
-    return even - like(z, 0.5) * z
-
-
-@njit(**INLINE)
-def rates_unscaled(V, Vr):
-    """(αn, βn, αm, βm, αh, βh) in 1/ms at V (mV) for rest Vr, before the temperature factor.
-
-    Written to vectorise and to do little work: two exponentials instead of six.
-    F = e^(-u/80) gives βn; its square e^(-u/40), its fourth power e^(-u/20) (αh) and its
-    eighth power E = e^(-u/10); the exponentials e^((10-u)/10), e^((25-u)/10) and
-    e^((30-u)/10) of αn, αm and βh are constants times E; βm needs its own e^(-u/18).  The
-    three divisions share one reciprocal.  The removable 0/0 of αn at u = 10 mV and αm at
-    u = 25 mV is taken by one series evaluation (the two are never both near zero; the zero
-    denominator is replaced by 1 in the shared product, so the other rates stay exact
-    there).  Three squarings multiply F's relative error by 8 (E is within ~8 ulp, 2e-15, of
-    e^(-u/10); measured against :func:`hhfast.model.rates` in ``tests/test_kernel_rates.py``).
-    The exponent of F is capped above (``rate_arg_max``: u below -2000 mV in float64, -250 mV
-    in float32, far outside any trajectory that has not already diverged) so that the shared
-    product cannot overflow; G's at the largest finite exponential (βm saturates instead of
-    becoming inf below -12700 mV, -1580 mV in float32).
-    """
-    u = V - Vr
-    cap = rate_arg_max(u)
-    a = u * like(u, -0.0125)                     # -u/80
-    F = vexp_below(select(a > cap, cap, a))      # e^(-u/80)
-    b = u * like(u, -1.0 / 18.0)
-    G = vexp_below(select(b > exp_arg_max(u), exp_arg_max(u), b))  # e^(-u/18)
-    F2 = F * F                                   # e^(-u/40)
-    F4 = F2 * F2                                 # e^(-u/20)
-    E = F4 * F4                                  # e^(-u/10)
-    one = like(u, 1.0)
-    zn = one + u * like(u, -0.1)                 # (10 - u)/10
-    zm = like(u, 2.5) + u * like(u, -0.1)        # (25 - u)/10
-    dn = like(u, E1) * E - one                   # e^zn - 1
-    dm = like(u, E25) * E - one                  # e^zm - 1
-    dh = like(u, E3) * E + one                   # e^((30 - u)/10) + 1
-    small_n = abs(zn) < series_cutoff(u)
-    small_m = abs(zm) < series_cutoff(u)
-    ser = x_over_expm1_series(select(small_n, zn, zm))
-    dn_s = select(small_n, one, dn)
-    dm_s = select(small_m, one, dm)
-    R = one / (dn_s * dm_s * dh)
-    an = like(u, 0.1) * select(small_n, ser, zn * (dm_s * dh * R))
-    am = select(small_m, ser, zm * (dn_s * dh * R))
-    bh = dn_s * dm_s * R
-    return an, like(u, 0.125) * F, am, like(u, 4.0) * G, like(u, 0.07) * F4, bh
-
-
-@njit(**INLINE)
-def rates(V, Vr, phi):
-    """(αn, βn, αm, βm, αh, βh) in 1/ms at V (mV) for rest Vr and temperature factor phi
-    (see :func:`rates_unscaled`)."""
-    an, bn, am, bm, ah, bh = rates_unscaled(V, Vr)
-    return phi * an, phi * bn, phi * am, phi * bm, phi * ah, phi * bh
-
-
-@njit(**INLINE)
-def rhs(V, n, m, h, I, pb, l):
-    """HH right-hand side for lane ``l`` of a block (parameters ``pb``) at current I
-    (µA/cm²): (dV, dn, dm, dh) per ms.  The temperature factor multiplies each gate's
-    derivative once instead of each rate."""
-    an, bn, am, bm, ah, bh = rates_unscaled(V, pb[P_VREST, l])
-    phi = pb[P_PHI, l]
-    m3h = m * m * m * h
-    n4 = (n * n) * (n * n)
-    i_ion = (
-        pb[P_GNA, l] * m3h * (V - pb[P_ENA, l])
-        + pb[P_GK, l] * n4 * (V - pb[P_EK, l])
-        + pb[P_GL, l] * (V - pb[P_EL, l])
-    )
-    one = like(V, 1.0)
-    return (
-        (I - i_ion) * pb[P_ICM, l],
-        phi * (an * (one - n) - bn * n),
-        phi * (am * (one - m) - bm * m),
-        phi * (ah * (one - h) - bh * h),
-    )
-
-
-@njit(**INLINE)
-def dvdt(V, n, m, h, I, pb, l):
-    """dV/dt (mV/ms) of lane ``l`` at current I (µA/cm²): the V row of :func:`rhs` alone."""
-    m3h = m * m * m * h
-    n4 = (n * n) * (n * n)
-    i_ion = (
-        pb[P_GNA, l] * m3h * (V - pb[P_ENA, l])
-        + pb[P_GK, l] * n4 * (V - pb[P_EK, l])
-        + pb[P_GL, l] * (V - pb[P_EL, l])
-    )
-    return (I - i_ion) * pb[P_ICM, l]
-
-
-@njit(**INLINE)
-def gates_frozen_v(Vf, n, m, h, pb, l, dt):
-    """The gates advanced exactly over ``dt`` ms with V frozen at ``Vf`` (mV):
-    x∞ + (x − x∞)·e^(−dt·φ·(αx + βx)), x∞ = αx/(αx + βx) at Vf (the Rush–Larsen update).
-
-    One division for the three reciprocals; x∞ is capped at 1 (the shared reciprocal can
-    round it one ulp above), so each update is a convex combination and stays in [0, 1]."""
-    an, bn, am, bm, ah, bh = rates_unscaled(Vf, pb[P_VREST, l])
-    one = like(Vf, 1.0)
-    hp = like(Vf, dt) * pb[P_PHI, l]
-    sn, sm, sh = an + bn, am + bm, ah + bh
-    snm = sn * sm
-    R = one / (snm * sh)
-    shR = sh * R
-    ninf = an * (sm * shR)
-    minf = am * (sn * shR)
-    hinf = ah * (snm * R)
-    ninf = select(ninf > one, one, ninf)
-    minf = select(minf > one, one, minf)
-    hinf = select(hinf > one, one, hinf)
-    return (ninf + (n - ninf) * vexp_below(-hp * sn),
-            minf + (m - minf) * vexp_below(-hp * sm),
-            hinf + (h - hinf) * vexp_below(-hp * sh))
 
 
 # -- stimulus -----------------------------------------------------------------------------------
@@ -220,10 +105,16 @@ def block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, ta, dt, I, last):
     When all lanes share a stimulus, ``last`` caches the shape values of the previous step
     (the lane loop is skipped while they do not change) and, in ``last[3]``, the last step
     start for which they cannot change (inside a constant piece), so most steps of a
-    piecewise-constant stimulus cost one comparison here."""
+    piecewise-constant stimulus cost one comparison here, and the rest a call."""
+    if uniform and ta <= last[3]:  # still inside the same constant piece: nothing to recompute
+        return
+    block_current_update(pb, tidx, i0, tb, c0, c1, seg, uniform, ta, dt, I, last)
+
+
+@njit(**COLD)
+def block_current_update(pb, tidx, i0, tb, c0, c1, seg, uniform, ta, dt, I, last):
+    """The work of :func:`block_current` when the current may have changed."""
     if uniform:
-        if ta <= last[3]:  # still inside the same constant piece: nothing to recompute
-            return
         j = tidx[i0]
         s, sa, sm, se = shape_over_step(tb, c0, c1, j, seg[0], ta, dt)
         seg[0] = s
@@ -248,7 +139,7 @@ def block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, ta, dt, I, last):
 
 
 # -- block set-up and tear-down -----------------------------------------------------------------
-@njit(**INLINE)
+@njit(**COLD)
 def block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg):
     """Copy the block's parameters and state into block-local lane arrays (contiguous, not
     aliased with anything, so the lane loops vectorise); returns whether all lanes share a
@@ -268,7 +159,7 @@ def block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg):
     return uniform
 
 
-@njit(**INLINE)
+@njit(**COLD)
 def block_store(y, ic, i0, st, fz, armed, alive):
     """Write the block's final state back (the frozen state for diverged lanes)."""
     for l in range(BLOCK):
@@ -277,7 +168,7 @@ def block_store(y, ic, i0, st, fz, armed, alive):
         ic[I_ARMED, i0 + l] = 1 if armed[l] else 0
 
 
-@njit(**INLINE)
+@njit(**COLD)
 def record_block(rec, rec_slot, rec_var, i0, s, st, fz, alive):
     """Store sample ``s`` of the recorded variables (the frozen state for diverged lanes)."""
     for l in range(BLOCK):
@@ -395,7 +286,7 @@ def freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt):
     fo[F_DIVT, i] = t0 + (k + 1) * dt
 
 
-@njit(**INLINE)
+@njit(**COLD)
 def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, armed, alive,
                   I, linear):
     """Scalar pass over the lanes of a block after step ``k``: freeze (into ``fz``) and flag
@@ -448,40 +339,124 @@ def end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz,
     return rec_left
 
 
-# -- the block driver every fixed-step method runs ----------------------------------------------
+# -- the one driver -----------------------------------------------------------------------------
 @njit(**INLINE)
-def drive_fixed(step, y, P, tidx, tb, c0, c1, t0, dt, n_steps, win0, win1, ic, fo, spikes, rec,
-                rec_slot, rec_var, record_every):
-    """Advance every neuron ``n_steps`` steps of ``dt`` ms from ``t0`` with the lane step
-    ``step`` (the arrays are described in the module docstring).
+def drive(step, b, noise, ch):
+    """Advance every neuron of batch ``b`` (:class:`.layout.Batch`) ``b.n_steps`` steps of
+    ``b.dt`` ms from ``b.t0`` with the lane step ``step`` and the terms ``noise, ch``
+    (:mod:`.terms`).
 
-    ``step(V, n, m, h, I0, I1, I2, pb, l, dt)`` is a method's one-step map for lane ``l``:
-    state at the step's start, the stimulus current (µA/cm²) at the step's start, middle and
-    end (the edge rule of :func:`shape_over_step`), the block's parameters and the step in the
-    kernel's float type; it returns the state at the step's end.  It is an
-    ``@njit(inline="always")`` function passed as an argument: Numba specialises this driver
-    for it and LLVM inlines it into the lane loop, so the loop has no calls and vectorises,
-    while the method's ``run`` stays a module-level function that Numba caches on disk.
+    ``step(V, n, m, h, I0, I1, I2, pb, l, dt, ts)`` is a method's one-step map for lane ``l``:
+    state at the step's start, the current (µA/cm²) at the step's start, middle and end (the
+    stimulus by the edge rule of :func:`shape_over_step`, plus what a term adds), the block's
+    parameters, the step in the kernel's float type and the terms' block state ``ts``; it
+    returns the state at the step's end.  It is a ``HOT`` function (:mod:`.options`): LLVM
+    inlines it into the lane loop, which therefore has no calls and vectorises.
     """
+    y, P, tidx, tb, c0, c1 = b.y, b.P, b.tidx, b.tb, b.c0, b.c1
+    ic, fo, spikes, rec, rec_slot, rec_var = b.ic, b.fo, b.spikes, b.rec, b.rec_slot, b.rec_var
+    t0, dt, n_steps, win0, win1, record_every = (b.t0, b.dt, b.n_steps, b.win0, b.win1,
+                                                 b.record_every)
     h = like(y[0, 0], dt)
-    for b in prange(y.shape[1] // BLOCK):
-        i0 = b * BLOCK
+    noise, ch = as_tuple(noise), as_tuple(ch)  # plain tuples into the prange (terms docstring)
+    linear = term_linear(noise, ch)
+    for blk in prange(y.shape[1] // BLOCK):
+        i0 = blk * BLOCK
         pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
         uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
+        ts = term_open(noise, ch, y, st, i0, dt)
         rec_left = record_every
         for k in range(n_steps):
             block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
+            j = term_step(noise, ch, ts, k)
             ev = False
             for l in range(BLOCK):  # the vectorised lane loop: no branches, no calls
                 V, n, m, g = st[0, l], st[1, l], st[2, l], st[3, l]
                 prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, n, m, g
-                V1, n1, m1, g1 = step(V, n, m, g, I[0, l], I[1, l], I[2, l], pb, l, h)
+                Ia, Ib, Ic, kick = term_lane(ts, j, l, I[0, l], I[1, l], I[2, l])
+                V1, n1, m1, g1 = step(V, n, m, g, Ia, Ib, Ic, pb, l, h, ts)
+                V1 = term_kick(ts, V1, kick)
                 # every lane is advanced, diverged ones too (their frozen state is in fz);
                 # a per-lane select here made LLVM branch around the update and give up
                 st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
                 ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], pb[P_REARM, l], armed[l],
                                  alive[l])
             rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
-                                   fz, armed, alive, I, rec, rec_slot, rec_var, record_every,
-                                   rec_left)
+                                   fz, armed, alive, term_currents(ts, I), rec, rec_slot, rec_var,
+                                   record_every, rec_left, linear)
         block_store(y, ic, i0, st, fz, armed, alive)
+        term_close(noise, ch, ts, i0, alive)
+
+
+# -- the compiled kernels: one per built-in (method, terms) -------------------------------------
+# (module docstring, "Compiled kernels"; noise: a NoiseBatch, ch: a ChannelBatch)
+@njit(**KERNEL)
+def euler_plain(b): drive(euler.step, b, (), ())
+@njit(**KERNEL)
+def euler_noise(b, noise): drive(euler.step, b, noise, ())
+@njit(**KERNEL)
+def heun_plain(b): drive(heun.step, b, (), ())
+@njit(**KERNEL)
+def heun_noise(b, noise): drive(heun.step, b, noise, ())
+@njit(**KERNEL)
+def rk4_plain(b): drive(rk4.step, b, (), ())
+@njit(**KERNEL)
+def rk4_noise(b, noise): drive(rk4.step, b, noise, ())
+@njit(**KERNEL)
+def expeuler_plain(b): drive(expeuler.step, b, (), ())
+@njit(**KERNEL)
+def expeuler_noise(b, noise): drive(expeuler.step, b, noise, ())
+@njit(**KERNEL)
+def rush_larsen_plain(b): drive(rush_larsen.step, b, (), ())
+@njit(**KERNEL)
+def rush_larsen_noise(b, noise): drive(rush_larsen.step, b, noise, ())
+@njit(**KERNEL)
+def rl2_plain(b): drive(rl2.step, b, (), ())
+@njit(**KERNEL)
+def rl2_noise(b, noise): drive(rl2.step, b, noise, ())
+@njit(**KERNEL)
+def channel_full(b, noise, ch): drive(channel_models.step_channel, b, noise, ch)
+@njit(**KERNEL)
+def channel_shielding(b, noise, ch): drive(channel_models.step_shielding, b, noise, ch)
+@njit(**KERNEL)
+def channel_subunit(b, noise, ch): drive(channel_models.step_subunit, b, noise, ch)
+
+
+#: (step, terms) -> cached kernel; terms "plain" (deterministic) or "noise"; a channel model's
+#: step has only its "channel" kernel
+KERNELS = {
+    (euler.step, "plain"): euler_plain, (euler.step, "noise"): euler_noise,
+    (heun.step, "plain"): heun_plain, (heun.step, "noise"): heun_noise,
+    (rk4.step, "plain"): rk4_plain, (rk4.step, "noise"): rk4_noise,
+    (expeuler.step, "plain"): expeuler_plain, (expeuler.step, "noise"): expeuler_noise,
+    (rush_larsen.step, "plain"): rush_larsen_plain, (rush_larsen.step, "noise"): rush_larsen_noise,
+    (rl2.step, "plain"): rl2_plain, (rl2.step, "noise"): rl2_noise,
+    (channel_models.step_channel, "channel"): channel_full,
+    (channel_models.step_shielding, "channel"): channel_shielding,
+    (channel_models.step_subunit, "channel"): channel_subunit,
+}
+
+
+def kernel(step, terms: str):
+    """The compiled kernel that drives ``step`` with ``terms`` ("plain", "noise" or
+    "channel"): the cached one of a built-in step, else one compiled for this process."""
+    k = KERNELS.get((step, terms))
+    if k is None:
+        k = KERNELS[(step, terms)] = _build(step, terms)
+    return k
+
+
+def _build(step, terms: str):
+    """A kernel for a step registered from outside hhfast (not cached on disk: Numba cannot
+    key a cache on a step it did not see as a module global; module docstring)."""
+    opts = dict(KERNEL, cache=False)
+    if terms == "plain":
+        def run(b):
+            drive(step, b, (), ())
+    elif terms == "noise":
+        def run(b, noise):
+            drive(step, b, noise, ())
+    else:
+        def run(b, noise, ch):
+            drive(step, b, noise, ch)
+    return njit(**opts)(run)
