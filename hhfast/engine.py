@@ -222,8 +222,7 @@ def simulate(
         # depend on the thread count
         use_threads = min(num_threads or old_threads,
                           -(-min(N, config.CHUNK_NEURONS) // config.BLOCK))
-        if use_threads != old_threads:
-            numba.set_num_threads(use_threads)
+        _THREADS[0] = use_threads
         try:
             for lo in range(0, N, config.CHUNK_NEURONS):
                 hi = min(N, lo + config.CHUNK_NEURONS)
@@ -234,8 +233,7 @@ def simulate(
                     adapt if adaptive else None,
                 )
         finally:
-            if use_threads != old_threads:
-                numba.set_num_threads(old_threads)
+            _THREADS[0] = 1
 
     count = ic_out[K.I_COUNT]
     if max_spikes > 0:
@@ -447,11 +445,11 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
         t_end, rtol, atol, max_steps, parts = adapt
         stats = np.zeros((K.NS, npad), dtype=np.int64)
         rec_dt = dt * record_every if rec.shape[0] else t_end - t_start
-        kernel(b, K.AdaptiveBatch(float(t_end), float(rtol), float(atol), int(max_steps),
-                                  float(rec_dt), stats))
+        _launch(kernel, b, K.AdaptiveBatch(float(t_end), float(rtol), float(atol),
+                                           int(max_steps), float(rec_dt), stats))
         parts.append(stats)
     elif noise is None:
-        kernel(b)
+        _launch(kernel, b)
     else:
         sigma = col("noise_sigma") if "noise_sigma" in flat else np.zeros(npad)
         tau = col("noise_tau") if "noise_tau" in flat else np.zeros(npad)
@@ -465,16 +463,42 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
             model = noise["channel"]
             X, NC = K.channel(model.state == "gates", y, col)
             X, NC = X.astype(dtype), NC.astype(dtype)
-            kernel(b, nb, K.ChannelBatch(X, NC, K.philox_calls(model.sources),
-                                         model.state == "gates"))
+            _launch(kernel, b, nb, K.ChannelBatch(X, NC, K.philox_calls(model.sources),
+                                                  model.state == "gates"))
             noise["X"][:, lo:hi] = X[:, :n]
         else:
-            kernel(b, nb)
+            _launch(kernel, b, nb)
         noise["current"][lo:hi] = ou[:n]
     y_out[:, lo:hi] = y[:, :n]
     ic_out[:, lo:hi] = ic[:, :n]
     fo_out[:, lo:hi] = fo[:, :n]
     spikes[lo:hi] = sp[:n]
+
+
+_POOL = None
+
+
+def _launch(kernel, b, *terms):
+    """Run ``kernel`` on the blocks of ``b``, split in contiguous ranges over the threads of
+    this call (the kernels are serial and release the GIL)."""
+    global _POOL
+    nblocks = b.y.shape[1] // config.BLOCK
+    threads = max(1, min(_THREADS[0], nblocks))
+    if threads == 1:
+        kernel(b._replace(blk0=0, blk1=nblocks), *terms)
+        return
+    if _POOL is None or _POOL._max_workers < threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=max(threads, numba.config.NUMBA_NUM_THREADS))
+    cuts = [nblocks * t // threads for t in range(threads + 1)]
+    futures = [_POOL.submit(kernel, b._replace(blk0=lo, blk1=hi), *terms)
+               for lo, hi in zip(cuts[:-1], cuts[1:])]
+    for f in futures:
+        f.result()
+
+
+_THREADS = [1]
 
 
 def _warn_truncated(count: np.ndarray, max_spikes: int) -> None:

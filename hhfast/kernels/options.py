@@ -11,7 +11,8 @@ every call site.  So:
   cached, and called;
 * ``INLINE`` — small glue inlined by Numba (a few lines, or code that must see the caller's
   compile-time constants);
-* ``KERNEL`` — a compiled kernel: ``prange`` over blocks, no GIL, cached.
+* ``KERNEL`` — a compiled kernel: serial over its blocks, no GIL, cached (the backend runs
+  block ranges on threads).
 """
 
 from .. import config
@@ -20,4 +21,4 @@ _COMMON = dict(cache=True, fastmath=config.FASTMATH)
 INLINE = dict(inline="always", **_COMMON)
 HOT = dict(error_model="numpy", nogil=True, **_COMMON)
 COLD = HOT
-KERNEL = dict(parallel=True, nogil=True, error_model="numpy", **_COMMON)
+KERNEL = dict(nogil=True, error_model="numpy", **_COMMON)
