@@ -222,7 +222,8 @@ def simulate(
         # depend on the thread count
         use_threads = min(num_threads or old_threads,
                           -(-min(N, config.CHUNK_NEURONS) // config.BLOCK))
-        _THREADS[0] = use_threads
+        if use_threads != old_threads:
+            numba.set_num_threads(use_threads)
         try:
             for lo in range(0, N, config.CHUNK_NEURONS):
                 hi = min(N, lo + config.CHUNK_NEURONS)
@@ -233,7 +234,8 @@ def simulate(
                     adapt if adaptive else None,
                 )
         finally:
-            _THREADS[0] = 1
+            if use_threads != old_threads:
+                numba.set_num_threads(old_threads)
 
     count = ic_out[K.I_COUNT]
     if max_spikes > 0:
@@ -475,30 +477,9 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
     spikes[lo:hi] = sp[:n]
 
 
-_POOL = None
-
-
 def _launch(kernel, b, *terms):
-    """Run ``kernel`` on the blocks of ``b``, split in contiguous ranges over the threads of
-    this call (the kernels are serial and release the GIL)."""
-    global _POOL
-    nblocks = b.y.shape[1] // config.BLOCK
-    threads = max(1, min(_THREADS[0], nblocks))
-    if threads == 1:
-        kernel(b._replace(blk0=0, blk1=nblocks), *terms)
-        return
-    if _POOL is None or _POOL._max_workers < threads:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(max_workers=max(threads, numba.config.NUMBA_NUM_THREADS))
-    cuts = [nblocks * t // threads for t in range(threads + 1)]
-    futures = [_POOL.submit(kernel, b._replace(blk0=lo, blk1=hi), *terms)
-               for lo, hi in zip(cuts[:-1], cuts[1:])]
-    for f in futures:
-        f.result()
-
-
-_THREADS = [1]
+    """Run ``kernel`` on every block of ``b``."""
+    kernel(b._replace(blk0=0, blk1=b.y.shape[1] // config.BLOCK), *terms)
 
 
 def _warn_truncated(count: np.ndarray, max_spikes: int) -> None:

@@ -2,11 +2,9 @@
 fixed-step method and every combination of terms, and the table of compiled kernels
 (docs/architecture.md §3).
 
-Layout.  Neurons are processed in blocks of ``BLOCK`` lanes: a loop over the blocks
+Layout.  Neurons are processed in blocks of ``BLOCK`` lanes: ``prange`` over the blocks
 ``[b.blk0, b.blk1)``, the time loop inside, and inside that a lane loop with a constant trip
-count that LLVM vectorises.  The kernels are serial and release the GIL; the CPU backend runs
-disjoint block ranges on its own threads (a ``prange`` here cost 1.5–3 CPU-s of every cold
-compile, for the outlined parallel body, and nothing at run time that threads do not give).  Rare
+count that LLVM vectorises.  Rare
 work (a threshold crossing, a re-arm, a blow-up, a sample to record, a change of the stimulus)
 is detected by a cheap vectorisable scan and done in a called scalar function afterwards.  The
 batch is padded by the engine to a multiple of ``BLOCK``, so every neuron runs through the same
@@ -31,7 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .. import config
 from . import euler, expeuler, heun, rk4, rl2, rush_larsen
@@ -185,8 +183,8 @@ def record_block(rec, rec_slot, rec_var, i0, s, st, fz, alive):
 def block_scratch(y):
     """Block-local arrays in the kernel's float type: parameters, state, state before the
     step, frozen state of diverged lanes, stage currents, armed/alive flags, stimulus
-    pieces, last stimulus shape values.  Inlined into the kernel, it also marks the kernel to
-    use 512-bit vectors."""
+    pieces, last stimulus shape values.  Called inside the ``prange`` body, it also marks the
+    function Numba outlines for that body to use 512-bit vectors."""
     prefer_wide_vectors()
     pb = np.empty((NP, BLOCK), y.dtype)
     st = np.empty((4, BLOCK), y.dtype)
@@ -361,9 +359,9 @@ def drive(step, b, noise, ch):
     t0, dt, n_steps, win0, win1, record_every = (b.t0, b.dt, b.n_steps, b.win0, b.win1,
                                                  b.record_every)
     h = like(y[0, 0], dt)
-    noise, ch = as_tuple(noise), as_tuple(ch)  # plain tuples (terms docstring)
+    noise, ch = as_tuple(noise), as_tuple(ch)  # plain tuples into the prange (terms docstring)
     linear = term_linear(noise, ch)
-    for blk in range(b.blk0, b.blk1):
+    for blk in prange(b.blk0, b.blk1):
         i0 = blk * BLOCK
         pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
         uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)

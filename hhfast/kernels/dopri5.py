@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .. import config
 from .cpu import BLOCK, block_load, block_scratch, block_store, count_spike
@@ -231,7 +231,7 @@ def run(b, a):
                                                    a.rec_dt, a.stats)
     n_samples = rec.shape[1]
     fmax = np.float64(max_steps)
-    for blk in range(b.blk0, b.blk1):
+    for blk in prange(b.blk0, b.blk1):
         i0 = blk * BLOCK
         pb, st, prev, fz, _, armed, alive, seg, _ = block_scratch(y)
         block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)

@@ -102,8 +102,7 @@ class Batch(NamedTuple):
     win1: float
     #: record every this many steps (beyond n_steps: only the initial sample)
     record_every: int
-    #: the blocks of ``BLOCK`` neurons this call runs, ``[blk0, blk1)`` (the CPU backend runs
-    #: disjoint ranges on its threads)
+    #: the blocks of ``BLOCK`` neurons this call runs, ``[blk0, blk1)``
     blk0: int = 0
     blk1: int = 0
 

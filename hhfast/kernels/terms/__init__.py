@@ -31,7 +31,7 @@ from numba.extending import overload
 from ... import config
 from ..layout import ChannelBatch, NoiseBatch
 from .channel import CS_LEN, CS_NOISE, channel_close, channel_normals, channel_open
-from .noise import NS_IW, NS_LEN, lane_noise, noise_close, noise_lane, noise_open, step_normals
+from .noise import NS_IW, NS_LEN, lane_noise, noise_close, noise_lane, noise_scratch, step_normals
 
 _OPTS = dict(inline="always", jit_options=dict(fastmath=config.FASTMATH))
 
@@ -98,7 +98,7 @@ def _open(noise, ch, y, st, i0, dt):
     if kind == "plain":
         return lambda noise, ch, y, st, i0, dt: ()
     if kind == "noise":
-        return lambda noise, ch, y, st, i0, dt: noise_open(y, noise, i0)
+        return lambda noise, ch, y, st, i0, dt: noise_scratch(y, noise, i0)
     return lambda noise, ch, y, st, i0, dt: channel_open(y, noise, ch, st, i0, dt)
 
 

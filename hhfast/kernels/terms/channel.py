@@ -273,7 +273,7 @@ def step_subunit(V, oK, oNa, g, I0, I1, I2, pb, l, h, cs):
 
 
 # -- the term's block state ---------------------------------------------------------------------
-@njit(**COLD)
+@njit(**INLINE)
 def channel_open(y, nb, cb, st, i0, dt):
     """The channel term's block state (``CS_*``) of the block starting at ``i0``;
     sets the block's state rows 1..3 to the open fractions and 0."""
@@ -297,7 +297,7 @@ def channel_open(y, nb, cb, st, i0, dt):
             like(y[0, 0], math.sqrt(dt)))
 
 
-@njit(**COLD)
+@njit(**INLINE)
 def channel_refill(cs, nb, cb, k):
     """The normals of step ``k``: the noise term's (every fourth step), then the channel's,
     counters ``(trial, kk, stream STREAM_CHANNEL + s)``, ``s < calls``, with ``kk`` the step's
