@@ -69,11 +69,13 @@ NS_NZ, NS_CUR, NS_Z, NS_TR, NS_OU_MEAN, NS_IW = range(6)
 NS_LEN = 6
 
 
-@njit(**INLINE)
+@njit(**HOT)
 def fill_normals(z, r0, tr, k0, k1, q, stream):
     """The four normals of counter ``(tr[l], q, stream)`` of each lane into rows
-    ``r0 .. r0 + 3`` of ``z[:, l]`` (a vectorised lane loop, once per four steps; inlined:
-    as a called function it ran the noisy kernels ~25 % slower, measured)."""
+    ``r0 .. r0 + 3`` of ``z[:, l]`` (a vectorised lane loop, once per four steps).  HOT: as a
+    called function it ran the noisy kernels ~25 % slower; inlined by Numba, it doubled their
+    cold compile (measured)."""
+    always_inline()
     for l in range(BLOCK):
         a, b, c, d = normals4(k0, k1, tr[l], q, stream)
         z[r0, l] = a
