@@ -57,10 +57,13 @@ print(json.dumps(out))
 """
 
 
-def child(tree: str, T: float, reps: int) -> dict:
+def child(tree: str, T: float, reps: int, cache: str | None) -> dict:
+    env = dict(os.environ, HHFAST_QUIET_COMPILE="1")
+    env.pop("NUMBA_CACHE_DIR", None)
+    if cache:
+        env["NUMBA_CACHE_DIR"] = cache
     p = subprocess.run([sys.executable, "-c", CHILD, tree, str(T), str(reps)],
-                       capture_output=True, text=True, check=True,
-                       env=dict(os.environ, HHFAST_QUIET_COMPILE="1"))
+                       capture_output=True, text=True, check=True, env=env)
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
@@ -72,12 +75,14 @@ def main(argv=None) -> int:
     ap.add_argument("--T", type=float, default=200.0)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--cache-before", default=None, help="NUMBA_CACHE_DIR of BEFORE's children")
+    ap.add_argument("--cache-after", default=None, help="NUMBA_CACHE_DIR of AFTER's children")
     a = ap.parse_args(argv)
     rounds = []
     for r in range(a.rounds):
         t = time.perf_counter()
-        b = child(a.before, a.T, a.reps)
-        f = child(a.after, a.T, a.reps)
+        b = child(a.before, a.T, a.reps, a.cache_before)
+        f = child(a.after, a.T, a.reps, a.cache_after)
         rounds.append({"before": b, "after": f})
         print(f"round {r + 1}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
     print("| configuration | before (neuron-steps/s) | after | after / before (median) | "

@@ -447,11 +447,11 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
         t_end, rtol, atol, max_steps, parts = adapt
         stats = np.zeros((K.NS, npad), dtype=np.int64)
         rec_dt = dt * record_every if rec.shape[0] else t_end - t_start
-        kernel(b, K.AdaptiveBatch(float(t_end), float(rtol), float(atol), int(max_steps),
-                                  float(rec_dt), stats))
+        _launch(kernel, b, K.AdaptiveBatch(float(t_end), float(rtol), float(atol),
+                                           int(max_steps), float(rec_dt), stats))
         parts.append(stats)
     elif noise is None:
-        kernel(b)
+        _launch(kernel, b)
     else:
         sigma = col("noise_sigma") if "noise_sigma" in flat else np.zeros(npad)
         tau = col("noise_tau") if "noise_tau" in flat else np.zeros(npad)
@@ -465,16 +465,21 @@ def _run_chunk(kernel, flat, tab_of, tb, tc0, tc1, lo, hi, t_start, dt, n_steps,
             model = noise["channel"]
             X, NC = K.channel(model.state == "gates", y, col)
             X, NC = X.astype(dtype), NC.astype(dtype)
-            kernel(b, nb, K.ChannelBatch(X, NC, K.philox_calls(model.sources),
-                                         model.state == "gates"))
+            _launch(kernel, b, nb, K.ChannelBatch(X, NC, K.philox_calls(model.sources),
+                                                  model.state == "gates"))
             noise["X"][:, lo:hi] = X[:, :n]
         else:
-            kernel(b, nb)
+            _launch(kernel, b, nb)
         noise["current"][lo:hi] = ou[:n]
     y_out[:, lo:hi] = y[:, :n]
     ic_out[:, lo:hi] = ic[:, :n]
     fo_out[:, lo:hi] = fo[:, :n]
     spikes[lo:hi] = sp[:n]
+
+
+def _launch(kernel, b, *terms):
+    """Run ``kernel`` on every block of ``b``."""
+    kernel(b._replace(blk0=0, blk1=b.y.shape[1] // config.BLOCK), *terms)
 
 
 def _warn_truncated(count: np.ndarray, max_spikes: int) -> None:

@@ -144,6 +144,8 @@ def initial_current(sigma, tau, i0, seed: int, trial: np.ndarray, k: int) -> np.
     """The OU current at the first step (µA/cm²): ``i0`` where given (None: a stationary draw
     σ·z, z = normal 0 of counter ``(trial, k, stream 1)``), 0 for white-noise neurons."""
     if i0 is None:
+        if not np.any((tau != 0) & (sigma != 0)):  # no OU current to draw (nor to compile for)
+            return np.zeros(np.shape(sigma))
         from .kernels.layout import STREAM_OU_START
 
         i0 = sigma * normals(seed, trial, k, STREAM_OU_START)[:, 0]

@@ -1,9 +1,10 @@
-"""The CPU backend's kernels: blocks of ``config.BLOCK`` lanes, ``prange`` over blocks, one
-driver for every fixed-step method and every combination of terms, and the table of compiled
-kernels (docs/architecture.md §3).
+"""The CPU backend's kernels: blocks of ``config.BLOCK`` lanes, one driver for every
+fixed-step method and every combination of terms, and the table of compiled kernels
+(docs/architecture.md §3).
 
-Layout.  Neurons are processed in blocks of ``BLOCK`` lanes: ``prange`` over blocks, the time
-loop inside, and inside that a lane loop with a constant trip count that LLVM vectorises.  Rare
+Layout.  Neurons are processed in blocks of ``BLOCK`` lanes: ``prange`` over the blocks
+``[b.blk0, b.blk1)``, the time loop inside, and inside that a lane loop with a constant trip
+count that LLVM vectorises.  Rare
 work (a threshold crossing, a re-arm, a blow-up, a sample to record, a change of the stimulus)
 is detected by a cheap vectorisable scan and done in a called scalar function afterwards.  The
 batch is padded by the engine to a multiple of ``BLOCK``, so every neuron runs through the same
@@ -360,7 +361,7 @@ def drive(step, b, noise, ch):
     h = like(y[0, 0], dt)
     noise, ch = as_tuple(noise), as_tuple(ch)  # plain tuples into the prange (terms docstring)
     linear = term_linear(noise, ch)
-    for blk in prange(y.shape[1] // BLOCK):
+    for blk in prange(b.blk0, b.blk1):
         i0 = blk * BLOCK
         pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
         uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)

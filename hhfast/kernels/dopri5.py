@@ -231,8 +231,8 @@ def run(b, a):
                                                    a.rec_dt, a.stats)
     n_samples = rec.shape[1]
     fmax = np.float64(max_steps)
-    for b in prange(y.shape[1] // BLOCK):
-        i0 = b * BLOCK
+    for blk in prange(b.blk0, b.blk1):
+        i0 = blk * BLOCK
         pb, st, prev, fz, _, armed, alive, seg, _ = block_scratch(y)
         block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
         F = np.zeros((NLF, BLOCK))

@@ -102,6 +102,9 @@ class Batch(NamedTuple):
     win1: float
     #: record every this many steps (beyond n_steps: only the initial sample)
     record_every: int
+    #: the blocks of ``BLOCK`` neurons this call runs, ``[blk0, blk1)``
+    blk0: int = 0
+    blk1: int = 0
 
 
 class NoiseBatch(NamedTuple):
@@ -132,7 +135,7 @@ class ChannelBatch(NamedTuple):
 
 #: indices of the fields of a NoiseBatch and a ChannelBatch: inside a kernel the terms are
 #: plain tuples (Numba 0.68 loses writes into an array reached through a NamedTuple inside a
-#: ``prange`` body, measured; a plain tuple keeps them)
+#: ``prange`` body, measured; a plain tuple keeps them, so a driver may use ``prange``)
 NB_NZ, NB_TRIAL, NB_OU, NB_K0, NB_K1, NB_KFIRST = range(6)
 CB_X, CB_NC, CB_CALLS, CB_GATES = range(4)
 

@@ -31,7 +31,7 @@ from numba.extending import overload
 from ... import config
 from ..layout import ChannelBatch, NoiseBatch
 from .channel import CS_LEN, CS_NOISE, channel_close, channel_normals, channel_open
-from .noise import NS_IW, NS_LEN, lane_noise, noise_close, noise_open, step_normals
+from .noise import NS_IW, NS_LEN, lane_noise, noise_close, noise_lane, noise_scratch, step_normals
 
 _OPTS = dict(inline="always", jit_options=dict(fastmath=config.FASTMATH))
 
@@ -98,7 +98,7 @@ def _open(noise, ch, y, st, i0, dt):
     if kind == "plain":
         return lambda noise, ch, y, st, i0, dt: ()
     if kind == "noise":
-        return lambda noise, ch, y, st, i0, dt: noise_open(y, noise, i0)
+        return lambda noise, ch, y, st, i0, dt: noise_scratch(y, noise, i0)
     return lambda noise, ch, y, st, i0, dt: channel_open(y, noise, ch, st, i0, dt)
 
 
@@ -118,15 +118,7 @@ def _lane(ts, j, l, I0, I1, I2):
     if kind == "plain":
         return lambda ts, j, l, I0, I1, I2: (I0, I1, I2, I0)
     if kind == "noise":
-        def lane(ts, j, l, I0, I1, I2):
-            c, kick = lane_noise(ts, j, l)
-            Ia = I0 + c
-            Ib = I1 + c
-            Ic = I2 + c
-            Iw = ts[NS_IW]
-            Iw[0, l], Iw[1, l], Iw[2, l] = Ia, Ib, Ic
-            return Ia, Ib, Ic, kick
-        return lane
+        return lambda ts, j, l, I0, I1, I2: noise_lane(ts, j, l, I0, I1, I2)
 
     def lane_channel(ts, j, l, I0, I1, I2):
         c, kick = lane_noise(ts[CS_NOISE], j, l)  # c: the OU current's step mean
@@ -163,7 +155,4 @@ def _close(noise, ch, ts, i0, alive):
     if kind == "noise":
         return lambda noise, ch, ts, i0, alive: noise_close(ts, noise, i0)
 
-    def close(noise, ch, ts, i0, alive):
-        channel_close(ts, ch, i0, alive)
-        noise_close(ts[CS_NOISE], noise, i0)
-    return close
+    return lambda noise, ch, ts, i0, alive: channel_close(ts, noise, ch, i0, alive)

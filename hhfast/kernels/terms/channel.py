@@ -79,7 +79,7 @@ from numba import njit
 
 from ... import config
 from ..fastexp import always_inline, like, select
-from ..hh import rates
+from ..hh import rates_unscaled
 from ..layout import (
     C_INV_NK,
     C_INV_NNA,
@@ -89,6 +89,7 @@ from ..layout import (
     CB_X,
     NB_K0,
     NB_K1,
+    NB_KFIRST,
     NX,
     P_EK,
     P_EL,
@@ -103,9 +104,9 @@ from ..layout import (
     X_K_OPEN,
     X_NA_OPEN,
 )
-from ..options import HOT, INLINE
+from ..options import COLD, HOT, INLINE
 from ..spec import ChannelSpec
-from .noise import NS_TR, fill_normals, noise_open, step_normals
+from .noise import NS_TR, close_scratch, fill_normals, noise_scratch, refill_scratch
 
 BLOCK = config.BLOCK
 
@@ -241,7 +242,9 @@ def em_step(update, opened, shield, V, oK, oNa, Ia, pb, l, h, cs):
              + pb[P_GK, l] * oK * (V - pb[P_EK, l])
              + pb[P_GL, l] * (V - pb[P_EL, l]))
     V1 = V + h * (Ia - i_ion) * pb[P_ICM, l]
-    an, bn, am, bm, ah, bh = rates(V, pb[P_VREST, l], pb[P_PHI, l])
+    an, bn, am, bm, ah, bh = rates_unscaled(V, pb[P_VREST, l])
+    phi = pb[P_PHI, l]  # as hh.rates does
+    an, bn, am, bm, ah, bh = phi * an, phi * bn, phi * am, phi * bm, phi * ah, phi * bh
     x, inv = cs[CS_X], cs[CS_INV]
     update(x, cs[CS_ZC], l, an, bn, am, bm, ah, bh, inv[0, l], inv[1, l], h, cs[CS_SQH], shield)
     oK1, oNa1 = opened(x, l)
@@ -290,29 +293,38 @@ def channel_open(y, nb, cb, st, i0, dt):
         else:
             st[1, l], st[2, l] = _occupancy_open(x, l)
         st[3, l] = zero
-    return (noise_open(y, nb, i0), x, inv, np.empty((4 * cb[CB_CALLS], BLOCK), y.dtype),
+    return (noise_scratch(y, nb, i0), x, inv, np.empty((4 * cb[CB_CALLS], BLOCK), y.dtype),
             like(y[0, 0], math.sqrt(dt)))
 
 
 @njit(**INLINE)
-def channel_normals(cs, nb, cb, k):
-    """The step's normals: the noise term's, then the channel's (counters ``(trial, k, stream
-    STREAM_CHANNEL + s)``, ``s < calls``); returns the noise term's row ``j``."""
+def channel_refill(cs, nb, cb, k):
+    """The normals of step ``k``: the noise term's (every fourth step), then the channel's,
+    counters ``(trial, kk, stream STREAM_CHANNEL + s)``, ``s < calls``, with ``kk`` the step's
+    index from t = 0."""
     ns, zc = cs[CS_NOISE], cs[CS_ZC]
-    kk, j = step_normals(ns, nb, k)
+    kk = nb[NB_KFIRST] + k
+    if kk & 3 == 0 or k == 0:
+        refill_scratch(ns, nb, kk >> 2)
     for s in range(cb[CB_CALLS]):
-        fill_normals(zc[4 * s:4 * s + 4], ns[NS_TR], nb[NB_K0], nb[NB_K1], kk,
-                     STREAM_CHANNEL + s)
-    return j
+        fill_normals(zc, 4 * s, ns[NS_TR], nb[NB_K0], nb[NB_K1], kk, STREAM_CHANNEL + s)
 
 
 @njit(**INLINE)
-def channel_close(cs, cb, i0, alive):
-    """Write the block's occupancies back (NaN for a diverged lane)."""
+def channel_normals(cs, nb, cb, k):
+    """The step's normals (:func:`channel_refill`); returns the noise term's row ``j``."""
+    channel_refill(cs, nb, cb, k)
+    return (nb[NB_KFIRST] + k) & 3
+
+
+@njit(**COLD)
+def channel_close(cs, nb, cb, i0, alive):
+    """Write the block's occupancies (NaN for a diverged lane) and OU currents back."""
     x, X = cs[CS_X], cb[CB_X]
     for l in range(BLOCK):
         for r in range(NX):
             X[r, i0 + l] = x[r, l] if alive[l] else np.nan
+    close_scratch(cs[CS_NOISE], nb, i0)
 
 
 # -- the registry -------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit
 
 from ... import config
-from ..fastexp import prefer_wide_vectors
+from ..fastexp import always_inline
 from ..layout import (
     NB_K0,
     NB_K1,
@@ -54,7 +54,7 @@ from ..layout import (
     Z_OWN,
     Z_WHITE,
 )
-from ..options import COLD, INLINE
+from ..options import COLD, HOT, INLINE
 from ..philox import normals4
 
 BLOCK = config.BLOCK
@@ -69,22 +69,26 @@ NS_NZ, NS_CUR, NS_Z, NS_TR, NS_OU_MEAN, NS_IW = range(6)
 NS_LEN = 6
 
 
-@njit(**COLD)
-def fill_normals(z, tr, k0, k1, q, stream):
-    """The four normals of counter ``(tr[l], q, stream)`` of each lane into ``z[:, l]``
-    (a vectorised lane loop, called once per four steps)."""
-    prefer_wide_vectors()
+@njit(**HOT)
+def fill_normals(z, r0, tr, k0, k1, q, stream):
+    """The four normals of counter ``(tr[l], q, stream)`` of each lane into rows
+    ``r0 .. r0 + 3`` of ``z[:, l]`` (a vectorised lane loop, once per four steps).  HOT: as a
+    called function it ran the noisy kernels ~25 % slower; inlined by Numba, it doubled their
+    cold compile (measured)."""
+    always_inline()
     for l in range(BLOCK):
         a, b, c, d = normals4(k0, k1, tr[l], q, stream)
-        z[0, l] = a
-        z[1, l] = b
-        z[2, l] = c
-        z[3, l] = d
+        z[r0, l] = a
+        z[r0 + 1, l] = b
+        z[r0 + 2, l] = c
+        z[r0 + 3, l] = d
 
 
 @njit(**INLINE)
-def noise_open(y, nb, i0):
-    """The noise term's block state (``NS_*``) of the block starting at ``i0``."""
+def noise_scratch(y, nb, i0):
+    """The noise term's block state (``NS_*``) of the block starting at ``i0`` (inlined: the
+    lane loop vectorises only when LLVM sees these arrays allocated in the kernel, measured
+    3x slower when they came from a called function)."""
     NZ, ou, trial = nb[NB_NZ], nb[NB_OU], nb[NB_TRIAL]
     nz = np.empty((NZ_ROWS, BLOCK), y.dtype)
     cur = np.empty(BLOCK, y.dtype)
@@ -101,6 +105,16 @@ def noise_open(y, nb, i0):
 
 
 @njit(**INLINE)
+def refill_scratch(ns, nb, q):
+    """The normals of counter ``q``: z, and z' when ``ou_mean``.  (Constants are passed as
+    ``np.int64``: Numba compiles a called function once per distinct *literal* argument.)"""
+    z, tr, k0, k1 = ns[NS_Z], ns[NS_TR], nb[NB_K0], nb[NB_K1]
+    fill_normals(z, np.int64(0), tr, k0, k1, q, np.int64(STREAM_NOISE))
+    if ns[NS_OU_MEAN]:
+        fill_normals(z, np.int64(STEPS_PER_COUNTER), tr, k0, k1, q, np.int64(STREAM_OU_MEAN))
+
+
+@njit(**INLINE)
 def step_normals(ns, nb, k):
     """Refill the normals when step ``k`` of the run (index ``kfirst + k`` from t = 0) opens a
     new counter (or is the run's first), z' too when ``ou_mean``; returns ``(kk, j)``: the
@@ -108,19 +122,17 @@ def step_normals(ns, nb, k):
     kk = nb[NB_KFIRST] + k
     j = kk & 3
     if j == 0 or k == 0:
-        z, tr, k0, k1 = ns[NS_Z], ns[NS_TR], nb[NB_K0], nb[NB_K1]
-        fill_normals(z[:STEPS_PER_COUNTER], tr, k0, k1, kk >> 2, STREAM_NOISE)
-        if ns[NS_OU_MEAN]:
-            fill_normals(z[STEPS_PER_COUNTER:], tr, k0, k1, kk >> 2, STREAM_OU_MEAN)
+        refill_scratch(ns, nb, kk >> 2)
     return kk, j
 
 
-@njit(**INLINE)
+@njit(**HOT)
 def lane_noise(ns, j, l):
     """The noise of lane ``l`` over one step (normals in row ``j`` of ``z``, z' in row
     ``j + 4``): returns ``(c̄, kick)``, the OU step-mean current (µA/cm², added to every stage's
     current) and the white kick on V (mV); advances the lane's OU current to the step's end.
     Zero coefficients (white or noiseless lanes) give ``c̄ = 0`` exactly."""
+    always_inline()
     nz, cur, z = ns[NS_NZ], ns[NS_CUR], ns[NS_Z]
     c = cur[l]
     zl = z[j, l]
@@ -129,9 +141,29 @@ def lane_noise(ns, j, l):
     return mean, nz[Z_WHITE, l] * zl
 
 
+@njit(**HOT)
+def noise_lane(ns, j, l, I0, I1, I2):
+    """Lane ``l`` before its step: the stage currents with the OU step mean (kept in ``Iw`` for
+    the event pass) and the white kick (the term's ``term_lane``)."""
+    always_inline()
+    c, kick = lane_noise(ns, j, l)
+    Ia = I0 + c
+    Ib = I1 + c
+    Ic = I2 + c
+    Iw = ns[NS_IW]
+    Iw[0, l], Iw[1, l], Iw[2, l] = Ia, Ib, Ic
+    return Ia, Ib, Ic, kick
+
+
 @njit(**INLINE)
-def noise_close(ns, nb, i0):
+def close_scratch(ns, nb, i0):
     """Write the block's OU currents back."""
     cur, ou = ns[NS_CUR], nb[NB_OU]
     for l in range(BLOCK):
         ou[i0 + l] = cur[l]
+
+
+@njit(**COLD)
+def noise_close(ns, nb, i0):
+    """:func:`close_scratch`, called (the noise term's ``term_close``)."""
+    close_scratch(ns, nb, i0)
