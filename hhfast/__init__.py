@@ -6,7 +6,7 @@
 
 from . import accuracy, reference
 from .analysis import firing_pattern, latency, sustained_rate
-from .engine import methods, simulate, warmup
+from .engine import RunPlan, backends, methods, plan, simulate, warmup
 from .errors import InputError, InputTypeError, InputValueError, TruncationWarning
 from .excitability import rheobase
 from .explorer import explore
@@ -24,6 +24,9 @@ __all__ = [
     "SpikeTimes",
     "Stimulus",
     "simulate",
+    "plan",
+    "RunPlan",
+    "backends",
     "methods",
     "warmup",
     "explore",
