@@ -41,7 +41,7 @@ def _kernel_alone(n: int, amp: np.ndarray, t_stop: float, dt: float, method: str
                     np.zeros((0, 0, 0)), np.full(npad, -1, dtype=np.int64),
                     np.zeros(0, dtype=np.int64), 0.0, dt, steps, 0.0, np.inf, steps + 1)
     try:
-        from hhfast.engine.backends import BACKENDS
+        from hhfast.engine.backend import BACKENDS
 
         kernel = BACKENDS["cpu"].kernel(spec, noisy=False, channel=None)
         return "backend kernel(batch)", lambda: kernel(batch)

@@ -7,8 +7,8 @@
 * :mod:`.launch` runs a plan chunk by chunk on its backend under :data:`KERNEL_LOCK`;
 * :mod:`.assemble` turns the kernels' outputs into a :class:`~hhfast.result.SimResult` (shared
   with the scipy and Markov references);
-* :mod:`.backends` is the seam to the target: :class:`~.backends.Backend`, the CPU backend,
-  :func:`~.backends.backends`.
+* :mod:`.backend` is the seam to the target: :class:`~.backend.Backend`, the CPU backend,
+  :func:`~.backend.backends`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..errors import InputValueError
 from ..kernels import METHODS, MethodSpec
 from ..model import HHParams
 from ..result import SimResult
-from .backends import BACKENDS, Backend, BackendStatus, backends, register_backend
+from .backend import BACKENDS, Backend, BackendStatus, backends, register_backend
 from .launch import KERNEL_LOCK
 from .plan import RunPlan, channel_models, plan
 

@@ -24,7 +24,7 @@ from ..errors import InputTypeError, InputValueError
 from ..kernels.spec import ChannelSpec, MethodSpec
 from ..random import key_from_seed
 from ..stimulus import as_tables
-from .backends import BACKENDS, Backend
+from .backend import BACKENDS, Backend
 
 
 # -- the channel registry ------------------------------------------------------------------------
@@ -263,6 +263,14 @@ def _broadcast(values: Mapping[str, np.ndarray], shape) -> Mapping[str, np.ndarr
     return MappingProxyType({k: np.broadcast_to(a, shape) for k, a in values.items()})
 
 
+def _fits(shape, batch) -> bool:
+    """Does an array of ``shape`` broadcast to the batch shape without enlarging it?"""
+    try:
+        return np.broadcast_shapes(shape, batch) == batch
+    except ValueError:
+        return False
+
+
 def _noise_term(noisy: bool, seed: int, trial, k_first: int, shape, n: int):
     """The noise term of a run (None when deterministic): its key and flat trial ids (default
     each neuron's flat index)."""
@@ -299,7 +307,7 @@ def _with_values(p: RunPlan, given: dict) -> RunPlan:
             arr = C.channel_values({name: v}, p.channel.name)[name]
         else:
             arr = C.per_neuron_array(name, v)
-        if arr is not None and np.broadcast_shapes(arr.shape, p.shape) != p.shape:
+        if arr is not None and not _fits(arr.shape, p.shape):
             raise InputValueError(
                 f"{name} has shape {arr.shape}, which does not broadcast to the plan's batch "
                 f"shape {p.shape}: a plan's outputs, recordings and stimuli are laid out for "

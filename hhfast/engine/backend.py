@@ -135,7 +135,7 @@ BACKENDS: dict[str, Backend] = {}
 def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
     """Add a backend to :data:`BACKENDS` (``simulate(backend=backend.name)`` then uses it)."""
     if not isinstance(backend, Backend):
-        raise InputTypeError(f"backend must be a hhfast.engine.backends.Backend, got {backend!r}")
+        raise InputTypeError(f"backend must be a hhfast.engine.backend.Backend, got {backend!r}")
     if not (isinstance(backend.name, str) and backend.name.isidentifier()):
         raise InputValueError(f"Backend.name must be an identifier, got {backend.name!r}")
     if backend.name in BACKENDS and not replace:
