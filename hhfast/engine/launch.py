@@ -96,35 +96,34 @@ def run_chunk(p: RunPlan, kernel, lo: int, hi: int, out: Outputs) -> None:
     batch = L.Batch(y, P, t.index[take], t.tb, t.c0, t.c1, ic, fo, spikes, out.rec, slots,
                     r.rows, p.t_start, p.dt, p.n_steps, p.window[0], p.window[1],
                     r.every if r.names else p.n_steps + 1)
-    terms = []
+    noise = channel = adaptive = None  # the run's terms, in the order the kernel takes them
     if p.noise is not None:
         z = p.noise
         sigma = _or_zeros(col("noise_sigma"), npad)
         tau = _or_zeros(col("noise_tau"), npad)
         trial = np.ascontiguousarray(z.trial[take])
         ou = noise_initial_current(sigma, tau, col("noise_I0"), z.seed, trial, z.k_first)
-        terms.append(L.NoiseBatch(noise_coefficients(sigma, tau, inv_cm, p.dt).astype(p.dtype),
-                                  trial, ou, z.k0, z.k1, np.int64(z.k_first)))
+        noise = L.NoiseBatch(noise_coefficients(sigma, tau, inv_cm, p.dt).astype(p.dtype),
+                             trial, ou, z.k0, z.k1, np.int64(z.k_first))
     if p.channel is not None:  # occupancies (or gates) from the initial gates, 1/N per kind
         X, NC = L.channel(p.channel.state == "gates", y, col)
-        terms.append(L.ChannelBatch(X.astype(p.dtype), NC.astype(p.dtype)))
+        channel = L.ChannelBatch(X.astype(p.dtype), NC.astype(p.dtype))
     if p.adaptive is not None:
         a = p.adaptive
         rec_dt = p.dt * r.every if r.names else p.t_end - p.t_start
-        terms.append(L.AdaptiveBatch(p.t_end, a.rtol, a.atol, a.max_steps, rec_dt,
-                                     np.zeros((L.NS, npad), dtype=np.int64)))
-    backend.launch(kernel, batch, *terms)
+        adaptive = L.AdaptiveBatch(p.t_end, a.rtol, a.atol, a.max_steps, rec_dt,
+                                   np.zeros((L.NS, npad), dtype=np.int64))
+    backend.launch(kernel, batch, *(t for t in (noise, channel, adaptive) if t is not None))
     out.y[:, lo:hi] = y[:, :n]
     out.ic[:, lo:hi] = ic[:, :n]
     out.fo[:, lo:hi] = fo[:, :n]
     out.spikes[lo:hi] = spikes[:n]
-    for term in terms:
-        if isinstance(term, L.NoiseBatch):
-            out.ou[lo:hi] = term.ou[:n]
-        elif isinstance(term, L.ChannelBatch):
-            out.X[:, lo:hi] = term.X[:, :n]
-        else:
-            out.stats[:, lo:hi] = term.stats[:, :n]
+    if noise is not None:
+        out.ou[lo:hi] = noise.ou[:n]
+    if channel is not None:
+        out.X[:, lo:hi] = channel.X[:, :n]
+    if adaptive is not None:
+        out.stats[:, lo:hi] = adaptive.stats[:, :n]
 
 
 def _or_zeros(a: np.ndarray | None, n: int) -> np.ndarray:

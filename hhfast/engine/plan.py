@@ -174,11 +174,6 @@ class RunPlan:
     recording: Recording
     tables: Tables
 
-    @property
-    def method_name(self) -> str:
-        """``SimResult.method``: the method's name."""
-        return self.method.name
-
     def run(self, **values):
         """Run the plan, with new per-neuron values where given.
 
