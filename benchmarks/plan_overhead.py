@@ -63,10 +63,11 @@ def main() -> None:
     t_stop = args.steps * dt
     amp = np.linspace(0.0, 20.0, n)
     what, kernel = _kernel_alone(n, amp, t_stop, dt, args.method)
+    stim = hh.step()  # made once: its construction is not the engine's
     calls = {"kernel alone": kernel,
-             "simulate": lambda: hh.simulate(hh.step(), t_stop, dt, args.method, amplitude=amp)}
+             "simulate": lambda: hh.simulate(stim, t_stop, dt, args.method, amplitude=amp)}
     if hasattr(hh, "plan"):
-        p = hh.plan(hh.step(), t_stop, dt, args.method, amplitude=amp)
+        p = hh.plan(stim, t_stop, dt, args.method, amplitude=amp)
         gna = np.full(n, 120.0)
         calls["plan.run(amplitude, gNa)"] = lambda: p.run(amplitude=amp, gNa=gna)
         calls["plan.run()"] = p.run
