@@ -6,7 +6,8 @@
 
 from . import accuracy, reference
 from .analysis import firing_pattern, latency, sustained_rate
-from .engine import RunPlan, backends, methods, plan, simulate, warmup
+from .engine import RunPlan, backends, methods, simulate, warmup
+from .engine.plan import plan
 from .errors import InputError, InputTypeError, InputValueError, TruncationWarning
 from .excitability import rheobase
 from .explorer import explore

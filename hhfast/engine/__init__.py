@@ -23,10 +23,11 @@ from ..model import HHParams
 from ..result import SimResult
 from .backend import BACKENDS, Backend, BackendStatus, backends, register_backend
 from .launch import KERNEL_LOCK
-from .plan import RunPlan, channel_models, plan
+from .plan import RunPlan, channel_models
+from .plan import plan as _plan  # (hhfast.engine.plan stays the module; hh.plan is this)
 
 __all__ = ["BACKENDS", "KERNEL_LOCK", "Backend", "BackendStatus", "RunPlan", "backends",
-           "methods", "plan", "register_backend", "simulate", "warmup"]
+           "methods", "register_backend", "simulate", "warmup"]
 
 _firstuse.install(METHODS, {f"{name} channel-noise": spec.run
                             for name, spec in channel_models().items()})
@@ -171,7 +172,7 @@ def simulate(
     -------
     SimResult
     """
-    return plan(
+    return _plan(
         stimulus, t_stop, dt, method, params, t_start=t_start, threshold=threshold,
         spike_rearm=spike_rearm, spike_armed=spike_armed, record=record,
         record_every=record_every, neurons=neurons, max_spikes=max_spikes, window=window,
