@@ -6,7 +6,8 @@
 
 from ._version import __version__
 from .analysis import firing_pattern, latency, sustained_rate
-from .engine import methods, simulate, warmup
+from .engine import RunPlan, backends, methods, simulate, warmup
+from .engine.plan import plan
 from .errors import (
     InputError,
     InputTypeError,
@@ -50,6 +51,9 @@ __all__ = [  # noqa: F822 - accuracy, reference, explore: module __getattr__
     "SpikeTimes",
     "Stimulus",
     "simulate",
+    "plan",
+    "RunPlan",
+    "backends",
     "methods",
     "warmup",
     "explore",

@@ -469,7 +469,8 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
                   threshold=None, record=None, record_every=1, max_spikes=None, window=None,
                   num_threads=None, dtype=np.float64, rtol=None, atol=None, max_steps=None,
                   seed=0, trial=None, channel_noise=None, neurons=None, spike_rearm=None,
-                  spike_armed=None, face: str = "simulate", batch_memory: bool = True, **per_neuron):
+                  spike_armed=None, face: str = "simulate", batch_memory: bool = True,
+                  backend=None, backends=None, **per_neuron):
     """Check the arguments of one :func:`hhfast.simulate` call, as simulate itself does,
     without allocating or compiling anything; returns them checked (a namespace).
 
@@ -480,6 +481,9 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     the same :class:`~hhfast.errors.InputError`.  ``face`` names the caller in the message
     for unknown keywords.  With ``batch_memory`` the memory of the batch's outputs and
     recordings is checked too (a sweep, which runs its grid in chunks, turns it off).
+    ``backends`` is the engine's registry of backends (name -> backend, passed in since the
+    engine sits above this layer): ``backend`` is then checked against it
+    (:func:`backend_choice`) and returned as the backend object; None leaves it unchecked.
     """
     from types import SimpleNamespace
 
@@ -487,12 +491,13 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     from .kernels import METHODS
     from .model import HHParams, check_params
     from .noise import check_seed, check_trial, first_step, is_noisy
-    from .noise import check_values as check_noise_values
 
     if max_spikes is None:
         max_spikes = config.MAX_SPIKES
     # ---- scalars and names (cheap, first) ----
     method, channel_noise = method_and_channel(method, channel_noise)
+    if backends is not None:
+        backend = backend_choice(backend, backends)
     spec = METHODS[method]
     adaptive = spec.kind == "adaptive"
     rtol, atol, max_steps = adaptive_options(method, adaptive, rtol, atol, max_steps, dtype)
@@ -540,28 +545,15 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     # ---- per-neuron values: check (unbroadcast) ----
     values = per_neuron_values(params, per_neuron, threshold, INITIAL_VALUES + NOISE_VALUES,
                                spike_rearm)
-    for name, arr in values.items():
-        range_check(name, arr)
-        representable(name, arr, dtype)
-    derived(values, dtype)
-    check_noise_values(values)
+    value_ranges(values, dtype)
     values.update(channel_values(per_neuron, channel_noise))
     noisy = is_noisy(values) or channel_noise is not None
     seed = check_seed(seed)
     trial = check_trial(trial)
     armed = armed_values(spike_armed)
-    spec.check(values)  # the method's own parameter checks (e.g. expeuler: gL > 0)
-    if noisy and not spec.noise:  # (channel noise needs "euler", which takes noise)
-        raise InputValueError(
-            f"method {method!r} does not take noise (noise_sigma, noise_I0); the fixed-step "
-            f"methods do: {[m for m, s in METHODS.items() if s.noise]}")
+    method_values(spec, values, noisy)
     shape, N = batch_shape(stim_shape, values, trial, armed)
-    if armed is not None:  # a state some run can reach, in the run's dtype
-        thr = spike_threshold(values)
-        armed_consistent(armed, values.get("V0", values["V_rest"]), thr,
-                         rearm_level(thr, values.get("spike_rearm")), dtype)
-    if channel_noise is not None:  # at least one channel of each kind, on the unbroadcast values
-        channel_counts(values, rounded=False)
+    value_consistency(values, armed, channel_noise is not None, dtype)
 
     # ---- steps and window ----
     if adaptive:  # ends exactly at t_stop; samples every record_every * dt up to it
@@ -615,7 +607,7 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
         t_end=t_end, params=params, max_spikes=max_spikes, record_every=record_every,
         state_names=state_names, rec_names=rec_names, num_threads=num_threads, dtype=dtype,
         stims=stims, stim_shape=stim_shape, values=values, noisy=noisy, seed=seed, trial=trial,
-        shape=shape, N=N, k_first=k_first, w0=w0, w1=w1, armed=armed)
+        shape=shape, N=N, k_first=k_first, w0=w0, w1=w1, armed=armed, backend=backend)
 
 
 window_ = window  # (simulate_call's argument of that name hides the function)
@@ -667,3 +659,65 @@ def adaptive_options(method, adaptive, rtol, atol, max_steps, dtype):
     max_steps = integer("max_steps", config.ADAPTIVE_MAX_STEPS if max_steps is None
                         else max_steps, 1)
     return rtol, atol, max_steps
+
+
+# -- the per-neuron values of a call, checked (simulate_call, and RunPlan.run on the values it
+# is given: one set of rules) -----------------------------------------------------------------
+#: the values the spike detector's initial state is checked against
+ARMED_VALUES = ("V0", "V_rest", "threshold", "spike_rearm")
+
+
+def value_ranges(values: dict, dtype, names=None) -> None:
+    """Range checks of per-neuron ``values`` (arrays from :func:`per_neuron_array`): each of
+    ``names`` (default every value) in its range and representable in ``dtype``; the derived
+    1/Cm and rate factor when ``Cm`` or ``temperature`` is among them; the noise values' rules
+    when one of those is.  Cross-checks read the other values from ``values``."""
+    from .noise import check_values as check_noise_values
+
+    names = tuple(values) if names is None else tuple(names)
+    for name in names:
+        range_check(name, values[name])
+        representable(name, values[name], dtype)
+    if "Cm" in names or "temperature" in names:
+        derived(values, dtype)
+    if set(names) & set(NOISE_VALUES):
+        check_noise_values(values)
+
+
+def method_values(spec, values: dict, noisy: bool) -> None:
+    """The method's own parameter checks (``spec.check``, e.g. expeuler: gL > 0) and, for a
+    noisy run (current or channel noise), that the method takes noise."""
+    from .kernels import METHODS
+
+    spec.check(values)
+    if noisy and not spec.noise:  # (channel noise runs with "euler", which takes noise)
+        raise InputValueError(
+            f"method {spec.name!r} does not take noise (noise_sigma, noise_I0); the fixed-step "
+            f"methods do: {[m for m, s in METHODS.items() if s.noise]}")
+
+
+def value_consistency(values: dict, armed, channel: bool, dtype, names=None) -> None:
+    """Checks across values, on the arrays as given (broadcast together here): a
+    ``spike_armed`` some run can reach (:func:`armed_consistent`, in the run's ``dtype``) and,
+    with channel noise, at least one channel of each kind (:func:`channel_counts`).  With
+    ``names`` only the checks that involve one of them."""
+    names = None if names is None else set(names)
+    if armed is not None and (names is None or names & {"spike_armed", *ARMED_VALUES}):
+        thr = spike_threshold(values)
+        armed_consistent(armed, values.get("V0", values["V_rest"]), thr,
+                         rearm_level(thr, values.get("spike_rearm")), dtype)
+    if channel and (names is None or names & set(CHANNEL_VALUES)):
+        channel_counts(values, rounded=False)
+
+
+def backend_choice(value, backends):
+    """``simulate(backend=...)``: a name of ``backends`` (name -> backend object with
+    ``available() -> (bool, reason)``) that this machine can run; returns the backend."""
+    if not isinstance(value, str):
+        raise InputTypeError(f"backend must be a name, one of {sorted(backends)}, got {value!r}")
+    if value not in backends:
+        raise InputValueError(f"backend must be one of {sorted(backends)}, got {value!r}")
+    ok, why = backends[value].available()
+    if not ok:
+        raise InputValueError(f"backend={value!r} is not available on this machine: {why}")
+    return backends[value]

@@ -58,15 +58,17 @@ from numba import njit, prange
 from . import _checks as C
 from . import config
 from ._checks import NOISE_VALUES, PER_NEURON
+from .engine.assemble import result
 from .errors import InputTypeError, InputValueError
 from .kernels import drop_stale_caches
+from .kernels import layout as L
 from .kernels.cpu import shape_over_step
 from .kernels.hh import rates
 from .kernels.philox import philox4x32_10, uniform_from_u32
 from .model import HHParams, check_params, occupancy, steady_state, temperature_factor
 from .model import rates as model_rates
 from .random import _int_array, key_from_seed
-from .result import SimResult, SpikeTimes
+from .result import SimResult
 from .stimulus import Stimulus, as_tables
 
 __all__ = ["markov", "MARKOV_PER_NEURON", "K_OPEN", "NA_OPEN"]
@@ -512,6 +514,9 @@ def _in_pieces(piece, ist: np.ndarray, events: np.ndarray, n_steps: int, max_eve
                 bar.close()
 
 
+assert (L.F_FIRST, L.F_WFIRST, L.F_WLAST, L.F_WISI2) == (0, 1, 2, 3)  # the rows _run writes
+
+
 def markov(
     stimulus: Stimulus,
     t_stop: float,
@@ -560,7 +565,9 @@ def markov(
     trial : int or array of int, optional
         Noise identity of each neuron, in ``[0, 2^64)`` (default its flat index in the batch).
     max_spikes : int
-        Spike times stored per neuron (all are counted).
+        Spike times stored per neuron (all are counted); a
+        :class:`~hhfast.errors.TruncationWarning` says when a neuron fired more, as in
+        :func:`hhfast.simulate`.
     window : (float, float), optional
         Analysis window ``[t0, t1)`` (ms) of the ``window_*`` statistics (default the run).
     record_dt : float, optional
@@ -723,11 +730,15 @@ def markov(
 
     tb, tc0, tc1, tab_index = as_tables(list(stims.reshape(-1)))
     tidx = np.broadcast_to(tab_index.reshape(stims.shape), shape).reshape(-1).copy()
-    icount = np.zeros(N, dtype=np.int64)
-    wcount = np.zeros(N, dtype=np.int64)
+    # the kernels' counter and output rows (kernels.layout), so the result is built as
+    # simulate's; _run writes fo rows 0..3 = F_FIRST, F_WFIRST, F_WLAST, F_WISI2 (F_DIVT stays
+    # NaN: the chain never blows up)
+    ic = np.zeros((L.NI, N), dtype=np.int64)
+    ic[L.I_DIVSTEP] = -1
+    icount, wcount = ic[L.I_COUNT], ic[L.I_WCOUNT]
     spikes = np.full((N, max_spikes), np.nan)
-    fo = np.full((4, N), np.nan)  # first spike, window's first, last, sum of ISI^2
-    fo[3] = 0.0
+    fo = np.full((L.NF, N), np.nan)
+    fo[L.F_WISI2] = 0.0
     events = np.zeros(N, dtype=np.int64)
     rec = np.full((3, N if rec_every else 0, n_rec), np.nan)
     ist = np.zeros((N, NI), dtype=np.int64)
@@ -745,24 +756,15 @@ def markov(
     _in_pieces(piece, ist, events, n_steps, max_events, max_step_events, dt, num_threads,
                progress)
 
-    nan = np.full(shape, np.nan)
     ks = counts[:, :5].reshape(shape + (5,))
     nas = counts[:, 5:].reshape(shape + (8,))
-    return SimResult(
+    return result(
+        ic, fo, spikes, shape, spike_armed=False,
         t=t_start + dt * rec_every * np.arange(n_rec),
         traces=({"V": rec[0], "K_open": rec[1], "Na_open": rec[2]} if rec_every else {}),
         recorded=np.arange(N) if rec_every else np.empty(0, dtype=np.int64),
-        spike_count=icount.reshape(shape),
-        spike_times=SpikeTimes(spikes, icount, shape),
-        first_spike=fo[0].reshape(shape),
-        diverged=np.zeros(shape, dtype=bool),
-        diverged_time=nan.copy(),
         final_state={"V": V.reshape(shape)},
         window=(w0, min(w1, t_end)),
-        window_count=wcount.reshape(shape),
-        window_first=fo[1].reshape(shape),
-        window_last=fo[2].reshape(shape),
-        window_isi_sumsq=fo[3].reshape(shape),
         params={k: np.broadcast_to(v, shape) for k, v in values.items()},
         method="markov",
         dt=dt,

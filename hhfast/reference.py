@@ -29,10 +29,11 @@ import numpy as np
 from . import _checks as C
 from . import config
 from ._checks import CHANNEL_VALUES, NOISE_VALUES, PER_NEURON
-from .engine import _warn_truncated
+from .engine.assemble import result as _result
 from .errors import InputTypeError, InputValueError
+from .kernels import layout as L
 from .model import FIELDS, STATE, HHParams, check_params, derivatives, steady_state
-from .result import SimResult, SpikeTimes
+from .result import SimResult
 from .stimulus import Stimulus
 
 #: solve_ivp methods accepted by :func:`solve`
@@ -303,15 +304,14 @@ def solve(
         raise InputValueError(f"max_spikes={max_spikes} for {N} neurons needs more memory than this "
                          f"machine has; lower max_spikes")
 
-    # ---- solve neuron by neuron ----
+    # ---- solve neuron by neuron, into the kernels' rows (kernels.layout) ----
     t_rec = _sample_times(t_start, t_stop, record_dt)
     rec = np.full((4, N, t_rec.size), np.nan)
-    count = np.zeros(N, dtype=np.int64)
     times = np.full((N, max_spikes), np.nan)
-    first = np.full(N, np.nan)
-    wstats = np.full((4, N), np.nan)  # window count, first, last, sum of squared ISIs
+    ic = np.zeros((L.NI, N), dtype=np.int64)
+    ic[L.I_DIVSTEP] = -1  # the reference never blows up
+    fo = np.full((L.NF, N), np.nan)
     final = np.full((4, N), np.nan)
-    armed_end = np.zeros(N, dtype=bool)
     dense = []
     for i in range(N):
         p = params.replace(**{k: float(flat[k][i]) for k in FIELDS})
@@ -328,37 +328,29 @@ def solve(
         rearm = float(C.rearm_level(thr, flat["spike_rearm"][i] if "spike_rearm" in flat
                                     else None))
         armed = bool(C.initial_armed(None if armed0 is None else armed0[i], y0[0], thr))
-        sp, yend, pieces, armed_end[i] = _one(
+        sp, yend, pieces, ic[L.I_ARMED, i] = _one(
             stim_of[i], t_start, t_stop, p, float(flat["amplitude"][i]), float(flat["bias"][i]),
             y0, thr, rearm, rtol, atol, method, armed)
-        count[i] = sp.size
+        ic[L.I_COUNT, i] = sp.size
         k = min(sp.size, max_spikes)
         times[i, :k] = sp[:k]
-        first[i] = sp[0] if sp.size else np.nan
+        fo[L.F_FIRST, i] = sp[0] if sp.size else np.nan
         wsp = sp[(sp >= w0) & (sp < w1)]
-        wstats[:, i] = (wsp.size, wsp[0] if wsp.size else np.nan,
-                        wsp[-1] if wsp.size else np.nan, float(np.sum(np.diff(wsp) ** 2)))
+        ic[L.I_WCOUNT, i] = wsp.size
+        fo[[L.F_WFIRST, L.F_WLAST, L.F_WISI2], i] = (
+            wsp[0] if wsp.size else np.nan, wsp[-1] if wsp.size else np.nan,
+            float(np.sum(np.diff(wsp) ** 2)))
         final[:, i] = yend
         rec[:, i, :] = dense_state(pieces, t_rec)
         dense.append(pieces)
-    if max_spikes > 0:  # as simulate: say when spike_times holds fewer times than counted
-        _warn_truncated(count, max_spikes)
-    nan = np.full(shape, np.nan)
-    return SimResult(
+    # the fields simulate gives, built as simulate builds them (a TruncationWarning as simulate)
+    return _result(
+        ic, fo, times, shape,
         t=t_rec,
         traces={s: rec[v] for v, s in enumerate(STATE)},
         recorded=np.arange(N),
-        spike_count=count.reshape(shape),
-        spike_times=SpikeTimes(times, count, shape),
-        first_spike=first.reshape(shape),
-        diverged=np.zeros(shape, dtype=bool),
-        diverged_time=nan.copy(),
         final_state={s: final[v].reshape(shape) for v, s in enumerate(STATE)},
         window=(w0, min(w1, t_stop)),
-        window_count=wstats[0].astype(np.int64).reshape(shape),
-        window_first=wstats[1].reshape(shape),
-        window_last=wstats[2].reshape(shape),
-        window_isi_sumsq=wstats[3].reshape(shape),
         params={k: np.broadcast_to(v, shape) for k, v in values.items()},
         method=f"reference:{method}",
         dt=float("nan"),
@@ -367,5 +359,4 @@ def solve(
         n_steps=0,
         stimulus=stimulus,
         info={"dense": dense, "rtol": rtol, "atol": atol},
-        spike_armed=armed_end.reshape(shape),
     )

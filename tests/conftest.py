@@ -21,9 +21,9 @@ settings.load_profile("hhfast")
 def no_kernel(monkeypatch):
     """Make any kernel launch fail: a test using this proves an error came before compilation
     and allocation of the outputs."""
-    import hhfast.engine as engine
+    import hhfast.engine.launch as launch
 
     def boom(*a, **k):  # pragma: no cover - only reached on a bug
         raise AssertionError("the kernel was reached; the input should have been refused first")
 
-    monkeypatch.setattr(engine, "_run_chunk", boom)
+    monkeypatch.setattr(launch, "launch", boom)  # the engine's one way to the outputs and kernels

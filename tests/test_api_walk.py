@@ -95,6 +95,21 @@ def _res():
     return _RES
 
 
+def _simulate_keywords() -> tuple[str, ...]:
+    return tuple(p.name for p in inspect.signature(hh.simulate).parameters.values()
+                 if p.kind == p.KEYWORD_ONLY)
+
+
+_PLAN = None
+
+
+def _plan():
+    global _PLAN
+    if _PLAN is None:
+        _PLAN = hh.plan(hh.step(), 1.0)
+    return _PLAN
+
+
 def _targets():
     S = hh.step()
     scalar_only = {k: set() for k in PER_NEURON}  # faces that take one number: no shapes
@@ -103,6 +118,13 @@ def _targets():
         # dopri5: dt is the first trial step, which the controller shrinks at once
         ("simulate[dopri5]", hh.simulate, dict(stimulus=S, t_stop=1.0, method="dopri5"),
          (), _accepts({"dt": {"huge"}})),
+        # a plan takes simulate's arguments (its **options: simulate's keywords) and checks
+        # them as simulate does; RunPlan.run takes per-neuron values, a shape that would change
+        # the plan's batch (here one neuron) refused
+        ("plan", hh.plan, dict(stimulus=S, t_stop=1.0), _simulate_keywords() + PER_NEURON,
+         _accepts()),
+        ("RunPlan.run", lambda **kw: _plan().run(**kw), dict(), PER_NEURON + (
+            "trial", "spike_armed"), _accepts({k: v - {"shape"} for k, v in ACCEPTS.items()})),
         ("fi_curve", hh.fi_curve, dict(currents=[0.0, 10.0], t_stop=10.0), FIELDS,
          _accepts({**{k: v - {"shape"} for k, v in ACCEPTS.items()}, "threshold": {
              "negative", "huge"}, "refine": {"bool"}})),

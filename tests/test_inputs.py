@@ -236,16 +236,17 @@ def test_simulate_from_several_threads_equals_serial_bitwise(layer):
 
 def test_the_kernel_lock_is_held_around_the_kernel(monkeypatch):
     import hhfast.engine as engine
+    import hhfast.engine.launch as launch
 
     held = []
-    real = engine._run_chunk
+    real = launch.run_chunk
 
     def spy(*a, **k):
         # RLock: _is_owned() is True only for the thread holding it
         held.append(engine.KERNEL_LOCK._is_owned())
         return real(*a, **k)
 
-    monkeypatch.setattr(engine, "_run_chunk", spy)
+    monkeypatch.setattr(launch, "run_chunk", spy)
     out = []
     ts = [threading.Thread(target=lambda: out.append(hh.simulate(S, 1.0))) for _ in range(3)]
     for t in ts:

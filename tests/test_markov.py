@@ -163,6 +163,23 @@ def test_window_statistics_match_the_stored_spike_times():
         assert r.first_spike[i] == s[0]
 
 
+def test_more_spikes_than_max_spikes_warns_as_simulate_does():
+    """The Markov result is built as simulate's (engine.assemble): spike times beyond
+    max_spikes are dropped with one TruncationWarning pointing at the caller, as simulate and
+    the scipy reference do (before, the Markov reference dropped them silently)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = markov(hh.step(amplitude=8.0), 100.0, seed=3, area=np.array([30.0, 300.0]),
+                   max_spikes=2)
+    ours = [w for w in caught if issubclass(w.category, hh.TruncationWarning)]
+    assert int(r.spike_count.min()) > 2  # both neurons fired more than they could store
+    assert len(ours) == 1 and "2 of 2 neurons" in str(ours[0].message)
+    assert ours[0].filename == __file__
+    assert np.all(r.spike_times.overflow == r.spike_count - 2)
+
+
 @pytest.mark.parametrize(
     "kw, exc, match",
     [

@@ -12,7 +12,7 @@ from numba import njit
 
 import hhfast as hh
 from hhfast.errors import InputTypeError, InputValueError
-from hhfast.kernels import CHANNELS, ChannelSpec, cpu, register_channel
+from hhfast.kernels import CHANNELS, cpu, register_channel
 from hhfast.kernels.fastexp import always_inline
 from hhfast.kernels.options import HOT
 from hhfast.kernels.terms import channel as models
