@@ -546,7 +546,7 @@ def _warmup(args) -> int:
 
         models = list(CHANNELS)
     spent = warmup(methods=args.method, dtypes=dtypes, progress=not args.no_progress,
-                   channel_noise=models or ())
+                   channel_noise=models or (), noise=not args.no_noise)
     for (m, d), sec in spent.items():
         print(f"{m:24s} {d:8s} {sec:7.2f} s")
     return 0
@@ -716,6 +716,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     p.add_argument("--channel-noise", nargs="*", choices=list(CHANNELS), default=None,
                    help="also the kernels of these channel-noise models (given alone: all)")
+    p.add_argument("--no-noise", action="store_true",
+                   help="not the current-noise kernels (prepared by default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_warmup)
 

@@ -259,7 +259,8 @@ def test_warmup_command_reports_channel_kernels(capsys):
                      "--channel-noise"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert rows[0][:2] == ["euler", "float64"]
-    assert [r[:3] for r in rows[1:]] == [[m, "channel-noise", "float64"]
+    assert rows[1][:3] == ["noisy", "euler", "float64"]  # the current-noise kernel too
+    assert [r[:3] for r in rows[2:]] == [[m, "channel-noise", "float64"]
                                          for m in ("channel", "shielding", "subunit")]
     assert cli.main(["warmup", "--method", "euler", "--dtype", "float64", "--no-progress",
                      "--channel-noise", "subunit"]) == 0

@@ -300,7 +300,7 @@ def test_passive_membrane_variance_with_ou_faster_than_the_step(method, channel)
 def test_noisy_kernel_is_vectorised_without_calls(method):
     hh.simulate(hh.step(), 0.02, method=method, noise_sigma=1.0)  # compile or load float64
     cached = compiled()[f"noisy {method}"]
-    sig = next(s for s in cached.signatures if str(s[0].dtype) == "float64")
+    sig = next(s for s in cached.signatures if str(s[0].types[0].dtype) == "float64")
     # Numba shows no assembly for code loaded from its cache: compile an uncached twin
     kernel = numba.njit(sig, parallel=True, nogil=True, fastmath=config.FASTMATH,
                         error_model="numpy")(cached.py_func)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..kernels import layout as L
 from ..noise import coefficients as noise_coefficients
 from ..noise import initial_current as noise_initial_current
-from .plan import RunPlan
+
+if TYPE_CHECKING:  # (annotations only: plan runs launch, launch does not import plan)
+    from .plan import RunPlan
 
 #: Held around every kernel launch and the backend's session that frames it (the CPU's
 #: ``numba.set_num_threads`` calls), so ``simulate`` is safe from several Python threads
