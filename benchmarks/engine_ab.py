@@ -30,7 +30,7 @@ sys.path.insert(0, sys.argv[1])
 import numba
 import hhfast as hh
 numba.set_num_threads(2)
-T, reps = float(sys.argv[2]), int(sys.argv[3])
+T, reps, only = float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 N = 1000
 amp = np.linspace(0.0, 20.0, N)
 fixed = [m for m, s in hh.methods().items() if s.kind == "fixed"]
@@ -43,6 +43,7 @@ for d in ("float64", "float32"):
                                           noise_tau=2.0)))
 for c in ("channel", "shielding", "subunit"):
     confs.append((f"{c} channel-noise float64", dict(channel_noise=c, area=100.0)))
+confs = [(n, kw) for n, kw in confs if all(w in n.split() for w in only.split())]
 for _, kw in confs:  # compile or load every kernel first
     hh.simulate(hh.step(), t_stop=0.02, dt=0.01, amplitude=amp[:2], **kw)
 out = {}
@@ -57,12 +58,12 @@ print(json.dumps(out))
 """
 
 
-def child(tree: str, T: float, reps: int, cache: str | None) -> dict:
+def child(tree: str, T: float, reps: int, cache: str | None, only: str = "") -> dict:
     env = dict(os.environ, HHFAST_QUIET_COMPILE="1")
     env.pop("NUMBA_CACHE_DIR", None)
     if cache:
         env["NUMBA_CACHE_DIR"] = cache
-    p = subprocess.run([sys.executable, "-c", CHILD, tree, str(T), str(reps)],
+    p = subprocess.run([sys.executable, "-c", CHILD, tree, str(T), str(reps), only],
                        capture_output=True, text=True, check=True, env=env)
     return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -77,12 +78,14 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--cache-before", default=None, help="NUMBA_CACHE_DIR of BEFORE's children")
     ap.add_argument("--cache-after", default=None, help="NUMBA_CACHE_DIR of AFTER's children")
+    ap.add_argument("--only", default="", help="only the configurations whose name has all "
+                    "these words, e.g. 'float32' or 'rk4 white'")
     a = ap.parse_args(argv)
     rounds = []
     for r in range(a.rounds):
         t = time.perf_counter()
-        b = child(a.before, a.T, a.reps, a.cache_before)
-        f = child(a.after, a.T, a.reps, a.cache_after)
+        b = child(a.before, a.T, a.reps, a.cache_before, a.only)
+        f = child(a.after, a.T, a.reps, a.cache_after, a.only)
         rounds.append({"before": b, "after": f})
         print(f"round {r + 1}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
     print("| configuration | before (neuron-steps/s) | after | after / before (median) | "

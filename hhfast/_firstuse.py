@@ -1,6 +1,6 @@
 """First use says what it does: one line on stderr before a kernel compiles.
 
-A cold Numba compile of a kernel takes 10–20 s (README, "Performance").  Numba raises its
+A cold Numba compile of a kernel takes 6–17 CPU-s (README, "Performance").  Numba raises its
 ``numba:compile`` event only when a dispatcher really compiles a signature — after it has
 looked in memory and in the on-disk cache — so a listener on that event speaks exactly when
 the user is about to wait, and stays silent when the kernel comes from the cache.
@@ -19,10 +19,11 @@ from numba.core import event
 
 from . import config
 
-#: typical cold compile time per method (s), measured on the 2-core development machine with an
-#: empty cache (README, "Performance"; dopri5: 27 CPU s, benchmarks/compile_times.py); only
-#: used to tell the user how long to wait.  A kernel not listed says "5-10 s".
-_TYPICAL_SECONDS = {"dopri5": 30}
+#: typical cold compile time (s) of a kernel, by kind, measured on the 2-core development
+#: machine with an empty cache (README, "Performance", benchmarks/compile_times.py: 6-8 CPU-s
+#: deterministic, 10-14 noisy, 15-17 channel noise, 14 dopri5); only used to tell the user how
+#: long to wait
+_TYPICAL_SECONDS = {"plain": 7, "noisy": 12, "channel-noise": 16, "dopri5": 14}
 
 _installed: list[event.Listener] = []
 _said: set[tuple[str, str]] = set()
@@ -62,9 +63,12 @@ class _Announce(event.Listener):
 
 
 def estimate(name: str) -> str:
-    """What first use says of the wait for kernel ``name`` (e.g. ``"~6 s"``)."""
-    secs = _TYPICAL_SECONDS.get(name)
-    return f"~{secs} s" if secs else "5-10 s"
+    """What first use says of the wait for the kernel labelled ``name`` (``"rk4"``,
+    ``"noisy rk4"``, ``"shielding channel-noise"``, ``"dopri5"``), e.g. ``"~7 s"``."""
+    kind = ("noisy" if name.startswith("noisy ") else
+            "channel-noise" if name.endswith(" channel-noise") else
+            name if name in _TYPICAL_SECONDS else "plain")
+    return f"~{_TYPICAL_SECONDS[kind]} s"
 
 
 def install(kernels: dict) -> None:

@@ -227,7 +227,7 @@ ADAPTIVE_MAX_STEPS = 10_000_000
 # -- first use (hhfast._firstuse) ----------------------------------------------------------------
 
 #: Say on stderr, before a kernel compiles, that it compiles (first use on a machine takes
-#: 10-20 s of silence otherwise).  ``HHFAST_QUIET_COMPILE=1`` or setting this to False silences it.
+#: 6-17 s of silence otherwise).  ``HHFAST_QUIET_COMPILE=1`` or setting this to False silences it.
 COMPILE_MESSAGE = os.environ.get("HHFAST_QUIET_COMPILE", "").strip().lower() in ("", "0", "false", "no")
 
 
