@@ -176,3 +176,24 @@ def test_sweep_metric_rate_warns_and_stores_the_count_rate(train):
     assert fig.axes[0].get_ylabel() == plotting.COUNT_RATE_LABEL
     assert "1 / mean ISI" in plotting.sweep_plot(new, "isi_rate").axes[0].get_ylabel()
     assert plotting.sweep_plot(old, "rate").axes[0].get_ylabel() == plotting.COUNT_RATE_LABEL
+
+
+def test_a_store_begun_with_the_old_default_metrics_resumes_with_the_defaults(tmp_path):
+    # a store written before the rename holds 'rate' among the default metrics; re-running the
+    # same default call must resume it (nothing finished refused), holding its old names
+    pytest.importorskip("xarray")
+    from hhfast.result import RENAMED_METRICS
+    from hhfast.sweeps.spec import DEFAULT_METRICS
+
+    back = {new: old for old, new in RENAMED_METRICS.items()}
+    old_default = [back.get(m, m) for m in DEFAULT_METRICS]
+    assert old_default != list(DEFAULT_METRICS)  # the rename touched the defaults
+    g = hh.grid(amplitude=[1.0, 8.0])
+    run = dict(t_stop=50.0, dt=0.025, progress=False, store=str(tmp_path / "s.zarr"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RenamedWarning)
+        first = hh.sweep(g, hh.step(), metrics=old_default, **run)
+        again = hh.sweep(g, hh.step(), **run)  # the default metrics
+    assert list(again.attrs["metrics"]) == old_default
+    np.testing.assert_array_equal(again.rate.values, first.rate.values)
+    assert bool(again.done.all())

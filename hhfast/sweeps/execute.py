@@ -35,6 +35,7 @@ from .store import (
     _write_chunks,
     new_run_id,
     open_sweep,
+    stored_metrics,
 )
 
 
@@ -195,6 +196,12 @@ def sweep(
         raise InputTypeError(f"grid must be an hhfast Grid (hh.grid(...)), got {grid!r}")
     _require_sweep_extra()
     _check_run_options(client, progress, overwrite)
+    if metrics is DEFAULT_METRICS and store is not None and overwrite is False:
+        # a store begun before the count rate's rename, resumed with the default metrics:
+        # keep its names (its 'rate' is count_rate), so no finished work is refused
+        old_default = [{v: k for k, v in RENAMED_METRICS.items()}.get(m, m) for m in metrics]
+        if stored_metrics(store) == old_default:
+            metrics = tuple(old_default)
     spec = _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes,
                        fixed, channel_noise)
     if store is not None and not isinstance(store, str):

@@ -375,6 +375,23 @@ def _read_done(store, grid, done, cshape, bounds, chunks, offset) -> np.ndarray:
 _INCOMPLETE = object()
 
 
+def stored_metrics(store) -> list | None:
+    """The metrics an existing hhfast store at ``store`` holds (its ``metrics`` attribute), or
+    None where there is none to read (nothing there, not a store, unreadable: the checks of
+    the run that follows say why)."""
+    import zarr
+
+    try:
+        if isinstance(store, os.PathLike):
+            store = os.fspath(store)
+        if not isinstance(store, str) or ("://" not in store and not os.path.exists(store)):
+            return None
+        metrics = zarr.open_group(store, mode="r").attrs.get("metrics")
+    except Exception:  # noqa: BLE001 - anything unreadable is the run's checks' to report
+        return None
+    return list(metrics) if isinstance(metrics, list) else None
+
+
 def _open_existing(store: str, overwrite: bool = False):
     """The existing hhfast store at ``store``, None if there is nothing there, _INCOMPLETE for
     an interrupted creation when ``overwrite``; ValueError if something else is there (never
