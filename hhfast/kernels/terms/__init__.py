@@ -54,11 +54,18 @@ def as_tuple(t):
     into its ``prange`` body (module docstring)."""
 
 
+#: the NamedTuples a kernel takes as terms, by their number of fields -> their fields as a
+#: plain tuple (written out: the two term structures of :mod:`hhfast.kernels.layout`)
+_PLAIN = {
+    _NB: lambda t: (t[0], t[1], t[2], t[3], t[4], t[5]),
+    _CB: lambda t: (t[0], t[1], t[2], t[3]),
+}
+
+
 @overload(as_tuple, **_OPTS)
 def _as_tuple(t):
     if isinstance(t, types.BaseNamedTuple):
-        fields = "".join(f"t[{i}], " for i in range(len(t.types)))
-        return eval(f"lambda t: ({fields})")  # noqa: S307 - a literal built from a count
+        return _PLAIN[len(t.types)]
     return lambda t: t
 
 
