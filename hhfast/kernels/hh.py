@@ -96,30 +96,6 @@ def rates(V, Vr, phi):
 
 
 @njit(**HOT)
-def rhs(V, n, m, h, I, pb, l):
-    """HH right-hand side for lane ``l`` of a block (parameters ``pb``) at current I
-    (µA/cm²): (dV, dn, dm, dh) per ms.  The temperature factor multiplies each gate's
-    derivative once instead of each rate."""
-    always_inline()
-    an, bn, am, bm, ah, bh = rates_unscaled(V, pb[P_VREST, l])
-    phi = pb[P_PHI, l]
-    m3h = m * m * m * h
-    n4 = (n * n) * (n * n)
-    i_ion = (
-        pb[P_GNA, l] * m3h * (V - pb[P_ENA, l])
-        + pb[P_GK, l] * n4 * (V - pb[P_EK, l])
-        + pb[P_GL, l] * (V - pb[P_EL, l])
-    )
-    one = like(V, 1.0)
-    return (
-        (I - i_ion) * pb[P_ICM, l],
-        phi * (an * (one - n) - bn * n),
-        phi * (am * (one - m) - bm * m),
-        phi * (ah * (one - h) - bh * h),
-    )
-
-
-@njit(**HOT)
 def dvdt(V, n, m, h, I, pb, l):
     """dV/dt (mV/ms) of lane ``l`` at current I (µA/cm²): the V row of :func:`rhs` alone."""
     always_inline()
@@ -131,6 +107,23 @@ def dvdt(V, n, m, h, I, pb, l):
         + pb[P_GL, l] * (V - pb[P_EL, l])
     )
     return (I - i_ion) * pb[P_ICM, l]
+
+
+@njit(**HOT)
+def rhs(V, n, m, h, I, pb, l):
+    """HH right-hand side for lane ``l`` of a block (parameters ``pb``) at current I
+    (µA/cm²): (dV, dn, dm, dh) per ms.  The temperature factor multiplies each gate's
+    derivative once instead of each rate."""
+    always_inline()
+    an, bn, am, bm, ah, bh = rates_unscaled(V, pb[P_VREST, l])
+    phi = pb[P_PHI, l]
+    one = like(V, 1.0)
+    return (
+        dvdt(V, n, m, h, I, pb, l),
+        phi * (an * (one - n) - bn * n),
+        phi * (am * (one - m) - bm * m),
+        phi * (ah * (one - h) - bh * h),
+    )
 
 
 @njit(**HOT)
