@@ -13,7 +13,7 @@ import numpy as np
 
 from ._values import INT64_MAX, integer, real, window_within
 from .errors import InputError, InputTypeError, InputValueError
-from .model import FIELDS, STATE
+from .model import FIELDS, STATE, initial_armed, rearm_level  # noqa: F401 - re-exported
 from .result import SimResult
 from .stimulus import Stimulus
 
@@ -294,16 +294,6 @@ def per_neuron_values(params, per_neuron: dict, threshold=None,
     return values
 
 
-def rearm_level(threshold, spike_rearm):
-    """The re-arm level (mV) of the spike detector: ``threshold - spike_rearm``, the margin
-    defaulting to ``config.SPIKE_REARM_MV`` (None).  One rule for the kernels and both
-    references (docs/architecture.md §3)."""
-    from . import config
-
-    margin = config.SPIKE_REARM_MV if spike_rearm is None else spike_rearm
-    return np.asarray(threshold, dtype=float) - margin
-
-
 def spike_threshold(values: dict) -> np.ndarray:
     """The spike threshold (mV) of checked per-neuron ``values``: ``threshold`` if given, else
     ``V_rest + config.SPIKE_THRESHOLD_ABOVE_REST`` (unbroadcast)."""
@@ -330,13 +320,6 @@ def armed_values(value) -> np.ndarray | None:
             f"spike_armed must be True, False or an array of bools (the spike detector's state "
             f"at t_start, e.g. from SimResult.continuation()), got {value!r}")
     return arr
-
-
-def initial_armed(spike_armed, V0, threshold):
-    """The spike detector's state at ``t_start``, one rule for the kernels and the scipy
-    reference (docs/architecture.md §3): ``spike_armed`` where given, else armed where V0 is
-    below the threshold."""
-    return np.asarray(V0) < threshold if spike_armed is None else spike_armed
 
 
 def armed_consistent(armed, V0, threshold, rearm, dtype=np.float64) -> None:

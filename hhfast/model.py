@@ -251,3 +251,19 @@ def occupancy(n, m, h) -> tuple[np.ndarray, np.ndarray]:
     pm = np.array([comb(3, i) for i in i4]) * m**i4 * (1 - m) ** (3 - i4)
     pna = np.concatenate([pm * (1 - h), pm * h], axis=-1)
     return pk, pna
+
+
+# -- the spike detector (docs/architecture.md §3): one rule for the kernels and both references --
+def rearm_level(threshold, spike_rearm):
+    """The re-arm level (mV) of the spike detector: ``threshold - spike_rearm``, the margin
+    defaulting to ``config.SPIKE_REARM_MV`` (None).  One rule for the kernels and both
+    references (docs/architecture.md §3)."""
+    margin = config.SPIKE_REARM_MV if spike_rearm is None else spike_rearm
+    return np.asarray(threshold, dtype=float) - margin
+
+
+def initial_armed(spike_armed, V0, threshold):
+    """The spike detector's state at ``t_start``, one rule for the kernels and the scipy
+    reference (docs/architecture.md §3): ``spike_armed`` where given, else armed where V0 is
+    below the threshold."""
+    return np.asarray(V0) < threshold if spike_armed is None else spike_armed

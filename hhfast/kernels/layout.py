@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import config
+from ..model import initial_armed, rearm_level
 
 # rows of P (P_ICM is 1/Cm, so the right-hand side multiplies instead of dividing; P_REARM is
 # the re-arm level, threshold minus the re-arm margin, docs/architecture.md §3)
@@ -170,8 +171,7 @@ def params(col: Callable[[str], np.ndarray | None]) -> np.ndarray:
     P[P_PHI] = 3.0 ** ((col("temperature") - 6.3) / 10.0)
     thr = col("threshold")
     P[P_THR] = V_rest + config.SPIKE_THRESHOLD_ABOVE_REST if thr is None else thr
-    rearm = col("spike_rearm")
-    P[P_REARM] = P[P_THR] - (config.SPIKE_REARM_MV if rearm is None else rearm)
+    P[P_REARM] = rearm_level(P[P_THR], col("spike_rearm"))
     return P
 
 
@@ -195,7 +195,7 @@ def counters(y: np.ndarray, P: np.ndarray, armed: np.ndarray | None, max_spikes:
     (None: where V0 is below the threshold), nothing counted, no blow-up."""
     n = y.shape[1]
     ic = np.zeros((NI, n), dtype=np.int64)
-    ic[I_ARMED] = (y[0] < P[P_THR]) if armed is None else armed
+    ic[I_ARMED] = initial_armed(armed, y[0], P[P_THR])
     ic[I_DIVSTEP] = -1
     fo = np.full((NF, n), np.nan)
     fo[F_WISI2] = 0.0
