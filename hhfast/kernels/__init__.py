@@ -21,6 +21,7 @@ differs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from importlib import import_module
 from pathlib import Path
@@ -44,22 +45,23 @@ def register(spec: MethodSpec, *, replace: bool = False) -> MethodSpec:
     user's module; hhfast's own are listed in ``_NAMES``).  A fixed-step method gives its lane
     ``step`` (a ``HOT`` ``@njit`` function, :mod:`hhfast.kernels.options`): the backend
     compiles its kernels once per process (only built-in kernels are cached on disk)."""
-    if not isinstance(spec, MethodSpec):
-        raise InputTypeError(f"spec must be a MethodSpec, got {spec!r}")
-    if spec.name in METHODS and not replace:
-        raise InputValueError(f"a method named {spec.name!r} is already registered")
-    METHODS[spec.name] = spec
-    return spec
+    return _add(METHODS, spec, MethodSpec, "a method", replace)
 
 
 def register_channel(spec: ChannelSpec, *, replace: bool = False) -> ChannelSpec:
     """Add a channel-noise model to :data:`CHANNELS` (its ``step`` runs with the terms
     ``(noise, channel)``; see :mod:`hhfast.kernels.terms.channel`)."""
-    if not isinstance(spec, ChannelSpec):
-        raise InputTypeError(f"spec must be a ChannelSpec, got {spec!r}")
-    if spec.name in CHANNELS and not replace:
-        raise InputValueError(f"a channel model named {spec.name!r} is already registered")
-    CHANNELS[spec.name] = spec
+    return _add(CHANNELS, spec, ChannelSpec, "a channel model", replace)
+
+
+def _add(registry: dict, spec, kind: type, what: str, replace: bool):
+    """Put ``spec`` (a ``kind``) in ``registry`` under its name, refusing a name taken unless
+    ``replace``."""
+    if not isinstance(spec, kind):
+        raise InputTypeError(f"spec must be a {kind.__name__}, got {spec!r}")
+    if spec.name in registry and not replace:
+        raise InputValueError(f"{what} named {spec.name!r} is already registered")
+    registry[spec.name] = spec
     return spec
 
 
@@ -68,7 +70,10 @@ _KERNEL_KNOBS = ("FASTMATH", "BLOCK", "EDGE_SNAP", "KERNEL_SERIES_CUTOFF64",
                  "KERNEL_SERIES_CUTOFF32", "ADAPTIVE_HMIN_REL")
 
 
+@functools.lru_cache(maxsize=1)
 def _source_stamp() -> str:
+    """A hash of every kernel source file and knob (computed once per process: the kernels,
+    ``hhfast.random`` and ``hhfast.markov`` all check their caches against it at import)."""
     h = hashlib.sha256()
     root = Path(__file__).parent
     for f in sorted(root.rglob("*.py")):
