@@ -143,7 +143,7 @@ def simulate(
         (README, "Noise").
     channel_noise : {None, "channel", "shielding", "subunit"}
         Channel noise of a membrane patch of ``area`` µm² (README, "Channel noise";
-        :mod:`hhfast.kernels.channel`): ``"channel"`` the channel-based Langevin model on the
+        :mod:`hhfast.kernels.terms.channel`): ``"channel"`` the channel-based Langevin model on the
         8 Na + 5 K occupancies (accurate), ``"shielding"`` the same with noise only on the
         transitions of the open states (cheaper), ``"subunit"`` Fox & Lu's gate noise
         (inaccurate, for comparison); None (default) the deterministic model.  Runs with

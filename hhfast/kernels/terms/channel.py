@@ -54,16 +54,16 @@ the occupancies and draws the channel normals, the noise term adds current noise
 Euler–Maruyama for V and the occupancies together (strong order 1/2, weak order 1): every
 increment of a step is computed from the state at its start.  V's drift uses the
 open fractions: ``C dV/dt = I - gNa o_Na (V - ENa) - gK o_K (V - EK) - gL (V - EL)``.  Current
-noise (``noise_sigma``) is added as in :mod:`.noise`.  A spike time is the linear
+noise (``noise_sigma``) is added as in :mod:`hhfast.kernels.terms.noise`.  A spike time is the linear
 interpolation of the threshold crossing within the step (the paths are not smooth, so the
 cubic Hermite of the deterministic kernels buys nothing).
 
 Random numbers.  The channel normals of step ``k`` (counted from t = 0) come from the Philox
 counters ``(trial, k, stream STREAM_CHANNEL + s)``, ``s = 0 .. calls - 1`` (four normals a
 call; current noise uses streams 0 and 1), so a neuron's noise depends only on (seed, trial,
-step) as in :mod:`.noise`.
+step) as in :mod:`hhfast.kernels.terms.noise`.
 
-Arrays (besides those of :mod:`.common`): ``X[NX, N]`` the occupancies (K ``n0..n4`` at
+Arrays (besides those of :mod:`hhfast.kernels.layout`): ``X[NX, N]`` the occupancies (K ``n0..n4`` at
 0..4, Na ``m_i h_j`` at ``5 + i + 4 j``; the subunit model keeps n, m, h at 0..2), initial on
 entry, final on exit (NaN for a diverged neuron); ``NC[2, N]`` 1/N_K, 1/N_Na.  ``y`` holds
 ``(V, o_K, o_Na, 0)``: the open fractions take the gates' rows, so the shared recording and
