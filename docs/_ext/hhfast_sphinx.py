@@ -48,6 +48,8 @@ else:  # pragma: no cover - hhfast depends on tomli there
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 SOURCES = RESULTS / "sources.toml"
+#: what a results file is (the benchmarks' caches, such as ``*_reference.npz``, are not)
+RESULT_KINDS = (".json", ".jsonl", ".csv", ".md", ".png", ".log")
 
 logger = logging.getLogger(__name__)
 
@@ -190,13 +192,20 @@ def _ab(rows_in: list, workload: str):
     return head, rows, workload
 
 
+def _compile(rows_in: list):
+    head = ["tree", "method", "noise", "cold compile, CPU s", "wall s"]
+    rows = [[r["tree"], f"`{r['method']}`", r["noise"], f"{r['cpu_s']:.1f}", f"{r['wall_s']:.0f}"]
+            for r in rows_in]
+    return head, rows, "cold compile of the kernel (empty Numba cache, one process each)"
+
+
 RENDERERS = {
     "yardstick_all_methods.json": _yardstick,
     "channel_throughput.json": _channel_throughput,
     "channel_sweep_cost_1thread.json": _channel_sweep_cost,
     "channel_sweep_cost_2threads.json": _channel_sweep_cost,
     "markov_reference.json": _markov_speed,
-    "rearm_cost.json": lambda d: _ab(d["throughput"], d["workload"]),
+    "rearm_cost.json": lambda d: [_ab(d["throughput"], d["workload"]), _compile(d["compile"])],
     "rearm_throughput_ab.json": lambda d: _ab(d["rows"], d["workload"]),
 }
 
@@ -215,8 +224,9 @@ class BenchmarkTable(SphinxDirective):
             return []
         self.env.note_dependency(str(path))
         self.env.note_dependency(str(SOURCES))
-        head, rows, caption = RENDERERS[name](json.loads(path.read_text()))
-        out = [table(head, rows, title=caption)]
+        made = RENDERERS[name](json.loads(path.read_text()))
+        out = [table(head, rows, title=caption)
+               for head, rows, caption in (made if isinstance(made, list) else [made])]
         prov = _provenance(name, self.get_location())
         if prov is not None:
             out.append(prov)
@@ -231,8 +241,8 @@ class ResultsIndex(SphinxDirective):
         meta = sources()
         rows = []
         for p in sorted(RESULTS.iterdir()):
-            if p.name == SOURCES.name or p.is_dir():
-                continue
+            if p.name == SOURCES.name or p.is_dir() or p.suffix not in RESULT_KINDS:
+                continue  # caches (*_reference.npz, git-ignored) and dotfiles are no results
             m = meta.get(p.name)
             if not m or not all(m.get(k) for k in ("script", "machine", "date")):
                 logger.warning("benchmarks/results/%s: no script, machine and date in "
