@@ -58,6 +58,52 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
 
+
+def _write_unlisted_api() -> None:
+    """``docs/generated/unlisted.md``: the public names (``hhfast.__all__``) and the modules of
+    hhfast that ``docs/api.md`` does not list, so that a new public function or module is in the
+    API reference (and cross-references to it resolve) from its first build; moving it into its
+    section of ``api.md`` takes it off this page."""
+    import importlib
+    import pkgutil
+    import re
+
+    import hhfast
+
+    listed = re.findall(r"^ {3}(hhfast[\w.]*)\s*$", (HERE / "api.md").read_text(), re.M)
+
+    def get(name):
+        try:
+            mod, _, attr = name.rpartition(".")
+            return getattr(importlib.import_module(mod), attr) if mod else None
+        except (ImportError, AttributeError):
+            return importlib.import_module(name)
+
+    shown = {id(get(n)) for n in listed}
+    names = [f"hhfast.{n}" for n in hhfast.__all__ if not n.startswith("_")
+             and id(getattr(hhfast, n)) not in shown
+             and not isinstance(getattr(hhfast, n), type(hhfast))]
+    modules = [f"hhfast.{m.name}" for m in pkgutil.iter_modules(hhfast.__path__)
+               if not m.name.startswith("_") and f"hhfast.{m.name}" not in listed]
+    text = ["# Not yet sorted into the API reference", "",
+            "Generated when the site is built: public names of `hhfast` and modules of the "
+            "package that the [API reference](../api.md) does not list yet.", ""]
+    for what, entries, template in (("Names", names, None),
+                                     ("Modules", modules, "autosummary/module-docstring.rst")):
+        if entries:
+            text += [f"## {what}", "", "```{eval-rst}", ".. autosummary::", "   :toctree: .",
+                     "   :nosignatures:"] + ([f"   :template: {template}"] if template else [])
+            text += [""] + [f"   {e}" for e in entries] + ["```", ""]
+    if not names and not modules:
+        text += ["Every public name and module is listed there.", ""]
+    out = HERE / "generated" / "unlisted.md"
+    out.parent.mkdir(exist_ok=True)
+    if not out.exists() or out.read_text() != "\n".join(text):
+        out.write_text("\n".join(text))
+
+
+_write_unlisted_api()
+
 # -- strict cross-references -----------------------------------------------------------------------
 nitpicky = True
 _EXTERNAL = (r"(numpy|np|scipy|xarray|xr|zarr|dask|distributed|matplotlib|mpl|numba|panel|bokeh"
