@@ -107,7 +107,7 @@ def _preset(name: str):
 
 
 def _noise_args(p) -> None:
-    """--noise-sigma, --noise-tau, --seed (README, "Noise")."""
+    """--noise-sigma, --noise-tau, --seed (docs/guide/noise.md)."""
     p.add_argument("--noise-sigma", type=float, default=0.0,
                    help="noise amplitude: white µA/cm²·ms^½, OU sd µA/cm² (default 0)")
     p.add_argument("--noise-tau", type=float, default=0.0,
@@ -122,7 +122,7 @@ def _noise(args) -> dict:
 
 
 def _channel_args(p) -> None:
-    """--channel-noise, --area, --rho-Na, --rho-K (README, "Channel noise")."""
+    """--channel-noise, --area, --rho-Na, --rho-K (docs/guide/channel-noise.md)."""
     from hhfast.kernels import CHANNELS
 
     p.add_argument("--channel-noise", choices=list(CHANNELS),

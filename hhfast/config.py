@@ -178,7 +178,7 @@ SWEEP_BATCH_SECONDS = 20.0
 
 #: Estimated cost of one neuron-step per core (ns) by method, to size batches by work: from
 #: the float64 kernel throughputs measured on the 2-core development machine (euler 5.5e8,
-#: expeuler 3.2e8, rk4 1.3e8 neuron-steps/s, README "Against hand-written C") rounded up for
+#: expeuler 3.2e8, rk4 1.3e8 neuron-steps/s, docs/performance.md) rounded up for
 #: the metrics and store writes.  Methods not listed take the largest value.
 SWEEP_CORE_NS_PER_NEURON_STEP = {"euler": 4.0, "expeuler": 7.0, "rk4": 16.0}
 
@@ -206,7 +206,7 @@ SWEEP_AXIS_BLOCK = 2**20
 # -- adaptive methods (kernels/dopri5.py) -------------------------------------------------------
 
 #: Default relative tolerance of ``method="dopri5"`` (``atol`` defaults to ``rtol``): 1e-6
-#: gives spike times within ~1e-4 ms of the reference on the gist (README, "Adaptive method").
+#: gives spike times within ~1e-4 ms of the reference on the gist (docs/guide/methods.md).
 ADAPTIVE_RTOL = 1e-6
 
 #: Smallest tolerance accepted: below ~1e-13 the error estimate is round-off of the state
@@ -236,8 +236,8 @@ COMPILE_MESSAGE = os.environ.get("HHFAST_QUIET_COMPILE", "").strip().lower() in 
 #: Default voltage step (ms) of the Markov reference: channel transitions are exact (Gillespie)
 #: between half steps of V, with rates frozen at each step's midpoint V.  Halving it from 0.01
 #: to 0.005 ms, or doubling it to 0.02 and 0.04, moved the spontaneous rate and the gist's spike
-#: times by less than their statistical error (README "Channel noise: the exact Markov
-#: reference"); 0.01 ms leaves margin and is simulate's usual dt.
+#: times by less than their statistical error (docs/validation.md, "The exact
+#: Markov reference"); 0.01 ms leaves margin and is simulate's usual dt.
 MARKOV_DT = 0.01
 
 #: Default patch area (µm²) and channel densities (channels per µm²) of channel noise, in

@@ -360,7 +360,7 @@ def fi_curve(
         Re-arm margin (mV below the threshold), as in :func:`hhfast.simulate` (default
         ``config.SPIKE_REARM_MV``).
     noise_sigma, noise_tau, seed : float, float, int
-        Current noise of every neuron (as in :func:`hhfast.simulate`; README, "Noise").  A
+        Current noise of every neuron (as in :func:`hhfast.simulate`; docs/guide/noise.md).  A
         noisy curve (``noise_sigma > 0`` or ``trials > 1``) takes ``branch="rest"``, runs
         ``trials`` independent trials per current (trial id ``k * len(currents) + i``) and
         reports the mean count rate (spikes / window), its spread and the ISI CV; no refinement of the edges
@@ -368,8 +368,8 @@ def fi_curve(
     trials : int
         Independent noisy trials per current.
     channel_noise : {None, "channel", "shielding", "subunit"}
-        Channel noise of a membrane patch (as in :func:`hhfast.simulate`; README, "Channel
-        noise"): the curve is then noisy like one with current noise (``branch="rest"``,
+        Channel noise of a membrane patch (as in :func:`hhfast.simulate`;
+        docs/guide/channel-noise.md): the curve is then noisy like one with current noise (``branch="rest"``,
         ``trials`` trials per current, mean count rate, spread, ISI CV, no refinement) and
         runs with ``method="euler"`` (Euler–Maruyama).
     area, rho_Na, rho_K : float, optional

@@ -231,7 +231,7 @@ def test_fi_view_never_blocks_the_controls(browser, url):
 def test_screenshot_is_not_blank(browser, url, tmp_path):
     """A screenshot of the page with the sustained-firing preset: it must show the figures (many
     distinct colours, large spread), not a blank or error page.  With HHFAST_SCREENSHOT=path it
-    is also saved there (the README's docs/explorer.png is made this way)."""
+    is also saved there (docs/explorer.png, on docs/guide/explorer.md, is made this way)."""
     import matplotlib.image as mpimg
 
     page = _open(browser, url, "kind=step&s_amp=10&t_stop=100")

@@ -78,8 +78,8 @@ def simulate(
         the spacing of the recorded samples; the run then ends exactly at ``t_stop``.
     method : str, optional
         Integration method, a name of :func:`hhfast.methods` (``"rk4"``, ``"euler"``,
-        ``"heun"``, ``"expeuler"``, ``"rush_larsen"``, ``"rl2"``, ``"dopri5"``; README,
-        "Methods"); default ``"rk4"``, and ``"euler"`` (Euler–Maruyama, the one method of
+        ``"heun"``, ``"expeuler"``, ``"rush_larsen"``, ``"rl2"``, ``"dopri5"``;
+        docs/guide/methods.md); default ``"rk4"``, and ``"euler"`` (Euler–Maruyama, the one method of
         channel noise) when ``channel_noise`` is given.  ``"dopri5"`` is adaptive: every
         neuron with its own step size and time (see :mod:`hhfast.kernels.dopri5`; float64
         only).
@@ -91,7 +91,7 @@ def simulate(
     threshold : float or array, optional
         Spike threshold (mV); default ``V_rest + config.SPIKE_THRESHOLD_ABOVE_REST``
         (50 mV above rest).  A spike is an upward crossing by an armed detector, which is then
-        disarmed until V falls ``spike_rearm`` below the threshold (README, "Spikes").
+        disarmed until V falls ``spike_rearm`` below the threshold (docs/guide/simulate.md).
     spike_rearm : float or array, optional
         Re-arm margin (mV, >= 0): after a spike the next one counts only once V has been below
         ``threshold - spike_rearm`` at the end of a step (hysteresis; default
@@ -123,7 +123,7 @@ def simulate(
         Floating type of the state and of the arithmetic.  ``float32`` runs about twice as
         fast (twice the SIMD lanes) and suits sweeps where rates matter more than the last
         digits of a spike time; spike times are still computed and returned in float64, but
-        their error is that of single precision (see README, "Performance").
+        their error is that of single precision (see docs/performance.md).
     rtol, atol : float, optional
         Adaptive methods only: relative and absolute tolerance of the local error per step
         (default ``rtol = config.ADAPTIVE_RTOL`` = 1e-6, ``atol = rtol``; atol in mV for V,
@@ -140,9 +140,9 @@ def simulate(
         Noise identity of each neuron, in ``[0, 2^64)``, broadcast with the per-neuron values
         (default: the neuron's flat index in the batch).  A neuron with the same ``seed``,
         ``trial``, ``dt`` and values gets the same noise in any batch, chunk or thread count
-        (README, "Noise").
+        (docs/guide/noise.md).
     channel_noise : {None, "channel", "shielding", "subunit"}
-        Channel noise of a membrane patch of ``area`` µm² (README, "Channel noise";
+        Channel noise of a membrane patch of ``area`` µm² (docs/guide/channel-noise.md;
         :mod:`hhfast.kernels.terms.channel`): ``"channel"`` the channel-based Langevin model on the
         8 Na + 5 K occupancies (accurate), ``"shielding"`` the same with noise only on the
         transitions of the open states (cheaper), ``"subunit"`` Fox & Lu's gate noise
@@ -154,7 +154,7 @@ def simulate(
         ``"subunit"``).
     backend : str
         Where the kernels run: a name of :func:`hhfast.backends` that this machine can run
-        (default ``"cpu"``: Numba on the CPU cores; README, "Plans and backends").
+        (default ``"cpu"``: Numba on the CPU cores; docs/guide/simulate.md).
     **per_neuron : float or array
         Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
         ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
@@ -183,7 +183,7 @@ def simulate(
 def methods() -> dict[str, MethodSpec]:
     """The integration methods ``simulate`` accepts, name -> :class:`~hhfast.kernels.MethodSpec`
     (kernel, ``order``, ``kind``, ``stage_times``, ``check``, ``wp_range``, ``description``,
-    ``reference``), in the order of the README's table.
+    ``reference``), in the order of the registry (and of the documentation's table).
 
     >>> import hhfast as hh
     >>> sorted(hh.methods())[:3]
@@ -200,7 +200,7 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
     """Compile (or load from Numba's on-disk cache) the kernels, so that later calls start at
     once.
 
-    A cold compile takes about 5–15 CPU-s per kernel (README, "Performance"); a process that
+    A cold compile takes about 5–15 CPU-s per kernel (docs/performance.md); a process that
     finds them cached loads each in well under a second.
 
     Parameters

@@ -291,7 +291,7 @@ def _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_siz
                        for c in ids]
             # trial id = the point's value on a `trial` axis (so trials 100..199 extend a run
             # of 0..99 bitwise), else its grid index: either way the noise of a point does not
-            # depend on the chunking, batching, resume point or worker (README, "Sweeps")
+            # depend on the chunking, batching, resume point or worker (docs/guide/sweeps.md)
             values = grid.values(idx)
             values["trial"] = (values["trial"].astype(np.uint64) if "trial" in values
                                else idx)

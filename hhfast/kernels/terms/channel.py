@@ -7,8 +7,8 @@ channel is the Markov chain of :mod:`hhfast.markov` (K: 5 states ``n0..n4``, ope
 8 states ``m_i h_j``, open ``m3 h1``); the Langevin models follow the fractions of channels in
 each state.
 
-Models (``CHANNELS``; the comparison with the exact chain is in the README, "Channel
-noise"):
+Models (``CHANNELS``; the comparison with the exact chain is in docs/validation.md,
+"Channel noise"):
 
 ``"channel"``
     The channel-based Langevin model on the 13 occupancies: each reversible transition
@@ -43,7 +43,7 @@ and 47.7 Hz.  So the state stays unclipped: with a drift linear in the state and
 linear in it (while no occupancy is below 0), the first two moments obey the Markov chain's own
 equations.  The price is that a recorded open fraction can be slightly negative (at 10 µm²,
 N_Na = 600: the open Na fraction, mean 9e-5 at rest, is below 0 about half the time, down to
--0.006, i.e. -3 channels); the README gives the figures per area.  Below ~10 µm² the Gaussian
+-0.006, i.e. -3 channels); docs/guide/channel-noise.md gives the figures per area.  Below ~10 µm² the Gaussian
 approximation itself fails (at 1 µm², N_K = 18, the open K fraction reached -0.35): use the
 Markov reference there, which is fast at small areas.  Subunit gates are clipped to [0, 1] as
 Goldwyn & Shea-Brown (2011) do.
