@@ -262,6 +262,13 @@ EXPLORER_RUN_BUDGET = 1_000_000
 #: there (measured, issue 22); a curve beyond 1e8 would hold that shared worker for minutes.
 EXPLORER_FI_BUDGET = 100_000_000
 
+# -- the explorer's noise controls (issue 20) ----------------------------------------------------
+
+#: Most noisy trials one explorer run may have: the raster stays readable (a row per trial is
+#: still ~2 px at 200 rows in the page's 400 px figure) and the spike times sent to the page
+#: stay bounded (<= 200 x 2000); the work of the trials is bounded by EXPLORER_RUN_BUDGET too.
+EXPLORER_MAX_TRIALS = 200
+
 # -- bounded work of the Markov reference (hhfast.reference.markov) ------------------------------
 
 #: Channel transitions per second of the Markov kernel on one core of the 2-core development
