@@ -147,6 +147,14 @@ QUIET_KICK_MV = 1.0
 #: two blocks of 16 lanes, so a round costs about one single-neuron run on two cores.
 BISECT_POINTS = 31
 
+#: With a ``progress`` callback, ``fi_curve`` runs its main batch in up to this many pieces
+#: (so the callback is called during it, not only after it): 10 gives a reading every ~10 %,
+#: and each piece is still at least FI_PROGRESS_MIN_NEURONS neurons (whole blocks of BLOCK
+#: lanes), so the two cores stay busy; the curve is bitwise the same (§3: a neuron's result
+#: does not depend on its batch).
+FI_PROGRESS_PIECES = 10
+FI_PROGRESS_MIN_NEURONS = 32
+
 #: Default tolerance (µA/cm²) of band edges, onset and block refined by bisection.
 FI_TOL = 1e-3
 

@@ -287,16 +287,35 @@ def _channel_options(model, given: dict) -> dict:
     return {"channel_noise": model, **{k: float(v) for k, v in values.items()}}
 
 
-def _noisy_curve(cur, t_stop, win, trials, noise, common, channel) -> FICurve:
-    """``trials`` noisy runs per current from rest: mean count rate, spread, ISI CV."""
-    res = simulate(step(), t_stop=t_stop, amplitude=np.broadcast_to(cur, (trials, cur.size)),
-                   window=win, **common, **noise, **channel)
-    rates = count_rate(res)
-    cv = isi_cv(res)
+def _pieces(n: int, progress) -> list[slice]:
+    """The neurons (columns) of a curve's main run, cut into pieces so that ``progress`` is
+    called more often than once: one piece without a callback (one batched run, as before),
+    else up to ``config.FI_PROGRESS_PIECES`` pieces of whole blocks of ``config.BLOCK`` lanes,
+    at least ``config.FI_PROGRESS_MIN_NEURONS`` neurons each.  A neuron's result does not
+    depend on its batch (docs/architecture.md §3), so the curve is the same either way."""
+    if progress is None or n <= config.FI_PROGRESS_MIN_NEURONS:
+        return [slice(0, n)]
+    size = max(config.FI_PROGRESS_MIN_NEURONS, -(-n // config.FI_PROGRESS_PIECES))
+    size = -(-size // config.BLOCK) * config.BLOCK
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _noisy_curve(cur, t_stop, win, trials, noise, common, channel, bar) -> FICurve:
+    """``trials`` noisy runs per current from rest: mean count rate, spread, ISI CV (the
+    currents in pieces when progress is reported; trial ids ``k * len(currents) + i`` as one
+    batched run gives them)."""
+    ids = np.arange(trials * cur.size, dtype=np.uint64).reshape(trials, cur.size)
+    parts = []
+    for sl in _pieces(cur.size, bar.callback):
+        m = sl.stop - sl.start
+        res = simulate(step(), t_stop=t_stop, amplitude=np.broadcast_to(cur[sl], (trials, m)),
+                       window=win, trial=ids[:, sl], **common, **noise, **channel)
+        parts.append((count_rate(res), isi_cv(res), firing_pattern(res)))
+        bar.ran(trials * m * t_stop)
+    rates, cv, pat = (np.concatenate(x, axis=1) for x in zip(*parts, strict=True))
     ok = np.isfinite(cv)
     n_ok = ok.sum(axis=0)
     cv_mean = np.where(n_ok > 0, np.where(ok, cv, 0.0).sum(axis=0) / np.maximum(n_ok, 1), np.nan)
-    pat = firing_pattern(res)
     pattern = np.array([np.bincount(pat[:, i], minlength=3).argmax() for i in range(cur.size)],
                        dtype=np.int8)
     return FICurve(cur, None, pattern, None, None, "rest",
@@ -460,8 +479,7 @@ def fi_curve(
             raise InputValueError(f"a noisy f–I curve (noise_sigma > 0, trials > 1 or "
                                   f"channel_noise) takes branch='rest', got {branch!r}")
         bar = _Progress(progress, [trials * cur.size * t_stop])
-        curve = _noisy_curve(cur, t_stop, (w0, w1), trials, noise, common, channel)
-        bar.ran(trials * cur.size * t_stop)
+        curve = _noisy_curve(cur, t_stop, (w0, w1), trials, noise, common, channel, bar)
         bar.finish()
         return curve
 
@@ -477,9 +495,11 @@ def fi_curve(
             bar.ran(np.size(x) * t_stop)
             return firing_pattern(res) == SUSTAINED, res
 
-        sustained, res = rest_run(cur)
+        rate, pattern = (np.concatenate(x) for x in zip(*(
+            (sustained_rate(r), firing_pattern(r)) for r in (
+                rest_run(cur[sl])[1] for sl in _pieces(cur.size, progress))), strict=True))
+        sustained = pattern == SUSTAINED
         bar.next_stage()
-        rate, pattern = sustained_rate(res), firing_pattern(res)
         onset, block = _edges(cur, sustained, lambda x: rest_run(x)[0], refine, tol,
                               between=bar.next_stage)
         bar.finish()
@@ -501,15 +521,17 @@ def fi_curve(
     N = cur.size
     hold = config.FOLD_HOLD_MS
     bar = _Progress(progress, [2 * N * (T + t_stop), bis * (T + hold), bis * (T + t_stop)])
-    res = simulate(
-        shape, t_stop=T + t_stop, window=(T + w0, T + w1),
-        bias=np.concatenate([cur, cur]),
-        amplitude=np.concatenate([np.zeros(N), i_high - cur]),
-        V0=y0[0], n0=y0[1], m0=y0[2], h0=y0[3], **common,
-    )
-    bar.ran(2 * N * (T + t_stop))
+    bias = np.concatenate([cur, cur])
+    amplitude = np.concatenate([np.zeros(N), i_high - cur])
+    parts = []
+    for sl in _pieces(2 * N, progress):
+        res = simulate(shape, t_stop=T + t_stop, window=(T + w0, T + w1), bias=bias[sl],
+                       amplitude=amplitude[sl], V0=y0[0, sl], n0=y0[1, sl], m0=y0[2, sl],
+                       h0=y0[3, sl], **common)
+        parts.append((sustained_rate(res), firing_pattern(res)))
+        bar.ran((sl.stop - sl.start) * (T + t_stop))
     bar.next_stage()
-    rate_all, pattern_all = sustained_rate(res), firing_pattern(res)
+    rate_all, pattern_all = (np.concatenate(x) for x in zip(*parts, strict=True))
     quiet, firing = rate_all[:N], rate_all[N:]
     sustained = pattern_all[N:] == SUSTAINED
 
