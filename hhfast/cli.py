@@ -210,8 +210,9 @@ def _fi(args) -> int:
                   **tolerances,
                   **({"trials": args.trials} if args.trials != 1 else {}), **channel)
     elapsed = time.perf_counter() - t0
+    tol = "".join(f" {k}={v:g}" for k, v in tolerances.items())
     print(f"f-I curve ({args.branch}), {args.num} currents from {args.from_} to {args.to} "
-          f"µA/cm², {args.method} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
+          f"µA/cm², {args.method}{tol} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
     print(_fi_summary(fi))
     if channel:
         print(_channel_summary(fi.info))
