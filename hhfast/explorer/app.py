@@ -224,10 +224,12 @@ class Explorer:
                               x_range=self.f_stim.x_range, y_range=Range1d(-0.02, 1.02), **kw)
         # the gates, or with channel noise the open fractions (its state has no gates): the
         # columns a run does not have hold NaN, which Bokeh does not draw
+        self._gate_lines = {}
         for g, c, label in (("n", "#2ca02c", "n"), ("m", "#ff7f0e", "m"), ("h", "#9467bd", "h"),
                             ("K_open", "#2ca02c", "K open"), ("Na_open", "#ff7f0e", "Na open")):
-            self.f_gates.line("t", g, source=self.src, color=c, legend_label=label,
-                              line_dash="dashed" if "open" in g else "solid")
+            self._gate_lines[g] = self.f_gates.line(
+                "t", g, source=self.src, color=c, legend_label=label,
+                line_dash="dashed" if "open" in g else "solid", visible="open" not in g)
         self.f_phase = figure(title="phase plane", x_axis_label="V (mV)",
                               y_axis_label="n (K open with channel noise)",
                               height=300, sizing_mode="stretch_width", tools=tools)
@@ -339,7 +341,7 @@ class Explorer:
                     pn.pane.HTML("<small>current noise σ, τ and channel noise run "
                                  "<i>trials</i> trials (seed, trial ids 0, 1, …); channel "
                                  "noise runs with method euler (Euler–Maruyama)</small>"),
-                    title="Noise", collapsed=True),
+                    title="Noise"),
             card("Initial state", ("V0", "n0", "m0", "h0"), collapsed=True),
             card("Model", (*FIELDS,)),
             pn.Row(self.csv_button, self.png_button),
@@ -577,6 +579,15 @@ class Explorer:
         elif len(self.raster.data["t"]):
             self.raster.data = dict(t=[], trial=[])
         self.raster_pane.visible = noisy
+        # the gates' legend names only the rows this run has
+        for item in self.f_gates.legend[0].items:
+            shown = any(self._gate_lines[g] in item.renderers for g in res.traces
+                        if g in self._gate_lines)
+            if item.visible != shown:
+                item.visible = shown
+                for r in item.renderers:
+                    r.visible = shown
+        self.f_gates.title.text = "open fractions" if run.channel else "gates"
         div = " — <b style='color:#c00'>diverged</b> (lower dt or use expeuler)" if bool(
             res.diverged[0]) else ""
         if res.step_limited is not None and bool(res.step_limited[0]):
