@@ -229,6 +229,8 @@ def test_fi_view_never_blocks_the_controls(browser, url):
             text = percent.first.inner_text()
             if text.endswith(" %"):
                 seen.append(int(text[:-2]))
+                if 0 < seen[-1] < 100 and sum(0 < p < 100 for p in seen) == 1:
+                    _shoot(page, "explorer-fi-progress")
         page.wait_for_timeout(100)
     state.filter(has_text="bistable band").wait_for(timeout=TIMEOUT_MS)
     assert seen == sorted(seen) and any(0 < p < 100 for p in seen), seen
@@ -343,6 +345,11 @@ def _type(page, name, value):
     field.press("Enter")
 
 
+def _raster_shown(page) -> bool:
+    return page.evaluate(
+        "() => Bokeh.documents[0].get_model_by_name('hh-raster-figure').visible")
+
+
 def _raster(page) -> list:
     d = page.evaluate("""() => {
         const d = Bokeh.documents[0].get_model_by_name('hh-raster').data;
@@ -368,6 +375,7 @@ def test_noise_controls_change_the_run(browser, url):
     all_trials = hh.simulate(hh.step(0, math.inf, 5.0), 50.0, max_spikes=2000, **noise)
     want = sorted((float(t), float(k)) for k in range(6) for t in all_trials.spike_times[k])
     assert _raster(page) == want and len({t for _, t in want}) > 1
+    assert _raster_shown(page)
     rates = all_trials.count_rate()
     assert page.locator("#hh-rate-mean").inner_text() == f"{rates.mean():.2f}"
     assert page.locator("#hh-rate-sd").inner_text() == f"{rates.std(ddof=1):.2f}"
@@ -420,5 +428,6 @@ def test_dopri5_tolerance_controls(browser, url):
     res = _expected(hh.step(0, math.inf, 10.0), method="dopri5", rtol=1e-3,
                     max_steps=config.EXPLORER_RUN_BUDGET * 4 // 6)
     _same_run(page, res)
+    assert not _raster_shown(page)  # no noise: no raster
     _shoot(page, "explorer-dopri5")
     page.close()

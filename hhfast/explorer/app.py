@@ -238,7 +238,8 @@ class Explorer:
         self.f_raster = figure(title="trials (raster of every trial's spikes)",
                                x_axis_label="t (ms)", y_axis_label="trial",
                                x_range=self.f_stim.x_range, height=230,
-                               sizing_mode="stretch_width", tools=tools)
+                               sizing_mode="stretch_width", tools=tools, visible=False,
+                               name="hh-raster-figure")
         self.f_raster.scatter("t", "trial", source=self.raster, marker="dash", angle=math.pi / 2,
                               size=8, color="#222")
         for f in (self.f_v, self.f_gates):
@@ -360,6 +361,8 @@ class Explorer:
             sizing_mode="stretch_width",
         )
         fi_view = pn.Column(
+            pn.pane.HTML("<small>The f–I curve is deterministic: the Noise settings apply to "
+                         "the single-neuron view.</small>"),
             pn.Row(self._row("fi_lo"), self._row("fi_hi")),
             pn.Row(self._row("fi_n"), self._row("fi_t_stop")),
             pn.Row(self.fi_busy, self.fi_info),
@@ -578,7 +581,8 @@ class Explorer:
                     [np.full(p.size, k, dtype=float) for k, p in enumerate(per)]))
         elif len(self.raster.data["t"]):
             self.raster.data = dict(t=[], trial=[])
-        self.raster_pane.visible = noisy
+        if self.raster_pane.visible != noisy:  # the pane and its figure (the page's model)
+            self.raster_pane.visible = self.f_raster.visible = noisy
         # the gates' legend names only the rows this run has
         for item in self.f_gates.legend[0].items:
             shown = any(self._gate_lines[g] in item.renderers for g in res.traces
