@@ -95,7 +95,7 @@ def rheobase(
     **With noise** (``noise_sigma > 0``, ``noise_I0 != 0`` or ``channel_noise``) whether a run
     spikes is random, and the rheobase is defined through the probability of firing: the
     smallest amplitude at which at least a fraction ``level`` of ``trials`` trials give at
-    least one spike (docs/architecture.md §5.1).  Trial ``k`` of neuron ``i`` keeps its noise
+    least one spike (docs/architecture.md §9).  Trial ``k`` of neuron ``i`` keeps its noise
     (``seed``, trial id ``i * trials + k``) at every amplitude tested — common random numbers
     — so the fraction firing is a step function of the amplitude that rises with it, the
     bisection runs on it as on a deterministic response, and the result is reproducible (a
