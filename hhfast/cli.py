@@ -236,10 +236,16 @@ def _rheobase(args) -> int:
         raise CLIError(f"need 0 < --width-from < --width-to, got {args.width_from}, {args.width_to}")
     widths = np.geomspace(args.width_from, args.width_to, args.num)
     t0 = time.perf_counter()
+    noise = _noise(args)
+    if noise or args.trials != 1 or args.level != 0.5:  # the library refuses them without noise
+        noise.update(trials=args.trials, level=args.level)
     thr = rheobase([pulses([(0.0, w, 1.0)]) for w in widths], hi=args.hi, dt=args.dt,
-                   method=args.method, params=_preset(args.preset), **_params(args.param))
+                   method=args.method, params=_preset(args.preset), **_params(args.param),
+                   **noise)
+    what = (f", noisy: the current at which {args.level:g} of {args.trials} trials spike"
+            if "noise_sigma" in noise else "")
     print(f"strength-duration, {args.num} pulse widths {args.width_from}-{args.width_to} ms, "
-          f"{args.method} dt={args.dt} ms: {time.perf_counter() - t0:.2f} s")
+          f"{args.method} dt={args.dt} ms{what}: {time.perf_counter() - t0:.2f} s")
     for w, a in zip(widths, thr):
         print(f"  width {w:9.4f} ms  threshold {a:10.4f} µA/cm²")
     if args.out:
@@ -637,6 +643,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="upper end of the amplitude bracket, µA/cm² (default 500)")
     p.add_argument("--out", help="PNG of the strength-duration curve")
     p.add_argument("--csv", help="CSV of width, threshold")
+    _noise_args(p)
+    p.add_argument("--trials", type=int, default=1,
+                   help="with noise: trials per width and amplitude (default 1)")
+    p.add_argument("--level", type=float, default=0.5,
+                   help="with noise: the fraction of the trials that must spike (default 0.5; "
+                        "the noisy rheobase is where the probability of firing crosses it)")
     p.set_defaults(func=_rheobase)
 
     p = sub.add_parser("run", parents=[common],

@@ -100,3 +100,20 @@ def test_sweep_refuses_tolerances_for_a_fixed_step_method(no_kernel, tmp_path):
     with pytest.raises(ValueError, match="rtol, atol only apply to adaptive methods"):
         hh.sweep(g, progress=False, store=str(tmp_path / "x.zarr"), **kw)
     assert not (tmp_path / "x.zarr").exists()  # refused before the store was made
+
+
+def test_rheobase_command_takes_the_noise_options(tmp_path, capsys):
+    """``hhfast rheobase --noise-sigma ... --trials --level`` is hh.rheobase's noisy rheobase
+    (the same seed, trials and level: the same values); --trials without noise is refused."""
+    csv = tmp_path / "sd.csv"
+    argv = ["rheobase", "--method", "euler", "--width-from", "0.5", "--width-to", "2",
+            "--num", "2", "--hi", "50", "--noise-sigma", "1", "--seed", "3", "--trials", "40",
+            "--level", "0.25", "--csv", str(csv)]
+    assert main(argv) == 0
+    assert "0.25 of 40 trials spike" in capsys.readouterr().out
+    got = np.loadtxt(csv, delimiter=",", skiprows=1)[:, 1]
+    want = hh.rheobase([hh.pulses([(0.0, w, 1.0)]) for w in np.geomspace(0.5, 2, 2)], hi=50.0,
+                       method="euler", noise_sigma=1.0, seed=3, trials=40, level=0.25)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert main(["rheobase", "--num", "2", "--trials", "5"]) == 2
+    assert "needs noise" in one_error_line(capsys)
