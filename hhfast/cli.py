@@ -237,13 +237,14 @@ def _rheobase(args) -> int:
     widths = np.geomspace(args.width_from, args.width_to, args.num)
     t0 = time.perf_counter()
     noise = _noise(args)
-    if noise or args.trials != 1 or args.level != 0.5:  # the library refuses them without noise
-        noise.update(trials=args.trials, level=args.level)
+    # --trials, --level: passed on when given (the library refuses them without noise)
+    noise.update({k: v for k, v in (("trials", args.trials), ("level", args.level))
+                  if v is not None})
     thr = rheobase([pulses([(0.0, w, 1.0)]) for w in widths], hi=args.hi, dt=args.dt,
                    method=args.method, params=_preset(args.preset), **_params(args.param),
                    **noise)
-    what = (f", noisy: the current at which {args.level:g} of {args.trials} trials spike"
-            if "noise_sigma" in noise else "")
+    what = (f", noisy: the current at which {noise.get('level', 0.5):g} of "
+            f"{noise.get('trials', 1)} trials spike" if "noise_sigma" in noise else "")
     print(f"strength-duration, {args.num} pulse widths {args.width_from}-{args.width_to} ms, "
           f"{args.method} dt={args.dt} ms{what}: {time.perf_counter() - t0:.2f} s")
     for w, a in zip(widths, thr):
@@ -644,9 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="PNG of the strength-duration curve")
     p.add_argument("--csv", help="CSV of width, threshold")
     _noise_args(p)
-    p.add_argument("--trials", type=int, default=1,
+    p.add_argument("--trials", type=int,
                    help="with noise: trials per width and amplitude (default 1)")
-    p.add_argument("--level", type=float, default=0.5,
+    p.add_argument("--level", type=float,
                    help="with noise: the fraction of the trials that must spike (default 0.5; "
                         "the noisy rheobase is where the probability of firing crosses it)")
     p.set_defaults(func=_rheobase)

@@ -83,7 +83,7 @@ def rheobase(
     params=None,
     seed: int = 0,
     trials: int = 1,
-    level: float = 0.5,
+    level: float | None = None,
     channel_noise: str | None = None,
     **per_neuron,
 ) -> np.ndarray:
@@ -127,8 +127,8 @@ def rheobase(
     trials : int
         Noisy trials per neuron and amplitude (only with noise: more than one trial of a
         deterministic run would repeat the same run).
-    level : float
-        With noise: the probability of firing that defines the rheobase, in (0, 1]
+    level : float, optional
+        With noise only: the probability of firing that defines the rheobase, in (0, 1]
         (default 0.5, the amplitude at which half the trials spike).
     channel_noise : {None, "channel", "shielding", "subunit"}
         Channel noise (as in :func:`hhfast.simulate`; ``area``, ``rho_Na``, ``rho_K`` as
@@ -154,7 +154,8 @@ def rheobase(
         raise InputTypeError("rheobase() sets the trial ids itself (trial k of neuron i is "
                              "i * trials + k); do not pass trial=")
     trials = C.integer("trials", trials, 1)
-    level = C.real("level", level)
+    level_given = level is not None
+    level = C.real("level", 0.5 if level is None else level)
     if not 0.0 < level <= 1.0:
         raise InputValueError(f"level must be in (0, 1] (a probability of firing), got "
                               f"{level!r}")
@@ -178,6 +179,10 @@ def rheobase(
         raise InputValueError(
             f"trials={trials} needs noise (noise_sigma > 0, noise_I0 != 0 or channel_noise): "
             "without it every trial is the same deterministic run")
+    if level_given and not call.noisy:
+        raise InputValueError(
+            f"level={level!r} needs noise (noise_sigma > 0, noise_I0 != 0 or channel_noise): "
+            "without it a run spikes or does not, there is no probability to cross")
     noise = dict(seed=seed, channel_noise=channel_noise) if call.noisy else {}
     need = max(1, math.ceil(level * trials - 1e-9))  # trials that must spike: >= level
     try:

@@ -58,6 +58,7 @@ def test_noisy_rheobase_is_reproducible_and_per_neuron():
 
 @pytest.mark.parametrize("kwargs, exc, match", [
     (dict(trials=5), InputValueError, "trials=5 needs noise"),
+    (dict(level=0.5), InputValueError, "level=0.5 needs noise"),
     (dict(noise_sigma=1.0, level=0.0), InputValueError, r"level must be in \(0, 1\]"),
     (dict(noise_sigma=1.0, level=1.5), InputValueError, r"level must be in \(0, 1\]"),
     (dict(noise_sigma=1.0, trials=0), InputValueError, "trials"),

@@ -116,4 +116,6 @@ def test_rheobase_command_takes_the_noise_options(tmp_path, capsys):
                        method="euler", noise_sigma=1.0, seed=3, trials=40, level=0.25)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert main(["rheobase", "--num", "2", "--trials", "5"]) == 2
-    assert "needs noise" in one_error_line(capsys)
+    assert "trials=5 needs noise" in one_error_line(capsys)
+    assert main(["rheobase", "--num", "2", "--level", "0.9"]) == 2
+    assert "level=0.9 needs noise" in one_error_line(capsys)
