@@ -147,6 +147,14 @@ QUIET_KICK_MV = 1.0
 #: two blocks of 16 lanes, so a round costs about one single-neuron run on two cores.
 BISECT_POINTS = 31
 
+#: With a ``progress`` callback, ``fi_curve`` runs its main batch in up to this many pieces
+#: (so the callback is called during it, not only after it): 10 gives a reading every ~10 %,
+#: and each piece is still at least FI_PROGRESS_MIN_NEURONS neurons (whole blocks of BLOCK
+#: lanes), so the two cores stay busy; the curve is bitwise the same (§3: a neuron's result
+#: does not depend on its batch).
+FI_PROGRESS_PIECES = 10
+FI_PROGRESS_MIN_NEURONS = 32
+
 #: Default tolerance (µA/cm²) of band edges, onset and block refined by bisection.
 FI_TOL = 1e-3
 
@@ -261,6 +269,13 @@ EXPLORER_RUN_BUDGET = 1_000_000
 #: worker process, never on the server's event loop: 201 currents x 2000 ms (8e7) took 7.3 s
 #: there (measured, issue 22); a curve beyond 1e8 would hold that shared worker for minutes.
 EXPLORER_FI_BUDGET = 100_000_000
+
+# -- the explorer's noise controls (issue 20) ----------------------------------------------------
+
+#: Most noisy trials one explorer run may have: the raster stays readable (a row per trial is
+#: still ~2 px at 200 rows in the page's 400 px figure) and the spike times sent to the page
+#: stay bounded (<= 200 x 2000); the work of the trials is bounded by EXPLORER_RUN_BUDGET too.
+EXPLORER_MAX_TRIALS = 200
 
 # -- bounded work of the Markov reference (hhfast.reference.markov) ------------------------------
 

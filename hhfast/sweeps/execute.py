@@ -119,6 +119,8 @@ def sweep(
     params: HHParams | None = None,
     *,
     channel_noise: str | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     window: tuple[float, float] | None = None,
     max_spikes: int = config.MAX_SPIKES,
@@ -152,6 +154,11 @@ def sweep(
         densities ``rho_Na``, ``rho_K`` (channels per µm²) may then be grid axes or fixed
         values.  As for current noise, a point's trial id is its ``trial`` value, else its
         flat grid index.
+    rtol, atol : float, optional
+        ``method="dopri5"`` only: the tolerances of its step control (as in
+        :func:`hhfast.simulate`; default ``config.ADAPTIVE_RTOL``, ``atol = rtol``), kept in
+        the store's attributes when given (a resume with others is refused); refused with a
+        fixed-step method.
     metrics : sequence of str
         Names from :data:`METRICS` (default :data:`DEFAULT_METRICS`); ``"spike_times"`` adds the
         first ``max_spikes`` spike times (ms) on a dimension ``spike``.
@@ -203,7 +210,7 @@ def sweep(
         if stored_metrics(store) == old_default:
             metrics = tuple(old_default)
     spec = _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes,
-                       fixed, channel_noise)
+                       fixed, channel_noise, rtol, atol)
     if store is not None and not isinstance(store, str):
         if not isinstance(store, os.PathLike):
             raise InputTypeError(f"store must be a path or URL string, got {store!r}")
@@ -279,6 +286,7 @@ def _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_siz
            "params": params if params is not None else HHParams.classic(),
            "window": window, "max_spikes": spec["max_spikes"], "seed": int(spec["seed"]),
            **({"channel_noise": spec["channel_noise"]} if "channel_noise" in spec else {}),
+           **{k: spec[k] for k in ("rtol", "atol") if k in spec},
            **spec["_fixed"]}
     stim_arg = spec["_stimulus"]
 
