@@ -89,7 +89,7 @@ _OPTS = dict(inline="always", jit_options=dict(fastmath=config.FASTMATH))
 (S_AB, S_IN, S_PKV, S_PKI, S_MNV, S_MNI, S_MNC, S_MND, S_HAS, S_PKT, S_LB, S_HP, S_RT,
  S_PT) = range(14)
 NSF = 14
-#: rows of the block's window sums ``M[NW, 4, BLOCK]`` (float64): Welford mean and M2 of V over
+#: the block's window sums ``M``, four ``[NW, BLOCK]`` arrays (float64): Welford mean and M2 of V over
 #: [t0, t1), the sums over voltage_base's and the stimulus end's windows; and of their sample
 #: counts ``C[NW, 3]`` (the same for every lane of a block), written into ``A`` at the end
 M_MEAN, M_M2, M_VB, M_SS = range(4)
@@ -99,12 +99,15 @@ C_V, C_VB, C_SS = range(3)
 # -- block state --------------------------------------------------------------------------------
 @njit(**INLINE)
 def feature_scratch(ft, st):
-    """The block state ``(hist, S, M, C, busy)``, allocated where the driver's other block-local
-    arrays are (inlined into its ``prange`` body), so LLVM knows they alias nothing and the
-    lane loops over them vectorise (a called allocator hid that: the loop stayed scalar)."""
+    """The block state ``(hist, S, M, C, busy)``, allocated where the driver's other
+    block-local arrays are (inlined into its ``prange`` body), so LLVM knows they alias
+    nothing and the lane loops over them vectorise (a called allocator hid that: the loop
+    stayed scalar).  ``M`` is four arrays (rows ``M_*``), not one: rows of one array at a
+    window-dependent offset kept the Welford loop scalar (measured in the assembly)."""
     nw = ft[FB_WIN].shape[0]
     return (np.empty((HIST, BLOCK), st.dtype), np.zeros((NSF, BLOCK)),
-            np.zeros((nw, 4, BLOCK)), np.zeros((nw, 3)), np.ones(1, np.bool_))
+            (np.zeros((nw, BLOCK)), np.zeros((nw, BLOCK)), np.zeros((nw, BLOCK)),
+             np.zeros((nw, BLOCK))), np.zeros((nw, 3)), np.ones(1, np.bool_))
 
 
 @njit(**COLD)
@@ -128,26 +131,28 @@ def window_sums(win, M, C, st, t):
     windows holding ``t``: Welford's mean and M2 over [t0, t1) (one reciprocal per block),
     the sums of voltage_base's window [vb0, vb1] (eFEL's end tolerance) and of the stimulus
     end's [ss0, t1).  Block-local (``M``, ``C``), so the lane loops vectorise."""
+    mean, m2, vb, ss = M
+    nl = st.shape[1]  # BLOCK, unknown to LLVM: a constant 16 was unrolled, then not vectorised
     for w in range(win.shape[0]):
         if win[w, W_T0] <= t < win[w, W_T1]:
             n = C[w, C_V] + 1.0
             C[w, C_V] = n
             inv = 1.0 / n
-            for l in range(BLOCK):
+            for l in range(nl):
                 V = np.float64(st[0, l])
-                m = M[w, M_MEAN, l]
+                m = mean[w, l]
                 d = V - m
                 m = m + d * inv
-                M[w, M_M2, l] += d * (V - m)
-                M[w, M_MEAN, l] = m
+                m2[w, l] += d * (V - m)
+                mean[w, l] = m
         if win[w, W_VB0] <= t and t - win[w, W_VB1] < PREC:
             C[w, C_VB] += 1.0
-            for l in range(BLOCK):
-                M[w, M_VB, l] += np.float64(st[0, l])
+            for l in range(nl):
+                vb[w, l] += np.float64(st[0, l])
         if win[w, W_SS0] <= t < win[w, W_T1]:
             C[w, C_SS] += 1.0
-            for l in range(BLOCK):
-                M[w, M_SS, l] += np.float64(st[0, l])
+            for l in range(nl):
+                ss[w, l] += np.float64(st[0, l])
 
 
 # -- per sample ---------------------------------------------------------------------------------
@@ -370,12 +375,12 @@ def feature_close(ft, fs, i0, last):
         for l in range(BLOCK):
             i = i0 + l
             A[A_VN, w, i] = C[w, C_V]
-            A[A_VMEAN, w, i] = M[w, M_MEAN, l]
-            A[A_VM2, w, i] = M[w, M_M2, l]
+            A[A_VMEAN, w, i] = M[M_MEAN][w, l]
+            A[A_VM2, w, i] = M[M_M2][w, l]
             A[A_VBN, w, i] = C[w, C_VB]
-            A[A_VBS, w, i] = M[w, M_VB, l]
+            A[A_VBS, w, i] = M[M_VB][w, l]
             A[A_SSN, w, i] = C[w, C_SS]
-            A[A_SSS, w, i] = M[w, M_SS, l]
+            A[A_SSS, w, i] = M[M_SS][w, l]
     for l in range(BLOCK):
         if S[S_HAS, l] != 0.0 and np.int64(S[S_MNI, l]) != last:
             book(A, win, i0 + l, S[S_PKT, l], A_AHPN, A_AHPS, S[S_MNV, l])
