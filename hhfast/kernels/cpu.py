@@ -63,7 +63,7 @@ from .terms import (
     term_step,
 )
 from .terms import channel as channel_models
-from .terms.features import feat_close, feat_open, feat_sample
+from .terms.features import feat_close, feat_lane, feat_open, feat_sample
 
 BLOCK = config.BLOCK
 EDGE_SNAP = config.EDGE_SNAP
@@ -347,7 +347,7 @@ def drive(step, b, noise, ch, ft):
     """Advance every neuron of batch ``b`` (:class:`.layout.Batch`) ``b.n_steps`` steps of
     ``b.dt`` ms from ``b.t0`` with the lane step ``step`` and the terms ``noise, ch``
     (:mod:`.terms`), booking the features term ``ft`` (:mod:`.terms.features`; ``()``: none)
-    after every step.
+    after every step (its ring store and crossing test ride in the lane loop).
 
     ``step(V, n, m, h, I0, I1, I2, pb, l, dt, ts)`` is a method's one-step map for lane ``l``:
     state at the step's start, the current (µA/cm²) at the step's start, middle and end (the
@@ -374,7 +374,7 @@ def drive(step, b, noise, ch, ft):
         for k in range(n_steps):
             block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
             j = term_step(noise, ch, ts, k)
-            ev = False
+            ev = fev = False
             for l in range(BLOCK):  # the vectorised lane loop: no branches, no calls
                 V, n, m, g = st[0, l], st[1, l], st[2, l], st[3, l]
                 prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, n, m, g
@@ -386,10 +386,11 @@ def drive(step, b, noise, ch, ft):
                 st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
                 ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], pb[P_REARM, l], armed[l],
                                  alive[l])
+                fev |= feat_lane(ft, fs, l, k + 1, V1, pb[P_THR, l])
             rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
                                    fz, armed, alive, term_currents(ts, I), rec, rec_slot, rec_var,
                                    record_every, rec_left, linear)
-            feat_sample(ft, fs, st, pb, i0, k + 1, t0, dt)
+            feat_sample(ft, fs, st, pb, i0, k + 1, t0, dt, fev)
         block_store(y, ic, i0, st, fz, armed, alive)
         term_close(noise, ch, ts, i0, alive)
         feat_close(ft, fs, i0, n_steps)
