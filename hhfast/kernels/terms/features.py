@@ -8,7 +8,8 @@ compile to nothing, so its kernel, machine code and speed are those it had befor
 What the term does, per lane, after each step (the sample ``j = k + 1`` at ``t0 + j·dt``;
 sample 0, the initial state, at the block's start):
 
-* keeps the last ``config.FEATURE_HISTORY`` samples of V in a ring (block-local);
+* keeps the last ``config.FEATURE_HISTORY`` samples of V in a ring (block-local), and tests
+  for a threshold crossing, inside the driver's vectorised lane loop (:func:`lane_sample`);
 * follows eFEL's spike rule (``efel`` ``peak_indices``): a spike runs from an upward crossing
   of the threshold (``V[j-1] < thr < V[j]``) to the next downward one, its peak is the first
   largest sample in between; no hysteresis (that is the engine's own detector, not eFEL's);
