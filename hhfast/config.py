@@ -320,3 +320,24 @@ CLI_MAX_POINTS = 10**6
 #: edge); the direct formula cancels 2x against 4·tanh(x/2) and loses ~12·eps/x² relative
 #: (3e-13 at the edge), so 0.1 keeps either side below 3e-13.
 OU_SERIES_CUTOFF = 0.1
+
+# -- the CUDA backend (hhfast.kernels.cuda, engine.backend.CUDABackend; docs/architecture.md §3.2)
+
+#: Threads per CUDA block: 128 is a multiple of the warp (32) that lets an H100 SM hold 16
+#: blocks (its 2048-thread limit) whatever the register count the compiler picks up to 128;
+#: one neuron per thread, no shared memory, so larger blocks buy nothing.
+CUDA_THREADS_PER_BLOCK = 128
+
+#: Fraction of the card's free memory one chunk may take: the rest is headroom for the
+#: context, the compiled module and another process's allocations made between the query and
+#: the launch.
+CUDA_MEMORY_FRACTION = 0.7
+
+#: Most neurons packed and launched at once on the card: 2^22 keeps the host-side packing
+#: temporaries of a chunk near 2 GB (about 500 bytes per neuron) and is ~15x the threads an
+#: H100 holds at once (132 SMs x 2048), so the card is full at any chunk size this allows.
+CUDA_CHUNK_MAX = 1 << 22
+
+#: Philox calls per step the CUDA kernel's channel-noise buffer holds (4 normals a call):
+#: the "channel" model's 14 sources need 4; a registered model that needs more is refused.
+CUDA_CHANNEL_CALLS_MAX = 4
