@@ -62,10 +62,13 @@ from .layout import (
 )
 from .philox import normals4
 from .terms import channel as channel_models
-from .terms.noise import NS_CUR, NS_IW, NS_OU_MEAN, NS_TR, NS_Z, lane_noise, noise_lane
+from .terms.noise import NS_CUR, NS_OU_MEAN, NS_TR, NS_Z, lane_noise, noise_lane
 
-#: rows of the thread's channel-normal buffer (four normals per Philox call)
+#: rows of the thread's channel-normal buffer (four normals per Philox call), and of its
+#: current-noise normals (z for four steps, z' for four steps); module constants, as the
+#: shape of a CUDA local array must be
 ZC_ROWS = 4 * config.CUDA_CHANNEL_CALLS_MAX
+Z_ROWS = 2 * STEPS_PER_COUNTER
 #: slots of the per-thread scalar buffer ``sc``: the stimulus piece, the last step start for
 #: which the stage currents cannot change, the stimulus table
 SC_SEG, SC_UNTIL, SC_TABLE = range(3)
@@ -124,15 +127,10 @@ def _terms(terms: str, ftype):
     open_g = _device(channel_models._subunit_open)
 
     @dev
-    def noise_open(NZ, trial, ou, i):
-        nz = cuda.local.array((NZ_ROWS, 1), ftype)
-        cur = cuda.local.array(1, ftype)
-        z = cuda.local.array((2 * STEPS_PER_COUNTER, 1), ftype)
-        tr = cuda.local.array(1, np.uint64)
-        Iw = cuda.local.array((3, 1), ftype)
+    def noise_open(NZ, trial, ou, i, nz, cur, z, tr, Iw):
         for r in range(NZ_ROWS):
             nz[r, 0] = NZ[r, i]
-        for r in range(2 * STEPS_PER_COUNTER):
+        for r in range(Z_ROWS):
             z[r, 0] = 0.0
         cur[0] = ou[i]
         tr[0] = trial[i]
@@ -155,7 +153,7 @@ def _terms(terms: str, ftype):
 
     if terms == "plain":
         @dev
-        def t_open(NZ, trial, ou, X, NC, gates, st, i, dt):
+        def t_open(NZ, trial, ou, X, NC, gates, st, i, dt, nz, cur, z, tr, Iw, x, inv, zc):
             return ()
 
         @dev
@@ -171,7 +169,7 @@ def _terms(terms: str, ftype):
             return V1
 
         @dev
-        def t_currents(ts, I):
+        def t_currents(I, Iw):
             return I
 
         @dev
@@ -180,8 +178,8 @@ def _terms(terms: str, ftype):
 
     elif terms == "noise":
         @dev
-        def t_open(NZ, trial, ou, X, NC, gates, st, i, dt):
-            return noise_open(NZ, trial, ou, i)
+        def t_open(NZ, trial, ou, X, NC, gates, st, i, dt, nz, cur, z, tr, Iw, x, inv, zc):
+            return noise_open(NZ, trial, ou, i, nz, cur, z, tr, Iw)
 
         @dev
         def t_draw(ts, kfirst, k, k0, k1, calls):
@@ -196,8 +194,8 @@ def _terms(terms: str, ftype):
             return V1 + kick
 
         @dev
-        def t_currents(ts, I):
-            return ts[NS_IW]
+        def t_currents(I, Iw):
+            return Iw
 
         @dev
         def t_close(ts, ou, X, i, alive):
@@ -205,10 +203,7 @@ def _terms(terms: str, ftype):
 
     else:  # channel noise (with current noise, zero coefficients without it)
         @dev
-        def t_open(NZ, trial, ou, X, NC, gates, st, i, dt):
-            x = cuda.local.array((NX, 1), ftype)
-            inv = cuda.local.array((2, 1), ftype)
-            zc = cuda.local.array((ZC_ROWS, 1), ftype)
+        def t_open(NZ, trial, ou, X, NC, gates, st, i, dt, nz, cur, z, tr, Iw, x, inv, zc):
             for r in range(NX):
                 x[r, 0] = X[r, i]
             inv[0, 0] = NC[C_INV_NK, i]
@@ -218,7 +213,8 @@ def _terms(terms: str, ftype):
             else:
                 st[1, 0], st[2, 0] = open_k(x, 0)
             st[3, 0] = 0.0
-            return noise_open(NZ, trial, ou, i), x, inv, zc, ftype(math.sqrt(dt))
+            return (noise_open(NZ, trial, ou, i, nz, cur, z, tr, Iw), x, inv, zc,
+                    ftype(math.sqrt(dt)))
 
         @dev
         def t_draw(ts, kfirst, k, k0, k1, calls):
@@ -227,9 +223,12 @@ def _terms(terms: str, ftype):
             ns, zc = ts[0], ts[3]
             kk, j = noise_draw(ns, kfirst, k, k0, k1)
             tr = ns[NS_TR]
-            for s in range(calls):
-                a, b, c, d = normals(k0, k1, tr[0], kk, STREAM_CHANNEL + s)
-                zc[4 * s, 0], zc[4 * s + 1, 0], zc[4 * s + 2, 0], zc[4 * s + 3, 0] = a, b, c, d
+            # a constant trip count, so the buffer's indices are constants (registers)
+            for s in range(config.CUDA_CHANNEL_CALLS_MAX):
+                if s < calls:
+                    a, b, c, d = normals(k0, k1, tr[0], kk, STREAM_CHANNEL + s)
+                    zc[4 * s, 0], zc[4 * s + 1, 0] = a, b
+                    zc[4 * s + 2, 0], zc[4 * s + 3, 0] = c, d
             return j
 
         @dev
@@ -242,7 +241,7 @@ def _terms(terms: str, ftype):
             return V1 + kick
 
         @dev
-        def t_currents(ts, I):
+        def t_currents(I, Iw):
             return I
 
         @dev
@@ -295,6 +294,16 @@ def _build(step, terms: str, ftype):
         armed = cuda.local.array(1, np.bool_)
         alive = cuda.local.array(1, np.bool_)
         sc = cuda.local.array(3, np.float64)
+        rs = cuda.local.array((4, 1), ftype)
+        # the terms' thread state (what a term does not use, the compiler drops)
+        nz = cuda.local.array((NZ_ROWS, 1), ftype)
+        cur = cuda.local.array(1, ftype)
+        z = cuda.local.array((Z_ROWS, 1), ftype)
+        tr = cuda.local.array(1, np.uint64)
+        Iw = cuda.local.array((3, 1), ftype)
+        x = cuda.local.array((NX, 1), ftype)
+        inv = cuda.local.array((2, 1), ftype)
+        zc = cuda.local.array((ZC_ROWS, 1), ftype)
         for r in range(NP):
             pb[r, 0] = P[r, i]
         for v in range(4):
@@ -305,7 +314,7 @@ def _build(step, terms: str, ftype):
         sc[SC_SEG] = 0.0
         sc[SC_UNTIL] = -math.inf
         sc[SC_TABLE] = tidx[i]
-        ts = t_open(NZ, trial, ou, X, NC, gates, st, i, dt)
+        ts = t_open(NZ, trial, ou, X, NC, gates, st, i, dt, nz, cur, z, tr, Iw, x, inv, zc)
         h = ftype(dt)
         rec_left = record_every
         for k in range(n_steps):
@@ -319,11 +328,15 @@ def _build(step, terms: str, ftype):
             st[0, 0], st[1, 0], st[2, 0], st[3, 0] = V1, n1, m1, g1
             if event(V1, n1, m1, g1, pb[P_THR, 0], pb[P_REARM, 0], armed[0], alive[0]):
                 events(pb, ic, fo, spikes, 0, i, k, t0, dt, win0, win1, st, prev, fz, armed,
-                       alive, t_currents(ts, I), linear)
+                       alive, t_currents(I, Iw), linear)
             rec_left -= 1
             if rec_left == 0:
                 rec_left = record_every
-                record(rec, rec_slot, rec_var, 0, i, (k + 1) // record_every, st, fz, alive)
+                # recording indexes the state by a run-time row: copy it first, so that only
+                # this copy, not the state, needs addressable (local) memory
+                for v in range(4):
+                    rs[v, 0] = st[v, 0]
+                record(rec, rec_slot, rec_var, 0, i, (k + 1) // record_every, rs, fz, alive)
         for v in range(4):
             y[v, i] = st[v, 0] if alive[0] else fz[v, 0]
         ic[I_ARMED, i] = 1 if armed[0] else 0
