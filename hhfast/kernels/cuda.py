@@ -424,3 +424,37 @@ def launch(step, terms: str, b, *term_batches) -> None:
         noise.ou[...] = d["ou"].copy_to_host()
     if ch is not None:
         ch.X[...] = d["X"].copy_to_host()
+
+
+def normals(seed: int, trial: np.ndarray, step: np.ndarray, stream: np.ndarray) -> np.ndarray:
+    """The four normals of each counter ``(trial[i], step[i], stream[i])`` under ``seed``,
+    drawn on the card by :func:`.philox.normals4` (the function every kernel draws with):
+    :func:`hhfast.random.normals` on the CPU gives the same bits, which the tests and
+    ``benchmarks/gpu.py`` check.  Shape ``(n, 4)``, float64."""
+    seed = int(seed)
+    trial = np.ascontiguousarray(trial, dtype=np.uint64)
+    step = np.ascontiguousarray(step, dtype=np.int64)
+    stream = np.ascontiguousarray(stream, dtype=np.int64)
+    n = trial.size
+    out = cuda.to_device(np.full((n, 4), np.nan))
+    threads = max(1, min(config.CUDA_THREADS_PER_BLOCK, n))
+    _normals_kernel()[-(-n // threads), threads](
+        np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32), cuda.to_device(trial),
+        cuda.to_device(step), cuda.to_device(stream), out)
+    return out.copy_to_host()
+
+
+def _normals_kernel():
+    k = _KERNELS.get(("normals", simulating()))
+    if k is None:
+        draw = _device(normals4)
+
+        @cuda.jit
+        def fill(k0, k1, trial, step, stream, out):
+            i = cuda.grid(1)
+            if i < out.shape[0]:
+                a, b, c, d = draw(k0, k1, trial[i], step[i], stream[i])
+                out[i, 0], out[i, 1], out[i, 2], out[i, 3] = a, b, c, d
+
+        k = _KERNELS[("normals", simulating())] = fill
+    return k
