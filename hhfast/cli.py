@@ -181,7 +181,8 @@ def _fi(args) -> int:
     t0 = time.perf_counter()
     fi = fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
                   params=_preset(args.preset), branch=args.branch,
-                  refine=not args.no_refine, **_params(args.param), **_noise(args),
+                  refine=not args.no_refine, backend=args.backend, **_params(args.param),
+                  **_noise(args),
                   **({"trials": args.trials} if args.trials != 1 else {}), **channel)
     elapsed = time.perf_counter() - t0
     print(f"f-I curve ({args.branch}), {args.num} currents from {args.from_} to {args.to} "
@@ -210,7 +211,8 @@ def _rheobase(args) -> int:
     widths = np.geomspace(args.width_from, args.width_to, args.num)
     t0 = time.perf_counter()
     thr = rheobase([pulses([(0.0, w, 1.0)]) for w in widths], hi=args.hi, dt=args.dt,
-                   method=args.method, params=_preset(args.preset), **_params(args.param))
+                   method=args.method, params=_preset(args.preset), backend=args.backend,
+                   **_params(args.param))
     print(f"strength-duration, {args.num} pulse widths {args.width_from}-{args.width_to} ms, "
           f"{args.method} dt={args.dt} ms: {time.perf_counter() - t0:.2f} s")
     for w, a in zip(widths, thr):
@@ -271,7 +273,7 @@ def _run(args) -> int:
     res = simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
                    params=_preset(args.preset), record=record,
                    record_every=args.record_every, threshold=args.threshold,
-                   spike_rearm=args.spike_rearm,
+                   spike_rearm=args.spike_rearm, backend=args.backend,
                    **_params(args.param), **initial, **_noise(args), **channel)
     elapsed = time.perf_counter() - t0
     times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
@@ -424,6 +426,8 @@ def _sweep(args) -> int:
     store = args.store or kw.pop("store", None) or spec_path.with_suffix(".zarr").name
     kw.pop("store", None)
     kw["store"] = store
+    if args.backend is not None:  # --backend overrides the spec's
+        kw["backend"] = args.backend
     t = kw.get("t_stop")
     chan = kw.get("channel_noise")
     method = kw.get("method", "euler" if chan else "rk4")
@@ -553,8 +557,10 @@ def _warmup(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hhfast.engine import BACKENDS
     from hhfast.kernels import CHANNELS, METHODS
 
+    backends = list(BACKENDS)  # the registry, read when the parser is built
     parser = argparse.ArgumentParser(
         prog="hhfast", description="Fast batch integration of the Hodgkin-Huxley model."
     )
@@ -576,6 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="parameter set: classic (rest = 0 mV) or modern (rest = -65 mV)")
     common.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="a model parameter, e.g. gK=30 or temperature=10 (repeatable)")
+    common.add_argument("--backend", choices=backends, default="cpu",
+                        help="where the runs go: cpu (default) or cuda (an NVIDIA GPU)")
 
     p = sub.add_parser("fi", parents=[common], help="f-I curve over a range of constant currents")
     p.add_argument("--from", dest="from_", type=float, default=0.0,
@@ -684,6 +692,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a store holding another spec "
                    "(or an interrupted creation); never one another sweep is writing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--backend", choices=backends,
+                   help="where the batches run (default: the spec's 'backend', else cpu)")
     p.add_argument("--plot", nargs=2, metavar=("STORE", "VAR"), help="plot metric VAR of STORE")
     p.add_argument("--verify", metavar="STORE",
                    help="check STORE's metadata and read every done chunk; print the damaged "

@@ -341,3 +341,8 @@ CUDA_CHUNK_MAX = 1 << 22
 #: Philox calls per step the CUDA kernel's channel-noise buffer holds (4 normals a call):
 #: the "channel" model's 14 sources need 4; a registered model that needs more is refused.
 CUDA_CHANNEL_CALLS_MAX = 4
+
+#: Points per batch of a sweep on ``backend="cuda"`` with ``batch_size="auto"``: 2^21 fills an
+#: H100 (~270k resident threads) seven times over, so a launch is not dominated by its tail,
+#: and keeps a batch's host arrays near 1 GB.
+CUDA_SWEEP_BATCH_POINTS = 1 << 21

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _checks as C
 from . import config
-from .engine import simulate
+from .engine import BACKENDS, simulate
 from .errors import InputTypeError, InputValueError
 
 __all__ = ["batched_bisection", "rheobase"]
@@ -81,6 +81,7 @@ def rheobase(
     dt: float = 0.01,
     method: str = "rk4",
     params=None,
+    backend: str = "cpu",
     **per_neuron,
 ) -> np.ndarray:
     """The smallest stimulus amplitude that gives at least one spike, for every neuron at once.
@@ -102,7 +103,7 @@ def rheobase(
     t_stop : float, optional
         Duration of each run (ms); default the stimulus's last breakpoint plus
         ``config.RHEOBASE_TAIL_MS`` (a spike may come well after a short pulse).
-    dt, method, params
+    dt, method, params, backend
         As in :func:`hhfast.simulate`.
     **per_neuron : float or array
         Per-neuron values for :func:`hhfast.simulate` (model fields such as ``gK`` or
@@ -133,7 +134,7 @@ def rheobase(
     # everything simulate refuses, refused here first with simulate's own checks (the runs
     # below pass these values on), before the bisection's first run
     C.simulate_call(stimulus, t_stop, dt, method, params, max_spikes=0, face="rheobase",
-                    **per_neuron)
+                    backend=backend, backends=BACKENDS, **per_neuron)
     try:
         shape = np.broadcast_shapes(stim_shape, *(np.shape(v) for v in per_neuron.values()))
     except ValueError:
@@ -152,7 +153,7 @@ def rheobase(
         st = list(stim_flat[rows]) if stim_flat is not None else stimulus
         vals = {k: v[rows] for k, v in flat.items()}
         res = simulate(st, t_stop=t_stop, dt=dt, method=method, params=params,
-                       amplitude=x, max_spikes=0, **vals)
+                       amplitude=x, max_spikes=0, backend=backend, **vals)
         return res.spike_count.reshape(-1) > 0
 
     everyone = np.arange(N)

@@ -43,7 +43,7 @@ import numpy as np
 from . import _checks as C
 from . import config
 from .analysis import SUSTAINED, count_rate, firing_pattern, isi_cv, sustained_rate
-from .engine import simulate
+from .engine import BACKENDS, simulate
 from .errors import InputError, InputTypeError, InputValueError, warn_renamed
 from .excitability import batched_bisection
 from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
@@ -328,6 +328,7 @@ def fi_curve(
     area: float | None = None,
     rho_Na: float | None = None,
     rho_K: float | None = None,
+    backend: str = "cpu",
     **per_neuron_values,
 ) -> FICurve:
     """The f–I curve of the HH model: the sustained firing rate at each constant current, all
@@ -376,6 +377,8 @@ def fi_curve(
         With ``channel_noise`` only: the patch area (µm², default 100) and the Na and K
         channel densities (channels per µm², defaults 60 and 18,
         ``config.CHANNEL_DEFAULTS``), one number each for the whole curve.
+    backend : str
+        Where the runs go, as in :func:`hhfast.simulate` (``"cpu"`` or ``"cuda"``).
     **per_neuron_values : float
         Model fields (``gK=30``, ``temperature=10``, ...): one value for the whole curve.
 
@@ -425,14 +428,14 @@ def fi_curve(
     if threshold is not None:
         threshold = C.real("threshold", threshold)
     common = dict(dt=dt, method=method, params=p, threshold=threshold,
-                  spike_rearm=spike_rearm, max_spikes=0)
+                  spike_rearm=spike_rearm, max_spikes=0, backend=backend)
     trials = C.integer("trials", trials, 1)
     noise = dict(noise_sigma=C.real("noise_sigma", noise_sigma), noise_tau=C.real(
         "noise_tau", noise_tau), seed=seed)
     # everything simulate refuses, refused here first, with simulate's own checks (the runs
     # below pass these values on): negative noise, a bad seed, noise with dopri5, ...
     C.simulate_call(step(), t_stop, face="fi_curve", window=(w0, w1), amplitude=cur,
-                    **common, **noise, **channel)
+                    backends=BACKENDS, **common, **noise, **channel)
     if noise["noise_sigma"] > 0 or trials > 1 or channel_noise is not None:
         if branch != "rest":
             raise InputValueError(f"a noisy f–I curve (noise_sigma > 0, trials > 1 or "

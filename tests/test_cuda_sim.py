@@ -110,6 +110,22 @@ CHILD = textwrap.dedent(r"""
                   noise_sigma=np.array([0.0, 3.0, 4.0]), noise_tau=np.array([0.0, 0.0, 2.0]),
                   bias=8.0)
         compare("noise_euler", *both(hh.stimulus.step(), method="euler", **kw))
+    if "faces" in cases:  # the backend keyword through fi_curve, rheobase and sweep
+        fa = [hh.fi_curve([4.0, 20.0], t_stop=60.0, refine=False, backend=x)
+              for x in ("cpu", "cuda")]
+        out["fi_equal"] = bool(np.allclose(fa[0].sustained_rate, fa[1].sustained_rate,
+                                           rtol=1e-9, atol=0))
+        out["fi_rates"] = [float(v) for v in fa[1].sustained_rate]
+        rb = [float(hh.rheobase(hh.stimulus.pulses([(0.0, 0.5, 1.0)]), hi=100.0, tol=0.5,
+                                t_stop=4.0, backend=x)[0]) for x in ("cpu", "cuda")]
+        out["rheobase"] = rb
+        g = hh.grid(amplitude=[0.0, 10.0, 30.0])
+        sw = [hh.sweep(g, hh.stimulus.step(), t_stop=5.0, progress=False, backend=x)
+              for x in ("cpu", "cuda")]
+        out["sweep_equal"] = bool(all(
+            np.array_equal(np.asarray(sw[0][k]), np.asarray(sw[1][k]), equal_nan=True)
+            for k in ("spike_count", "first_spike")))
+        out["sweep_spikes"] = int(np.asarray(sw[1]["spike_count"]).sum())
     if "float32" in cases:
         a, b = both(gist, method="rk4", dtype=np.float32, **det)
         compare("rk4_f32", a, b)
@@ -148,7 +164,7 @@ def check_agree(r: dict, spike_tol: float = 1e-9, state_tol: float = 1e-9) -> No
 
 @pytest.fixture(scope="module")
 def default_cases() -> dict:
-    return run_child("det,philox,noise")
+    return run_child("det,philox,noise,faces")
 
 
 def test_cuda_listed_and_deterministic_runs_agree(default_cases):
@@ -189,6 +205,39 @@ def test_cuda_refused_without_gpu_or_simulator():
     assert status.reason and "\n" not in status.reason
     with pytest.raises(InputValueError, match="backend='cuda' is not available"):
         hh.simulate(hh.stimulus.step(), t_stop=1.0, backend="cuda")
+
+
+def test_cuda_faces_take_the_backend(default_cases):
+    """fi_curve, rheobase and sweep run on the backend they are given, with the CPU's
+    numbers (rates to 1e-9 relative, the same bisection outcome, the same sweep metrics)."""
+    r = default_cases
+    assert r["fi_equal"] and r["fi_rates"][1] > 0, r["fi_rates"]
+    assert r["rheobase"][0] == r["rheobase"][1] and np.isfinite(r["rheobase"][0])
+    assert r["sweep_equal"] and r["sweep_spikes"] >= 1
+
+
+@pytest.mark.parametrize("face", ["fi_curve", "rheobase", "sweep", "cli"])
+def test_cuda_faces_refuse_without_gpu(face, tmp_path, capsys):
+    """Every face refuses backend='cuda' up front, with the one line simulate gives."""
+    if hh.backends()["cuda"].available:  # pragma: no cover - a machine with a GPU
+        pytest.skip("a CUDA GPU is present")
+    if face == "cli":
+        from hhfast import cli
+
+        assert cli.main(["run", "--backend", "cuda", "--t-stop", "1",
+                         "--out", str(tmp_path / "r.png")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "backend='cuda' is not available" in err and "\n" not in err
+        return
+    with pytest.raises(InputValueError, match="backend='cuda' is not available"):
+        if face == "fi_curve":
+            hh.fi_curve([1.0, 2.0], backend="cuda")
+        elif face == "rheobase":
+            hh.rheobase(hh.stimulus.step(), backend="cuda")
+        else:
+            hh.sweep(hh.grid(amplitude=[1.0]), hh.stimulus.step(), t_stop=1.0,
+                     store=str(tmp_path / "s.zarr"), backend="cuda")
+    assert not (tmp_path / "s.zarr").exists()
 
 
 @pytest.mark.slow

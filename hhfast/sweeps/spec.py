@@ -13,6 +13,7 @@ from .. import _checks as C
 from .. import analysis, config
 from .._checks import PER_NEURON
 from .._version import __version__
+from ..engine import BACKENDS
 from ..errors import InputTypeError, InputValueError, warn_renamed
 from ..model import FIELDS, HHParams, check_params
 from ..noise import check_seed
@@ -54,7 +55,7 @@ DEFAULT_METRICS = tuple(k for k in METRICS
 
 # -- spec: validation and attributes ---------------------------------------------------------------
 def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes, fixed,
-                channel_noise=None):
+                channel_noise=None, backend="cpu"):
     """Validate everything before any store is touched or kernel compiled; return the spec
     (``_``-prefixed entries are for the run, the others become store attributes)."""
     method, channel_noise = C.method_and_channel(method, channel_noise)
@@ -126,7 +127,8 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
     axes, trial = _axis_values(grid)
     C.simulate_call(Stimulus.from_spec(stim_spec), t_stop, dt, method, params, window=window,
                     max_spikes=max_spikes, seed=seed, trial=trial, channel_noise=channel_noise,
-                    face="sweep", batch_memory=False, **fixed, **axes)
+                    face="sweep", batch_memory=False, backend=backend, backends=BACKENDS,
+                    **fixed, **axes)
 
     return {
         "hhfast_version": __version__,
@@ -150,6 +152,9 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
         "_fixed": fixed,
         "_stimulus": stim_arg,
         "_n_steps": n_steps,
+        # where the batches run: a run option, not part of the store's identity (backends
+        # agree to rounding, docs/architecture.md §3.2), so a store may be resumed elsewhere
+        "_backend": backend,
     }
 
 
@@ -232,7 +237,7 @@ def _dataset(grid: Grid, spec, out: dict):
 # -- a spec as data (TOML) ---------------------------------------------------------------------
 _SPEC_KEYS = {"t_stop", "dt", "method", "window", "metrics", "max_spikes", "chunk_size",
               "batch_size", "store", "stimulus", "params", "fixed", "axes", "points", "seed",
-              "channel_noise"}
+              "channel_noise", "backend"}
 
 
 def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
@@ -242,7 +247,7 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     ``max_spikes``, ``chunk_size``, ``batch_size``, ``store``, ``seed`` (of the noise: give
     ``noise_sigma``, ``noise_tau`` in ``[fixed]`` or as axes), ``channel_noise`` (``"channel"``,
     ``"shielding"`` or ``"subunit"``; ``area``, ``rho_Na``, ``rho_K`` in ``[fixed]`` or as
-    axes); tables ``[stimulus]`` (a
+    axes), ``backend`` (``"cpu"`` or ``"cuda"``); tables ``[stimulus]`` (a
     stimulus spec, required), ``[params]`` (``preset = "classic"|"modern"`` and model field
     overrides), ``[fixed]`` (other per-neuron values), and either ``[axes]`` (each axis a list
     of values or ``{start, stop, num}``, a full product) or ``[points]`` (equal-length
@@ -283,7 +288,7 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     for key in ("max_spikes", "chunk_size", "batch_size", "seed"):
         if key in spec:
             kw[key] = num(key, spec[key], int)
-    for key in ("method", "store", "channel_noise"):
+    for key in ("method", "store", "channel_noise", "backend"):
         if key in spec:
             if not isinstance(spec[key], str):
                 raise InputValueError(f"sweep spec: key {key!r} must be a string, got {spec[key]!r}")
