@@ -35,6 +35,7 @@ compiles them on first launch; they are not cached on disk).
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 from numba import cuda  # this module is imported only by the CUDA backend, when used
@@ -105,13 +106,16 @@ def _device(fn):
     return call
 
 
-def kernel(step, terms: str, dtype):
+def kernel(step, terms: str, dtype, max_registers: int | None = None):
     """The compiled CUDA kernel that drives ``step`` with ``terms`` ("plain", "noise" or
-    "channel") in float type ``dtype``; built once per process."""
-    key = (step, terms, np.dtype(dtype), simulating())
+    "channel") in float type ``dtype``; built once per process.  ``max_registers`` caps the
+    registers per thread (default ``config.CUDA_MAX_REGISTERS``: the compiler's choice)."""
+    if max_registers is None:
+        max_registers = config.CUDA_MAX_REGISTERS
+    key = (step, terms, np.dtype(dtype), simulating(), max_registers)
     k = _KERNELS.get(key)
     if k is None:
-        k = _KERNELS[key] = _build(step, terms, np.dtype(dtype).type)
+        k = _KERNELS[key] = _build(step, terms, np.dtype(dtype).type, max_registers)
     return k
 
 
@@ -254,7 +258,7 @@ def _terms(terms: str, ftype):
     return t_open, t_draw, t_lane, t_kick, t_currents, t_close
 
 
-def _build(step, terms: str, ftype):
+def _build(step, terms: str, ftype, max_registers: int | None = None):
     """The kernel of one (step, terms, float type): the one CUDA driver (module docstring)."""
     t_open, t_draw, t_lane, t_kick, t_currents, t_close = _terms(terms, ftype)
     step = _device(step)
@@ -280,7 +284,8 @@ def _build(step, terms: str, ftype):
         I[1, 0] = pb[P_BIAS, 0] + pb[P_AMP, 0] * sm
         I[2, 0] = pb[P_BIAS, 0] + pb[P_AMP, 0] * se
 
-    @cuda.jit(fastmath=config.FASTMATH)
+    @cuda.jit(fastmath=config.FASTMATH,
+              **({"max_registers": max_registers} if max_registers else {}))
     def drive(y, P, tidx, tb, c0, c1, ic, fo, spikes, rec, rec_slot, rec_var, t0, dt, n_steps,
               win0, win1, record_every, NZ, trial, ou, k0, k1, kfirst, X, NC, calls, gates):
         i = cuda.grid(1)
@@ -366,6 +371,11 @@ def neuron_bytes(max_spikes: int, samples: int, noisy: bool, channel: bool) -> i
     return 8 * words
 
 
+#: seconds of the last :func:`launch`: copies to the card, the kernel, copies back (what
+#: ``benchmarks/gpu.py`` reports to decide whether overlapping copies would pay)
+LAST: dict[str, float] = {}
+
+
 def launch(step, terms: str, b, *term_batches) -> None:
     """Run the kernel of ``(step, terms)`` on the packed chunk ``b`` (a
     :class:`~.layout.Batch`) and its term structures: copy to the card, launch one thread per
@@ -401,11 +411,12 @@ def launch(step, terms: str, b, *term_batches) -> None:
     else:
         X, NC, calls, gates = ch
     to = cuda.to_device
+    t0 = time.perf_counter()
     d = {name: to(np.ascontiguousarray(a)) for name, a in (
         ("y", b.y), ("ic", b.ic), ("fo", b.fo), ("spikes", spikes), ("rec", rec),
         ("ou", ou), ("X", X))}
     threads = min(config.CUDA_THREADS_PER_BLOCK, n)
-    drive[-(-n // threads), threads](
+    args = (
         d["y"], to(np.ascontiguousarray(b.P)), to(np.ascontiguousarray(b.tidx)), to(b.tb),
         to(b.c0), to(b.c1), d["ic"], d["fo"], d["spikes"], d["rec"], to(slot),
         to(np.ascontiguousarray(b.rec_var, dtype=np.int64)), float(b.t0), float(b.dt),
@@ -413,6 +424,11 @@ def launch(step, terms: str, b, *term_batches) -> None:
         to(np.ascontiguousarray(NZ)), to(np.ascontiguousarray(trial)), d["ou"], np.uint64(k0),
         np.uint64(k1), int(kfirst), d["X"], to(np.ascontiguousarray(NC)), int(calls),
         bool(gates))
+    cuda.synchronize()
+    t1 = time.perf_counter()
+    drive[-(-n // threads), threads](*args)
+    cuda.synchronize()
+    t2 = time.perf_counter()
     b.y[...] = d["y"].copy_to_host()
     b.ic[...] = d["ic"].copy_to_host()
     b.fo[...] = d["fo"].copy_to_host()
@@ -424,6 +440,7 @@ def launch(step, terms: str, b, *term_batches) -> None:
         noise.ou[...] = d["ou"].copy_to_host()
     if ch is not None:
         ch.X[...] = d["X"].copy_to_host()
+    LAST.update(h2d_s=t1 - t0, kernel_s=t2 - t1, d2h_s=time.perf_counter() - t2, neurons=n)
 
 
 def normals(seed: int, trial: np.ndarray, step: np.ndarray, stream: np.ndarray) -> np.ndarray:
