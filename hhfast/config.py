@@ -351,5 +351,5 @@ CUDA_SWEEP_BATCH_POINTS = 1 << 21
 #: registers let more threads share an SM (occupancy) at the risk of spills; the compiler
 #: chose 164 (float64 rk4) and 99 (float32) for sm_90 (ptxas of numba-cuda's PTX, no spills),
 #: the hand-written CUDA C rk4 80 and 51.  Left to the compiler until a card's timing says
-#: otherwise (benchmarks/gpu.py measures a cap of 128 and 96 beside it).
+#: otherwise (benchmarks/gpu.py measures a cap of 128 beside it).
 CUDA_MAX_REGISTERS = None

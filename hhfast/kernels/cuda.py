@@ -371,9 +371,11 @@ def neuron_bytes(max_spikes: int, samples: int, noisy: bool, channel: bool) -> i
     return 8 * words
 
 
-#: seconds of the last :func:`launch`: copies to the card, the kernel, copies back (what
-#: ``benchmarks/gpu.py`` reports to decide whether overlapping copies would pay)
+#: seconds of the last :func:`launch`: copies to the card, the kernel, copies back; ``TOTAL``
+#: the same summed over launches until a caller clears it (what ``benchmarks/gpu.py`` reports
+#: to decide whether overlapping the copies with compute would pay)
 LAST: dict[str, float] = {}
+TOTAL: dict[str, float] = {}
 
 
 def launch(step, terms: str, b, *term_batches) -> None:
@@ -441,6 +443,9 @@ def launch(step, terms: str, b, *term_batches) -> None:
     if ch is not None:
         ch.X[...] = d["X"].copy_to_host()
     LAST.update(h2d_s=t1 - t0, kernel_s=t2 - t1, d2h_s=time.perf_counter() - t2, neurons=n)
+    for key, v in LAST.items():
+        TOTAL[key] = TOTAL.get(key, 0) + v
+    TOTAL["launches"] = TOTAL.get("launches", 0) + 1
 
 
 def normals(seed: int, trial: np.ndarray, step: np.ndarray, stream: np.ndarray) -> np.ndarray:
