@@ -153,8 +153,9 @@ def simulate(
         occupancies (``"K_states"``, ``"Na_states"``; gates ``"n"``, ``"m"``, ``"h"`` for
         ``"subunit"``).
     backend : str
-        Where the kernels run: a name of :func:`hhfast.backends` that this machine can run
-        (default ``"cpu"``: Numba on the CPU cores; README, "Plans and backends").
+        Where the kernels run: a name of :func:`hhfast.backends` that this machine can run:
+        ``"cpu"`` (default: Numba on the CPU cores) or ``"cuda"`` (an NVIDIA GPU through
+        numba-cuda, one thread per neuron, fixed-step methods; docs/guide/gpu.md).
     **per_neuron : float or array
         Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
         ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
