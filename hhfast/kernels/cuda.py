@@ -5,8 +5,8 @@ Layout.  Thread ``i`` of the grid advances neuron ``i`` of a chunk for the whole
 parameter column ``P[:, i]`` is read once into a thread-local ``(NP, 1)`` array (the reads of
 neighbouring threads are neighbouring addresses: coalesced, since every per-neuron array has
 the neuron index last), its state lives in thread-local ``(4, 1)`` arrays whose indices are
-all compile-time constants (so the compiler keeps them in registers: the PTX has no local
-loads or stores), and its outputs are written once at the end, except the rare events (a
+all compile-time constants (so the compiler keeps them in registers: the PTX of a
+deterministic step loop has no local loads or stores), and its outputs are written once at the end, except the rare events (a
 spike, a blow-up) and the recorded samples, which go to their rows as they happen.
 
 One physics.  The driver calls the CPU's own functions, unchanged, with lane ``l = 0`` of
