@@ -208,6 +208,11 @@ def _cuda_status() -> tuple[bool, str]:
         return False, f"numba.cuda cannot be imported ({type(e).__name__}: {e})"
     if numba_config.ENABLE_CUDASIM:
         return True, ""
+    if getattr(cuda, "implementation", "") == "Built-in":
+        # numba's own (deprecated) CUDA target: it fails to type hhfast's kernels (measured
+        # with numba 0.68); its simulator is fine, and is what the branch above accepts
+        return False, ("numba's built-in CUDA target cannot compile hhfast's kernels; install "
+                       "numba-cuda (pip install 'hhfast[cuda]')")
     try:
         ok = cuda.is_available()
     except Exception as e:  # pragma: no cover - a broken driver
