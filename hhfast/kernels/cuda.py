@@ -6,8 +6,9 @@ parameter column ``P[:, i]`` is read once into a thread-local ``(NP, 1)`` array 
 neighbouring threads are neighbouring addresses: coalesced, since every per-neuron array has
 the neuron index last), its state lives in thread-local ``(4, 1)`` arrays whose indices are
 all compile-time constants (so the compiler keeps them in registers: the PTX of a
-deterministic step loop has no local loads or stores), and its outputs are written once at the end, except the rare events (a
-spike, a blow-up) and the recorded samples, which go to their rows as they happen.
+deterministic step loop has no local loads or stores), and its outputs are written once at
+the end, except the rare events (a spike, a blow-up) and the recorded samples, which go to
+their rows as they happen.
 
 One physics.  The driver calls the CPU's own functions, unchanged, with lane ``l = 0`` of
 these one-lane arrays: a method's ``step`` (``kernels/<method>.py``, on ``hh.py``), the
