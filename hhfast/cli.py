@@ -206,8 +206,8 @@ def _fi(args) -> int:
     tolerances = _tolerances(args)
     fi = fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
                   params=_preset(args.preset), branch=args.branch,
-                  refine=not args.no_refine, **_params(args.param), **_noise(args),
-                  **tolerances,
+                  refine=not args.no_refine, backend=args.backend, **_params(args.param),
+                  **_noise(args), **tolerances,
                   **({"trials": args.trials} if args.trials != 1 else {}), **channel)
     elapsed = time.perf_counter() - t0
     tol = "".join(f" {k}={v:g}" for k, v in tolerances.items())
@@ -241,7 +241,8 @@ def _rheobase(args) -> int:
     noise.update({k: v for k, v in (("trials", args.trials), ("level", args.level))
                   if v is not None})
     thr = rheobase([pulses([(0.0, w, 1.0)]) for w in widths], hi=args.hi, dt=args.dt,
-                   method=args.method, params=_preset(args.preset), **_params(args.param),
+                   method=args.method, params=_preset(args.preset), backend=args.backend,
+                   **_params(args.param),
                    **noise)
     what = (f", noisy: the current at which {noise.get('level', 0.5):g} of "
             f"{noise.get('trials', 1)} trials spike" if "noise_sigma" in noise else "")
@@ -306,7 +307,7 @@ def _run(args) -> int:
     res = simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
                    params=_preset(args.preset), record=record,
                    record_every=args.record_every, threshold=args.threshold,
-                   spike_rearm=args.spike_rearm, **tolerances,
+                   spike_rearm=args.spike_rearm, backend=args.backend, **tolerances,
                    **_params(args.param), **initial, **_noise(args), **channel)
     elapsed = time.perf_counter() - t0
     times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
@@ -460,6 +461,8 @@ def _sweep(args) -> int:
     store = args.store or kw.pop("store", None) or spec_path.with_suffix(".zarr").name
     kw.pop("store", None)
     kw["store"] = store
+    if args.backend is not None:  # --backend overrides the spec's
+        kw["backend"] = args.backend
     t = kw.get("t_stop")
     chan = kw.get("channel_noise")
     method = kw.get("method", "euler" if chan else "rk4")
@@ -589,8 +592,10 @@ def _warmup(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hhfast.engine import BACKENDS
     from hhfast.kernels import CHANNELS, METHODS
 
+    backends = list(BACKENDS)  # the registry, read when the parser is built
     parser = argparse.ArgumentParser(
         prog="hhfast", description="Fast batch integration of the Hodgkin-Huxley model."
     )
@@ -612,6 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="parameter set: classic (rest = 0 mV) or modern (rest = -65 mV)")
     common.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="a model parameter, e.g. gK=30 or temperature=10 (repeatable)")
+    common.add_argument("--backend", choices=backends, default="cpu",
+                        help="where the runs go: cpu (default) or cuda (an NVIDIA GPU)")
 
     p = sub.add_parser("fi", parents=[common], help="f-I curve over a range of constant currents")
     p.add_argument("--from", dest="from_", type=float, default=0.0,
@@ -728,6 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a store holding another spec "
                    "(or an interrupted creation); never one another sweep is writing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--backend", choices=backends,
+                   help="where the batches run (default: the spec's 'backend', else cpu)")
     p.add_argument("--plot", nargs=2, metavar=("STORE", "VAR"), help="plot metric VAR of STORE")
     p.add_argument("--verify", metavar="STORE",
                    help="check STORE's metadata and read every done chunk; print the damaged "

@@ -364,3 +364,36 @@ FEATURE_TIME_PRECISION = 1e-10
 #: 6.3 °C, so 2048 samples cover dt >= 0.002 ms; a spike whose look-back is older gets no
 #: AP_amplitude / half-width (counted out of the mean, never a wrong value).
 FEATURE_HISTORY = 2048
+
+# -- the CUDA backend (hhfast.kernels.cuda, engine.backend.CUDABackend; docs/architecture.md §3.2)
+
+#: Threads per CUDA block: 128 is a multiple of the warp (32) that lets an H100 SM hold 16
+#: blocks (its 2048-thread limit) whatever the register count the compiler picks up to 128;
+#: one neuron per thread, no shared memory, so larger blocks buy nothing.
+CUDA_THREADS_PER_BLOCK = 128
+
+#: Fraction of the card's free memory one chunk may take: the rest is headroom for the
+#: context, the compiled module and another process's allocations made between the query and
+#: the launch.
+CUDA_MEMORY_FRACTION = 0.7
+
+#: Most neurons packed and launched at once on the card: 2^22 keeps the host-side packing
+#: temporaries of a chunk near 2 GB (about 500 bytes per neuron) and is ~15x the threads an
+#: H100 holds at once (132 SMs x 2048), so the card is full at any chunk size this allows.
+CUDA_CHUNK_MAX = 1 << 22
+
+#: Philox calls per step the CUDA kernel's channel-noise buffer holds (4 normals a call):
+#: the "channel" model's 14 sources need 4; a registered model that needs more is refused.
+CUDA_CHANNEL_CALLS_MAX = 4
+
+#: Points per batch of a sweep on ``backend="cuda"`` with ``batch_size="auto"``: 2^21 fills an
+#: H100 (~270k resident threads) seven times over, so a launch is not dominated by its tail,
+#: and keeps a batch's host arrays near 1 GB.
+CUDA_SWEEP_BATCH_POINTS = 1 << 21
+
+#: Registers per thread the CUDA kernels may use (None: the compiler's choice).  Fewer
+#: registers let more threads share an SM (occupancy) at the risk of spills; the compiler
+#: chose 164 (float64 rk4) and 99 (float32) for sm_90 (ptxas of numba-cuda's PTX, no spills),
+#: the hand-written CUDA C rk4 80 and 51.  Left to the compiler until a card's timing says
+#: otherwise (benchmarks/gpu.py measures a cap of 128 beside it).
+CUDA_MAX_REGISTERS = None

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _checks as C
 from . import config
-from .engine import simulate
+from .engine import BACKENDS, simulate
 from .errors import InputTypeError, InputValueError
 
 __all__ = ["batched_bisection", "rheobase"]
@@ -85,6 +85,7 @@ def rheobase(
     trials: int = 1,
     level: float | None = None,
     channel_noise: str | None = None,
+    backend: str = "cpu",
     **per_neuron,
 ) -> np.ndarray:
     """The smallest stimulus amplitude that gives at least one spike, for every neuron at once.
@@ -119,9 +120,9 @@ def rheobase(
     t_stop : float, optional
         Duration of each run (ms); default the stimulus's last breakpoint plus
         ``config.RHEOBASE_TAIL_MS`` (a spike may come well after a short pulse).
-    dt, method, params
+    dt, method, params, backend
         As in :func:`hhfast.simulate` (``method`` default ``"rk4"``, ``"euler"`` with
-        ``channel_noise``).
+        ``channel_noise``); ``backend`` as well.
     seed : int
         Seed of the noise (as in :func:`hhfast.simulate`).
     trials : int
@@ -173,6 +174,7 @@ def rheobase(
     # below pass these values on), before the bisection's first run
     call = C.simulate_call(stimulus, t_stop, dt, method, params, max_spikes=0,
                            face="rheobase", seed=seed, channel_noise=channel_noise,
+                           backend=backend, backends=BACKENDS,
                            **per_neuron)
     method, seed = call.method, call.seed
     if trials > 1 and not call.noisy:
@@ -212,6 +214,7 @@ def rheobase(
             trials, dtype=np.uint64)[:, None]
         res = simulate(st, t_stop=t_stop, dt=dt, method=method, params=params,
                        amplitude=np.broadcast_to(x, ids.shape), max_spikes=0, trial=ids,
+                       backend=backend,
                        **noise, **vals)
         fired = (res.spike_count.reshape(ids.shape) > 0).sum(axis=0)
         return fired >= need

@@ -44,7 +44,7 @@ import numpy as np
 from . import _checks as C
 from . import config
 from .analysis import SUSTAINED, count_rate, firing_pattern, isi_cv, sustained_rate
-from .engine import simulate
+from .engine import BACKENDS, simulate
 from .errors import InputError, InputTypeError, InputValueError, warn_renamed
 from .excitability import batched_bisection
 from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
@@ -351,6 +351,7 @@ def fi_curve(
     rtol: float | None = None,
     atol: float | None = None,
     progress: Callable[[int, int], object] | None = None,
+    backend: str = "cpu",
     **per_neuron_values,
 ) -> FICurve:
     """The f–I curve of the HH model: the sustained firing rate at each constant current, all
@@ -413,6 +414,8 @@ def fi_curve(
         share at once.  So ``done`` never decreases and the last call has ``done == total``
         (``100 * done / total`` is a percentage).  Its return value is ignored; an exception
         it raises ends the curve (a way to cancel it).
+    backend : str
+        Where the runs go, as in :func:`hhfast.simulate` (``"cpu"`` or ``"cuda"``).
     **per_neuron_values : float
         Model fields (``gK=30``, ``temperature=10``, ...): one value for the whole curve.
 
@@ -462,7 +465,7 @@ def fi_curve(
     if threshold is not None:
         threshold = C.real("threshold", threshold)
     common = dict(dt=dt, method=method, params=p, threshold=threshold,
-                  spike_rearm=spike_rearm, max_spikes=0,
+                  spike_rearm=spike_rearm, max_spikes=0, backend=backend,
                   **{k: v for k, v in (("rtol", rtol), ("atol", atol)) if v is not None})
     if progress is not None and not callable(progress):
         raise InputTypeError(f"progress must be a callable progress(done, total) or None, got "
@@ -473,7 +476,7 @@ def fi_curve(
     # everything simulate refuses, refused here first, with simulate's own checks (the runs
     # below pass these values on): negative noise, a bad seed, noise with dopri5, ...
     C.simulate_call(step(), t_stop, face="fi_curve", window=(w0, w1), amplitude=cur,
-                    **common, **noise, **channel)
+                    backends=BACKENDS, **common, **noise, **channel)
     if noise["noise_sigma"] > 0 or trials > 1 or channel_noise is not None:
         if branch != "rest":
             raise InputValueError(f"a noisy f–I curve (noise_sigma > 0, trials > 1 or "

@@ -155,8 +155,9 @@ def simulate(
         occupancies (``"K_states"``, ``"Na_states"``; gates ``"n"``, ``"m"``, ``"h"`` for
         ``"subunit"``).
     backend : str
-        Where the kernels run: a name of :func:`hhfast.backends` that this machine can run
-        (default ``"cpu"``: Numba on the CPU cores; docs/guide/simulate.md).
+        Where the kernels run: a name of :func:`hhfast.backends` that this machine can run:
+        ``"cpu"`` (default: Numba on the CPU cores) or ``"cuda"`` (an NVIDIA GPU through
+        numba-cuda, one thread per neuron, fixed-step methods; docs/guide/gpu.md).
     features : list of str, optional
         Electrophysiology features to compute inside the kernel, named and defined as eFEL's
         (:data:`hhfast.FEATURES`; :mod:`hhfast.features`): ``SimResult.features[name]`` is a

@@ -170,14 +170,22 @@ def block_store(y, ic, i0, st, fz, armed, alive):
         ic[I_ARMED, i0 + l] = 1 if armed[l] else 0
 
 
+@njit(**INLINE)
+def record_lane(rec, rec_slot, rec_var, l, i, s, st, fz, alive):
+    """Store sample ``s`` of the recorded variables of lane ``l`` (neuron ``i``; the frozen
+    state when it diverged).  Per lane, so that the CUDA driver (one thread, ``l = 0``) runs
+    the same code (docs/architecture.md §3.2)."""
+    c = rec_slot[i]
+    if c >= 0:
+        for r in range(rec_var.shape[0]):
+            rec[r, s, c] = st[rec_var[r], l] if alive[l] else fz[rec_var[r], l]
+
+
 @njit(**COLD)
 def record_block(rec, rec_slot, rec_var, i0, s, st, fz, alive):
     """Store sample ``s`` of the recorded variables (the frozen state for diverged lanes)."""
     for l in range(BLOCK):
-        c = rec_slot[i0 + l]
-        if c >= 0:
-            for r in range(rec_var.shape[0]):
-                rec[r, s, c] = st[rec_var[r], l] if alive[l] else fz[rec_var[r], l]
+        record_lane(rec, rec_slot, rec_var, l, i0 + l, s, st, fz, alive)
 
 
 @njit(**INLINE)
@@ -300,29 +308,38 @@ def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, a
     ``linear`` (a constant: the channel-noise kernels, whose paths are not smooth and whose
     state rows are open fractions) the linear interpolation of V."""
     for l in range(BLOCK):
-        if not alive[l]:
-            continue
-        i = i0 + l
-        if not is_finite4(st, l):
-            freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt)
-            continue
-        V = st[0, l]
-        thr = pb[P_THR, l]
-        if armed[l]:
-            if V >= thr:
-                V0 = prev[0, l]
-                if linear:
-                    Va, Vb = np.float64(V0), np.float64(V)
-                    s = (np.float64(thr) - Va) / (Vb - Va) if Vb > Va else 1.0
-                else:
-                    D0 = rhs(V0, prev[1, l], prev[2, l], prev[3, l], I[0, l], pb, l)[0]
-                    D1 = rhs(V, st[1, l], st[2, l], st[3, l], I[2, l], pb, l)[0]
-                    s = hermite_root(np.float64(V0), np.float64(V), np.float64(D0),
-                                     np.float64(D1), dt, np.float64(thr))
-                count_spike(ic, fo, spikes, i, t0 + (k + s) * dt, win0, win1)
-                armed[l] = False
-        elif V < pb[P_REARM, l]:
-            armed[l] = True
+        lane_events(pb, ic, fo, spikes, l, i0 + l, k, t0, dt, win0, win1, st, prev, fz, armed,
+                    alive, I, linear)
+
+
+@njit(**INLINE)
+def lane_events(pb, ic, fo, spikes, l, i, k, t0, dt, win0, win1, st, prev, fz, armed, alive, I,
+                linear):
+    """The event pass of :func:`handle_events` for lane ``l`` (neuron ``i``): per lane, so
+    that the CUDA driver (one thread, ``l = 0``) runs the same rules (docs/architecture.md
+    §3.2)."""
+    if not alive[l]:
+        return
+    if not is_finite4(st, l):
+        freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt)
+        return
+    V = st[0, l]
+    thr = pb[P_THR, l]
+    if armed[l]:
+        if V >= thr:
+            V0 = prev[0, l]
+            if linear:
+                Va, Vb = np.float64(V0), np.float64(V)
+                s = (np.float64(thr) - Va) / (Vb - Va) if Vb > Va else 1.0
+            else:
+                D0 = rhs(V0, prev[1, l], prev[2, l], prev[3, l], I[0, l], pb, l)[0]
+                D1 = rhs(V, st[1, l], st[2, l], st[3, l], I[2, l], pb, l)[0]
+                s = hermite_root(np.float64(V0), np.float64(V), np.float64(D0),
+                                 np.float64(D1), dt, np.float64(thr))
+            count_spike(ic, fo, spikes, i, t0 + (k + s) * dt, win0, win1)
+            armed[l] = False
+    elif V < pb[P_REARM, l]:
+        armed[l] = True
 
 
 @njit(**INLINE)
