@@ -488,7 +488,8 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
         from .kernels import CHANNELS
 
         why = backend.refuses(spec, None if channel_noise is None else CHANNELS[channel_noise],
-                              features=bool(features))
+                              features=features is not None
+                              and not (isinstance(features, (list, tuple)) and not features))
         if why:
             raise InputValueError(why)
     rtol, atol, max_steps = adaptive_options(method, adaptive, rtol, atol, max_steps, dtype)

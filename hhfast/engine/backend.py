@@ -153,8 +153,8 @@ class CUDABackend(Backend):
 
     def refuses(self, method, channel, features: bool = False) -> str:
         if features:
-            return ("features=... are computed by backend='cpu' only: the CUDA driver has no "
-                    "features term yet (docs/architecture.md §3.3)")
+            return ("features=... are not available with backend='cuda' (the CUDA driver has no "
+                    "features term yet; they run on backend='cpu')")
         if channel is None and method.kind != "fixed":
             return (f"method={method.name!r} is not available with backend='cuda' (fixed-step "
                     f"methods only: an adaptive method runs on backend='cpu')")
