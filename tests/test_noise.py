@@ -96,7 +96,7 @@ def test_float32_noisy_runs_are_reproducible_whatever_the_chunking_and_threads(m
     _same(a, _noisy_batch(method, dtype=np.float32, num_threads=1))
 
 
-@pytest.mark.parametrize("method", ["euler", "rk4", "rush_larsen"])
+@pytest.mark.parametrize("method", methods(["euler", "rk4", "rush_larsen"]))
 def test_continuation_equals_uninterrupted_run(method):
     # 2001 + 1999 steps: the cut is not at a multiple of the 4 steps a counter serves
     kw = dict(method=method, bias=8.0, noise_sigma=[1.5, 1.5, 0.0], noise_tau=[0.0, 2.0, 2.0],
