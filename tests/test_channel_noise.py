@@ -92,6 +92,10 @@ def _var_and_se(x):
 # is exact at every step (linear drift).  Each neuron is an independent sample (own trial id).
 CLAMP_V = np.array([0.0, 10.0, 20.0])
 CLAMP_M = 16384  # neurons per voltage: relative SE of a variance ~ sqrt(2 / M) = 1.1 %
+#: the same checks at two sizes: the fast set's (relative SE of a variance sqrt(2 / 2048) =
+#: 3.1 %) and the slow set's full size; every tolerance is 5 SE of the sample it is checked on
+CLAMP_SIZES = [pytest.param(2048, id="M2048"),
+               pytest.param(CLAMP_M, id=f"M{CLAMP_M}", marks=pytest.mark.slow)]
 CLAMP_T = 40.0
 # 1e5 µm²: N_Na = 6e6, N_K = 1.8e6.  The least occupied state (m3h0 at 0 mV, p = 6.0e-5) has
 # N p = 360 channels, its SD sqrt(N p) = 19 channels: below zero only at 19 SD, so no clip
@@ -103,33 +107,34 @@ SUBUNIT_AREA = 1e3  # n, m at 0 mV lie 29 and 18 SD from 0 with N_K = 1.8e4, N_N
 
 @pytest.fixture(scope="module")
 def clamp():
-    """model -> SimResult of the clamped batch (shape (3, CLAMP_M)), run once per model."""
+    """(model, M) -> SimResult of the clamped batch (shape (3, M)), run once per model and M."""
     cache = {}
 
-    def run(model):
-        if model not in cache:
+    def run(model, M=CLAMP_M):
+        if (model, M) not in cache:
             n, m, h = steady_state(CLAMP_V)
-            cache[model] = hh.simulate(
+            cache[model, M] = hh.simulate(
                 ZERO, CLAMP_T, dt=DT, channel_noise=model, gNa=0.0, gK=0.0, gL=0.0,
                 V0=CLAMP_V[:, None], n0=n[:, None], m0=m[:, None], h0=h[:, None],
                 area=SUBUNIT_AREA if model == "subunit" else CLAMP_AREA, seed=2026,
-                trial=np.arange(CLAMP_V.size * CLAMP_M).reshape(CLAMP_V.size, CLAMP_M),
+                trial=np.arange(CLAMP_V.size * M).reshape(CLAMP_V.size, M),
                 record=None, max_spikes=0)
-        return cache[model]
+        return cache[model, M]
     return run
 
 
+@pytest.mark.parametrize("M", CLAMP_SIZES)
 @pytest.mark.parametrize("model", ["channel", "shielding"])
-def test_clamped_occupancy_means_are_binomial(clamp, model):
+def test_clamped_occupancy_means_are_binomial(clamp, model, M):
     # E[x] of the Euler–Maruyama recursion is the fixed point of the linear drift, the binomial
     # law, exactly (no clipping: see CLAMP_AREA).  Tolerance 5 SE, SE = sample SD / sqrt(M).
-    res = clamp(model)
+    res = clamp(model, M)
     assert np.all(res.final_state["V"] == CLAMP_V[:, None])  # the clamp holds exactly
     for k, V in enumerate(CLAMP_V):
         pk, pna = occupancy(*steady_state(V))
         for x, p in ((res.info["K_states"][k], pk), (res.info["Na_states"][k], pna)):
             assert x.min() > 0.0  # no occupancy near 0: the clip inside the variance never acts
-            se = x.std(axis=0, ddof=1) / math.sqrt(CLAMP_M)
+            se = x.std(axis=0, ddof=1) / math.sqrt(M)
             assert np.all(np.abs(x.mean(axis=0) - p) < 5 * se), (V, x.mean(axis=0), p, se)
         # the open fractions that drive V are the open occupancies (returned projected onto
         # the simplex: here a division by a sum within a few ulp of 1)
@@ -139,11 +144,13 @@ def test_clamped_occupancy_means_are_binomial(clamp, model):
                                    res.info["Na_states"][k][:, 7], rtol=1e-14)
 
 
+@pytest.mark.parametrize("M", CLAMP_SIZES)
 @pytest.mark.parametrize("model", ["channel", "shielding"])
-def test_clamped_open_variances_are_those_of_the_em_recursion(clamp, model):
+def test_clamped_open_variances_are_those_of_the_em_recursion(clamp, model, M):
     # Reference: the discrete Lyapunov solution (closed form of the discretised scheme, from
-    # the rates alone).  Tolerance 5 SE of the sample variance (SE ~1.1 % of it, M = 16384).
-    res = clamp(model)
+    # the rates alone).  Tolerance 5 SE of the sample variance (SE ~1.1 % of it at M = 16384,
+    # ~3.1 % at M = 2048).
+    res = clamp(model, M)
     N_K, N_Na = 18.0 * CLAMP_AREA, 60.0 * CLAMP_AREA
     for k, V in enumerate(CLAMP_V):
         pk, pna = occupancy(*steady_state(V))
@@ -183,6 +190,7 @@ def test_em_variance_bias_is_first_order_in_dt():
             assert gaps[0] > 0 and 1.8 < gaps[0] / gaps[1] < 2.2, (V, gaps)
 
 
+@pytest.mark.slow  # full size only: at M = 2048 (SE ~3 %) its factor bounds lie under 5 SE away
 def test_clamped_subunit_statistics_and_its_documented_inaccuracy(clamp):
     # Fox–Lu's n follows the scalar recursion n' = n + dt (a (1 - n) - b n) + sqrt(dt (a (1-n)
     # + b n)/N) z: E[n] = n_inf exactly; stationary var(n) = n_inf (1 - n_inf) / N / (1 - dt
@@ -219,7 +227,8 @@ def test_clamped_subunit_statistics_and_its_documented_inaccuracy(clamp):
 
 
 # -- 2. validity of the occupancies -------------------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+# the float32 channel kernels are compiled by the slow set only
+@pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("model", ["channel", "shielding"])
 def test_occupancies_sum_to_one_unclipped_on_a_tiny_patch(model, dtype):
     # 1 µm²: 60 Na and 18 K channels, driven at 20 µA/cm² (repetitive spiking), 5000 steps:
@@ -246,6 +255,7 @@ def test_occupancies_sum_to_one_unclipped_on_a_tiny_patch(model, dtype):
         assert np.isfinite(tr).all() and tr.min() < 0.0 and tr.max() > 0.1
 
 
+@pytest.mark.slow  # 16384 patches x 4000 steps per model; the fast set has the clamp at M = 2048
 @pytest.mark.parametrize("model", ["channel", "shielding"])
 def test_open_fractions_are_unbiased_on_a_small_patch(model):
     # Why the state is not clipped: at rest on 30 µm² (N_Na = 1800) the open Na state holds
@@ -270,7 +280,7 @@ def test_open_fractions_are_unbiased_on_a_small_patch(model):
     assert (na < 0).mean() > 0.2  # the regime where clipping would bias: often below 0
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 def test_subunit_gates_stay_in_the_unit_interval_on_a_tiny_patch(dtype):
     res = hh.simulate(hh.step(amplitude=20.0), 50.0, channel_noise="subunit", area=1.0, seed=11,
                       trial=np.arange(1024), dtype=dtype, record="K_open,Na_open",
@@ -384,6 +394,7 @@ def test_threads_and_chunks_do_not_change_a_run(model, monkeypatch):
     assert _same(ref, _repro_run(model, trials, num_threads=2))
 
 
+@pytest.mark.slow  # the float32 channel kernels
 @pytest.mark.parametrize("model", ["channel", "shielding", "subunit"])
 def test_float32_is_reproducible_across_threads(model):
     trials = np.arange(100)
@@ -458,6 +469,7 @@ def spontaneous():
     return out
 
 
+@pytest.mark.slow  # the Markov chain over 40 neuron-s and 3 x 4096 Langevin neurons x 220 ms
 def test_subunit_rate_is_far_below_the_markov_chain(spontaneous):
     # Fox–Lu's too-small K/Na fluctuations near rest (factor 2.8 in var(K_open), test above)
     # make it fire far too rarely: below the exact chain and below the channel model by more
@@ -472,6 +484,7 @@ def test_subunit_rate_is_far_below_the_markov_chain(spontaneous):
         assert abs(spontaneous[model][0] - mk) < 0.5 * abs(sub - mk), spontaneous
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["channel", "shielding"])
 def test_occupancy_model_rate_matches_the_markov_chain(spontaneous, model):
     # Tolerance: 5 combined SE (~2.5 Hz) plus a model error of 10 % of the Markov rate (the

@@ -198,6 +198,8 @@ def test_shared_url_restores_the_state(browser, url):
     page.close()
 
 
+@pytest.mark.slow  # a deliberately long f–I computation (201 currents x 2 s, ~25 s wall); the
+# fast set's browser tests cover the controls and the single-neuron view
 def test_fi_view_never_blocks_the_controls(browser, url):
     """Typing gK starts a long f–I computation (201 currents x 2 s, both branches) in the
     background; a slider moved meanwhile updates the single-neuron view while the f–I view still

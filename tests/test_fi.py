@@ -90,6 +90,8 @@ def test_band_same_in_modern_convention(both_curve):
     np.testing.assert_allclose(fm.sustained_rate_firing, both_curve.sustained_rate_firing, rtol=1e-6)
 
 
+@pytest.mark.slow  # the reference over 2 x ~1.2 s at tight tolerance; the fast set checks the
+# fold against the published value (test_band_edges_published)
 def test_fold_against_reference(both_curve):
     """The reference, driven by the same ramp protocol, keeps firing 0.01 above the fold and
     falls off 0.01 below it (the slow passage below the fold lasts ~150 ms there)."""

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROBE = """
 import json, hhfast as hh
 from hhfast.kernels import cpu
@@ -23,6 +25,8 @@ def probe():
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # 4 processes and a recompile (~8 CPU-s); the fast set checks that every
+# cached function carries the current stamp (below)
 def test_second_process_loads_from_cache_and_a_stale_stamp_forces_a_recompile():
     from hhfast.kernels import cpu
 

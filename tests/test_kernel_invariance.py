@@ -4,6 +4,7 @@
 import numba
 import numpy as np
 import pytest
+from _fast import method_dtypes
 
 import hhfast as hh
 
@@ -31,8 +32,8 @@ def _same(a, i, b, j):
     assert a.V[i].tobytes() == b.V[j].tobytes()
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("method", FIXED)
+# float32 kernels of methods outside _fast.FAST_METHODS are compiled by the slow set only
+@pytest.mark.parametrize("method, dtype", method_dtypes(FIXED))
 def test_bitwise_independent_of_batch_position_threads(method, dtype):
     full = _run(np.arange(N), method, dtype, 1)
     assert full.spike_count.sum() > 0

@@ -44,7 +44,9 @@ def _binomial_probs(V):
     return pk, np.concatenate([pm * (1 - h), pm * h]), (n, m, h)
 
 
-@pytest.mark.parametrize("V", [0.0, 25.0, 60.0])
+# 4000 patches x 6000 steps each: one voltage in the fast set, the others in the slow set
+@pytest.mark.parametrize("V", [0.0, pytest.param(25.0, marks=pytest.mark.slow),
+                               pytest.param(60.0, marks=pytest.mark.slow)])
 def test_clamped_occupancies_have_the_binomial_mean_and_variance(V):
     # 4000 independent patches of 2 µm² (N_K = 36, N_Na = 120) clamped at V, started at the
     # rounded stationary mean; sampled once each at 60 ms, > 7 time constants of the slowest
@@ -313,7 +315,9 @@ def _fields(r):
     return out
 
 
-@pytest.mark.parametrize("seconds, min_work", [(1e-6, 4), (5e-5, 200)])
+# the finest pieces (thousands of kernel calls) in the slow set
+@pytest.mark.parametrize("seconds, min_work", [pytest.param(1e-6, 4, marks=pytest.mark.slow),
+                                               (5e-5, 200)])
 def test_the_pieces_do_not_change_the_result(monkeypatch, seconds, min_work):
     # One call (the pieces at their default size cover this small run at once) against the
     # same run cut into pieces of 4 (or 225) work units per neuron, paused inside steps, with

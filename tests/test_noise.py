@@ -10,6 +10,7 @@ import re
 import numba
 import numpy as np
 import pytest
+from _fast import methods
 from llvmlite import binding as llvm
 
 import hhfast as hh
@@ -44,7 +45,8 @@ def _noisy_batch(method, n=40, t_stop=30.0, **kw):
 
 
 # -- exactness and reproducibility --------------------------------------------------------------
-@pytest.mark.parametrize("method", FIXED)
+# noisy kernels of methods outside _fast.FAST_METHODS are compiled by the slow set only
+@pytest.mark.parametrize("method", methods(FIXED))
 def test_sigma_zero_neurons_are_bitwise_deterministic(method):
     noisy = _noisy_batch(method, record="V", neurons=[0, 5, 7])
     plain = hh.simulate(hh.step(), 30.0, method=method, bias=np.linspace(4.0, 12.0, 40),
@@ -60,7 +62,7 @@ def test_sigma_zero_neurons_are_bitwise_deterministic(method):
     assert np.all(noisy.noise_current[quiet] == 0.0)
 
 
-@pytest.mark.parametrize("method", FIXED)
+@pytest.mark.parametrize("method", methods(FIXED))
 def test_neuron_alone_equals_neuron_in_batch(method):
     batch = _noisy_batch(method)
     for i in (3, 17):  # a white-noise and an OU neuron, at positions inside blocks 0 and 1
@@ -74,19 +76,27 @@ def test_neuron_alone_equals_neuron_in_batch(method):
 
 
 @pytest.mark.parametrize("method", ["euler", "rk4"])
-def test_threads_chunking_and_dtype_do_not_change_the_bits(method, monkeypatch):
+def test_threads_and_chunking_do_not_change_the_bits(method, monkeypatch):
     one = _noisy_batch(method, num_threads=1)
     two = _noisy_batch(method, num_threads=min(2, numba.config.NUMBA_NUM_THREADS))
     _same(one, two)
     monkeypatch.setattr(config, "CHUNK_NEURONS", config.BLOCK)  # 3 chunks of 16 neurons
     _same(one, _noisy_batch(method))
-    # float32 runs are reproducible too (their own bits)
+
+
+# the noisy float32 kernels are compiled by the slow set only (a float32 plain kernel and the
+# float64 noisy ones are in the fast set)
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_float32_noisy_runs_are_reproducible_whatever_the_chunking_and_threads(method,
+                                                                             monkeypatch):
+    monkeypatch.setattr(config, "CHUNK_NEURONS", config.BLOCK)  # 3 chunks of 16 neurons
     a = _noisy_batch(method, dtype=np.float32)
     monkeypatch.setattr(config, "CHUNK_NEURONS", 1 << 16)
     _same(a, _noisy_batch(method, dtype=np.float32, num_threads=1))
 
 
-@pytest.mark.parametrize("method", ["euler", "rk4", "rush_larsen"])
+@pytest.mark.parametrize("method", methods(["euler", "rk4", "rush_larsen"]))
 def test_continuation_equals_uninterrupted_run(method):
     # 2001 + 1999 steps: the cut is not at a multiple of the 4 steps a counter serves
     kw = dict(method=method, bias=8.0, noise_sigma=[1.5, 1.5, 0.0], noise_tau=[0.0, 2.0, 2.0],
@@ -240,6 +250,9 @@ def _exact(white):
     return var, rho
 
 
+# slow: 14 336 neurons x 13 300 steps per method (the exact numbers each kick and OU update
+# uses are checked in the fast set, above)
+@pytest.mark.slow
 @pytest.mark.parametrize("method", FIXED)
 def test_passive_membrane_mean_variance_autocorrelation(method):
     dt = 0.01
@@ -272,6 +285,7 @@ def test_passive_membrane_mean_variance_autocorrelation(method):
 # of variance σ² per step instead of ~2σ²τ/dt).  Same protocol as above: 7168 neurons x 8
 # samples 4.8 τm apart (N = 57 344), relative SE of the variance sqrt(2/N) = 0.59 %, so the
 # 3 % asked for is 5.1 SE; the schemes' own bias is O(dt/τm) = 0.3 %.
+@pytest.mark.slow
 @pytest.mark.parametrize("method, channel", [(m, None) for m in FIXED] + [("euler", "subunit")])
 def test_passive_membrane_variance_with_ou_faster_than_the_step(method, channel):
     dt, tau = 0.01, 0.001
@@ -295,6 +309,9 @@ def test_passive_membrane_variance_with_ou_faster_than_the_step(method, channel)
 
 
 # -- the noisy kernels stay vectorised -----------------------------------------------------------
+# slow: compiles an uncached twin of a whole noisy kernel (6-12 CPU-s); the fast set checks
+# every lane step's assembly (tests/test_kernel_vectorised.py)
+@pytest.mark.slow
 @pytest.mark.skipif(not AVX512, reason="the CPU has no AVX-512")
 @pytest.mark.parametrize("method", ["euler", "rk4"])
 def test_noisy_kernel_is_vectorised_without_calls(method):

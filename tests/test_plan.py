@@ -50,7 +50,7 @@ AMP = np.linspace(0.0, 20.0, N)
 KINDS = {
     "rk4": dict(record="V,n", neurons=[0, 7, 19], record_every=3),
     "float32": dict(method="euler", dtype=np.float32, window=(5.0, 30.0)),
-    "noise": dict(method="heun", noise_sigma=np.linspace(0.0, 2.0, N),
+    "noise": dict(method="rk4", noise_sigma=np.linspace(0.0, 2.0, N),
                   noise_tau=np.where(np.arange(N) % 2 == 0, 0.0, 3.0), seed=7, record="V"),
     "dopri5": dict(method="dopri5", rtol=1e-6, record="V", record_every=50),
     "channel": dict(channel_noise="subunit", area=50.0, record="V,K_open", seed=3),

@@ -449,6 +449,8 @@ def _cache_probe():
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # 4 processes and a recompile; the fast set checks the same stamp on the
+# kernels (tests/test_kernel_cache.py)
 def test_cached_loops_are_recompiled_when_the_inlined_generator_changes():
     # Numba keys the cache of hhfast/random.py on that file alone; the loops inline
     # kernels/philox.py, so they carry the kernels' source stamp and a stale stamp (as after an

@@ -77,6 +77,8 @@ def test_noise_and_channel_kernels_rearm_at_threshold_minus_margin(train):
     assert noisy.spike_count.tolist() == chan.spike_count.tolist() == [n, n, 1]
 
 
+@pytest.mark.slow  # the Markov chain at 10^4 µm² (~5e7 transitions); the rule's other
+# implementations are checked in the fast set
 def test_markov_reference_rearms_at_threshold_minus_margin(train):
     # 10^4 µm² (N_Na = 6e5): the channel noise moves the AHP trough by far less than 3 mV
     # (V's spread is ~1.6 mV SD on the spikes' steep flanks, benchmarks/markov_reference.py,
@@ -180,6 +182,8 @@ def test_sweep_takes_the_margin_as_an_axis_and_records_the_default(tmp_path):
 
 
 # -- the detector's state carries over a continuation (SimResult.spike_armed) ----------------
+@pytest.mark.slow  # ~90 noisy runs of 64 neurons x 40 000 steps; the fast set checks the
+# carried detector state on deterministic runs (test_final_detector_state_is_kept_and_passed_on)
 def test_noisy_run_split_anywhere_counts_the_unbroken_runs_spikes():
     # White noise (counter-based: a continuation draws the unbroken run's numbers, so its V
     # path is bitwise the same, asserted below).  Cut, for each neuron, just after the first

@@ -60,6 +60,8 @@ def test_worker_numba_threads_follow_worker_threads(client):
     assert sweeps.execute._worker_threads() is None  # outside Dask: the process's own setting
 
 
+@pytest.mark.slow  # a worker process killed and replaced (~10 CPU-s); the fast set checks the
+# cluster's result against the local one (test_cluster_gathers_bitwise_the_local_result)
 def test_worker_killed_mid_sweep_loses_and_doubles_nothing(client, tmp_path):
     g = hh.grid(amplitude=np.linspace(2, 20, 64), gK=np.linspace(30, 42, 16))
     kw = dict(t_stop=1000.0, **RUN, chunk_size=32, batch_size=32, progress=False)

@@ -96,6 +96,9 @@ def refs():
 
 
 # -- one writer at a time ------------------------------------------------------------------------
+# slow: the tests that run a sweep in a second process and kill or replace it (3-5 CPU-s each:
+# every process imports hhfast and loads its kernels); the damage checks below stay fast
+@pytest.mark.slow
 def test_second_sweep_on_a_store_in_use_is_refused_then_a_killed_owner_frees_it(tmp_path, refs):
     path = tmp_path / "s.zarr"
     proc = start_writer(path, STEP["X"])
@@ -119,6 +122,7 @@ def test_second_sweep_on_a_store_in_use_is_refused_then_a_killed_owner_frees_it(
     assert not Path(str(path) + ".hhfast-lock").exists()  # a finished run removes its lock
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_store_in_use_in_one_line(tmp_path, capsys, refs):
     path = tmp_path / "s.zarr"
     spec = tmp_path / "s.toml"
@@ -148,6 +152,7 @@ def test_cli_refuses_a_store_in_use_in_one_line(tmp_path, capsys, refs):
 
 
 # -- a replaced run's tasks ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_tasks_of_a_replaced_run_mark_nothing_done(tmp_path, refs):
     """Spec X writes without the lock (Dask tasks after a cancel); meanwhile spec Y replaces
     the store.  Today X's tasks keep writing X's values into Y's store and mark them done."""
@@ -304,6 +309,7 @@ CREATE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill", "disk-full"])
 def test_interrupted_creation_is_replaced_with_overwrite(tmp_path, how, refs):
     path = tmp_path / "s.zarr"

@@ -35,6 +35,8 @@ def outside(monkeypatch):
     return OUTSIDE
 
 
+@pytest.mark.slow  # compiles a channel kernel for this process (not cached); the fast set
+# runs an outside method through simulate (tests/test_registry.py)
 def test_an_outside_channel_model_runs_through_simulate_like_the_builtin(outside):
     # the same arithmetic through a kernel compiled for this process (the step is not in the
     # cached table): bit for bit the built-in model, noise and spikes included
