@@ -17,6 +17,7 @@ from .errors import (
 )
 from .excitability import rheobase
 from .fi import FICurve, fi_curve
+from .fitting import FitResult, fit
 from .model import HHParams
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, gist, pulse_train, pulses, ramp, step, waveform
@@ -65,6 +66,8 @@ __all__ = [  # noqa: F822 - accuracy, reference, explore: module __getattr__
     "waveform",
     "FICurve",
     "fi_curve",
+    "fit",
+    "FitResult",
     "rheobase",
     "firing_pattern",
     "latency",
