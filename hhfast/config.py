@@ -354,3 +354,8 @@ FIT_TRACE_SD_MIN = 1e-3
 #: ISIs, spike shapes) are >= 0 where defined, so -1 is outside their range; ``fill=`` sets
 #: another value per feature where -1 is possible.
 INFERENCE_FILL = -1.0
+
+#: Parameter sets per batch of ``hhfast.inference.simulator``: 16384 x protocols neurons keep the
+#: batch's O(N) outputs at a few MB while each chunk runs long enough (~0.1 s and up) that the
+#: per-call overhead (plan checks, assembly) stays under 1 %.
+INFERENCE_CHUNK = 16384

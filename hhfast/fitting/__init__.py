@@ -135,11 +135,12 @@ def fit(protocols, target, bounds: Mapping[str, tuple[float, float]], *, t_stop:
     problem = Problem(protocols, [dict.fromkeys(w, (0.0, 1.0)) for w in wanted], names, lo, hi,
                       sim, loss, show)
     pop = popsize if optimizer == "cma" else max(popsize * len(names), 5)
-    p = problem.plan(pop)
+    problem.check(pop)
     if any(isinstance(t, tuple) for t in targets):
         thr = threshold if threshold is not None else (
             (params or HHParams.classic()).V_rest + config.SPIKE_THRESHOLD_ABOVE_REST)
-        w = feature_window if feature_window is not None else (p.t_start, p.t_end)
+        w = feature_window if feature_window is not None else (
+            simulate_options.get("t_start", 0.0), t_stop)
         targets = [extract(t[0], t[1], features, w, thr, k) if isinstance(t, tuple) else t
                    for k, t in enumerate(targets)]
     problem.targets = targets

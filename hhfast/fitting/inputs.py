@@ -133,8 +133,9 @@ def budget(max_evals, popsize, optimizer: str, d: int) -> tuple[int, int]:
     pop = popsize if optimizer == "cma" else popsize * d
     pop = max(pop, 5) if optimizer == "de" else pop  # scipy needs at least 5 members
     if max_evals < 2 * pop:
+        per = "" if optimizer == "cma" else f" x {d} parameters"
         raise InputValueError(f"max_evals ({max_evals}) must allow at least two generations of "
-                              f"{pop} (popsize={popsize}{'' if optimizer == 'cma' else f' x {d} parameters'})")
+                              f"{pop} (popsize={popsize}{per})")
     return max_evals, popsize
 
 

@@ -19,7 +19,7 @@ def run_cma(problem: Problem, max_evals: int, popsize: int, seed: int) -> str:
     ss = np.random.SeedSequence(seed)
     x0 = np.random.default_rng(ss).uniform(0.0, 1.0, d)
     cma_seed = int(ss.generate_state(1)[0]) % (2**31 - 1) + 1  # cma treats 0 as 'time'
-    saved = np.random.get_state()
+    saved = np.random.get_state()  # noqa: NPY002 - cma draws from the legacy global one
     try:
         es = cma.CMAEvolutionStrategy(x0, config.FIT_CMA_SIGMA0, {
             "bounds": [0.0, 1.0], "popsize": popsize, "seed": cma_seed, "maxfevals": max_evals,
@@ -30,7 +30,7 @@ def run_cma(problem: Problem, max_evals: int, popsize: int, seed: int) -> str:
             es.tell(xs, problem.evaluate(np.array(xs)).tolist())
         stop = es.stop()
     finally:
-        np.random.set_state(saved)
+        np.random.set_state(saved)  # noqa: NPY002
     return ", ".join(f"{k}={v}" for k, v in stop.items()) if stop else "max_evals"
 
 

@@ -35,6 +35,43 @@ def combine(z: dict, how: str) -> np.ndarray:
 
 
 @dataclass
+class FeatureBatch:
+    """Features of many parameter sets under every protocol, one batch per call.
+
+    ``run(v)`` for values ``v`` (P, d) of the parameters ``names`` simulates the batch
+    ``(P, len(protocols))`` and returns ``{feature: (P, K) array}``.  The plan of each
+    population size is made once (checking every argument of ``sim``, the simulate options)
+    and re-run with new values.
+    """
+
+    protocols: list
+    features: list[str]
+    names: list[str]
+    sim: dict
+    _plans: dict = field(default_factory=dict)
+
+    def plan(self, v: np.ndarray):
+        """The run plan for the values ``v`` (P, d) (made, and checked with ``v``, on first use
+        of the size P)."""
+        pop = v.shape[0]
+        if pop not in self._plans:
+            cols = {n: v[:, j:j + 1] for j, n in enumerate(self.names)}
+            self._plans[pop] = make_plan(self.protocols, features=self.features, **self.sim,
+                                         **cols)
+        return self._plans[pop]
+
+    def check(self) -> None:
+        """Check every argument but the parameters' values (a plan with their defaults),
+        compiling nothing."""
+        make_plan(self.protocols, features=self.features, **self.sim)
+
+    def run(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        """``{feature: (P, K) array}`` of the values ``v`` (P, d), one batch."""
+        res = self.plan(v).run(**{n: v[:, j:j + 1] for j, n in enumerate(self.names)})
+        return {n: np.asarray(res.features[n], dtype=float) for n in self.features}
+
+
+@dataclass
 class Problem:
     """What the optimisers see: ``evaluate(U)`` for points ``U`` (P, d) in the unit cube.
 
@@ -60,7 +97,7 @@ class Problem:
     best_features: dict = field(default_factory=dict)
     last_u: np.ndarray | None = None
     last_loss: np.ndarray | None = None
-    _plans: dict = field(default_factory=dict)
+    batch: FeatureBatch | None = None
 
     @property
     def features(self) -> list[str]:
@@ -70,22 +107,18 @@ class Problem:
         """Unit-cube points -> parameter values (P, d)."""
         return self.lo + np.clip(u, 0.0, 1.0) * (self.hi - self.lo)
 
-    def plan(self, pop: int):
-        """The run plan of a generation of ``pop`` members (made once per size, checking every
-        argument; the first member at the lower bounds and the rest at the upper ones, so the
-        whole box is checked before anything runs)."""
-        if pop not in self._plans:
-            start = np.where(np.arange(pop)[:, None] == 0, self.lo, self.hi)
-            cols = {n: start[:, j:j + 1] for j, n in enumerate(self.names)}
-            self._plans[pop] = make_plan(
-                self.protocols, features=self.features, **self.sim, **cols)
-        return self._plans[pop]
+    def check(self, pop: int) -> None:
+        """Make the batch and its plan for generations of ``pop`` members, checking every
+        argument with the first member at the lower bounds and the rest at the upper ones, so
+        the whole box is checked before anything is compiled or run."""
+        self.batch = FeatureBatch(self.protocols, self.features, self.names, self.sim)
+        self.batch.plan(np.where(np.arange(pop)[:, None] == 0, self.lo, self.hi))
 
     def run_features(self, u: np.ndarray) -> dict[str, np.ndarray]:
-        """One batch: the features (P, K) of the points ``u`` (P, d)."""
-        v = self.values(np.atleast_2d(u))
-        res = self.plan(v.shape[0]).run(**{n: v[:, j:j + 1] for j, n in enumerate(self.names)})
-        return {n: np.asarray(res.features[n], dtype=float) for n in self.features}
+        """One batch: the features (P, K) of the unit-cube points ``u`` (P, d)."""
+        if self.batch is None:
+            self.check(u.shape[0])
+        return self.batch.run(self.values(u))
 
     def evaluate(self, u: np.ndarray) -> np.ndarray:
         """Losses (P,) of the points ``u`` (P, d) in the unit cube; one batch."""
