@@ -158,8 +158,10 @@ print(json.dumps({"targets": targets, "loss_at_hidden": check, "log": log, "wall
                   "evaluations": sum(n for _, n, _ in log),
                   "best": {inv[p][0]: v / inv[p][1] for p, v in best.items()},
                   "best_loss": min(b for _, _, b in log), "n_objectives": len(objs),
-                  "best_loss_hhfast_definition": mean_loss(ev.evaluate_with_dicts(best, target="values")),
-                  "loss_at_hidden_hhfast_definition": mean_loss(ev.evaluate_with_dicts(hidden, target="values"))}))
+                  "best_loss_hhfast_definition":
+                      mean_loss(ev.evaluate_with_dicts(best, target="values")),
+                  "loss_at_hidden_hhfast_definition":
+                      mean_loss(ev.evaluate_with_dicts(hidden, target="values"))}))
 """
 
 
