@@ -4,6 +4,7 @@
 >>> res = hh.simulate(hh.pulses([(0, 1, 150), (10, 11, 50)]), t_stop=50, record="V")
 """
 
+from . import features  # hh.features, the module of the in-kernel features
 from ._version import __version__
 from .analysis import firing_pattern, latency, sustained_rate
 from .engine import RunPlan, backends, methods, simulate, warmup
@@ -22,6 +23,9 @@ from .model import HHParams
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, gist, pulse_train, pulses, ramp, step, waveform
 from .sweeps import Grid, grid, open_sweep, sweep, verify_sweep
+
+#: the electrophysiology features ``simulate(features=...)`` computes (eFEL's names)
+FEATURES = features.NAMES
 
 #: names imported when first used, not by ``import hhfast``: what they bring (scipy's solvers,
 #: the explorer's settings) is not needed to simulate (docs/architecture.md §1)
@@ -52,6 +56,8 @@ __all__ = [  # noqa: F822 - accuracy, reference, explore: module __getattr__
     "SpikeTimes",
     "Stimulus",
     "simulate",
+    "FEATURES",
+    "features",
     "plan",
     "RunPlan",
     "backends",

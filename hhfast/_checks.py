@@ -453,7 +453,8 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
                   num_threads=None, dtype=np.float64, rtol=None, atol=None, max_steps=None,
                   seed=0, trial=None, channel_noise=None, neurons=None, spike_rearm=None,
                   spike_armed=None, face: str = "simulate", batch_memory: bool = True,
-                  backend=None, backends=None, **per_neuron):
+                  backend=None, backends=None, features=None, feature_window=None,
+                  **per_neuron):
     """Check the arguments of one :func:`hhfast.simulate` call, as simulate itself does,
     without allocating or compiling anything; returns them checked (a namespace).
 
@@ -545,6 +546,8 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
     record_every = min(record_every, steps + 1)  # beyond the run: the initial state only
     k_first = first_step(t_start, dt, steps) if noisy else 0
     w0, w1 = window_(window, t_start, t_end)
+    feature_names, feature_windows, several = _feature_call(features, feature_window,
+                                                            adaptive, method, t_start, t_end)
 
     # ---- recording budget and outputs (of one batch) ----
     rec_idx, n_samples = np.zeros(0, dtype=np.int64), 0
@@ -590,7 +593,29 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
         t_end=t_end, params=params, max_spikes=max_spikes, record_every=record_every,
         state_names=state_names, rec_names=rec_names, num_threads=num_threads, dtype=dtype,
         stims=stims, stim_shape=stim_shape, values=values, noisy=noisy, seed=seed, trial=trial,
-        shape=shape, N=N, k_first=k_first, w0=w0, w1=w1, armed=armed, backend=backend)
+        shape=shape, N=N, k_first=k_first, w0=w0, w1=w1, armed=armed, backend=backend,
+        features=feature_names, feature_windows=feature_windows, feature_several=several)
+
+
+def _feature_call(features, feature_window, adaptive: bool, method: str, t_start: float,
+                  t_end: float):
+    """The checked ``features`` (names), their windows ``[NW, 2]`` (ms) and whether several
+    were given (docs/architecture.md §3.2)."""
+    from .features import check_names, check_windows
+
+    names = check_names(features)
+    if not names:
+        if feature_window is not None:
+            raise InputValueError(
+                f"feature_window={feature_window!r} is given but no features: pass "
+                f"features=[...] (hhfast.FEATURES lists them)")
+        return (), None, False
+    if adaptive:
+        raise InputValueError(
+            f"features are computed by the fixed-step kernels; method={method!r} is "
+            f"adaptive: choose a fixed-step method (e.g. 'rk4')")
+    win, several = check_windows(feature_window, t_start, t_end)
+    return names, win, several
 
 
 window_ = window  # (simulate_call's argument of that name hides the function)

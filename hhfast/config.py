@@ -359,3 +359,32 @@ INFERENCE_FILL = -1.0
 #: batch's O(N) outputs at a few MB while each chunk runs long enough (~0.1 s and up) that the
 #: per-call overhead (plan checks, assembly) stays under 1 %.
 INFERENCE_CHUNK = 16384
+
+# -- electrophysiology features in the kernel (kernels/terms/features.py, engine) ---------------
+# eFEL's defaults (efel.settings.Settings), so that a feature means what eFEL's does with
+# Threshold set to the run's spike threshold (docs/architecture.md §3.2).
+
+#: dV/dt (mV/ms) above which a sample is on the upstroke: eFEL's DerivativeThreshold default.
+FEATURE_DERIVATIVE_THRESHOLD = 10.0
+#: Samples the upstroke must stay at or above that slope for an AP begin: eFEL's
+#: DerivativeWindow default.
+FEATURE_DERIVATIVE_WINDOW = 3
+#: Fraction of a window's spikes that adaptation_index skips at its start, and the most it
+#: skips: eFEL's spike_skipf and max_spike_skip defaults.
+FEATURE_SPIKE_SKIPF = 0.1
+FEATURE_MAX_SPIKE_SKIP = 2
+#: voltage_base averages V over [start_perc·t0, end_perc·t0] of a window starting at t0:
+#: eFEL's voltage_base_start_perc / voltage_base_end_perc defaults.
+FEATURE_VB_START_PERC = 0.9
+FEATURE_VB_END_PERC = 1.0
+#: steady_state_voltage_stimend averages V over the last this fraction of the window: eFEL's
+#: fixed 0.1.
+FEATURE_SS_FRACTION = 0.1
+#: Time tolerance (ms) of voltage_base's window end: eFEL's precision_threshold default.
+FEATURE_TIME_PRECISION = 1e-10
+#: Samples of V each lane keeps (a ring, per block: 2048 × 16 lanes × 8 B = 256 KiB) for the
+#: per-spike look-back of AP begin and the half-width's rising crossing.  The look-back spans
+#: from the AP begin to the spike's fall below the threshold: ~2–4 ms for HH spikes at
+#: 6.3 °C, so 2048 samples cover dt >= 0.002 ms; a spike whose look-back is older gets no
+#: AP_amplitude / half-width (counted out of the mean, never a wrong value).
+FEATURE_HISTORY = 2048

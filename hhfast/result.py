@@ -131,6 +131,10 @@ class SimResult:
         threshold crossing counts; disarmed: V has not yet fallen below the re-arm level
         since the last spike; README, "Spikes"), passed on by :meth:`continuation`.  None
         for the Markov reference.
+    features : dict[str, ndarray]
+        The electrophysiology features asked for with ``simulate(features=...)``: name ->
+        float64 array of the batch shape (a trailing window axis when ``feature_window`` was
+        a list of windows), NaN where undefined (:mod:`hhfast.features`); empty without.
     """
 
     t: np.ndarray
@@ -164,6 +168,7 @@ class SimResult:
     noise_current: np.ndarray | None = None
     channel_noise: str | None = None
     spike_armed: np.ndarray | None = None
+    features: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, ...]:

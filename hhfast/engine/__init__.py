@@ -59,6 +59,8 @@ def simulate(
     trial=None,
     channel_noise: str | None = None,
     backend: str = "cpu",
+    features=None,
+    feature_window=None,
     **per_neuron,
 ) -> SimResult:
     """Integrate the HH model for a batch of neurons with a fixed-step or adaptive method.
@@ -155,6 +157,15 @@ def simulate(
     backend : str
         Where the kernels run: a name of :func:`hhfast.backends` that this machine can run
         (default ``"cpu"``: Numba on the CPU cores; README, "Plans and backends").
+    features : list of str, optional
+        Electrophysiology features to compute inside the kernel, named and defined as eFEL's
+        (:data:`hhfast.FEATURES`; :mod:`hhfast.features`): ``SimResult.features[name]`` is a
+        float64 array of the batch shape, NaN where undefined (e.g. no spike).  No trace is
+        stored; fixed-step methods only.  eFEL's ``Threshold`` is ``threshold``.
+    feature_window : (float, float) or list of (float, float), optional
+        The window ``(t0, t1)`` (ms; eFEL's ``stim_start``, ``stim_end``) of the features
+        (default the whole run); a list of windows gives each feature a trailing window
+        axis.  Each must lie within the run.
     **per_neuron : float or array
         Any of ``gNa, gK, gL, ENa, EK, EL, Cm, V_rest, temperature`` (overriding ``params``),
         ``amplitude`` (default 1), ``bias`` (µA/cm², default 0), initial values ``V0, n0, m0,
@@ -176,7 +187,8 @@ def simulate(
         spike_rearm=spike_rearm, spike_armed=spike_armed, record=record,
         record_every=record_every, neurons=neurons, max_spikes=max_spikes, window=window,
         num_threads=num_threads, dtype=dtype, rtol=rtol, atol=atol, max_steps=max_steps,
-        seed=seed, trial=trial, channel_noise=channel_noise, backend=backend, **per_neuron,
+        seed=seed, trial=trial, channel_noise=channel_noise, backend=backend,
+        features=features, feature_window=feature_window, **per_neuron,
     ).run()
 
 

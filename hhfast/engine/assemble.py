@@ -69,6 +69,8 @@ def assemble(p, out) -> SimResult:
         extra, n_steps = _adaptive(p, out)
     if p.channel is not None:
         extra["info"] = _channel_info(p.channel, out.X, shape)
+    if p.features:
+        extra["features"] = _features(p, out)
     return result(
         out.ic, out.fo, out.spikes, shape,
         t=t,
@@ -104,6 +106,21 @@ def _adaptive(p, out) -> tuple[dict, int]:
                 steps_rejected=stats[L.S_REJECTED].reshape(shape),
                 step_limited=limited.reshape(shape), stop_time=stop_time.reshape(shape),
                 rtol=a.rtol, atol=a.atol), int(stats[L.S_ACCEPTED].max())
+
+
+def _features(p, out) -> dict:
+    """``SimResult.features``: name -> float64 array of the batch shape (a trailing window
+    axis when several windows were given); NaN for a neuron that diverged (its trace after
+    the blow-up is not a trace)."""
+    from ..features import from_accumulators
+
+    dead = out.ic[L.I_DIVSTEP] >= 0
+    res = {}
+    for name, v in from_accumulators(out.A, p.feature_windows, p.features).items():
+        v = np.where(dead[None, :], np.nan, v).T  # [N, NW]
+        res[name] = v.reshape(p.shape + (v.shape[1],)) if p.feature_several else \
+            v[:, 0].reshape(p.shape)
+    return res
 
 
 def _channel_info(channel, X: np.ndarray, shape) -> dict:

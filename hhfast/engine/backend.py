@@ -46,12 +46,14 @@ class Backend(ABC):
         (cheap, compiles nothing)."""
 
     @abstractmethod
-    def kernel(self, method, *, noisy: bool, channel) -> Callable:
+    def kernel(self, method, *, noisy: bool, channel, features: bool = False) -> Callable:
         """The kernel of a run: ``method`` a :class:`~hhfast.kernels.MethodSpec`, ``noisy``
         whether the run has the current-noise term, ``channel`` its
-        :class:`~hhfast.kernels.spec.ChannelSpec` or None.  It is called by :meth:`launch` as
-        ``kernel(batch)``, ``kernel(batch, noise)``, ``kernel(batch, noise, channel)`` or
-        ``kernel(batch, adaptive)`` with the structures of :mod:`hhfast.kernels.layout`."""
+        :class:`~hhfast.kernels.spec.ChannelSpec` or None, ``features`` whether it has the
+        features term.  It is called by :meth:`launch` as ``kernel(batch)``,
+        ``kernel(batch, noise)``, ``kernel(batch, noise, channel)`` or
+        ``kernel(batch, adaptive)`` with the structures of :mod:`hhfast.kernels.layout`, the
+        features term (a ``FeatureBatch``) last where there is one."""
 
     def launch(self, kernel: Callable, batch, *terms) -> None:
         """Run ``kernel`` on one packed chunk; outputs are written into the arrays of
@@ -76,14 +78,15 @@ class CPUBackend(Backend):
     def available(self) -> tuple[bool, str]:
         return True, ""
 
-    def kernel(self, method, *, noisy: bool, channel) -> Callable:
+    def kernel(self, method, *, noisy: bool, channel, features: bool = False) -> Callable:
         from ..kernels import cpu
 
+        plus = "+features" if features else ""
         if channel is not None:  # the model's own step (Euler–Maruyama), with current noise
-            return cpu.kernel(channel.step, "channel")
+            return cpu.kernel(channel.step, "channel" + plus)
         if method.kind == "adaptive":
             return method.run
-        return cpu.kernel(method.step, "noise" if noisy else "plain")
+        return cpu.kernel(method.step, ("noise" if noisy else "plain") + plus)
 
     def launch(self, kernel: Callable, batch, *terms) -> None:
         kernel(batch._replace(blk0=0, blk1=batch.y.shape[1] // self.lanes), *terms)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import config
+from ..features import accumulators, window_table
 from ..kernels import layout as L
 from ..noise import coefficients as noise_coefficients
 from ..noise import initial_current as noise_initial_current
@@ -46,6 +48,7 @@ class Outputs:
     ou: np.ndarray | None = None
     X: np.ndarray | None = None
     stats: np.ndarray | None = None
+    A: np.ndarray | None = None
 
     @classmethod
     def allocate(cls, p: RunPlan) -> Outputs:
@@ -56,13 +59,15 @@ class Outputs:
             rec=np.full((len(r.names), r.n_samples, r.neurons.size), np.nan),
             ou=np.empty(n) if p.noise is not None else None,
             X=np.empty((L.NX, n)) if p.channel is not None else None,
-            stats=np.empty((L.NS, n), dtype=np.int64) if p.adaptive is not None else None)
+            stats=np.empty((L.NS, n), dtype=np.int64) if p.adaptive is not None else None,
+            A=(np.empty((L.NA, p.feature_windows.shape[0], n)) if p.features else None))
 
 
 def launch(p: RunPlan) -> Outputs:
     """Run the plan's kernel on every chunk of its batch; the outputs of the whole batch."""
     backend = p.backend
-    kernel = backend.kernel(p.method, noisy=p.noise is not None, channel=p.channel)
+    kernel = backend.kernel(p.method, noisy=p.noise is not None, channel=p.channel,
+                            features=bool(p.features))
     out = Outputs.allocate(p)
     step = backend.chunk_neurons
     with KERNEL_LOCK, backend.session(p.num_threads, min(p.n, step)):
@@ -118,7 +123,14 @@ def run_chunk(p: RunPlan, kernel, lo: int, hi: int, out: Outputs) -> None:
         rec_dt = p.dt * r.every if r.names else p.t_end - p.t_start
         adaptive = L.AdaptiveBatch(p.t_end, a.rtol, a.atol, a.max_steps, rec_dt,
                                    np.zeros((L.NS, npad), dtype=np.int64))
-    backend.launch(kernel, batch, *(t for t in (noise, channel, adaptive) if t is not None))
+    ft = None
+    if p.features:  # the features term, last (docs/architecture.md §3.2)
+        ft = L.FeatureBatch(accumulators(npad, p.feature_windows.shape[0]),
+                            window_table(p.feature_windows),
+                            float(config.FEATURE_DERIVATIVE_THRESHOLD),
+                            int(config.FEATURE_DERIVATIVE_WINDOW))
+    backend.launch(kernel, batch,
+                   *(t for t in (noise, channel, adaptive, ft) if t is not None))
     out.y[:, lo:hi] = y[:, :n]
     out.ic[:, lo:hi] = ic[:, :n]
     out.fo[:, lo:hi] = fo[:, :n]
@@ -129,6 +141,8 @@ def run_chunk(p: RunPlan, kernel, lo: int, hi: int, out: Outputs) -> None:
         out.X[:, lo:hi] = channel.X[:, :n]
     if adaptive is not None:
         out.stats[:, lo:hi] = adaptive.stats[:, :n]
+    if ft is not None:
+        out.A[:, :, lo:hi] = ft.A[:, :, :n]
 
 
 def _or_zeros(a: np.ndarray | None, n: int) -> np.ndarray:

@@ -126,6 +126,12 @@ class RunPlan:
         What is recorded.
     tables : Tables
         The stimulus tables.
+    features : tuple of str
+        The features asked for (:data:`hhfast.FEATURES`; empty: the run has no features term).
+    feature_windows : ndarray or None
+        Their windows ``[NW, 2]`` (ms).
+    feature_several : bool
+        Whether ``feature_window`` was a list of windows (the features get a trailing axis).
     """
 
     stimulus: Any
@@ -151,6 +157,9 @@ class RunPlan:
     state: tuple[str, ...]
     recording: Recording
     tables: Tables
+    features: tuple[str, ...] = ()
+    feature_windows: np.ndarray | None = None
+    feature_several: bool = False
 
     def run(self, **values):
         """Run the plan, with new per-neuron values where given.
@@ -229,6 +238,8 @@ def plan(stimulus, t_stop: float, dt: float = 0.01, method: str | None = None,
         state=c.state_names,
         recording=Recording(c.rec_names, rows, c.rec_idx, slot, c.record_every, c.n_samples),
         tables=Tables(tb, c0, c1, index),
+        features=c.features, feature_windows=c.feature_windows,
+        feature_several=c.feature_several,
     )
 
 

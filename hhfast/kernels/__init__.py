@@ -67,7 +67,8 @@ def _add(registry: dict, spec, kind: type, what: str, replace: bool):
 
 #: the knobs the kernels freeze at compile time
 _KERNEL_KNOBS = ("FASTMATH", "BLOCK", "EDGE_SNAP", "KERNEL_SERIES_CUTOFF64",
-                 "KERNEL_SERIES_CUTOFF32", "ADAPTIVE_HMIN_REL")
+                 "KERNEL_SERIES_CUTOFF32", "ADAPTIVE_HMIN_REL", "FEATURE_HISTORY",
+                 "FEATURE_TIME_PRECISION")
 
 
 @functools.lru_cache(maxsize=1)
@@ -114,10 +115,10 @@ def _cached_functions():
     from numba.core.registry import CPUDispatcher
 
     from . import cpu, fastexp, hh, philox, terms  # noqa: F401 - imported to be listed
-    from .terms import channel, noise  # noqa: F401
+    from .terms import channel, features, noise  # noqa: F401
 
     seen = {}
-    for mod in (cpu, fastexp, hh, philox, noise, channel,
+    for mod in (cpu, fastexp, hh, philox, noise, channel, features,
                 *(import_module(f"{__name__}.{n}") for n in _NAMES)):
         for name, obj in vars(mod).items():
             if (isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == mod.__name__
@@ -136,14 +137,18 @@ def compiled() -> dict:
         if spec.kind == "adaptive":
             out[spec.name] = spec.run
             continue
-        for terms, label in (("plain", spec.name), ("noise", f"noisy {spec.name}")):
+        for terms, label in (("plain", spec.name), ("noise", f"noisy {spec.name}"),
+                             ("plain+features", f"{spec.name} with features"),
+                             ("noise+features", f"noisy {spec.name} with features")):
             k = cpu.KERNELS.get((spec.step, terms))
             if k is not None:
                 out[label] = k
     for spec in CHANNELS.values():
-        k = cpu.KERNELS.get((spec.step, "channel"))
-        if k is not None:
-            out[f"{spec.name} channel-noise"] = k
+        for terms, label in (("channel", f"{spec.name} channel-noise"),
+                             ("channel+features", f"{spec.name} channel-noise with features")):
+            k = cpu.KERNELS.get((spec.step, terms))
+            if k is not None:
+                out[label] = k
     return out
 
 

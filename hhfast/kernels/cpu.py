@@ -63,6 +63,7 @@ from .terms import (
     term_step,
 )
 from .terms import channel as channel_models
+from .terms.features import feat_close, feat_open, feat_sample
 
 BLOCK = config.BLOCK
 EDGE_SNAP = config.EDGE_SNAP
@@ -342,10 +343,11 @@ def end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz,
 
 # -- the one driver -----------------------------------------------------------------------------
 @njit(**INLINE)
-def drive(step, b, noise, ch):
+def drive(step, b, noise, ch, ft):
     """Advance every neuron of batch ``b`` (:class:`.layout.Batch`) ``b.n_steps`` steps of
     ``b.dt`` ms from ``b.t0`` with the lane step ``step`` and the terms ``noise, ch``
-    (:mod:`.terms`).
+    (:mod:`.terms`), booking the features term ``ft`` (:mod:`.terms.features`; ``()``: none)
+    after every step.
 
     ``step(V, n, m, h, I0, I1, I2, pb, l, dt, ts)`` is a method's one-step map for lane ``l``:
     state at the step's start, the current (µA/cm²) at the step's start, middle and end (the
@@ -359,13 +361,15 @@ def drive(step, b, noise, ch):
     t0, dt, n_steps, win0, win1, record_every = (b.t0, b.dt, b.n_steps, b.win0, b.win1,
                                                  b.record_every)
     h = like(y[0, 0], dt)
-    noise, ch = as_tuple(noise), as_tuple(ch)  # plain tuples into the prange (terms docstring)
+    # plain tuples into the prange (terms docstring)
+    noise, ch, ft = as_tuple(noise), as_tuple(ch), as_tuple(ft)
     linear = term_linear(noise, ch)
     for blk in prange(b.blk0, b.blk1):
         i0 = blk * BLOCK
         pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
         uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
         ts = term_open(noise, ch, y, st, i0, dt)
+        fs = feat_open(ft, st, pb, i0, t0)
         rec_left = record_every
         for k in range(n_steps):
             block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
@@ -385,46 +389,80 @@ def drive(step, b, noise, ch):
             rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
                                    fz, armed, alive, term_currents(ts, I), rec, rec_slot, rec_var,
                                    record_every, rec_left, linear)
+            feat_sample(ft, fs, st, pb, i0, k + 1, t0, dt)
         block_store(y, ic, i0, st, fz, armed, alive)
         term_close(noise, ch, ts, i0, alive)
+        feat_close(ft, fs, i0, n_steps)
 
 
 # -- the compiled kernels: one per built-in (method, terms) -------------------------------------
 # (module docstring, "Compiled kernels"; noise: a NoiseBatch, ch: a ChannelBatch)
 @njit(**KERNEL)
-def euler_plain(b): drive(euler.step, b, (), ())
+def euler_plain(b): drive(euler.step, b, (), (), ())
 @njit(**KERNEL)
-def euler_noise(b, noise): drive(euler.step, b, noise, ())
+def euler_noise(b, noise): drive(euler.step, b, noise, (), ())
 @njit(**KERNEL)
-def heun_plain(b): drive(heun.step, b, (), ())
+def heun_plain(b): drive(heun.step, b, (), (), ())
 @njit(**KERNEL)
-def heun_noise(b, noise): drive(heun.step, b, noise, ())
+def heun_noise(b, noise): drive(heun.step, b, noise, (), ())
 @njit(**KERNEL)
-def rk4_plain(b): drive(rk4.step, b, (), ())
+def rk4_plain(b): drive(rk4.step, b, (), (), ())
 @njit(**KERNEL)
-def rk4_noise(b, noise): drive(rk4.step, b, noise, ())
+def rk4_noise(b, noise): drive(rk4.step, b, noise, (), ())
 @njit(**KERNEL)
-def expeuler_plain(b): drive(expeuler.step, b, (), ())
+def expeuler_plain(b): drive(expeuler.step, b, (), (), ())
 @njit(**KERNEL)
-def expeuler_noise(b, noise): drive(expeuler.step, b, noise, ())
+def expeuler_noise(b, noise): drive(expeuler.step, b, noise, (), ())
 @njit(**KERNEL)
-def rush_larsen_plain(b): drive(rush_larsen.step, b, (), ())
+def rush_larsen_plain(b): drive(rush_larsen.step, b, (), (), ())
 @njit(**KERNEL)
-def rush_larsen_noise(b, noise): drive(rush_larsen.step, b, noise, ())
+def rush_larsen_noise(b, noise): drive(rush_larsen.step, b, noise, (), ())
 @njit(**KERNEL)
-def rl2_plain(b): drive(rl2.step, b, (), ())
+def rl2_plain(b): drive(rl2.step, b, (), (), ())
 @njit(**KERNEL)
-def rl2_noise(b, noise): drive(rl2.step, b, noise, ())
+def rl2_noise(b, noise): drive(rl2.step, b, noise, (), ())
 @njit(**KERNEL)
-def channel_full(b, noise, ch): drive(channel_models.step_channel, b, noise, ch)
+def channel_full(b, noise, ch): drive(channel_models.step_channel, b, noise, ch, ())
 @njit(**KERNEL)
-def channel_shielding(b, noise, ch): drive(channel_models.step_shielding, b, noise, ch)
+def channel_shielding(b, noise, ch): drive(channel_models.step_shielding, b, noise, ch, ())
 @njit(**KERNEL)
-def channel_subunit(b, noise, ch): drive(channel_models.step_subunit, b, noise, ch)
+def channel_subunit(b, noise, ch): drive(channel_models.step_subunit, b, noise, ch, ())
+# the same with the features term (ft: a FeatureBatch), compiled only when a run asks for it
+@njit(**KERNEL)
+def euler_plain_f(b, ft): drive(euler.step, b, (), (), ft)
+@njit(**KERNEL)
+def euler_noise_f(b, noise, ft): drive(euler.step, b, noise, (), ft)
+@njit(**KERNEL)
+def heun_plain_f(b, ft): drive(heun.step, b, (), (), ft)
+@njit(**KERNEL)
+def heun_noise_f(b, noise, ft): drive(heun.step, b, noise, (), ft)
+@njit(**KERNEL)
+def rk4_plain_f(b, ft): drive(rk4.step, b, (), (), ft)
+@njit(**KERNEL)
+def rk4_noise_f(b, noise, ft): drive(rk4.step, b, noise, (), ft)
+@njit(**KERNEL)
+def expeuler_plain_f(b, ft): drive(expeuler.step, b, (), (), ft)
+@njit(**KERNEL)
+def expeuler_noise_f(b, noise, ft): drive(expeuler.step, b, noise, (), ft)
+@njit(**KERNEL)
+def rush_larsen_plain_f(b, ft): drive(rush_larsen.step, b, (), (), ft)
+@njit(**KERNEL)
+def rush_larsen_noise_f(b, noise, ft): drive(rush_larsen.step, b, noise, (), ft)
+@njit(**KERNEL)
+def rl2_plain_f(b, ft): drive(rl2.step, b, (), (), ft)
+@njit(**KERNEL)
+def rl2_noise_f(b, noise, ft): drive(rl2.step, b, noise, (), ft)
+@njit(**KERNEL)
+def channel_full_f(b, noise, ch, ft): drive(channel_models.step_channel, b, noise, ch, ft)
+@njit(**KERNEL)
+def channel_shielding_f(b, noise, ch, ft):
+    drive(channel_models.step_shielding, b, noise, ch, ft)
+@njit(**KERNEL)
+def channel_subunit_f(b, noise, ch, ft): drive(channel_models.step_subunit, b, noise, ch, ft)
 
 
 #: (step, terms) -> cached kernel; terms "plain" (deterministic) or "noise"; a channel model's
-#: step has only its "channel" kernel
+#: step has only its "channel" kernel; each with "+features" (the features term last)
 KERNELS = {
     (euler.step, "plain"): euler_plain, (euler.step, "noise"): euler_noise,
     (heun.step, "plain"): heun_plain, (heun.step, "noise"): heun_noise,
@@ -435,12 +473,24 @@ KERNELS = {
     (channel_models.step_channel, "channel"): channel_full,
     (channel_models.step_shielding, "channel"): channel_shielding,
     (channel_models.step_subunit, "channel"): channel_subunit,
+    (euler.step, "plain+features"): euler_plain_f, (euler.step, "noise+features"): euler_noise_f,
+    (heun.step, "plain+features"): heun_plain_f, (heun.step, "noise+features"): heun_noise_f,
+    (rk4.step, "plain+features"): rk4_plain_f, (rk4.step, "noise+features"): rk4_noise_f,
+    (expeuler.step, "plain+features"): expeuler_plain_f,
+    (expeuler.step, "noise+features"): expeuler_noise_f,
+    (rush_larsen.step, "plain+features"): rush_larsen_plain_f,
+    (rush_larsen.step, "noise+features"): rush_larsen_noise_f,
+    (rl2.step, "plain+features"): rl2_plain_f, (rl2.step, "noise+features"): rl2_noise_f,
+    (channel_models.step_channel, "channel+features"): channel_full_f,
+    (channel_models.step_shielding, "channel+features"): channel_shielding_f,
+    (channel_models.step_subunit, "channel+features"): channel_subunit_f,
 }
 
 
 def kernel(step, terms: str):
     """The compiled kernel that drives ``step`` with ``terms`` ("plain", "noise" or
-    "channel"): the cached one of a built-in step, else one compiled for this process."""
+    "channel", each optionally with "+features"): the cached one of a built-in step, else one
+    compiled for this process."""
     k = KERNELS.get((step, terms))
     if k is None:
         k = KERNELS[(step, terms)] = _build(step, terms)
@@ -451,13 +501,23 @@ def _build(step, terms: str):
     """A kernel for a step registered from outside hhfast (not cached on disk: Numba cannot
     key a cache on a step it did not see as a module global; module docstring)."""
     opts = dict(KERNEL, cache=False)
-    if terms == "plain":
+    base, _, feat = terms.partition("+")
+    if base == "plain" and not feat:
         def run(b):
-            drive(step, b, (), ())
-    elif terms == "noise":
+            drive(step, b, (), (), ())
+    elif base == "noise" and not feat:
         def run(b, noise):
-            drive(step, b, noise, ())
-    else:
+            drive(step, b, noise, (), ())
+    elif not feat:
         def run(b, noise, ch):
-            drive(step, b, noise, ch)
+            drive(step, b, noise, ch, ())
+    elif base == "plain":
+        def run(b, ft):
+            drive(step, b, (), (), ft)
+    elif base == "noise":
+        def run(b, noise, ft):
+            drive(step, b, noise, (), ft)
+    else:
+        def run(b, noise, ch, ft):
+            drive(step, b, noise, ch, ft)
     return njit(**opts)(run)

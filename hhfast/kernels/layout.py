@@ -141,6 +141,37 @@ NB_NZ, NB_TRIAL, NB_OU, NB_K0, NB_K1, NB_KFIRST = range(6)
 CB_X, CB_NC, CB_CALLS, CB_GATES = range(4)
 
 
+#: rows of a features run's accumulators ``A[NA, NW, N]`` (float64, per window w and neuron;
+#: docs/architecture.md §3.2): spikes (eFEL's peaks) in the window, first and last peak time
+#: (ms), ISIs after the first (count, Welford mean and M2, ms), the last ISI (ms), adaptation
+#: (sum of the ratios r_j of consecutive ISIs, r_2, r_3), AP amplitude (count, sum, mV), half
+#: width (count, sum, ms), AHP minimum (count, sum, mV), V over the window (count, Welford
+#: mean and M2), V in voltage_base's window and in the stimulus end's (count, sum)
+(A_N, A_FIRST, A_LAST, A_ISIN, A_ISIMEAN, A_ISIM2, A_LASTISI, A_ADI, A_R2, A_R3, A_AMPN,
+ A_AMPS, A_HWN, A_HWS, A_AHPN, A_AHPS, A_VN, A_VMEAN, A_VM2, A_VBN, A_VBS, A_SSN,
+ A_SSS) = range(23)
+NA = 23
+#: columns of a features run's windows ``win[NW, NWC]`` (ms): the window [t0, t1], voltage_base's
+#: [vb0, vb1], the stimulus end's [ss0, t1)
+W_T0, W_T1, W_VB0, W_VB1, W_SS0 = range(5)
+NWC = 5
+
+
+class FeatureBatch(NamedTuple):
+    """The features term's arrays: accumulators ``A[NA, NW, N]`` (float64, rows ``A_*``, zero
+    on entry), the windows ``win[NW, NWC]`` (ms, columns ``W_*``), the upstroke's dV/dt
+    threshold ``dvdt_thr`` (mV/ms) and the samples ``dvdt_window`` it must hold for."""
+
+    A: np.ndarray
+    win: np.ndarray
+    dvdt_thr: float
+    dvdt_window: int
+
+
+#: indices of a FeatureBatch's fields inside a kernel (a plain tuple, as the other terms)
+FB_A, FB_WIN, FB_DTHR, FB_DWIN = range(4)
+
+
 def philox_calls(sources: int) -> int:
     """Philox calls per step for ``sources`` normals per step (four normals a call)."""
     return -(-sources // 4)
