@@ -62,6 +62,7 @@ TARGET = [{"Spikecount": (2, 0.5)}, {"Spikecount": (3, 0.5)}]
     ({"fixed": {"gNa": 100}}, "gNa"),
     ({"target": [{"Spikecont": (2, 0.5)}, {"Spikecount": (3, 0.5)}]}, "Spikecont"),
     ({"dt": -1.0}, "dt"),
+    ({"bounds": {"gNa": (60, 240)}}, "two parameters"),
 ])
 def test_fit_refuses_bad_input(no_kernel, change, match):
     kw = {**BASE, "target": TARGET, **change}
@@ -72,7 +73,7 @@ def test_fit_refuses_bad_input(no_kernel, change, match):
 def test_fit_refuses_bad_bounds_values_before_running(no_kernel):
     # Cm's lower bound 0 is not a capacitance simulate takes: the whole box is checked first
     with pytest.raises(InputError, match="Cm"):
-        hh.fit(**{**BASE, "bounds": {"Cm": (0.0, 2.0)}}, target=TARGET)
+        hh.fit(**{**BASE, "bounds": {"Cm": (0.0, 2.0), "gK": (18.0, 72.0)}}, target=TARGET)
 
 
 # ---- the optimisers on a 2-parameter problem ---------------------------------------------------
@@ -81,28 +82,34 @@ def target2():
     return targets_of(HIDDEN2)
 
 
-@pytest.mark.parametrize("optimizer", ["cma", "de"])
-def test_fit_reduces_the_loss_and_is_reproducible(target2, optimizer):
-    kw = dict(BASE, target=target2, optimizer=optimizer, seed=3,
-              max_evals=160 if optimizer == "cma" else 150, popsize=16 if optimizer == "cma" else 5)
+@pytest.mark.parametrize("optimizer, max_evals, popsize, seed", [
+    ("cma", 240, 8, 3),   # 30 generations of 8
+    ("de", 200, 5, 4),    # 20 generations of 5 x 2 parameters
+])
+def test_fit_reduces_the_loss_and_is_reproducible(target2, optimizer, max_evals, popsize, seed):
+    kw = dict(BASE, target=target2, optimizer=optimizer, seed=seed, max_evals=max_evals,
+              popsize=popsize)
     a = hh.fit(**kw)
     b = hh.fit(**kw)
     # the same seed gives the same fit, bit for bit
     assert a.best == b.best and np.array_equal(a.history, b.history)
     assert np.array_equal(a.population, b.population)
-    # a fixed budget of whole generations (CMA: 10 x 16; DE: 15 x (5 x 2 parameters))
-    assert a.evaluations == kw["max_evals"]
-    # it learns: the best loss falls well below the first generation's best (a factor 2 is a
-    # deterministic check of this seed, not a statistical one)
-    assert a.loss < 0.5 * a.history[0, 1]
+    # a fixed budget of whole generations
+    assert a.evaluations == max_evals
+    # it learns: the best loss falls tenfold below the first generation's best, and lands
+    # within 5 % of the hidden values (deterministic checks of this seed, not statistical ones;
+    # measured: cma 11.3 -> 0.009, de 28.8 -> 0.39)
+    assert a.loss < 0.1 * a.history[0, 1]
+    for k, v in HIDDEN2.items():
+        assert a.best[k] == pytest.approx(v, rel=0.05)
     assert np.all(np.diff(a.history[:, 2]) <= 0)  # best so far never increases
     # the result is self-consistent: best within the bounds, loss = sum of its z-scores
     for n, (lo, hi) in BASE["bounds"].items():
         assert lo <= a.best[n] <= hi
     assert a.loss == pytest.approx(sum(v for e in a.errors for v in e.values()), rel=1e-12)
-    assert a.population.shape == (16 if optimizer == "cma" else 10, 2)
+    assert a.population.shape == (popsize * (1 if optimizer == "cma" else 2), 2)
     # another seed, another path
-    c = hh.fit(**{**kw, "seed": 4})
+    c = hh.fit(**{**kw, "seed": seed + 1})
     assert c.best != a.best
 
 
@@ -111,8 +118,8 @@ def test_fit_max_loss_and_nan_penalty():
     # member, so each scores config.FIT_NAN_PENALTY, and so does the best
     res = hh.fit(protocols=[hh.step(5.0, 35.0, 0.0)],
                  target=[{"time_to_first_spike": (3.0, 1.0)}],
-                 bounds={"gL": (0.2, 0.4)}, t_stop=T_STOP, dt=DT, feature_window=WINDOW,
-                 max_evals=32, popsize=16, loss="max")
+                 bounds={"gL": (0.2, 0.4), "gK": (30.0, 40.0)}, t_stop=T_STOP, dt=DT,
+                 feature_window=WINDOW, max_evals=32, popsize=16, loss="max")
     assert res.loss == config.FIT_NAN_PENALTY
     assert np.isnan(res.features[0]["time_to_first_spike"])
 
@@ -135,7 +142,7 @@ def test_fit_trace_target_spikecount_matches_the_run():
     r = hh.simulate(PROTOCOLS[1], T_STOP, dt=DT, record="V", window=WINDOW)
     res = hh.fit(protocols=[PROTOCOLS[1]], target=[(r.t, r.traces["V"][0])],
                  features=["Spikecount"], bounds={"gNa": (100.0, 140.0)}, t_stop=T_STOP,
-                 dt=DT, feature_window=WINDOW, max_evals=32, popsize=16)
+                 dt=DT, feature_window=WINDOW, optimizer="de", max_evals=20, popsize=5)
     assert res.targets[0]["Spikecount"][0] == int(r.window_count[0]) > 0
 
 
@@ -151,6 +158,7 @@ seed = 1
 
 [bounds]
 gNa = [60.0, 240.0]
+gK = [18.0, 72.0]
 
 [[protocols]]
 stimulus = {type = "step", start = 5.0, stop = 35.0, amplitude = 12.0}

@@ -127,6 +127,9 @@ def choice(name: str, value, options) -> str:
 def budget(max_evals, popsize, optimizer: str, d: int) -> tuple[int, int]:
     """``(max_evals, population)``: the population of one generation (one batch)."""
     max_evals = integer("max_evals", max_evals, 1)
+    if optimizer == "cma" and d < 2:
+        raise InputValueError("optimizer='cma' needs at least two parameters in bounds (the cma "
+                              "package does not run in one dimension); use optimizer='de'")
     if popsize is None:
         popsize = config.FIT_CMA_POPSIZE if optimizer == "cma" else config.FIT_DE_POPSIZE
     popsize = integer("popsize", popsize, 2 if optimizer == "cma" else 1)
