@@ -92,14 +92,18 @@ def simulator(protocol, features: Sequence[str], names: Sequence[str], *, t_stop
         was compiled.
     """
     protocols = protocols_list(protocol)
-    if isinstance(features, str) or not isinstance(features, Sequence) or not features:
+    if (isinstance(features, str) or not isinstance(features, Sequence) or not features
+            or not all(isinstance(f, str) for f in features)):
         raise InputTypeError(f"features must be a non-empty list of feature names, got {features!r}")
-    if isinstance(names, str) or not isinstance(names, Sequence) or not names:
+    if (isinstance(names, str) or not isinstance(names, Sequence) or not names
+            or not all(isinstance(n, str) for n in names)):
         raise InputTypeError(f"names must be a non-empty list of parameter names, got {names!r}")
     for n in names:
         if n not in FITTABLE:
             raise InputValueError(f"names: unknown parameter {n!r}; per-neuron parameters are "
                                   f"{list(FITTABLE)}")
+    if isinstance(fill, bool):
+        raise InputTypeError(f"fill must be a number or a dict {{feature: value}}, got {fill!r}")
     if fill is None or isinstance(fill, int | float):
         fill = {f: float(config.INFERENCE_FILL if fill is None else fill) for f in features}
     elif isinstance(fill, Mapping):

@@ -223,3 +223,52 @@ def test_fit_recovers_hidden_parameters(seed):
 def test_budget_message_names_the_population():
     with pytest.raises(InputValueError, match="two generations of 32"):
         hh.fit(**BASE, target=TARGET, max_evals=40)
+
+
+# ---- every argument of hh.fit and inference.simulator, with bad values -----------------------
+WALK_BAD = {"string": "garbage", "nan": float("nan"), "inf": float("inf"), "negative": -1,
+            "bool": True, "huge": 2**64, "shape": np.ones((2, 3, 4)), "object": object()}
+S_WALK = hh.step(1.0, 2.0, 10.0)
+
+
+def _walk_targets():
+    from hhfast.inference import simulator
+
+    return [
+        (hh.fit, dict(protocols=[S_WALK], target=[{"Spikecount": (1.0, 1.0)}],
+                      bounds={"gNa": (100.0, 140.0), "gK": (30.0, 40.0)}, t_stop=3.0,
+                      feature_window=(1.0, 2.0)),
+         {"threshold": {"negative"}, "progress": {"bool"}}),
+        (simulator, dict(protocol=[S_WALK], features=["Spikecount"], names=["gNa"], t_stop=3.0,
+                         feature_window=(1.0, 2.0)),
+         {"threshold": {"negative", "shape"}, "fill": {"negative", "huge"}, "chunk": {"huge"}}),
+    ]
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_every_argument_refuses_bad_values_naming_it(no_kernel, which):
+    """Each argument with each bad value: an InputError naming it (before any kernel), or
+    accepted where the value is legitimate (listed), never another exception."""
+    import inspect
+
+    func, base, accepts = _walk_targets()[which]
+    failures = []
+    for p in inspect.signature(func).parameters.values():
+        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue  # simulate's own keywords: walked by tests/test_api_walk.py
+        for kind, bad in WALK_BAD.items():
+            try:
+                func(**{**base, p.name: bad})
+                outcome = "accepted"
+            except InputError as e:
+                outcome = "refused" if p.name in str(e) else f"refused without naming it: {e}"
+            except AssertionError as e:  # the kernel was reached: accepted
+                assert "kernel was reached" in str(e)
+                outcome = "accepted"
+            except Exception as e:  # noqa: BLE001 - what the walk looks for
+                outcome = f"escaped {type(e).__name__}: {e}"
+            if outcome == "accepted" and kind in accepts.get(p.name, ()):
+                continue
+            if outcome != "refused":
+                failures.append(f"{p.name}={kind}: {outcome[:200]}")
+    assert not failures, "\n".join(failures)

@@ -107,7 +107,7 @@ def fit(protocols, target, bounds: Mapping[str, tuple[float, float]], *, t_stop:
     """
     t_begin = time.perf_counter()
     protocols = I.protocols_list(protocols)
-    targets = I.target_list(target, len(protocols), features)
+    targets = I.target_list(target, len(protocols), I.feature_names(features))
     bnd = I.bounds_dict(bounds)
     optimizer = I.choice("optimizer", optimizer, I.OPTIMIZERS)
     loss = I.choice("loss", loss, I.LOSSES)
@@ -115,12 +115,8 @@ def fit(protocols, target, bounds: Mapping[str, tuple[float, float]], *, t_stop:
     names = list(bnd)
     max_evals, popsize = I.budget(max_evals, popsize, optimizer, len(names))
     show = _progress(progress)
-    fixed = dict(fixed or {})
-    clash = sorted(set(fixed) & set(bnd))
-    if clash:
-        raise InputValueError(f"fixed: {clash[0]!r} is also in bounds (fit it or fix it)")
-    if features is not None:
-        features = list(features)
+    fixed = I.fixed_values(fixed, bnd)
+    features = I.feature_names(features)
     if optimizer == "cma":
         I.need("cma", "optimizer='cma'")
     if any(isinstance(t, tuple) for t in targets):

@@ -119,7 +119,7 @@ def target_list(target, n: int, features) -> list:
 
 
 def choice(name: str, value, options) -> str:
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         raise InputValueError(f"{name} must be one of {list(options)}, got {value!r}")
     return value
 
@@ -140,6 +140,33 @@ def budget(max_evals, popsize, optimizer: str, d: int) -> tuple[int, int]:
         raise InputValueError(f"max_evals ({max_evals}) must allow at least two generations of "
                               f"{pop} (popsize={popsize}{per})")
     return max_evals, popsize
+
+
+def feature_names(features) -> list[str] | None:
+    """None, or a non-empty list of feature names (strings)."""
+    if features is None:
+        return None
+    if (isinstance(features, str) or not isinstance(features, Sequence) or not features
+            or not all(isinstance(f, str) for f in features)):
+        raise InputTypeError(f"features must be a non-empty list of feature names, got "
+                             f"{features!r}")
+    return list(features)
+
+
+def fixed_values(fixed, bounds: Mapping) -> dict:
+    """``{name: value}`` of per-neuron values held fixed (simulate checks the values)."""
+    if fixed is None:
+        return {}
+    if not isinstance(fixed, Mapping):
+        raise InputTypeError(f"fixed must be a dict {{name: value}} of per-neuron values, got "
+                             f"{fixed!r}")
+    for name in fixed:
+        if name not in FITTABLE:
+            raise InputValueError(f"fixed: unknown parameter {name!r}; per-neuron parameters "
+                                  f"are {list(FITTABLE)}")
+        if name in bounds:
+            raise InputValueError(f"fixed: {name!r} is also in bounds (fit it or fix it)")
+    return dict(fixed)
 
 
 def seed_value(seed) -> int:
