@@ -216,7 +216,7 @@ def test_fit_recovers_hidden_parameters(seed):
                  seed=seed)
     err = {k: res.best[k] / v - 1 for k, v in HIDDEN.items()}
     print(f"seed {seed}: {res}; relative errors "
-          f"{ {k: f'{e:+.2%}' for k, e in err.items()} }; {time.perf_counter() - t0:.1f} s")
+          f"{ {k: f'{e:+.1e}' for k, e in err.items()} }; {time.perf_counter() - t0:.1f} s")
     assert all(abs(e) < 0.05 for e in err.values()), err
 
 
