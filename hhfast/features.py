@@ -128,8 +128,10 @@ def window_table(win: np.ndarray) -> np.ndarray:
     tab = np.empty((win.shape[0], L.NWC))
     tab[:, L.W_T0] = t0
     tab[:, L.W_T1] = t1
-    tab[:, L.W_VB0] = config.FEATURE_VB_START_PERC * t0
-    tab[:, L.W_VB1] = config.FEATURE_VB_END_PERC * t0
+    vb0, vb1 = config.FEATURE_VB_START_PERC * t0, config.FEATURE_VB_END_PERC * t0
+    # eFEL refuses an empty voltage_base window (t0 <= 0): nothing booked, NaN
+    tab[:, L.W_VB0] = np.where(vb0 < vb1, vb0, np.inf)
+    tab[:, L.W_VB1] = vb1
     tab[:, L.W_SS0] = t1 - config.FEATURE_SS_FRACTION * (t1 - t0)
     return tab
 

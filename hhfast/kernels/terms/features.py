@@ -16,7 +16,7 @@ sample 0, the initial state, at the block's start):
   earlier one (since the peak) that the next two samples do not undercut, or the lowest sample
   before the next spike;
 * adds V to Welford moments over each window, and to the sums of voltage_base's and the
-  stimulus end's windows.
+  stimulus end's windows (block-local, written into the accumulators at the block's end).
 
 Rare work is found by a vectorised scan (a threshold crossing, the fall of a pending
 half-width) and done in a called scalar pass (:func:`feature_events`): at a spike's end it
@@ -72,7 +72,7 @@ from ..layout import (
     W_VB0,
     W_VB1,
 )
-from ..options import COLD
+from ..options import COLD, INLINE
 
 BLOCK = config.BLOCK
 HIST = config.FEATURE_HISTORY
@@ -89,15 +89,31 @@ _OPTS = dict(inline="always", jit_options=dict(fastmath=config.FASTMATH))
 (S_AB, S_IN, S_PKV, S_PKI, S_MNV, S_MNI, S_MNC, S_MND, S_HAS, S_PKT, S_LB, S_HP, S_RT,
  S_PT) = range(14)
 NSF = 14
+#: the block's window sums ``M``, four ``[NW, BLOCK]`` arrays (float64): Welford mean and M2 of V over
+#: [t0, t1), the sums over voltage_base's and the stimulus end's windows; and of their sample
+#: counts ``C[NW, 3]`` (the same for every lane of a block), written into ``A`` at the end
+M_MEAN, M_M2, M_VB, M_SS = range(4)
+C_V, C_VB, C_SS = range(3)
 
 
 # -- block state --------------------------------------------------------------------------------
+@njit(**INLINE)
+def feature_scratch(ft, st):
+    """The block state ``(hist, S, M, C, busy)``, allocated where the driver's other
+    block-local arrays are (inlined into its ``prange`` body), so LLVM knows they alias
+    nothing and the lane loops over them vectorise (a called allocator hid that: the loop
+    stayed scalar).  ``M`` is four arrays (rows ``M_*``), not one: rows of one array at a
+    window-dependent offset kept the Welford loop scalar (measured in the assembly)."""
+    nw = ft[FB_WIN].shape[0]
+    return (np.empty((HIST, BLOCK), st.dtype), np.zeros((NSF, BLOCK)),
+            (np.zeros((nw, BLOCK)), np.zeros((nw, BLOCK)), np.zeros((nw, BLOCK)),
+             np.zeros((nw, BLOCK))), np.zeros((nw, 3)), np.ones(1, np.bool_))
+
+
 @njit(**COLD)
-def feature_open(ft, st, pb, i0, t0):
-    """The block state ``(hist, S)`` of the block at neuron ``i0``, with sample 0 (the
-    initial state in ``st``) booked."""
-    hist = np.empty((HIST, BLOCK), st.dtype)
-    S = np.zeros((14, BLOCK))
+def feature_open(ft, fs, st, pb, t0):
+    """Start the block state ``fs`` with sample 0 (the initial state in ``st``)."""
+    hist, S, M, C, busy = fs
     for l in range(BLOCK):
         V = st[0, l]
         hist[0, l] = V
@@ -106,71 +122,91 @@ def feature_open(ft, st, pb, i0, t0):
         S[S_MNV, l] = np.float64(V)
         S[S_LB, l] = -1.0
         S[S_HP, l] = math.nan
-    window_sums(ft[FB_A], ft[FB_WIN], hist, 0, i0, t0)
-    return hist, S
+    window_sums(ft[FB_WIN], M, C, st, t0)
 
 
-@njit(**COLD)
-def window_sums(A, win, hist, j, i0, t):
-    """Add sample ``j`` (at ``t`` ms) of every lane to the moments of the windows holding
-    ``t``: Welford's mean and M2 over [t0, t1), the sums of voltage_base's window
-    [vb0, vb1] (eFEL's end tolerance) and of the stimulus end's [ss0, t1)."""
-    r = j & MASK
+@njit(**INLINE)
+def window_sums(win, M, C, st, t):
+    """Add V of every lane (``st[0]``, the sample at ``t`` ms) to the window sums of the
+    windows holding ``t``: Welford's mean and M2 over [t0, t1) (one reciprocal per block),
+    the sums of voltage_base's window [vb0, vb1] (eFEL's end tolerance) and of the stimulus
+    end's [ss0, t1).  Block-local (``M``, ``C``), so the lane loops vectorise."""
+    mean, m2, vb, ss = M
+    nl = st.shape[1]  # BLOCK, unknown to LLVM: a constant 16 was unrolled, then not vectorised
     for w in range(win.shape[0]):
         if win[w, W_T0] <= t < win[w, W_T1]:
-            n = A[A_VN, w, i0] + 1.0
+            n = C[w, C_V] + 1.0
+            C[w, C_V] = n
             inv = 1.0 / n
-            for l in range(BLOCK):
-                V = np.float64(hist[r, l])
-                m = A[A_VMEAN, w, i0 + l]
+            for l in range(nl):
+                V = np.float64(st[0, l])
+                m = mean[w, l]
                 d = V - m
                 m = m + d * inv
-                A[A_VM2, w, i0 + l] += d * (V - m)
-                A[A_VMEAN, w, i0 + l] = m
-                A[A_VN, w, i0 + l] = n
+                m2[w, l] += d * (V - m)
+                mean[w, l] = m
         if win[w, W_VB0] <= t and t - win[w, W_VB1] < PREC:
-            for l in range(BLOCK):
-                A[A_VBS, w, i0 + l] += np.float64(hist[r, l])
-                A[A_VBN, w, i0 + l] += 1.0
+            C[w, C_VB] += 1.0
+            for l in range(nl):
+                vb[w, l] += np.float64(st[0, l])
         if win[w, W_SS0] <= t < win[w, W_T1]:
-            for l in range(BLOCK):
-                A[A_SSS, w, i0 + l] += np.float64(hist[r, l])
-                A[A_SSN, w, i0 + l] += 1.0
+            C[w, C_SS] += 1.0
+            for l in range(nl):
+                ss[w, l] += np.float64(st[0, l])
 
 
 # -- per sample ---------------------------------------------------------------------------------
-@njit(**COLD)
+@njit(**INLINE)
 def feature_sample(ft, fs, st, pb, i0, j, t0, dt):
     """Sample ``j`` (the state ``st`` after step ``j - 1``): the ring, the peak and AHP
-    trackers (a vectorised lane loop), the window sums, and the scalar pass when a lane
-    crossed the threshold or reached a pending half-width level."""
-    hist, S = fs
+    trackers (a vectorised, branch-free lane loop; while no lane of the block is in a spike
+    or has an open AHP, a lighter one: the ring and the crossings), the window sums, and the
+    scalar pass when a lane crossed the threshold or reached a pending half-width level.  Inlined by
+    Numba into the driver's ``prange`` body, where LLVM sees the block-local arrays it
+    allocated and vectorises the lane loops: called (COLD), the array arguments cost more
+    than the features; LLVM-inlined (HOT), the loops had already been compiled scalar without
+    that alias knowledge (both measured)."""
+    hist, S, M, C, busy = fs
     r = j & MASK
     jf = np.float64(j)
     ev = False
-    for l in range(BLOCK):  # branch-free: selects only
-        v = st[0, l]
-        hist[r, l] = v
-        V = np.float64(v)
-        ab = S[S_AB, l] != 0.0
-        up = v > pb[P_THR, l]
-        newmax = ab & up & (V > S[S_PKV, l])
-        upd = (S[S_MND, l] == 0.0) & (~newmax)
-        low = V < S[S_MNV, l]
-        cnt = S[S_MNC, l] + 1.0
-        reset = newmax | (upd & low)
-        S[S_PKV, l] = V if newmax else S[S_PKV, l]
-        S[S_PKI, l] = jf if newmax else S[S_PKI, l]
-        S[S_MNV, l] = V if reset else S[S_MNV, l]
-        S[S_MNI, l] = jf if reset else S[S_MNI, l]
-        S[S_MNC, l] = 0.0 if reset else (cnt if upd else S[S_MNC, l])
-        S[S_MND, l] = 0.0 if newmax else (1.0 if (upd & (~low) & (cnt >= 2.0))
-                                          else S[S_MND, l])
-        ev |= (up != ab) | (V <= S[S_HP, l])
-    window_sums(ft[FB_A], ft[FB_WIN], hist, j, i0, t0 + j * dt)
+    if busy[0]:  # some lane is in a spike or its AHP tracker is still open
+        more = False
+        for l in range(BLOCK):  # branch-free: every load first, then selects of values only
+            v = st[0, l]
+            hist[r, l] = v
+            thr = pb[P_THR, l]
+            V = np.float64(v)
+            ab, pkv, pki = S[S_AB, l], S[S_PKV, l], S[S_PKI, l]
+            mnv, mni, mnc, mnd = S[S_MNV, l], S[S_MNI, l], S[S_MNC, l], S[S_MND, l]
+            hp = S[S_HP, l]
+            was = ab != 0.0
+            up = v > thr
+            newmax = was & up & (V > pkv)
+            upd = (mnd == 0.0) & (~newmax)
+            low = V < mnv
+            cnt = mnc + 1.0
+            reset = newmax | (upd & low)
+            done = (~newmax) & ((mnd != 0.0) | (upd & (~low) & (cnt >= 2.0)))
+            S[S_PKV, l] = V if newmax else pkv
+            S[S_PKI, l] = jf if newmax else pki
+            S[S_MNV, l] = V if reset else mnv
+            S[S_MNI, l] = jf if reset else mni
+            S[S_MNC, l] = 0.0 if reset else (cnt if upd else mnc)
+            S[S_MND, l] = 1.0 if done else 0.0
+            ev |= (up != was) | (V <= hp)
+            more |= was | (~done)
+        busy[0] = more
+    else:  # every lane quiet and its AHP final: the ring and the crossings only
+        for l in range(BLOCK):
+            v = st[0, l]
+            hist[r, l] = v
+            ev |= ((v > pb[P_THR, l]) != (S[S_AB, l] != 0.0)) | (np.float64(v) <= S[S_HP, l])
+    window_sums(ft[FB_WIN], M, C, st, t0 + j * dt)
     if ev:
         feature_events(ft[FB_A], ft[FB_WIN], ft[FB_DTHR], ft[FB_DWIN], hist, S, pb, i0, j,
                        t0, dt)
+        busy[0] = True  # a spike started or ended: the trackers run again
 
 
 @njit(**COLD)
@@ -330,10 +366,21 @@ def spike_end(A, win, dthr, dwin, hist, S, l, i, j, lo, t0, dt):
 
 @njit(**COLD)
 def feature_close(ft, fs, i0, last):
-    """The block's end (sample ``last``): the open AHP of each lane's last spike is booked,
-    unless its minimum is the run's last sample (eFEL drops it: V was still falling)."""
-    hist, S = fs
+    """The block's end (sample ``last``): the window sums go into ``A``, and the open AHP of
+    each lane's last spike is booked, unless its minimum is the run's last sample (eFEL drops
+    it: V was still falling)."""
+    hist, S, M, C, busy = fs
     A, win = ft[FB_A], ft[FB_WIN]
+    for w in range(win.shape[0]):
+        for l in range(BLOCK):
+            i = i0 + l
+            A[A_VN, w, i] = C[w, C_V]
+            A[A_VMEAN, w, i] = M[M_MEAN][w, l]
+            A[A_VM2, w, i] = M[M_M2][w, l]
+            A[A_VBN, w, i] = C[w, C_VB]
+            A[A_VBS, w, i] = M[M_VB][w, l]
+            A[A_SSN, w, i] = C[w, C_SS]
+            A[A_SSS, w, i] = M[M_SS][w, l]
     for l in range(BLOCK):
         if S[S_HAS, l] != 0.0 and np.int64(S[S_MNI, l]) != last:
             book(A, win, i0 + l, S[S_PKT, l], A_AHPN, A_AHPS, S[S_MNV, l])
@@ -360,7 +407,12 @@ def _empty(ft) -> bool:
 def _feat_open(ft, st, pb, i0, t0):
     if _empty(ft):
         return lambda ft, st, pb, i0, t0: ()
-    return lambda ft, st, pb, i0, t0: feature_open(ft, st, pb, i0, t0)
+
+    def open_(ft, st, pb, i0, t0):
+        fs = feature_scratch(ft, st)
+        feature_open(ft, fs, st, pb, t0)
+        return fs
+    return open_
 
 
 @overload(feat_sample, **_OPTS)
