@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import config
@@ -17,9 +19,11 @@ def extract(t: np.ndarray, v: np.ndarray, features: list[str], window: tuple[flo
     efel = need("efel", "a target given as a recorded trace")
     efel.reset()
     efel.set_setting("Threshold", float(threshold))
-    out = efel.get_feature_values(
-        [{"T": t, "V": v, "stim_start": [window[0]], "stim_end": [window[1]]}], list(features),
-        raise_warnings=False)[0]
+    with warnings.catch_warnings():  # eFEL 5.7 deprecates the names it still computes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        out = efel.get_feature_values(
+            [{"T": t, "V": v, "stim_start": [window[0]], "stim_end": [window[1]]}],
+            list(features), raise_warnings=False)[0]
     efel.reset()
     targets = {}
     for name in features:
