@@ -1,5 +1,5 @@
 """Throughput of the channel-noise models on workload W, beside the deterministic kernel and
-the exact Markov reference (README, "Performance").
+the exact Markov reference (docs/performance.md).
 
 Workload W: 1000 neurons, step currents linspace(0, 20, 1000) µA/cm² from t = 0, ``--t-stop``
 ms (default 1000) at dt = 0.01 ms, spike counting, no traces, ``--threads`` threads (default

@@ -4,7 +4,7 @@
 
 Each round runs a child process per tree (BEFORE first, then AFTER, then the next round), so
 that the load of a shared machine hits both alike.  A child compiles (or loads) every kernel
-of its tree first, then times each configuration of workload W (README, "Performance": 1000
+of its tree first, then times each configuration of workload W (docs/performance.md: 1000
 neurons, step currents linspace(0, 20, 1000) µA/cm², dt = 0.01 ms, ``--T`` ms, spike counting,
 no traces, 2 threads) — every fixed-step method, deterministic and with white noise
 (σ = 1 µA/cm²·ms^½) or an OU current (σ = 1 µA/cm², τ = 2 ms), in float64 and float32, and the

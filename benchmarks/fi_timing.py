@@ -1,4 +1,4 @@
-"""Time the README's f–I command (`hh.fi_curve`, 501 currents, both branches) and compare it with
+"""Time the f–I command of docs/guide/fi.md (`hh.fi_curve`, 501 currents, both branches) and compare it with
 a plain `hh.simulate` of the same neuron-steps in the same run (the yardstick: the ratio is the
 cost of the f–I layer — equilibria, eigenvalues, the bisection of the fold — on top of the
 kernel).  Compile time is excluded (a warm-up call first).  Usage:

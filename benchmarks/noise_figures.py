@@ -1,4 +1,4 @@
-"""The noise figures of the README: f–I curves at several noise levels, and the firing rate in
+"""The noise figures of docs/guide/noise.md: f–I curves at several noise levels, and the firing rate in
 the bistable band against the noise level.
 
 1. ``fi_noise.png``: :func:`hhfast.fi_curve` with white noise ``noise_sigma`` in

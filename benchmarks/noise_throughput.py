@@ -1,6 +1,6 @@
 """Throughput of noisy runs against noiseless ones on workload W, and cold compile times.
 
-Workload W (README, "Performance"): 1000 neurons, step currents linspace(0, 20, 1000) µA/cm²
+Workload W (docs/performance.md): 1000 neurons, step currents linspace(0, 20, 1000) µA/cm²
 from t = 0, ``--t-stop`` ms (default 1000) at dt = 0.01 ms, spike counting, no traces,
 ``--threads`` threads (default 2).  Noisy rows add white noise (``noise_sigma = 1``
 µA/cm²·ms^½) or an OU current (``noise_sigma = 1`` µA/cm², ``noise_tau = 2`` ms) to every

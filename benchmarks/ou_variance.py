@@ -1,6 +1,6 @@
 """Stationary voltage variance of a passive membrane (gNa = gK = 0) driven by an OU current,
 against the closed form σ²τm²τ / (Cm²(τm + τ)), τm = Cm/gL — the check of the OU current's
-exact step mean for τ at and below dt (README, "Noise").
+exact step mean for τ at and below dt (docs/validation.md, "Current noise").
 
 Protocol: ``--neurons`` neurons from V = EL, σ = 1 µA/cm², dt = 0.01 ms, seed 5; V sampled 8
 times per neuron, 16 ms (4.8 τm) apart after 19.2 ms; the printed ratio's standard error is

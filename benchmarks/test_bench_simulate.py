@@ -1,4 +1,4 @@
-"""pytest-benchmark suite: simulate() per method on workload W (README, "Performance") and at a few batch
+"""pytest-benchmark suite: simulate() per method on workload W (docs/performance.md) and at a few batch
 sizes, in neuron-steps/s and as a ratio to a yardstick timed in the same session.
 
 Run (the project's pytest options pass ``--benchmark-skip``; ``--benchmark-only`` overrides

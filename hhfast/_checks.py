@@ -484,6 +484,13 @@ def simulate_call(stimulus, t_stop, dt=0.01, method=None, params=None, *, t_star
         backend = backend_choice(backend, backends)
     spec = METHODS[method]
     adaptive = spec.kind == "adaptive"
+    if backends is not None:
+        from .kernels import CHANNELS
+
+        why = backend.refuses(spec, None if channel_noise is None else CHANNELS[channel_noise],
+                              features=bool(features))
+        if why:
+            raise InputValueError(why)
     rtol, atol, max_steps = adaptive_options(method, adaptive, rtol, atol, max_steps, dtype)
     dt = real("dt", dt, positive=True)
     t_start = real("t_start", t_start)

@@ -1,6 +1,6 @@
 """First use says what it does: one line on stderr before a kernel compiles.
 
-A cold Numba compile of a kernel takes 6–17 CPU-s (README, "Performance").  Numba raises its
+A cold Numba compile of a kernel takes 6–17 CPU-s (docs/performance.md).  Numba raises its
 ``numba:compile`` event only when a dispatcher really compiles a signature — after it has
 looked in memory and in the on-disk cache — so a listener on that event speaks exactly when
 the user is about to wait, and stays silent when the kernel comes from the cache.
@@ -20,7 +20,7 @@ from numba.core import event
 from . import config
 
 #: typical cold compile time (s) of a kernel, by kind, measured on the 2-core development
-#: machine with an empty cache (README, "Performance", benchmarks/compile_times.py: 6-8 CPU-s
+#: machine with an empty cache (docs/performance.md, benchmarks/compile_times.py: 6-8 CPU-s
 #: deterministic, 10-14 noisy, 15-17 channel noise, 14 dopri5); only used to tell the user how
 #: long to wait
 _TYPICAL_SECONDS = {"plain": 7, "noisy": 12, "channel-noise": 16, "dopri5": 14}

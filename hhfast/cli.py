@@ -107,7 +107,7 @@ def _preset(name: str):
 
 
 def _noise_args(p) -> None:
-    """--noise-sigma, --noise-tau, --seed (README, "Noise")."""
+    """--noise-sigma, --noise-tau, --seed (docs/guide/noise.md)."""
     p.add_argument("--noise-sigma", type=float, default=0.0,
                    help="noise amplitude: white µA/cm²·ms^½, OU sd µA/cm² (default 0)")
     p.add_argument("--noise-tau", type=float, default=0.0,
@@ -121,8 +121,32 @@ def _noise(args) -> dict:
     return dict(noise_sigma=args.noise_sigma, noise_tau=args.noise_tau, seed=args.seed)
 
 
+def _tolerance_args(p) -> None:
+    """--rtol, --atol (dopri5 only)."""
+    p.add_argument("--rtol", type=float,
+                   help="relative tolerance of --method dopri5's step control (default "
+                        f"{config.ADAPTIVE_RTOL:g}); refused with a fixed-step method")
+    p.add_argument("--atol", type=float,
+                   help="absolute tolerance of --method dopri5 (mV for V; default: --rtol); "
+                        "refused with a fixed-step method")
+
+
+def _tolerances(args) -> dict:
+    """The dopri5 tolerances given; refused with a fixed-step method, whose accuracy is set by
+    --dt (an ignored option would leave the user believing it acted)."""
+    from hhfast.kernels import METHODS
+
+    given = {k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None}
+    if given and METHODS[args.method].kind != "adaptive":
+        names = " and ".join("--" + k for k in given)
+        raise CLIError(f"{names} {'applies' if len(given) == 1 else 'apply'} only to an "
+                       "adaptive method (--method dopri5); "
+                       f"--method {args.method} is fixed-step: set its accuracy with --dt")
+    return given
+
+
 def _channel_args(p) -> None:
-    """--channel-noise, --area, --rho-Na, --rho-K (README, "Channel noise")."""
+    """--channel-noise, --area, --rho-Na, --rho-K (docs/guide/channel-noise.md)."""
     from hhfast.kernels import CHANNELS
 
     p.add_argument("--channel-noise", choices=list(CHANNELS),
@@ -179,13 +203,16 @@ def _fi(args) -> int:
         raise CLIError(f"--to ({args.to}) must be greater than --from ({args.from_})")
     currents = np.linspace(args.from_, args.to, args.num)
     t0 = time.perf_counter()
+    tolerances = _tolerances(args)
     fi = fi_curve(currents, t_stop=args.t_stop, dt=args.dt, method=args.method,
                   params=_preset(args.preset), branch=args.branch,
-                  refine=not args.no_refine, **_params(args.param), **_noise(args),
+                  refine=not args.no_refine, backend=args.backend, **_params(args.param),
+                  **_noise(args), **tolerances,
                   **({"trials": args.trials} if args.trials != 1 else {}), **channel)
     elapsed = time.perf_counter() - t0
+    tol = "".join(f" {k}={v:g}" for k, v in tolerances.items())
     print(f"f-I curve ({args.branch}), {args.num} currents from {args.from_} to {args.to} "
-          f"µA/cm², {args.method} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
+          f"µA/cm², {args.method}{tol} dt={args.dt} ms, {args.t_stop} ms each: {elapsed:.2f} s")
     print(_fi_summary(fi))
     if channel:
         print(_channel_summary(fi.info))
@@ -209,10 +236,18 @@ def _rheobase(args) -> int:
         raise CLIError(f"need 0 < --width-from < --width-to, got {args.width_from}, {args.width_to}")
     widths = np.geomspace(args.width_from, args.width_to, args.num)
     t0 = time.perf_counter()
+    noise = _noise(args)
+    # --trials, --level: passed on when given (the library refuses them without noise)
+    noise.update({k: v for k, v in (("trials", args.trials), ("level", args.level))
+                  if v is not None})
     thr = rheobase([pulses([(0.0, w, 1.0)]) for w in widths], hi=args.hi, dt=args.dt,
-                   method=args.method, params=_preset(args.preset), **_params(args.param))
+                   method=args.method, params=_preset(args.preset), backend=args.backend,
+                   **_params(args.param),
+                   **noise)
+    what = (f", noisy: the current at which {noise.get('level', 0.5):g} of "
+            f"{noise.get('trials', 1)} trials spike" if "noise_sigma" in noise else "")
     print(f"strength-duration, {args.num} pulse widths {args.width_from}-{args.width_to} ms, "
-          f"{args.method} dt={args.dt} ms: {time.perf_counter() - t0:.2f} s")
+          f"{args.method} dt={args.dt} ms{what}: {time.perf_counter() - t0:.2f} s")
     for w, a in zip(widths, thr):
         print(f"  width {w:9.4f} ms  threshold {a:10.4f} µA/cm²")
     if args.out:
@@ -263,6 +298,7 @@ def _run(args) -> int:
     if not pieces:
         pieces = list(GIST_PULSES)
     stim = pulses(pieces)
+    tolerances = _tolerances(args)
     initial = {k: v for k, v in (("V0", args.V0), ("n0", args.n0), ("m0", args.m0),
                                  ("h0", args.h0)) if v is not None}
     t0 = time.perf_counter()
@@ -271,11 +307,12 @@ def _run(args) -> int:
     res = simulate(stim, t_stop=args.t_stop, dt=args.dt, method=args.method,
                    params=_preset(args.preset), record=record,
                    record_every=args.record_every, threshold=args.threshold,
-                   spike_rearm=args.spike_rearm,
+                   spike_rearm=args.spike_rearm, backend=args.backend, **tolerances,
                    **_params(args.param), **initial, **_noise(args), **channel)
     elapsed = time.perf_counter() - t0
     times = ", ".join(f"{t:.4f}" for t in res.spike_times[0])
-    print(f"{args.method} dt={args.dt} ms, {args.t_stop} ms: {int(res.spike_count[0])} spikes "
+    tol = "".join(f" {k}={v:g}" for k, v in tolerances.items())
+    print(f"{args.method}{tol} dt={args.dt} ms, {args.t_stop} ms: {int(res.spike_count[0])} spikes "
           f"at [{times}] ms, diverged: {bool(res.diverged[0])} ({elapsed:.2f} s)")
     if channel:
         used = {k: float(np.ravel(res.params[k])[0]) for k in ("area", "rho_Na", "rho_K")}
@@ -424,6 +461,8 @@ def _sweep(args) -> int:
     store = args.store or kw.pop("store", None) or spec_path.with_suffix(".zarr").name
     kw.pop("store", None)
     kw["store"] = store
+    if args.backend is not None:  # --backend overrides the spec's
+        kw["backend"] = args.backend
     t = kw.get("t_stop")
     chan = kw.get("channel_noise")
     method = kw.get("method", "euler" if chan else "rk4")
@@ -583,8 +622,10 @@ def _warmup(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hhfast.engine import BACKENDS
     from hhfast.kernels import CHANNELS, METHODS
 
+    backends = list(BACKENDS)  # the registry, read when the parser is built
     parser = argparse.ArgumentParser(
         prog="hhfast", description="Fast batch integration of the Hodgkin-Huxley model."
     )
@@ -606,6 +647,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="parameter set: classic (rest = 0 mV) or modern (rest = -65 mV)")
     common.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="a model parameter, e.g. gK=30 or temperature=10 (repeatable)")
+    common.add_argument("--backend", choices=backends, default="cpu",
+                        help="where the runs go: cpu (default) or cuda (an NVIDIA GPU)")
 
     p = sub.add_parser("fi", parents=[common], help="f-I curve over a range of constant currents")
     p.add_argument("--from", dest="from_", type=float, default=0.0,
@@ -626,6 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="noisy trials per current (the curve is then the mean count rate, "
                         "spikes / window; default 1)")
     _channel_args(p)
+    _tolerance_args(p)
     p.set_defaults(func=_fi)
 
     p = sub.add_parser("rheobase", parents=[common],
@@ -637,6 +681,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="upper end of the amplitude bracket, µA/cm² (default 500)")
     p.add_argument("--out", help="PNG of the strength-duration curve")
     p.add_argument("--csv", help="CSV of width, threshold")
+    _noise_args(p)
+    p.add_argument("--trials", type=int,
+                   help="with noise: trials per width and amplitude (default 1)")
+    p.add_argument("--level", type=float,
+                   help="with noise: the fraction of the trials that must spike (default 0.5; "
+                        "the noisy rheobase is where the probability of firing crosses it)")
     p.set_defaults(func=_rheobase)
 
     p = sub.add_parser("run", parents=[common],
@@ -659,6 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-every", type=int, default=1, help="keep every k-th step")
     _noise_args(p)
     _channel_args(p)
+    _tolerance_args(p)
     p.add_argument("--out", default="hhfast-out/run.png", help="trace figure (PNG)")
     p.add_argument("--phase", help="phase-plane figure V-n, V-m (PNG; V-K_open, V-Na_open "
                    "with --channel-noise)")
@@ -714,6 +765,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a store holding another spec "
                    "(or an interrupted creation); never one another sweep is writing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--backend", choices=backends,
+                   help="where the batches run (default: the spec's 'backend', else cpu)")
     p.add_argument("--plot", nargs=2, metavar=("STORE", "VAR"), help="plot metric VAR of STORE")
     p.add_argument("--verify", metavar="STORE",
                    help="check STORE's metadata and read every done chunk; print the damaged "

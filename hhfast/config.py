@@ -147,6 +147,14 @@ QUIET_KICK_MV = 1.0
 #: two blocks of 16 lanes, so a round costs about one single-neuron run on two cores.
 BISECT_POINTS = 31
 
+#: With a ``progress`` callback, ``fi_curve`` runs its main batch in up to this many pieces
+#: (so the callback is called during it, not only after it): 10 gives a reading every ~10 %,
+#: and each piece is still at least FI_PROGRESS_MIN_NEURONS neurons (whole blocks of BLOCK
+#: lanes), so the two cores stay busy; the curve is bitwise the same (§3: a neuron's result
+#: does not depend on its batch).
+FI_PROGRESS_PIECES = 10
+FI_PROGRESS_MIN_NEURONS = 32
+
 #: Default tolerance (µA/cm²) of band edges, onset and block refined by bisection.
 FI_TOL = 1e-3
 
@@ -178,7 +186,7 @@ SWEEP_BATCH_SECONDS = 20.0
 
 #: Estimated cost of one neuron-step per core (ns) by method, to size batches by work: from
 #: the float64 kernel throughputs measured on the 2-core development machine (euler 5.5e8,
-#: expeuler 3.2e8, rk4 1.3e8 neuron-steps/s, README "Against hand-written C") rounded up for
+#: expeuler 3.2e8, rk4 1.3e8 neuron-steps/s, docs/performance.md) rounded up for
 #: the metrics and store writes.  Methods not listed take the largest value.
 SWEEP_CORE_NS_PER_NEURON_STEP = {"euler": 4.0, "expeuler": 7.0, "rk4": 16.0}
 
@@ -206,7 +214,7 @@ SWEEP_AXIS_BLOCK = 2**20
 # -- adaptive methods (kernels/dopri5.py) -------------------------------------------------------
 
 #: Default relative tolerance of ``method="dopri5"`` (``atol`` defaults to ``rtol``): 1e-6
-#: gives spike times within ~1e-4 ms of the reference on the gist (README, "Adaptive method").
+#: gives spike times within ~1e-4 ms of the reference on the gist (docs/guide/methods.md).
 ADAPTIVE_RTOL = 1e-6
 
 #: Smallest tolerance accepted: below ~1e-13 the error estimate is round-off of the state
@@ -236,8 +244,8 @@ COMPILE_MESSAGE = os.environ.get("HHFAST_QUIET_COMPILE", "").strip().lower() in 
 #: Default voltage step (ms) of the Markov reference: channel transitions are exact (Gillespie)
 #: between half steps of V, with rates frozen at each step's midpoint V.  Halving it from 0.01
 #: to 0.005 ms, or doubling it to 0.02 and 0.04, moved the spontaneous rate and the gist's spike
-#: times by less than their statistical error (README "Channel noise: the exact Markov
-#: reference"); 0.01 ms leaves margin and is simulate's usual dt.
+#: times by less than their statistical error (docs/validation.md, "The exact
+#: Markov reference"); 0.01 ms leaves margin and is simulate's usual dt.
 MARKOV_DT = 0.01
 
 #: Default patch area (µm²) and channel densities (channels per µm²) of channel noise, in
@@ -261,6 +269,13 @@ EXPLORER_RUN_BUDGET = 1_000_000
 #: worker process, never on the server's event loop: 201 currents x 2000 ms (8e7) took 7.3 s
 #: there (measured, issue 22); a curve beyond 1e8 would hold that shared worker for minutes.
 EXPLORER_FI_BUDGET = 100_000_000
+
+# -- the explorer's noise controls (issue 20) ----------------------------------------------------
+
+#: Most noisy trials one explorer run may have: the raster stays readable (a row per trial is
+#: still ~2 px at 200 rows in the page's 400 px figure) and the spike times sent to the page
+#: stay bounded (<= 200 x 2000); the work of the trials is bounded by EXPLORER_RUN_BUDGET too.
+EXPLORER_MAX_TRIALS = 200
 
 # -- bounded work of the Markov reference (hhfast.reference.markov) ------------------------------
 
@@ -388,3 +403,36 @@ FEATURE_TIME_PRECISION = 1e-10
 #: 6.3 °C, so 2048 samples cover dt >= 0.002 ms; a spike whose look-back is older gets no
 #: AP_amplitude / half-width (counted out of the mean, never a wrong value).
 FEATURE_HISTORY = 2048
+
+# -- the CUDA backend (hhfast.kernels.cuda, engine.backend.CUDABackend; docs/architecture.md §3.2)
+
+#: Threads per CUDA block: 128 is a multiple of the warp (32) that lets an H100 SM hold 16
+#: blocks (its 2048-thread limit) whatever the register count the compiler picks up to 128;
+#: one neuron per thread, no shared memory, so larger blocks buy nothing.
+CUDA_THREADS_PER_BLOCK = 128
+
+#: Fraction of the card's free memory one chunk may take: the rest is headroom for the
+#: context, the compiled module and another process's allocations made between the query and
+#: the launch.
+CUDA_MEMORY_FRACTION = 0.7
+
+#: Most neurons packed and launched at once on the card: 2^22 keeps the host-side packing
+#: temporaries of a chunk near 2 GB (about 500 bytes per neuron) and is ~15x the threads an
+#: H100 holds at once (132 SMs x 2048), so the card is full at any chunk size this allows.
+CUDA_CHUNK_MAX = 1 << 22
+
+#: Philox calls per step the CUDA kernel's channel-noise buffer holds (4 normals a call):
+#: the "channel" model's 14 sources need 4; a registered model that needs more is refused.
+CUDA_CHANNEL_CALLS_MAX = 4
+
+#: Points per batch of a sweep on ``backend="cuda"`` with ``batch_size="auto"``: 2^21 fills an
+#: H100 (~270k resident threads) seven times over, so a launch is not dominated by its tail,
+#: and keeps a batch's host arrays near 1 GB.
+CUDA_SWEEP_BATCH_POINTS = 1 << 21
+
+#: Registers per thread the CUDA kernels may use (None: the compiler's choice).  Fewer
+#: registers let more threads share an SM (occupancy) at the risk of spills; the compiler
+#: chose 164 (float64 rk4) and 99 (float32) for sm_90 (ptxas of numba-cuda's PTX, no spills),
+#: the hand-written CUDA C rk4 80 and 51.  Left to the compiler until a card's timing says
+#: otherwise (benchmarks/gpu.py measures a cap of 128 beside it).
+CUDA_MAX_REGISTERS = None

@@ -36,6 +36,7 @@ the threshold (~88 µA/cm² with the default); the Hopf points themselves are in
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,7 +44,7 @@ import numpy as np
 from . import _checks as C
 from . import config
 from .analysis import SUSTAINED, count_rate, firing_pattern, isi_cv, sustained_rate
-from .engine import simulate
+from .engine import BACKENDS, simulate
 from .errors import InputError, InputTypeError, InputValueError, warn_renamed
 from .excitability import batched_bisection
 from .model import FIELDS, HHParams, check_params, equilibrium, jacobian, resting_state
@@ -286,16 +287,35 @@ def _channel_options(model, given: dict) -> dict:
     return {"channel_noise": model, **{k: float(v) for k, v in values.items()}}
 
 
-def _noisy_curve(cur, t_stop, win, trials, noise, common, channel) -> FICurve:
-    """``trials`` noisy runs per current from rest: mean count rate, spread, ISI CV."""
-    res = simulate(step(), t_stop=t_stop, amplitude=np.broadcast_to(cur, (trials, cur.size)),
-                   window=win, **common, **noise, **channel)
-    rates = count_rate(res)
-    cv = isi_cv(res)
+def _pieces(n: int, progress) -> list[slice]:
+    """The neurons (columns) of a curve's main run, cut into pieces so that ``progress`` is
+    called more often than once: one piece without a callback (one batched run, as before),
+    else up to ``config.FI_PROGRESS_PIECES`` pieces of whole blocks of ``config.BLOCK`` lanes,
+    at least ``config.FI_PROGRESS_MIN_NEURONS`` neurons each.  A neuron's result does not
+    depend on its batch (docs/architecture.md §3), so the curve is the same either way."""
+    if progress is None or n <= config.FI_PROGRESS_MIN_NEURONS:
+        return [slice(0, n)]
+    size = max(config.FI_PROGRESS_MIN_NEURONS, -(-n // config.FI_PROGRESS_PIECES))
+    size = -(-size // config.BLOCK) * config.BLOCK
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _noisy_curve(cur, t_stop, win, trials, noise, common, channel, bar) -> FICurve:
+    """``trials`` noisy runs per current from rest: mean count rate, spread, ISI CV (the
+    currents in pieces when progress is reported; trial ids ``k * len(currents) + i`` as one
+    batched run gives them)."""
+    ids = np.arange(trials * cur.size, dtype=np.uint64).reshape(trials, cur.size)
+    parts = []
+    for sl in _pieces(cur.size, bar.callback):
+        m = sl.stop - sl.start
+        res = simulate(step(), t_stop=t_stop, amplitude=np.broadcast_to(cur[sl], (trials, m)),
+                       window=win, trial=ids[:, sl], **common, **noise, **channel)
+        parts.append((count_rate(res), isi_cv(res), firing_pattern(res)))
+        bar.ran(trials * m * t_stop)
+    rates, cv, pat = (np.concatenate(x, axis=1) for x in zip(*parts, strict=True))
     ok = np.isfinite(cv)
     n_ok = ok.sum(axis=0)
     cv_mean = np.where(n_ok > 0, np.where(ok, cv, 0.0).sum(axis=0) / np.maximum(n_ok, 1), np.nan)
-    pat = firing_pattern(res)
     pattern = np.array([np.bincount(pat[:, i], minlength=3).argmax() for i in range(cur.size)],
                        dtype=np.int8)
     return FICurve(cur, None, pattern, None, None, "rest",
@@ -328,6 +348,10 @@ def fi_curve(
     area: float | None = None,
     rho_Na: float | None = None,
     rho_K: float | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    progress: Callable[[int, int], object] | None = None,
+    backend: str = "cpu",
     **per_neuron_values,
 ) -> FICurve:
     """The f–I curve of the HH model: the sustained firing rate at each constant current, all
@@ -360,7 +384,7 @@ def fi_curve(
         Re-arm margin (mV below the threshold), as in :func:`hhfast.simulate` (default
         ``config.SPIKE_REARM_MV``).
     noise_sigma, noise_tau, seed : float, float, int
-        Current noise of every neuron (as in :func:`hhfast.simulate`; README, "Noise").  A
+        Current noise of every neuron (as in :func:`hhfast.simulate`; docs/guide/noise.md).  A
         noisy curve (``noise_sigma > 0`` or ``trials > 1``) takes ``branch="rest"``, runs
         ``trials`` independent trials per current (trial id ``k * len(currents) + i``) and
         reports the mean count rate (spikes / window), its spread and the ISI CV; no refinement of the edges
@@ -368,14 +392,30 @@ def fi_curve(
     trials : int
         Independent noisy trials per current.
     channel_noise : {None, "channel", "shielding", "subunit"}
-        Channel noise of a membrane patch (as in :func:`hhfast.simulate`; README, "Channel
-        noise"): the curve is then noisy like one with current noise (``branch="rest"``,
+        Channel noise of a membrane patch (as in :func:`hhfast.simulate`;
+        docs/guide/channel-noise.md): the curve is then noisy like one with current noise (``branch="rest"``,
         ``trials`` trials per current, mean count rate, spread, ISI CV, no refinement) and
         runs with ``method="euler"`` (Euler–Maruyama).
     area, rho_Na, rho_K : float, optional
         With ``channel_noise`` only: the patch area (µm², default 100) and the Na and K
         channel densities (channels per µm², defaults 60 and 18,
         ``config.CHANNEL_DEFAULTS``), one number each for the whole curve.
+    rtol, atol : float, optional
+        ``method="dopri5"`` only: the tolerances of its step control, as in
+        :func:`hhfast.simulate` (default ``config.ADAPTIVE_RTOL``, ``atol = rtol``); refused
+        with a fixed-step method, whose accuracy is chosen with ``dt``.
+    progress : callable, optional
+        ``progress(done, total)``, called with two ints in the same unit, the work in
+        neuron-milliseconds (neurons x simulated ms, whatever the method): once with
+        ``done = 0`` before the first run, then after each batched run (the main run, each
+        round of each bisection).  ``total`` is fixed by the first call: it counts the main
+        run and, for each edge that may need refining, an upper bound on its bisection rounds;
+        an edge that turns out not to exist, or a bisection that ends early, adds its unused
+        share at once.  So ``done`` never decreases and the last call has ``done == total``
+        (``100 * done / total`` is a percentage).  Its return value is ignored; an exception
+        it raises ends the curve (a way to cancel it).
+    backend : str
+        Where the runs go, as in :func:`hhfast.simulate` (``"cpu"`` or ``"cuda"``).
     **per_neuron_values : float
         Model fields (``gK=30``, ``temperature=10``, ...): one value for the whole curve.
 
@@ -425,31 +465,50 @@ def fi_curve(
     if threshold is not None:
         threshold = C.real("threshold", threshold)
     common = dict(dt=dt, method=method, params=p, threshold=threshold,
-                  spike_rearm=spike_rearm, max_spikes=0)
+                  spike_rearm=spike_rearm, max_spikes=0, backend=backend,
+                  **{k: v for k, v in (("rtol", rtol), ("atol", atol)) if v is not None})
+    if progress is not None and not callable(progress):
+        raise InputTypeError(f"progress must be a callable progress(done, total) or None, got "
+                             f"{progress!r}")
     trials = C.integer("trials", trials, 1)
     noise = dict(noise_sigma=C.real("noise_sigma", noise_sigma), noise_tau=C.real(
         "noise_tau", noise_tau), seed=seed)
     # everything simulate refuses, refused here first, with simulate's own checks (the runs
     # below pass these values on): negative noise, a bad seed, noise with dopri5, ...
     C.simulate_call(step(), t_stop, face="fi_curve", window=(w0, w1), amplitude=cur,
-                    **common, **noise, **channel)
+                    backends=BACKENDS, **common, **noise, **channel)
     if noise["noise_sigma"] > 0 or trials > 1 or channel_noise is not None:
         if branch != "rest":
             raise InputValueError(f"a noisy f–I curve (noise_sigma > 0, trials > 1 or "
                                   f"channel_noise) takes branch='rest', got {branch!r}")
-        return _noisy_curve(cur, t_stop, (w0, w1), trials, noise, common, channel)
+        bar = _Progress(progress, [trials * cur.size * t_stop])
+        curve = _noisy_curve(cur, t_stop, (w0, w1), trials, noise, common, channel, bar)
+        bar.finish()
+        return curve
 
+    # the bisections' share of the work: each round is BISECT_POINTS neurons, and no bracket
+    # is wider than the widest step of the grid (docs/architecture.md §5)
+    rounds = _rounds(float(np.max(np.diff(cur))) if cur.size > 1 else 0.0, tol) if refine else 0
+    bis = config.BISECT_POINTS * rounds
     if branch == "rest":
+        bar = _Progress(progress, [cur.size * t_stop, bis * t_stop, bis * t_stop])
+
         def rest_run(x):
             res = simulate(step(), t_stop=t_stop, amplitude=x, window=(w0, w1), **common)
+            bar.ran(np.size(x) * t_stop)
             return firing_pattern(res) == SUSTAINED, res
 
-        sustained, res = rest_run(cur)
-        rate, pattern = sustained_rate(res), firing_pattern(res)
-        onset, block = _edges(cur, sustained, lambda x: rest_run(x)[0], refine, tol)
+        rate, pattern = (np.concatenate(x) for x in zip(*(
+            (sustained_rate(r), firing_pattern(r)) for r in (
+                rest_run(cur[sl])[1] for sl in _pieces(cur.size, progress))), strict=True))
+        sustained = pattern == SUSTAINED
+        bar.next_stage()
+        onset, block = _edges(cur, sustained, lambda x: rest_run(x)[0], refine, tol,
+                              between=bar.next_stage)
+        bar.finish()
         return FICurve(cur, rate, pattern, onset, block, "rest",
                        info=dict(t_stop=t_stop, dt=dt, method=method, window=(w0, w1),
-                                 params=p.as_dict()))
+                                 params=p.as_dict(), **_tolerances(common)))
 
     # ---- branch == "both" ----
     states, growth, direction = equilibrium_stability(cur, p)
@@ -463,31 +522,40 @@ def fi_curve(
     )
     y0[1:] = np.clip(y0[1:], 0.0, 1.0)
     N = cur.size
-    res = simulate(
-        shape, t_stop=T + t_stop, window=(T + w0, T + w1),
-        bias=np.concatenate([cur, cur]),
-        amplitude=np.concatenate([np.zeros(N), i_high - cur]),
-        V0=y0[0], n0=y0[1], m0=y0[2], h0=y0[3], **common,
-    )
-    rate_all, pattern_all = sustained_rate(res), firing_pattern(res)
+    hold = config.FOLD_HOLD_MS
+    bar = _Progress(progress, [2 * N * (T + t_stop), bis * (T + hold), bis * (T + t_stop)])
+    bias = np.concatenate([cur, cur])
+    amplitude = np.concatenate([np.zeros(N), i_high - cur])
+    parts = []
+    for sl in _pieces(2 * N, progress):
+        res = simulate(shape, t_stop=T + t_stop, window=(T + w0, T + w1), bias=bias[sl],
+                       amplitude=amplitude[sl], V0=y0[0, sl], n0=y0[1, sl], m0=y0[2, sl],
+                       h0=y0[3, sl], **common)
+        parts.append((sustained_rate(res), firing_pattern(res)))
+        bar.ran((sl.stop - sl.start) * (T + t_stop))
+    bar.next_stage()
+    rate_all, pattern_all = (np.concatenate(x) for x in zip(*parts, strict=True))
     quiet, firing = rate_all[:N], rate_all[N:]
     sustained = pattern_all[N:] == SUSTAINED
 
-    hold = config.FOLD_HOLD_MS
     fwin = (T + hold * (1.0 - config.FI_WINDOW_FRACTION), T + hold)
 
     def firing_run(x):
         r = simulate(shape, t_stop=T + hold, window=fwin, bias=x, amplitude=i_high - x,
                      **common)
+        bar.ran(np.size(x) * (T + hold))
         return firing_pattern(r) == SUSTAINED
 
     def firing_run_block(x):
         r = simulate(shape, t_stop=T + t_stop, window=(T + w0, T + w1), bias=x,
                      amplitude=i_high - x, **common)
+        bar.ran(np.size(x) * (T + t_stop))
         return firing_pattern(r) == SUSTAINED
 
     fold, _ = _edges(cur, sustained, firing_run, refine, tol, block=False)
-    _, block = _edges(cur, sustained, firing_run_block, refine, tol)
+    bar.next_stage()
+    _, block = _edges(cur, sustained, firing_run_block, refine, tol, onset_refine=False)
+    bar.finish()
     low_hopf = next((float(h) for h, g in zip(hopf, _growth_after(hopf, p), strict=True) if g > 0),
                     None)
     band = (fold, low_hopf) if fold is not None and low_hopf is not None and fold < low_hopf \
@@ -496,7 +564,7 @@ def fi_curve(
         cur, firing, pattern_all[N:], fold, block, "both",
         sustained_rate_quiet=quiet, sustained_rate_firing=firing, band=band, hopf=hopf,
         info=dict(t_stop=t_stop, dt=dt, method=method, window=(w0, w1), params=p.as_dict(),
-                  i_high=i_high, ramp_ms=T),
+                  i_high=i_high, ramp_ms=T, **_tolerances(common)),
     )
 
 
@@ -525,17 +593,20 @@ def _start_current(cur, growth, hopf, p) -> float:
     return float(up[0] + config.FI_RAMP_MARGIN)
 
 
-def _edges(cur, sustained, run, refine, tol, block=True):
+def _edges(cur, sustained, run, refine, tol, block=True, onset_refine=True, between=None):
     """Onset (lowest sustained current) and block (first current above it that is not
-    sustained), each refined by batched bisection when the grid brackets it."""
+    sustained), each refined by batched bisection when the grid brackets it (the onset only
+    with ``onset_refine``); ``between()`` is called after the onset's bisection (progress)."""
     i = _lowest_switch(sustained, 0, True)
     if i is None:
         return None, None
     onset = float(cur[i])
-    if refine and i > 0:
+    if refine and onset_refine and i > 0:
         _, hi = batched_bisection(lambda idx, x: run(x.reshape(-1)).reshape(x.shape),
                                   [cur[i - 1]], [cur[i]], tol, points=config.BISECT_POINTS)
         onset = float(hi[0])
+    if between is not None:
+        between()
     if not block:
         return onset, None
     j = _lowest_switch(sustained, i, False)
@@ -547,3 +618,60 @@ def _edges(cur, sustained, run, refine, tol, block=True):
                                   [cur[j - 1]], [cur[j]], tol, points=config.BISECT_POINTS)
         blk = float(hi[0])
     return onset, blk
+
+
+def _rounds(width: float, tol: float) -> int:
+    """Upper bound on the rounds of :func:`~hhfast.excitability.batched_bisection` with
+    ``config.BISECT_POINTS`` points shrinking a bracket of ``width`` to ``tol``: each round
+    divides it by ``BISECT_POINTS + 1``; one more for the rounding of the bracket's ends."""
+    n = 0
+    while width > tol and n < 200:
+        width /= config.BISECT_POINTS + 1
+        n += 1
+    return n + 1 if n else 0
+
+
+def _tolerances(common: dict) -> dict:
+    """The dopri5 tolerances a curve was run with, for its ``info`` (none when not given)."""
+    return {k: common[k] for k in ("rtol", "atol") if k in common}
+
+
+class _Progress:
+    """The ``progress(done, total)`` calls of :func:`fi_curve`: the work (neuron-ms) of each
+    stage is reserved in ``total`` up front; :meth:`ran` adds the work of one run (never past
+    the stage's reserve), :meth:`next_stage` closes a stage (its unused reserve counted as
+    done), :meth:`finish` closes all (``done == total``)."""
+
+    def __init__(self, callback, stages):
+        self.callback = callback
+        self.stages = [float(x) for x in stages]
+        self.total = int(round(sum(self.stages)))
+        self.stage = 0
+        self.start = 0.0  # the work of the stages closed so far
+        self.used = 0.0  # the work of the current stage so far
+        self.last = None
+        self._call(0)
+
+    def _call(self, done):
+        done = min(int(round(done)), self.total)
+        if self.callback is not None and done != self.last:
+            self.last = done
+            self.callback(done, self.total)
+
+    def ran(self, work):
+        if self.stage < len(self.stages):
+            self.used = min(self.used + float(work), self.stages[self.stage])
+        self._call(self.start + self.used)
+
+    def next_stage(self):
+        if self.stage < len(self.stages):
+            self.start += self.stages[self.stage]
+            self.stage += 1
+            self.used = 0.0
+
+    def finish(self):
+        if self.stage < len(self.stages):
+            self.stage = len(self.stages)
+            self.start = float(self.total)
+            self.used = 0.0
+            self._call(self.total)

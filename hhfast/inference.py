@@ -1,4 +1,4 @@
-"""Simulation-based inference: hhfast as the simulator of ``sbi`` (docs/architecture.md §9).
+"""Simulation-based inference: hhfast as the simulator of ``sbi`` (docs/architecture.md §12).
 
 :func:`simulator` returns a callable ``theta (n, d) -> x (n, k)``: each row of ``theta`` a
 parameter set, each row of ``x`` its features under every protocol, all ``n`` rows simulated

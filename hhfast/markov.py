@@ -28,8 +28,9 @@ and the model becomes the deterministic HH model.
 3. V advances the other half step with the new counts.
 
 The only approximation is the freezing of V in the rates over ``dt`` (second order in ``dt``
-in the deterministic limit); ``dt`` = ``config.MARKOV_DT`` = 0.01 ms is converged (README
-"Channel noise").  With ``clamp_V`` the voltage is held fixed and the chain is exact.
+in the deterministic limit); ``dt`` = ``config.MARKOV_DT`` = 0.01 ms is converged
+(docs/validation.md, "The exact Markov reference").  With ``clamp_V`` the voltage is held
+fixed and the chain is exact.
 
 **Random numbers**: Philox4x32-10 (:mod:`hhfast.random`) under the key of ``seed``, counter
 ``(trial low, trial high, j low, j high)`` where ``j`` counts the Philox calls of the neuron

@@ -129,7 +129,7 @@ class SimResult:
     spike_armed : ndarray of bool or None
         The spike detector's state at the end of the run per neuron (armed: the next upward
         threshold crossing counts; disarmed: V has not yet fallen below the re-arm level
-        since the last spike; README, "Spikes"), passed on by :meth:`continuation`.  None
+        since the last spike; docs/guide/simulate.md), passed on by :meth:`continuation`.  None
         for the Markov reference.
     features : dict[str, ndarray]
         The electrophysiology features asked for with ``simulate(features=...)``: name ->

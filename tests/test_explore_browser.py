@@ -12,6 +12,7 @@ import json
 import math
 import os
 import statistics
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -218,7 +219,21 @@ def test_fi_view_never_blocks_the_controls(browser, url):
     # the run came back while the f–I curve (seconds of work) is still being computed
     assert "computing" in state.inner_text()
     page.get_by_text("f–I curve", exact=True).click()
-    state.filter(has_text="bistable band").wait_for(timeout=300_000)
+    # meanwhile the f–I view shows its progress in percent (fi_curve's progress callback):
+    # read it until the curve arrives; it only grows, and is seen between 0 and 100
+    seen = []
+    percent = page.locator(".hh-fi-percent")
+    deadline = time.monotonic() + 300
+    while "bistable band" not in state.inner_text() and time.monotonic() < deadline:
+        if percent.count():
+            text = percent.first.inner_text()
+            if text.endswith(" %"):
+                seen.append(int(text[:-2]))
+                if 0 < seen[-1] < 100 and sum(0 < p < 100 for p in seen) == 1:
+                    _shoot(page, "explorer-fi-progress")
+        page.wait_for_timeout(100)
+    state.filter(has_text="bistable band").wait_for(timeout=TIMEOUT_MS)
+    assert seen == sorted(seen) and any(0 < p < 100 for p in seen), seen
     fi = hh.fi_curve(np.linspace(0, 30, 201), t_stop=2000, branch="both", tol=0.01, gK=30.0)
     band = "none" if fi.band is None else f"{fi.band[0]:.3f} – {fi.band[1]:.3f}"
     assert f"bistable band: {band}" in state.inner_text()
@@ -231,7 +246,7 @@ def test_fi_view_never_blocks_the_controls(browser, url):
 def test_screenshot_is_not_blank(browser, url, tmp_path):
     """A screenshot of the page with the sustained-firing preset: it must show the figures (many
     distinct colours, large spread), not a blank or error page.  With HHFAST_SCREENSHOT=path it
-    is also saved there (the README's docs/explorer.png is made this way)."""
+    is also saved there (docs/explorer.png, on docs/guide/explorer.md, is made this way)."""
     import matplotlib.image as mpimg
 
     page = _open(browser, url, "kind=step&s_amp=10&t_stop=100")
@@ -312,4 +327,107 @@ def test_a_foreign_host_is_refused(browser, url):
     assert resp.status == 403
     assert "refused" in page.content() and REBIND in page.content()
     assert page.locator("#hh-spike-count").count() == 0
+    page.close()
+
+
+# -- the noise and tolerance controls (issue 20): value changed in the page -> simulate's data --
+def _shoot(page, name):
+    """Save a screenshot of the page when HHFAST_SCREENSHOT_DIR names a folder."""
+    folder = os.environ.get("HHFAST_SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def _type(page, name, value):
+    field = page.locator(f".hh-{name} input")
+    field.fill(value)
+    field.press("Enter")
+
+
+def _raster_shown(page) -> bool:
+    return page.evaluate(
+        "() => Bokeh.documents[0].get_model_by_name('hh-raster-figure').visible")
+
+
+def _raster(page) -> list:
+    d = page.evaluate("""() => {
+        const d = Bokeh.documents[0].get_model_by_name('hh-raster').data;
+        return {t: Array.from(d.t), trial: Array.from(d.trial)};
+    }""")
+    return sorted(zip(d["t"], d["trial"], strict=True))
+
+
+def test_noise_controls_change_the_run(browser, url):
+    """Typing the seed and the trials of a noisy run: the page's trace (trial 0), raster (every
+    trial's spikes) and rate ± SD are simulate's with those noise arguments."""
+    page = _open(browser, url, "kind=step&s_amp=5&method=euler&noise_sigma=2&noise_tau=1")
+    for name, value in (("seed", "7"), ("trials", "6")):
+        n = page.evaluate("window.__hh.changes.length")
+        _type(page, name, value)
+        page.wait_for_function(f"() => location.search.includes('{name}={value}')",
+                               timeout=TIMEOUT_MS)
+        page.wait_for_function(f"window.__hh.changes.length > {n}", timeout=TIMEOUT_MS)
+    page.locator("#hh-rate-mean").wait_for(timeout=TIMEOUT_MS)
+    noise = dict(method="euler", noise_sigma=2.0, noise_tau=1.0, seed=7, trial=np.arange(6))
+    res = _expected(hh.step(0, math.inf, 5.0), neurons=[0], **noise)
+    _same_run(page, res)
+    all_trials = hh.simulate(hh.step(0, math.inf, 5.0), 50.0, max_spikes=2000, **noise)
+    want = sorted((float(t), float(k)) for k in range(6) for t in all_trials.spike_times[k])
+    assert _raster(page) == want and len({t for _, t in want}) > 1
+    assert _raster_shown(page)
+    rates = all_trials.count_rate()
+    assert page.locator("#hh-rate-mean").inner_text() == f"{rates.mean():.2f}"
+    assert page.locator("#hh-rate-sd").inner_text() == f"{rates.std(ddof=1):.2f}"
+    _shoot(page, "explorer-noise")
+    page.close()
+
+
+def test_channel_noise_controls_change_the_run(browser, url):
+    """Choosing a channel-noise model, then typing the membrane area: the page's open
+    fractions and spikes are simulate's with that model and area."""
+    page = _open(browser, url, "kind=step&s_amp=5&method=euler&t_stop=20")
+    page.locator(".hh-channel_noise select").select_option("channel")
+    page.wait_for_function("() => location.search.includes('channel_noise=channel')",
+                           timeout=TIMEOUT_MS)
+    n = page.evaluate("window.__hh.changes.length")
+    _type(page, "area", "40")
+    page.wait_for_function("() => location.search.includes('area=40')", timeout=TIMEOUT_MS)
+    page.wait_for_function(f"window.__hh.changes.length > {n}", timeout=TIMEOUT_MS)
+    res = hh.simulate(hh.step(0, math.inf, 5.0), 20.0, method="euler", channel_noise="channel",
+                      area=40.0, seed=0, trial=np.arange(1), record="V,K_open",
+                      max_spikes=2000)
+    got = page.evaluate("""() => {
+        const d = Bokeh.documents[0].get_model_by_name('hh-trace').data;
+        return {V: Array.from(d.V), K: Array.from(d.K_open)};
+    }""")
+    # float32 on the page: rtol 1e-6 (as _same_run)
+    np.testing.assert_allclose(got["V"], res.V[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got["K"], res.traces["K_open"][0], rtol=1e-6, atol=1e-6)
+    assert _count(page) == int(res.spike_count[0])
+    assert _raster(page) == [(float(t), 0.0) for t in res.spike_times[0]]
+    _shoot(page, "explorer-channel-noise")
+    page.close()
+
+
+def test_dopri5_tolerance_controls(browser, url):
+    """The rtol field is shown only with dopri5; typing it changes the run to simulate's with
+    that tolerance (and the explorer's step budget)."""
+    from hhfast import config
+
+    page = _open(browser, url, "kind=step")
+    rtol = page.locator(".hh-rtol input")
+    assert not rtol.is_visible()
+    page.locator(".hh-method select").select_option("dopri5")
+    page.wait_for_function("() => location.search.includes('method=dopri5')", timeout=TIMEOUT_MS)
+    rtol.wait_for(state="visible", timeout=TIMEOUT_MS)
+    n = page.evaluate("window.__hh.changes.length")
+    _type(page, "rtol", "1e-3")
+    page.wait_for_function("() => location.search.includes('rtol=0.001')", timeout=TIMEOUT_MS)
+    page.wait_for_function(f"window.__hh.changes.length > {n}", timeout=TIMEOUT_MS)
+    res = _expected(hh.step(0, math.inf, 10.0), method="dopri5", rtol=1e-3,
+                    max_steps=config.EXPLORER_RUN_BUDGET * 4 // 6)
+    _same_run(page, res)
+    assert not _raster_shown(page)  # no noise: no raster
+    _shoot(page, "explorer-dopri5")
     page.close()

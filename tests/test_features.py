@@ -195,6 +195,20 @@ def test_several_windows_give_a_trailing_axis_equal_to_single_runs():
                                           err_msg=f"{name} window {win}")
 
 
+def test_a_plan_reruns_with_features_as_simulate():
+    """``hh.plan(..., features=...).run(gNa=...)`` (a fitting loop's call) gives exactly the
+    features of the ``simulate`` call with those values."""
+    kw = dict(amplitude=np.array([8.0, 20.0]), features=ALL, feature_window=(5.0, 45.0))
+    p = hh.plan(hh.step(5.0, 45.0), 50.0, **kw)
+    gNa = np.array([100.0, 130.0])
+    a = p.run(gNa=gNa)
+    b = hh.simulate(hh.step(5.0, 45.0), 50.0, gNa=gNa, **kw)
+    for name in ALL:
+        np.testing.assert_array_equal(a.features[name], b.features[name], err_msg=name)
+    assert not np.array_equal(a.features["Spikecount"], p.run().features["Spikecount"]) or \
+        not np.array_equal(a.features["AP_amplitude"], p.run().features["AP_amplitude"])
+
+
 def test_undefined_features_are_nan_and_the_default_window_is_the_run():
     """No spike: spike features NaN, Spikecount 0; the default window is the whole run, so
     voltage_base (a window before t0 = 0) is undefined, as in eFEL."""

@@ -1,5 +1,5 @@
 """hh.fit: input checks, the optimisers on small problems, reproducibility, the CLI, and (slow)
-recovery of hidden parameters (docs/architecture.md §9)."""
+recovery of hidden parameters (docs/architecture.md §12)."""
 
 import json
 import time

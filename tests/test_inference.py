@@ -1,5 +1,5 @@
 """hhfast.inference.simulator: the callable sbi trains on, tested without sbi or PyTorch
-(docs/architecture.md §9)."""
+(docs/architecture.md §12)."""
 
 import numpy as np
 import pytest

@@ -204,7 +204,8 @@ def extra_backends():
 
 
 @pytest.mark.parametrize("value, exc, words", [
-    ("gpu", InputValueError, "backend must be one of ['cpu', 'nowhere', 'spy'], got 'gpu'"),
+    ("gpu", InputValueError, "backend must be one of ['cpu', 'cuda', 'nowhere', 'spy'], got "
+                          "'gpu'"),
     (3, InputTypeError, "backend must be a name"),
     ("nowhere", InputValueError, "backend='nowhere' is not available on this machine: no such "
                                  "device here"),

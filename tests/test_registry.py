@@ -5,7 +5,6 @@ simulate() and the CLI without touching any other file."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +16,6 @@ from hhfast.kernels import METHODS, MethodSpec, register
 from hhfast.kernels.fastexp import always_inline, like
 from hhfast.kernels.hh import dvdt
 from hhfast.kernels.options import HOT
-
-README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 # -- a toy method: the gates stay where they start, V by forward Euler ------------------------
@@ -130,26 +127,4 @@ def test_every_builtin_spec_is_complete():
         assert s.description and s.reference
         assert list(s.wp_range) == sorted(s.wp_range)
         s.check({f: np.array([getattr(hh.HHParams.classic(), f)]) for f in ("gL", "gK")})
-
-
-def _readme_method_table():
-    text = README.read_text()
-    section = text.split("### Methods", 1)[1].split("\n#", 1)[0]
-    rows = [ln for ln in section.splitlines() if ln.startswith("| `")]
-    out = {}
-    for ln in rows:
-        cells = [c.strip() for c in ln.strip("|").split("|")]
-        out[cells[0].strip("`")] = cells
-    return out
-
-
-def test_readme_method_table_matches_the_registry():
-    table = _readme_method_table()
-    assert list(table) == list(METHODS)
-    for name, cells in table.items():
-        s = METHODS[name]
-        assert cells[1] == str(s.order), name
-        assert cells[2] == s.kind, name
-        assert cells[3] == s.description, name
-        assert cells[4] == s.reference, name
 

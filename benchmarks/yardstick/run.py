@@ -1,6 +1,6 @@
 """Workload W against the C yardstick, timed in the same run.
 
-Workload W (README, "Performance"): N = 1000 neurons, a step current with amplitude linspace(0, 20, N)
+Workload W (docs/performance.md): N = 1000 neurons, a step current with amplitude linspace(0, 20, N)
 µA/cm² from t = 0, T = 1000 ms, dt = 0.01 ms (1e8 neuron-steps), spike counting on, no
 traces.  The yardstick is ``hh_blocked.c`` (hand-written C, blocked layout, ``omp simd``,
 glibc's vector exp), compiled here with the system compiler::

@@ -80,8 +80,8 @@ def simulate(
         the spacing of the recorded samples; the run then ends exactly at ``t_stop``.
     method : str, optional
         Integration method, a name of :func:`hhfast.methods` (``"rk4"``, ``"euler"``,
-        ``"heun"``, ``"expeuler"``, ``"rush_larsen"``, ``"rl2"``, ``"dopri5"``; README,
-        "Methods"); default ``"rk4"``, and ``"euler"`` (Euler–Maruyama, the one method of
+        ``"heun"``, ``"expeuler"``, ``"rush_larsen"``, ``"rl2"``, ``"dopri5"``;
+        docs/guide/methods.md); default ``"rk4"``, and ``"euler"`` (Euler–Maruyama, the one method of
         channel noise) when ``channel_noise`` is given.  ``"dopri5"`` is adaptive: every
         neuron with its own step size and time (see :mod:`hhfast.kernels.dopri5`; float64
         only).
@@ -93,7 +93,7 @@ def simulate(
     threshold : float or array, optional
         Spike threshold (mV); default ``V_rest + config.SPIKE_THRESHOLD_ABOVE_REST``
         (50 mV above rest).  A spike is an upward crossing by an armed detector, which is then
-        disarmed until V falls ``spike_rearm`` below the threshold (README, "Spikes").
+        disarmed until V falls ``spike_rearm`` below the threshold (docs/guide/simulate.md).
     spike_rearm : float or array, optional
         Re-arm margin (mV, >= 0): after a spike the next one counts only once V has been below
         ``threshold - spike_rearm`` at the end of a step (hysteresis; default
@@ -125,7 +125,7 @@ def simulate(
         Floating type of the state and of the arithmetic.  ``float32`` runs about twice as
         fast (twice the SIMD lanes) and suits sweeps where rates matter more than the last
         digits of a spike time; spike times are still computed and returned in float64, but
-        their error is that of single precision (see README, "Performance").
+        their error is that of single precision (see docs/performance.md).
     rtol, atol : float, optional
         Adaptive methods only: relative and absolute tolerance of the local error per step
         (default ``rtol = config.ADAPTIVE_RTOL`` = 1e-6, ``atol = rtol``; atol in mV for V,
@@ -142,10 +142,10 @@ def simulate(
         Noise identity of each neuron, in ``[0, 2^64)``, broadcast with the per-neuron values
         (default: the neuron's flat index in the batch).  A neuron with the same ``seed``,
         ``trial``, ``dt`` and values gets the same noise in any batch, chunk or thread count
-        (README, "Noise").
+        (docs/guide/noise.md).
     channel_noise : {None, "channel", "shielding", "subunit"}
-        Channel noise of a membrane patch of ``area`` µm² (README, "Channel noise";
-        :mod:`hhfast.kernels.channel`): ``"channel"`` the channel-based Langevin model on the
+        Channel noise of a membrane patch of ``area`` µm² (docs/guide/channel-noise.md;
+        :mod:`hhfast.kernels.terms.channel`): ``"channel"`` the channel-based Langevin model on the
         8 Na + 5 K occupancies (accurate), ``"shielding"`` the same with noise only on the
         transitions of the open states (cheaper), ``"subunit"`` Fox & Lu's gate noise
         (inaccurate, for comparison); None (default) the deterministic model.  Runs with
@@ -155,8 +155,9 @@ def simulate(
         occupancies (``"K_states"``, ``"Na_states"``; gates ``"n"``, ``"m"``, ``"h"`` for
         ``"subunit"``).
     backend : str
-        Where the kernels run: a name of :func:`hhfast.backends` that this machine can run
-        (default ``"cpu"``: Numba on the CPU cores; README, "Plans and backends").
+        Where the kernels run: a name of :func:`hhfast.backends` that this machine can run:
+        ``"cpu"`` (default: Numba on the CPU cores) or ``"cuda"`` (an NVIDIA GPU through
+        numba-cuda, one thread per neuron, fixed-step methods; docs/guide/gpu.md).
     features : list of str, optional
         Electrophysiology features to compute inside the kernel, named and defined as eFEL's
         (:data:`hhfast.FEATURES`; :mod:`hhfast.features`): ``SimResult.features[name]`` is a
@@ -195,7 +196,7 @@ def simulate(
 def methods() -> dict[str, MethodSpec]:
     """The integration methods ``simulate`` accepts, name -> :class:`~hhfast.kernels.MethodSpec`
     (kernel, ``order``, ``kind``, ``stage_times``, ``check``, ``wp_range``, ``description``,
-    ``reference``), in the order of the README's table.
+    ``reference``), in the order of the registry (and of the documentation's table).
 
     >>> import hhfast as hh
     >>> sorted(hh.methods())[:3]
@@ -212,7 +213,7 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
     """Compile (or load from Numba's on-disk cache) the kernels, so that later calls start at
     once.
 
-    A cold compile takes about 5–15 CPU-s per kernel (README, "Performance"); a process that
+    A cold compile takes about 5–15 CPU-s per kernel (docs/performance.md); a process that
     finds them cached loads each in well under a second.
 
     Parameters

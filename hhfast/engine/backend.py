@@ -5,7 +5,8 @@ launches it on one packed chunk (:mod:`hhfast.kernels.layout`); the engine knows
 of the target.  Everything that depends on it lives here: the CPU backend's Numba thread count,
 its padding of a chunk to whole blocks of ``config.BLOCK`` lanes.  :data:`BACKENDS` lists the
 backends this process knows (``simulate(backend=...)`` picks one), :func:`backends` what this
-machine can run; :func:`register_backend` adds one (the next is CUDA: one thread per neuron).
+machine can run; :func:`register_backend` adds one.  Two are built in: ``cpu`` and ``cuda``
+(:class:`CUDABackend`: one thread per neuron on an NVIDIA GPU).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import config
 from ..errors import InputTypeError, InputValueError
@@ -66,6 +68,18 @@ class Backend(ABC):
         the neurons of its largest chunk."""
         return contextlib.nullcontext()
 
+    def refuses(self, method, channel, features: bool = False) -> str:
+        """Why this backend cannot run ``method`` (a :class:`~hhfast.kernels.MethodSpec`) with
+        ``channel`` (a :class:`~hhfast.kernels.spec.ChannelSpec` or None) and, if
+        ``features``, the features term: one line, "" when it can.  Checked with the call,
+        before anything is allocated."""
+        return ""
+
+    def chunk_for(self, plan) -> int:
+        """Most neurons of ``plan`` (a :class:`~hhfast.engine.plan.RunPlan`) packed and
+        launched at once (default :attr:`chunk_neurons`)."""
+        return self.chunk_neurons
+
 
 class CPUBackend(Backend):
     """Numba on this machine's cores: ``prange`` over blocks of ``config.BLOCK`` lanes, one
@@ -108,6 +122,113 @@ class CPUBackend(Backend):
                 numba.set_num_threads(old)
 
 
+class _CUDAKernel(NamedTuple):
+    """What :meth:`CUDABackend.kernel` returns: the lane step and the terms; the compiled
+    kernel is picked per float type at launch (:func:`hhfast.kernels.cuda.kernel`)."""
+
+    step: Callable
+    terms: str
+
+
+class CUDABackend(Backend):
+    """numba-cuda on an NVIDIA GPU: one thread per neuron, the CPU's own step, terms and event
+    rules compiled as device functions (:mod:`hhfast.kernels.cuda`, docs/architecture.md
+    §3.2).  Available where ``numba.cuda`` finds a GPU, or under its simulator
+    (``NUMBA_ENABLE_CUDASIM=1``, slow: for tests).  Fixed-step methods only; chunks sized
+    from the card's free memory."""
+
+    name = "cuda"
+    description = "numba-cuda on an NVIDIA GPU: one thread per neuron (pip install 'hhfast[cuda]')"
+    lanes = 1
+    #: most neurons per chunk (a test may lower it to exercise the chunking)
+    max_chunk: int = config.CUDA_CHUNK_MAX
+
+    def __init__(self) -> None:
+        self._status: tuple[bool, str] | None = None
+
+    def available(self) -> tuple[bool, str]:
+        if self._status is None:
+            self._status = _cuda_status()
+        return self._status
+
+    def refuses(self, method, channel, features: bool = False) -> str:
+        if features:
+            return ("features=... are computed by backend='cpu' only: the CUDA driver has no "
+                    "features term yet (docs/architecture.md §3.3)")
+        if channel is None and method.kind != "fixed":
+            return (f"method={method.name!r} is not available with backend='cuda' (fixed-step "
+                    f"methods only: an adaptive method runs on backend='cpu')")
+        if channel is not None:
+            from ..kernels.layout import philox_calls
+
+            if philox_calls(channel.sources) > config.CUDA_CHANNEL_CALLS_MAX:
+                return (f"channel_noise={channel.name!r} draws {channel.sources} normals a "
+                        f"step, more than backend='cuda' holds "
+                        f"({4 * config.CUDA_CHANNEL_CALLS_MAX})")
+        return ""
+
+    def kernel(self, method, *, noisy: bool, channel, features: bool = False) -> Callable:
+        if channel is not None:
+            return _CUDAKernel(channel.step, "channel")
+        return _CUDAKernel(method.step, "noise" if noisy else "plain")
+
+    def chunk_for(self, plan) -> int:
+        """Neurons per chunk: the card's free memory (``CUDA_MEMORY_FRACTION`` of it) over
+        the bytes one neuron takes there (state, parameters, counters, spike times, its
+        terms, and its recorded samples if every neuron were recorded), at most
+        :attr:`max_chunk`."""
+        from ..kernels import cuda as K
+
+        free = K.free_memory()
+        r = plan.recording
+        per = K.neuron_bytes(plan.max_spikes, len(r.names) * r.n_samples if r.names else 0,
+                             plan.noise is not None or plan.channel is not None,
+                             plan.channel is not None)
+        fit = int(free * config.CUDA_MEMORY_FRACTION // per) if free < float("inf") else \
+            self.max_chunk
+        if fit < 1:
+            raise InputValueError(
+                f"one neuron of this run needs {per} bytes on the card, more than its free "
+                f"memory allows ({free} bytes); record fewer samples (record_every=) or "
+                f"variables")
+        return max(1, min(self.max_chunk, fit))
+
+    def launch(self, kernel: Callable, batch, *terms) -> None:
+        from ..kernels import cuda as K
+
+        K.launch(kernel.step, kernel.terms, batch, *terms)
+
+
+def _cuda_status() -> tuple[bool, str]:
+    """``(True, "")`` where numba's CUDA target can run here (a GPU, or its simulator), else
+    ``(False, why)``; imports ``numba.cuda`` only where a CUDA driver library exists."""
+    import ctypes.util
+
+    from numba.core import config as numba_config
+
+    if not numba_config.ENABLE_CUDASIM and ctypes.util.find_library("cuda") is None:
+        return False, ("no CUDA driver (libcuda) on this machine; set NUMBA_ENABLE_CUDASIM=1 "
+                       "for numba's CUDA simulator")
+    try:
+        from numba import cuda
+    except Exception as e:  # pragma: no cover - a broken numba-cuda install
+        return False, f"numba.cuda cannot be imported ({type(e).__name__}: {e})"
+    if numba_config.ENABLE_CUDASIM:
+        return True, ""
+    if getattr(cuda, "implementation", "") == "Built-in":
+        # numba's own (deprecated) CUDA target: it fails to type hhfast's kernels (measured
+        # with numba 0.68); its simulator is fine, and is what the branch above accepts
+        return False, ("numba's built-in CUDA target cannot compile hhfast's kernels; install "
+                       "numba-cuda (pip install 'hhfast[cuda]')")
+    try:
+        ok = cuda.is_available()
+    except Exception as e:  # pragma: no cover - a broken driver
+        return False, f"numba.cuda.is_available() failed ({type(e).__name__}: {e})"
+    if not ok:
+        return False, "numba.cuda finds no usable GPU (numba.cuda.is_available() is False)"
+    return True, ""
+
+
 #: backend name -> :class:`Backend`, every backend this process knows
 BACKENDS: dict[str, Backend] = {}
 
@@ -125,6 +246,7 @@ def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
 
 
 register_backend(CPUBackend())
+register_backend(CUDABackend())
 
 
 @dataclass(frozen=True)

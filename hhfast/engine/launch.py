@@ -69,7 +69,7 @@ def launch(p: RunPlan) -> Outputs:
     kernel = backend.kernel(p.method, noisy=p.noise is not None, channel=p.channel,
                             features=bool(p.features))
     out = Outputs.allocate(p)
-    step = backend.chunk_neurons
+    step = backend.chunk_for(p)
     with KERNEL_LOCK, backend.session(p.num_threads, min(p.n, step)):
         for lo in range(0, p.n, step):
             run_chunk(p, kernel, lo, min(p.n, lo + step), out)

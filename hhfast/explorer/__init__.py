@@ -80,7 +80,7 @@ def serve(port: int = 0, open_browser: bool = True, address: str = "localhost", 
     allow_hosts : sequence of str
         Further host names (no port) the page may be opened by, e.g. the machine's name when
         ``address`` is ``"0.0.0.0"``.  Requests with any other ``Host``, or an ``Origin`` that
-        is not one of these, are refused with 403 (DNS rebinding; README, "Explorer").
+        is not one of these, are refused with 403 (DNS rebinding; docs/guide/explorer.md).
     **initial
         Starting settings, as in :func:`explore`.
 

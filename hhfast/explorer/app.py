@@ -7,8 +7,11 @@ the settings and hands them to the session's worker thread, which runs them (a w
 gist takes ~1.4 ms; at most ``config.EXPLORER_RUN_BUDGET`` neuron-steps, < ~1 s) and passes
 the result back to the loop to draw; a request made while one runs replaces the one waiting,
 and a superseded run's result is dropped (newest request wins).  The f–I curve is computed in
-a worker process (a thread of the app waits for it), only while its tab is shown, with a busy
-bar meanwhile; only the newest request's curve is drawn.  The values in the page's address
+a worker process (a thread of the app waits for it), only while its tab is shown, with its
+progress in percent meanwhile (:func:`hhfast.fi_curve`'s ``progress``, passed back through a
+shared array); only the newest request's curve is drawn.  With noise (current noise, channel
+noise) a run is ``trials`` trials: the traces are trial 0's, the raster shows every trial and
+the summary the count rate's mean ± SD over the trials.  The values in the page's address
 are checked like typed ones, before anything is applied: an unknown or out-of-range value is
 shown beside its field and nothing runs.  Requests whose ``Host`` or ``Origin`` is not the
 served address are refused (DNS rebinding).
@@ -28,17 +31,19 @@ from ..kernels import METHODS
 from ..model import FIELDS, HHParams
 from ..plotting import SUSTAINED_RATE_LABEL
 from .spec import (
+    CHANNEL_CHOICES,
     DEFAULTS,
     KINDS,
     LIMITS,
     PRESETS,
     SettingError,
-    _exit_with_parent,
+    _fi_worker_init,
     check_fi,
-    fi_settings,
+    fi_job,
     parse,
     run_settings,
 )
+from .spec import noisy as is_noisy
 
 #: settings shown as sliders: name -> (start, end, step); the ends are :data:`LIMITS`
 SLIDERS = {name: (*LIMITS[name], step) for name, step in (
@@ -56,6 +61,10 @@ LABELS = {
     "r_start": "ramp start (ms)", "r_stop": "ramp stop (ms)", "r_begin": "from (µA/cm²)",
     "r_end": "to (µA/cm²)", "r_hold": "hold the end value",
     "t_stop": "duration (ms)", "dt": "dt (ms)", "method": "method",
+    "rtol": "rtol (dopri5)", "atol": "atol (dopri5, empty = rtol)",
+    "noise_sigma": "σ (white: µA/cm²·ms^½; OU: µA/cm²)", "noise_tau": "τ (ms, 0 = white)",
+    "seed": "seed", "trials": "trials (with noise)", "channel_noise": "channel noise",
+    "area": "membrane area (µm²)",
     "V0": "V0 (mV, empty = rest)", "n0": "n0 (empty = rest)", "m0": "m0 (empty = rest)",
     "h0": "h0 (empty = rest)",
     "gNa": "gNa (mS/cm²)", "gK": "gK (mS/cm²)", "gL": "gL (mS/cm²)", "ENa": "ENa (mV)",
@@ -73,7 +82,9 @@ _STIM_FIELDS = {
 }
 _PARSED_DEFAULTS = {k: parse(k, v) for k, v in DEFAULTS.items()}
 #: settings the f–I curve depends on
-_FI_KEYS = ("dt", "method", *FIELDS, "fi_lo", "fi_hi", "fi_n", "fi_t_stop")
+_FI_KEYS = ("dt", "method", "rtol", "atol", *FIELDS, "fi_lo", "fi_hi", "fi_n", "fi_t_stop")
+#: seconds between two readings of the f–I worker's progress
+_FI_POLL_S = 0.2
 
 
 def require_panel():
@@ -89,6 +100,7 @@ def require_panel():
 
 _POOL = []
 _POOL_LOCK = threading.Lock()
+_FI_JOBS = [0]  # the last f–I job number handed to the worker (under _POOL_LOCK)
 
 
 def _fi_pool():
@@ -104,17 +116,28 @@ def _fi_pool():
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            _POOL.append(ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_exit_with_parent))
+            ctx = multiprocessing.get_context("spawn")
+            shared = ctx.Array("d", 3)  # (job, done, total) of the curve being computed
+            _POOL.append((ProcessPoolExecutor(max_workers=1, mp_context=ctx,
+                                              initializer=_fi_worker_init,
+                                              initargs=(shared,)), shared))
         return _POOL[0]
+
+
+def _fi_submit(s):
+    """Hand a curve to the worker; returns (future, job number, shared progress array)."""
+    pool, shared = _fi_pool()
+    with _POOL_LOCK:
+        _FI_JOBS[0] += 1
+        job = _FI_JOBS[0]
+    return pool.submit(fi_job, s, job), job, shared
 
 
 def _stop_pool() -> None:
     """Stop the f–I worker process (the server is stopping)."""
     with _POOL_LOCK:
         while _POOL:
-            pool = _POOL.pop()
+            pool, _ = _POOL.pop()
             procs = list(getattr(pool, "_processes", {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
             for proc in procs:  # a curve still computing is not waited for
@@ -181,7 +204,9 @@ class Explorer:
 
         # ---- figures ----
         tools = "pan,wheel_zoom,box_zoom,reset,save"
-        self.src = ColumnDataSource(dict(t=[], V=[], n=[], m=[], h=[], I=[]), name="hh-trace")
+        self.src = ColumnDataSource(dict(t=[], V=[], n=[], m=[], h=[], K_open=[], Na_open=[],
+                                         I=[]), name="hh-trace")
+        self.raster = ColumnDataSource(dict(t=[], trial=[]), name="hh-raster")
         self.spk = ColumnDataSource(dict(t=[], y=[]), name="hh-spikes")
         kw = dict(height=230, sizing_mode="stretch_width", tools=tools)
         self.f_stim = figure(title="stimulus", y_axis_label="I (µA/cm²)", **kw)
@@ -197,11 +222,26 @@ class Explorer:
         self.f_v.add_layout(self.thr_line)
         self.f_gates = figure(title="gates", x_axis_label="t (ms)", y_axis_label="open fraction",
                               x_range=self.f_stim.x_range, y_range=Range1d(-0.02, 1.02), **kw)
-        for g, c in (("n", "#2ca02c"), ("m", "#ff7f0e"), ("h", "#9467bd")):
-            self.f_gates.line("t", g, source=self.src, color=c, legend_label=g)
-        self.f_phase = figure(title="phase plane", x_axis_label="V (mV)", y_axis_label="n",
+        # the gates, or with channel noise the open fractions (its state has no gates): the
+        # columns a run does not have hold NaN, which Bokeh does not draw
+        self._gate_lines = {}
+        for g, c, label in (("n", "#2ca02c", "n"), ("m", "#ff7f0e", "m"), ("h", "#9467bd", "h"),
+                            ("K_open", "#2ca02c", "K open"), ("Na_open", "#ff7f0e", "Na open")):
+            self._gate_lines[g] = self.f_gates.line(
+                "t", g, source=self.src, color=c, legend_label=label,
+                line_dash="dashed" if "open" in g else "solid", visible="open" not in g)
+        self.f_phase = figure(title="phase plane", x_axis_label="V (mV)",
+                              y_axis_label="n (K open with channel noise)",
                               height=300, sizing_mode="stretch_width", tools=tools)
         self.f_phase.line("V", "n", source=self.src, color="#1f77b4")
+        self.f_phase.line("V", "K_open", source=self.src, color="#1f77b4")
+        self.f_raster = figure(title="trials (raster of every trial's spikes)",
+                               x_axis_label="t (ms)", y_axis_label="trial",
+                               x_range=self.f_stim.x_range, height=230,
+                               sizing_mode="stretch_width", tools=tools, visible=False,
+                               name="hh-raster-figure")
+        self.f_raster.scatter("t", "trial", source=self.raster, marker="dash", angle=math.pi / 2,
+                              size=8, color="#222")
         for f in (self.f_v, self.f_gates):
             f.legend.location = "top_right"
             f.legend.click_policy = "hide"
@@ -221,8 +261,8 @@ class Explorer:
         # ---- status, downloads, f–I progress ----
         self.summary = pn.pane.HTML("", name="summary", sizing_mode="stretch_width")
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.fi_busy = pn.indicators.Progress(active=False, value=0, max=1, width=200,
-                                              visible=False)
+        self.fi_busy = pn.indicators.Progress(active=False, value=0, max=100, width=200,
+                                              visible=False, css_classes=["hh-fi-progress"])
         self.fi_info = pn.pane.HTML("", sizing_mode="stretch_width")
         self.csv_button = pn.widgets.FileDownload(
             callback=self._csv, filename="hhfast-run.csv", label="Download run (CSV)",
@@ -251,6 +291,9 @@ class Explorer:
                                                       value=value)
         elif name == "method":
             w = _prompt(pn.widgets.Select)(label=label, options=list(METHODS), value=value, width=120)
+        elif name == "channel_noise":
+            w = _prompt(pn.widgets.Select)(label=label, options=list(CHANNEL_CHOICES), value=value,
+                                           width=140)
         elif name == "r_hold":
             w = _prompt(pn.widgets.Checkbox)(label=label, value=bool(value))
         elif name in SLIDERS:
@@ -278,26 +321,48 @@ class Explorer:
         self.widgets["kind"].param.watch(self._show_kind, "value")
         card = lambda title, names, **kw: pn.Card(  # noqa: E731
             *(self._row(n) for n in names), title=title, **kw)
+        # dopri5's tolerances, shown only when an adaptive method is chosen; the patch area
+        # only with channel noise
+        self.tol_box = pn.Column(self._row("rtol"), self._row("atol"),
+                                 visible=self._adaptive(self.value("method")))
+        self.area_box = pn.Column(self._row("area"),
+                                  visible=self.value("channel_noise") != "none")
+        self.widgets["method"].param.watch(
+            lambda e: setattr(self.tol_box, "visible", self._adaptive(e.new)), "value")
+        self.widgets["channel_noise"].param.watch(
+            lambda e: setattr(self.area_box, "visible", e.new != "none"), "value")
         sidebar = pn.Column(
             pn.pane.HTML("<b>hhfast explorer</b> — the Hodgkin–Huxley neuron, live"),
             self.preset,
             pn.Card(self._row("kind"), *self.stim_boxes.values(), title="Stimulus"),
-            card("Run", ("t_stop", "dt", "method")),
+            pn.Card(self._row("t_stop"), self._row("dt"), self._row("method"), self.tol_box,
+                    title="Run"),
+            pn.Card(self._row("noise_sigma"), self._row("noise_tau"), self._row("seed"),
+                    self._row("trials"), self._row("channel_noise"), self.area_box,
+                    pn.pane.HTML("<small>current noise σ, τ and channel noise run "
+                                 "<i>trials</i> trials (seed, trial ids 0, 1, …); channel "
+                                 "noise runs with method euler (Euler–Maruyama)</small>"),
+                    title="Noise"),
             card("Initial state", ("V0", "n0", "m0", "h0"), collapsed=True),
             card("Model", (*FIELDS,)),
             pn.Row(self.csv_button, self.png_button),
             self.share,
             width=400,
         )
+        self.raster_pane = pn.pane.Bokeh(self.f_raster, sizing_mode="stretch_width",
+                                         visible=False)
         run_view = pn.Column(
             self.summary, self.status,
             pn.pane.Bokeh(self.f_stim, sizing_mode="stretch_width"),
             pn.pane.Bokeh(self.f_v, sizing_mode="stretch_width"),
             pn.pane.Bokeh(self.f_gates, sizing_mode="stretch_width"),
             pn.pane.Bokeh(self.f_phase, sizing_mode="stretch_width"),
+            self.raster_pane,
             sizing_mode="stretch_width",
         )
         fi_view = pn.Column(
+            pn.pane.HTML("<small>The f–I curve is deterministic: the Noise settings apply to "
+                         "the single-neuron view.</small>"),
             pn.Row(self._row("fi_lo"), self._row("fi_hi")),
             pn.Row(self._row("fi_n"), self._row("fi_t_stop")),
             pn.Row(self.fi_busy, self.fi_info),
@@ -350,6 +415,10 @@ class Explorer:
 
     def value(self, name):
         return self.widgets[name].value
+
+    @staticmethod
+    def _adaptive(method) -> bool:
+        return method in METHODS and METHODS[method].kind == "adaptive"
 
     def _show_kind(self, event):
         for kind, box in self.stim_boxes.items():
@@ -482,14 +551,19 @@ class Explorer:
         self.last = (run, s)
         # the page draws in single precision: sent as float32, half the bytes per change
         # (|rounding| < 1e-5 mV, far below a pixel); the run itself is float64
+        # the state rows the run has (gates, or open fractions with channel noise); the
+        # others are NaN, which Bokeh does not draw
+        none = np.full(res.t.size, np.nan)
+        rows = {g: (none if g not in res.traces else res.traces[g][0])
+                for g in ("n", "m", "h", "K_open", "Na_open")}
         data = {k: np.asarray(v, dtype=np.float32) for k, v in dict(
-            t=res.t, V=res.V[0], n=res.n[0], m=res.m[0], h=res.h[0], I=run.current).items()}
+            t=res.t, V=res.V[0], **rows, I=run.current).items()}
         old = self.src.data
         if len(old.get("t", ())) == len(res.t) and np.array_equal(old["t"], res.t):
             # same time grid: send only the columns that changed (a slider move changes V, n,
             # m, h, and I only if it is the stimulus)
             changed = {k: v for k, v in data.items()
-                       if k != "t" and not np.array_equal(old[k], v)}
+                       if k != "t" and not np.array_equal(old[k], v, equal_nan=True)}
             if changed:
                 self.src.data.update(changed)
         else:
@@ -499,17 +573,51 @@ class Explorer:
         self.spk.data = dict(t=times, y=np.full(times.size, self.thr_line.location))
         count = int(res.spike_count[0])
         rate = res.count_rate()[0]
+        noisy = is_noisy(s)
+        if noisy:  # every trial's spikes, a row each
+            per = [np.asarray(res.spike_times[k], dtype=float) for k in range(run.trials)]
+            self.raster.data = dict(
+                t=np.concatenate(per), trial=np.concatenate(
+                    [np.full(p.size, k, dtype=float) for k, p in enumerate(per)]))
+        elif len(self.raster.data["t"]):
+            self.raster.data = dict(t=[], trial=[])
+        if self.raster_pane.visible != noisy:  # the pane and its figure (the page's model)
+            self.raster_pane.visible = self.f_raster.visible = noisy
+        # the gates' legend names only the rows this run has
+        for item in self.f_gates.legend[0].items:
+            shown = any(self._gate_lines[g] in item.renderers for g in res.traces
+                        if g in self._gate_lines)
+            if item.visible != shown:
+                item.visible = shown
+                for r in item.renderers:
+                    r.visible = shown
+        self.f_gates.title.text = "open fractions" if run.channel else "gates"
         div = " — <b style='color:#c00'>diverged</b> (lower dt or use expeuler)" if bool(
             res.diverged[0]) else ""
         if res.step_limited is not None and bool(res.step_limited[0]):
             div += (" — <b style='color:#c00'>stopped early</b>: dopri5 reached the explorer's "
                     "step budget (hhfast.config.EXPLORER_RUN_BUDGET); shorten the run")
         first = f"{float(res.first_spike[0]):.3f} ms" if count else "—"
+        tol = (f", rtol = {s['rtol']:g}, atol = {s['atol'] if s['atol'] is not None else s['rtol']:g}"
+               if self._adaptive(s["method"]) else "")
+        noise = ""
+        if noisy:
+            rates = res.count_rate().reshape(-1)
+            sd = float(np.std(rates, ddof=1)) if rates.size > 1 else 0.0
+            what = []
+            if s["noise_sigma"] > 0:
+                what.append(f"σ = {s['noise_sigma']:g}, τ = {s['noise_tau']:g} ms")
+            if run.channel:
+                what.append(f"channel noise, model {s['channel_noise']!r}, {s['area']:g} µm²")
+            noise = (f"<br>noise ({'; '.join(what)}; seed {s['seed']}): count rate over "
+                     f"<b>{run.trials}</b> trial(s): <b id='hh-rate-mean'>{float(rates.mean()):.2f}"
+                     f"</b> ± <b id='hh-rate-sd'>{sd:.2f}</b> Hz (mean ± SD); the traces are "
+                     f"trial 0's")
         self.summary.object = (
             f"<div class='hh-summary'>spikes: <b id='hh-spike-count'>{count}</b> · first spike: "
             f"{first} · count rate over the run (spikes / duration): {rate:.1f} Hz · "
-            f"{s['method']}, dt = {s['dt']:g} ms"
-            f"{div}</div>")
+            f"{s['method']}, dt = {s['dt']:g} ms{tol}"
+            f"{div}{noise}</div>")
         q = self.query(s)
         loc = self._location
         if loc is not None and loc.search.lstrip("?") != q:  # the address follows the view
@@ -528,8 +636,9 @@ class Explorer:
         buf.write(f"# hhfast explorer run; settings: {self.query(s) or 'defaults'}\n")
         buf.write(f"# spikes: {int(res.spike_count[0])}; spike times (ms): "
                   f"{' '.join(f'{t:.6f}' for t in res.spike_times[0])}\n")
-        buf.write("t_ms,I_uA_cm2,V_mV,n,m,h\n")
-        for row in zip(res.t, run.current, res.V[0], res.n[0], res.m[0], res.h[0]):
+        names = ("K_open", "Na_open") if run.channel else ("n", "m", "h")
+        buf.write(",".join(("t_ms", "I_uA_cm2", "V_mV", *names)) + "\n")
+        for row in zip(res.t, run.current, res.V[0], *(res.traces[g][0] for g in names)):
             buf.write(",".join(f"{v:.9g}" for v in row) + "\n")
         return io.BytesIO(buf.getvalue().encode())
 
@@ -588,7 +697,7 @@ class Explorer:
             t0 = time.perf_counter()
             try:
                 check_fi(s)  # a refusal comes at once, not after another session's curve
-                fi, err = _fi_pool().submit(fi_settings, s).result(), None
+                fi, err = self._fi_wait(gen, *_fi_submit(s)), None
             except SettingError as e:
                 fi, err = None, str(e)
             except Exception as e:  # noqa: BLE001 - shown on the page, never a traceback
@@ -599,6 +708,33 @@ class Explorer:
                 took = time.perf_counter() - t0
                 self._later(lambda fi=fi, err=err, took=took: self._draw_fi(fi, err, took))
         self._later(lambda: self._set_busy(False))
+
+    def _fi_wait(self, gen, future, job, shared):
+        """The curve of ``future``, showing its progress (read from ``shared``, the worker's
+        ``(job, done, total)``) as a percentage until it is done, while ``gen`` is the
+        newest request."""
+        from concurrent.futures import TimeoutError as Pending
+
+        shown = None
+        while True:
+            try:
+                return future.result(timeout=_FI_POLL_S)
+            except Pending:
+                pass
+            with shared.get_lock():
+                j, done, total = shared[0], shared[1], shared[2]
+            with self._fi_lock:
+                newest = gen == self._fi_generation
+            if j == job and total > 0 and newest:
+                pct = int(100 * done // total)
+                if pct != shown:
+                    shown = pct
+                    self._later(lambda pct=pct: self._set_progress(pct))
+
+    def _set_progress(self, pct: int):
+        self.fi_busy.value = pct
+        self.fi_info.object = (f"<span class='hh-fi-state'>computing the f–I curve… "
+                               f"<b class='hh-fi-percent'>{pct} %</b></span>")
 
     def _later(self, fn):
         doc = self.doc
@@ -612,9 +748,8 @@ class Explorer:
 
     def _set_busy(self, busy: bool):
         self.fi_busy.visible = busy
-        self.fi_busy.active = busy
         if busy:
-            self.fi_info.object = "<span class='hh-fi-state'>computing the f–I curve…</span>"
+            self._set_progress(0)
 
     def _draw_fi(self, fi, err, took=float("nan")):
         if fi is None:

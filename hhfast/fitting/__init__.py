@@ -1,5 +1,5 @@
 """Parameter fitting on batches: a whole generation of an evolutionary optimiser, under every
-protocol, is one batch whose features are computed in the kernel (docs/architecture.md §9).
+protocol, is one batch whose features are computed in the kernel (docs/architecture.md §12).
 
 >>> import hhfast as hh
 >>> res = hh.fit(protocols=[hh.step(10, 60)], target=[{"Spikecount": (4, 0.5)}],

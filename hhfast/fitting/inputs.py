@@ -1,5 +1,5 @@
 """The checks of a fit's own arguments (protocols, targets, bounds, optimiser, budget), done
-before any plan is made or kernel compiled (docs/architecture.md §1, §9)."""
+before any plan is made or kernel compiled (docs/architecture.md §1, §12)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The optimisers' loops: each generation is one call of ``Problem.evaluate`` (one batch)
-(docs/architecture.md §9).  Both search the unit cube the bounds map to."""
+(docs/architecture.md §12).  Both search the unit cube the bounds map to."""
 
 from __future__ import annotations
 

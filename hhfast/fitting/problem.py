@@ -1,5 +1,5 @@
 """A fitting problem: one batch per generation (population x protocols), features computed in
-the kernel, z-scores against the targets (docs/architecture.md §9).
+the kernel, z-scores against the targets (docs/architecture.md §12).
 
 The population's parameters are columns ``(P, 1)`` and the protocols a row of ``K`` stimuli,
 so one :class:`~hhfast.engine.plan.RunPlan` of batch shape ``(P, K)`` runs a whole generation;

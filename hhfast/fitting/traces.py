@@ -1,4 +1,4 @@
-"""Targets from recorded traces: eFEL extracts the features (docs/architecture.md §9)."""
+"""Targets from recorded traces: eFEL extracts the features (docs/architecture.md §12)."""
 
 from __future__ import annotations
 

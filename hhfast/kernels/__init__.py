@@ -6,7 +6,7 @@ The registries.  :data:`METHODS` maps each method name to its :class:`~.spec.Met
 description, reference); :data:`CHANNELS` each channel-noise model to its
 :class:`~.spec.ChannelSpec` (step, noise sources, state, scheme, cost, description).
 Everything that lists methods or models reads them: ``simulate``'s checks, the CLI's choices,
-``validate``/``bench`` defaults, the README's tables (a test checks them) and the tests'
+``validate``/``bench`` defaults, the documentation's tables (generated from them) and the tests'
 parametrisations.  A fixed-step method is one file holding its lane ``step`` and its ``SPEC``;
 adding it is its name in ``_NAMES`` (and, for an on-disk cached kernel, two lines in
 :mod:`.cpu`), or :func:`register` from outside hhfast.

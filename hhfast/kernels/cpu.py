@@ -63,7 +63,7 @@ from .terms import (
     term_step,
 )
 from .terms import channel as channel_models
-from .terms.features import feat_close, feat_open, feat_sample
+from .terms.features import feat_close, feat_lane, feat_open, feat_sample
 
 BLOCK = config.BLOCK
 EDGE_SNAP = config.EDGE_SNAP
@@ -170,14 +170,22 @@ def block_store(y, ic, i0, st, fz, armed, alive):
         ic[I_ARMED, i0 + l] = 1 if armed[l] else 0
 
 
+@njit(**INLINE)
+def record_lane(rec, rec_slot, rec_var, l, i, s, st, fz, alive):
+    """Store sample ``s`` of the recorded variables of lane ``l`` (neuron ``i``; the frozen
+    state when it diverged).  Per lane, so that the CUDA driver (one thread, ``l = 0``) runs
+    the same code (docs/architecture.md §3.2)."""
+    c = rec_slot[i]
+    if c >= 0:
+        for r in range(rec_var.shape[0]):
+            rec[r, s, c] = st[rec_var[r], l] if alive[l] else fz[rec_var[r], l]
+
+
 @njit(**COLD)
 def record_block(rec, rec_slot, rec_var, i0, s, st, fz, alive):
     """Store sample ``s`` of the recorded variables (the frozen state for diverged lanes)."""
     for l in range(BLOCK):
-        c = rec_slot[i0 + l]
-        if c >= 0:
-            for r in range(rec_var.shape[0]):
-                rec[r, s, c] = st[rec_var[r], l] if alive[l] else fz[rec_var[r], l]
+        record_lane(rec, rec_slot, rec_var, l, i0 + l, s, st, fz, alive)
 
 
 @njit(**INLINE)
@@ -300,29 +308,38 @@ def handle_events(pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev, fz, a
     ``linear`` (a constant: the channel-noise kernels, whose paths are not smooth and whose
     state rows are open fractions) the linear interpolation of V."""
     for l in range(BLOCK):
-        if not alive[l]:
-            continue
-        i = i0 + l
-        if not is_finite4(st, l):
-            freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt)
-            continue
-        V = st[0, l]
-        thr = pb[P_THR, l]
-        if armed[l]:
-            if V >= thr:
-                V0 = prev[0, l]
-                if linear:
-                    Va, Vb = np.float64(V0), np.float64(V)
-                    s = (np.float64(thr) - Va) / (Vb - Va) if Vb > Va else 1.0
-                else:
-                    D0 = rhs(V0, prev[1, l], prev[2, l], prev[3, l], I[0, l], pb, l)[0]
-                    D1 = rhs(V, st[1, l], st[2, l], st[3, l], I[2, l], pb, l)[0]
-                    s = hermite_root(np.float64(V0), np.float64(V), np.float64(D0),
-                                     np.float64(D1), dt, np.float64(thr))
-                count_spike(ic, fo, spikes, i, t0 + (k + s) * dt, win0, win1)
-                armed[l] = False
-        elif V < pb[P_REARM, l]:
-            armed[l] = True
+        lane_events(pb, ic, fo, spikes, l, i0 + l, k, t0, dt, win0, win1, st, prev, fz, armed,
+                    alive, I, linear)
+
+
+@njit(**INLINE)
+def lane_events(pb, ic, fo, spikes, l, i, k, t0, dt, win0, win1, st, prev, fz, armed, alive, I,
+                linear):
+    """The event pass of :func:`handle_events` for lane ``l`` (neuron ``i``): per lane, so
+    that the CUDA driver (one thread, ``l = 0``) runs the same rules (docs/architecture.md
+    §3.2)."""
+    if not alive[l]:
+        return
+    if not is_finite4(st, l):
+        freeze_lane(ic, fo, fz, prev, alive, l, i, k, t0, dt)
+        return
+    V = st[0, l]
+    thr = pb[P_THR, l]
+    if armed[l]:
+        if V >= thr:
+            V0 = prev[0, l]
+            if linear:
+                Va, Vb = np.float64(V0), np.float64(V)
+                s = (np.float64(thr) - Va) / (Vb - Va) if Vb > Va else 1.0
+            else:
+                D0 = rhs(V0, prev[1, l], prev[2, l], prev[3, l], I[0, l], pb, l)[0]
+                D1 = rhs(V, st[1, l], st[2, l], st[3, l], I[2, l], pb, l)[0]
+                s = hermite_root(np.float64(V0), np.float64(V), np.float64(D0),
+                                 np.float64(D1), dt, np.float64(thr))
+            count_spike(ic, fo, spikes, i, t0 + (k + s) * dt, win0, win1)
+            armed[l] = False
+    elif V < pb[P_REARM, l]:
+        armed[l] = True
 
 
 @njit(**INLINE)
@@ -347,7 +364,7 @@ def drive(step, b, noise, ch, ft):
     """Advance every neuron of batch ``b`` (:class:`.layout.Batch`) ``b.n_steps`` steps of
     ``b.dt`` ms from ``b.t0`` with the lane step ``step`` and the terms ``noise, ch``
     (:mod:`.terms`), booking the features term ``ft`` (:mod:`.terms.features`; ``()``: none)
-    after every step.
+    after every step (its ring store and crossing test ride in the lane loop).
 
     ``step(V, n, m, h, I0, I1, I2, pb, l, dt, ts)`` is a method's one-step map for lane ``l``:
     state at the step's start, the current (µA/cm²) at the step's start, middle and end (the
@@ -374,7 +391,7 @@ def drive(step, b, noise, ch, ft):
         for k in range(n_steps):
             block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)
             j = term_step(noise, ch, ts, k)
-            ev = False
+            ev = fev = False
             for l in range(BLOCK):  # the vectorised lane loop: no branches, no calls
                 V, n, m, g = st[0, l], st[1, l], st[2, l], st[3, l]
                 prev[0, l], prev[1, l], prev[2, l], prev[3, l] = V, n, m, g
@@ -386,10 +403,11 @@ def drive(step, b, noise, ch, ft):
                 st[0, l], st[1, l], st[2, l], st[3, l] = V1, n1, m1, g1
                 ev |= lane_event(V1, n1, m1, g1, pb[P_THR, l], pb[P_REARM, l], armed[l],
                                  alive[l])
+                fev |= feat_lane(ft, fs, l, k + 1, V1, pb[P_THR, l])
             rec_left = end_of_step(ev, pb, ic, fo, spikes, i0, k, t0, dt, win0, win1, st, prev,
                                    fz, armed, alive, term_currents(ts, I), rec, rec_slot, rec_var,
                                    record_every, rec_left, linear)
-            feat_sample(ft, fs, st, pb, i0, k + 1, t0, dt)
+            feat_sample(ft, fs, st, pb, i0, k + 1, t0, dt, fev)
         block_store(y, ic, i0, st, fz, armed, alive)
         term_close(noise, ch, ts, i0, alive)
         feat_close(ft, fs, i0, n_steps)

@@ -234,12 +234,23 @@ def vexp(x):
     raise NotImplementedError("vexp is only callable from Numba-compiled code")
 
 
-@overload(vexp, inline="always", jit_options=dict(fastmath=config.FASTMATH))
+# The two overloads below are typed once per float type and inlined by LLVM (``always_inline``,
+# like a ``HOT`` helper of :mod:`.options`), not by Numba: numba-cuda lowers the IR that
+# Numba's own overload inliner splices in incorrectly (a comparison with a module constant
+# failed to type), so an ``inline="always"`` overload of code with constants would not compile
+# for the CUDA backend (docs/architecture.md §3.2).
+@overload(vexp, jit_options=dict(fastmath=config.FASTMATH))
 def _vexp(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
-        return lambda x: exp32(x)
+        def vexp32(x):
+            always_inline()
+            return exp32(x)
+        return vexp32
     if isinstance(x, types.Float):
-        return lambda x: exp64(x)
+        def vexp64(x):
+            always_inline()
+            return exp64(x)
+        return vexp64
     return None
 
 
@@ -261,12 +272,18 @@ def _exp32_below(x):
     return _exp32_core(select(x < np.float32(X_MIN32), np.float32(X_MIN32), x))
 
 
-@overload(vexp_below, inline="always", jit_options=dict(fastmath=config.FASTMATH))
+@overload(vexp_below, jit_options=dict(fastmath=config.FASTMATH))
 def _vexp_below(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
-        return lambda x: _exp32_below(x)
+        def below32(x):
+            always_inline()
+            return _exp32_below(x)
+        return below32
     if isinstance(x, types.Float):
-        return lambda x: _exp64_below(x)
+        def below64(x):
+            always_inline()
+            return _exp64_below(x)
+        return below64
     return None
 
 

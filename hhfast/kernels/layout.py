@@ -1,23 +1,25 @@
 """What a kernel takes: the rows of every per-neuron array, the structures that carry them, and
-:func:`pack`, which builds them from the per-neuron values of a run.  Free of Numba, so that the
-engine, the references and the tests read the layout without compiling anything
-(docs/architecture.md §2).
+the helpers that pack them.  The packing helpers (:func:`params`, :func:`initial_state`,
+:func:`counters`, :func:`channel`, :func:`columns`) build them from the per-neuron values of a
+run.  Free of Numba, so that the engine, the references and the tests read the layout without
+compiling anything (docs/architecture.md §2).
 
 Arrays are per neuron with the neuron index last, so that the lanes of a block are contiguous.
 A chunk of a run is one :class:`Batch` (the state, parameters, stimulus tables, outputs and the
 clock), plus one structure per term that the run uses: :class:`NoiseBatch` for current noise,
 :class:`ChannelBatch` for channel noise, :class:`AdaptiveBatch` for an error-controlled method.
 A kernel is called as ``kernel(batch, *terms)``; the engine never passes positionals one by one.
+The arrays::
 
-``y[4, N]``       state V (mV), n, m, h, initial on entry, final on exit (a channel run holds
+    y[4, N]       state V (mV), n, m, h, initial on entry, final on exit (a channel run holds
                   V, the open K and Na fractions and 0).
-``P[NP, N]``      per-neuron constants, rows ``P_*``.
-``tidx[N]``       each neuron's stimulus table; ``tb, c0, c1`` the tables
-                  (:func:`hhfast.stimulus.as_tables`).
-``ic[NI, N]``     int64 counters, rows ``I_*``.
-``fo[NF, N]``     float64 outputs, rows ``F_*``.
-``spikes[N, K]``  the first K spike times (ms).
-``rec[R, S, M]``  samples of state row ``rec_var[r]`` of the neurons with ``rec_slot >= 0``.
+    P[NP, N]      per-neuron constants, rows P_*.
+    tidx[N]       each neuron's stimulus table; tb, c0, c1 the tables (as_tables of
+                  hhfast.stimulus).
+    ic[NI, N]     int64 counters, rows I_*.
+    fo[NF, N]     float64 outputs, rows F_*.
+    spikes[N, K]  the first K spike times (ms).
+    rec[R, S, M]  samples of state row rec_var[r] of the neurons with rec_slot >= 0.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ every call site.  So:
   compile-time constants);
 * ``KERNEL`` — a compiled kernel: ``prange`` over its blocks, no GIL, cached.  (Serial kernels
   run on the backend's own threads compiled 1.5–3 CPU-s faster, but ran at half the speed:
-  measured, README "Performance".)
+  measured, docs/performance.md.)
 """
 
 from .. import config

@@ -114,7 +114,7 @@ class ChannelSpec:
     scheme : str
         The integration scheme, with its strong order, for tables and ``SimResult.method``.
     cost_ns : float
-        Measured cost per neuron-step (ns, one thread; README, "Channel noise"): the sweep's
+        Measured cost per neuron-step (ns, one thread; docs/performance.md): the sweep's
         time estimate.
     description : str
         One line for tables and ``--help``.

@@ -119,6 +119,8 @@ def sweep(
     params: HHParams | None = None,
     *,
     channel_noise: str | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     window: tuple[float, float] | None = None,
     max_spikes: int = config.MAX_SPIKES,
@@ -128,6 +130,7 @@ def sweep(
     client=None,
     progress: bool = True,
     overwrite: bool = False,
+    backend: str = "cpu",
     **fixed,
 ):
     """Run :func:`hhfast.simulate` at every point of a grid and collect per-point metrics.
@@ -152,6 +155,11 @@ def sweep(
         densities ``rho_Na``, ``rho_K`` (channels per µm²) may then be grid axes or fixed
         values.  As for current noise, a point's trial id is its ``trial`` value, else its
         flat grid index.
+    rtol, atol : float, optional
+        ``method="dopri5"`` only: the tolerances of its step control (as in
+        :func:`hhfast.simulate`; default ``config.ADAPTIVE_RTOL``, ``atol = rtol``), kept in
+        the store's attributes when given (a resume with others is refused); refused with a
+        fixed-step method.
     metrics : sequence of str
         Names from :data:`METRICS` (default :data:`DEFAULT_METRICS`); ``"spike_times"`` adds the
         first ``max_spikes`` spike times (ms) on a dimension ``spike``.
@@ -180,6 +188,10 @@ def sweep(
     overwrite : bool
         Replace a store holding another sweep (or an interrupted creation of one).  A store
         another sweep is writing is never replaced: that is a :class:`SweepStoreError`.
+    backend : str
+        Where the batches run, as in :func:`hhfast.simulate` (``"cpu"``, or ``"cuda"``: one
+        GPU thread per point; "auto" batches are then ``config.CUDA_SWEEP_BATCH_POINTS``).
+        Not part of the store's spec: a store may be resumed on another backend.
     **fixed : float
         Per-neuron keywords of :func:`hhfast.simulate` fixed for every point (``bias=2.0``).
         ``seed=`` is the noise seed.  A grid axis ``trial`` sets each point's trial id (the id
@@ -203,7 +215,7 @@ def sweep(
         if stored_metrics(store) == old_default:
             metrics = tuple(old_default)
     spec = _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes,
-                       fixed, channel_noise)
+                       fixed, channel_noise, rtol, atol, backend)
     if store is not None and not isinstance(store, str):
         if not isinstance(store, os.PathLike):
             raise InputTypeError(f"store must be a path or URL string, got {store!r}")
@@ -270,6 +282,8 @@ def _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_siz
     if batch_size == "auto":
         todo_points = int(np.sum(bounds[todo + 1] - bounds[todo])) if todo.size else 0
         per = min(config.SWEEP_BATCH_POINTS, work_points)
+        if spec["_backend"] == "cuda":  # a card wants ~1e6 threads per launch
+            per = config.CUDA_SWEEP_BATCH_POINTS
         if client is not None:
             per = min(per, -(-todo_points // (config.SWEEP_TASKS_PER_WORKER * n_workers)))
         batch_size = max(per, 1)
@@ -278,7 +292,9 @@ def _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_siz
     sim = {"t_stop": spec["t_stop"], "dt": spec["dt"], "method": spec["method"],
            "params": params if params is not None else HHParams.classic(),
            "window": window, "max_spikes": spec["max_spikes"], "seed": int(spec["seed"]),
+           "backend": spec["_backend"],
            **({"channel_noise": spec["channel_noise"]} if "channel_noise" in spec else {}),
+           **{k: spec[k] for k in ("rtol", "atol") if k in spec},
            **spec["_fixed"]}
     stim_arg = spec["_stimulus"]
 
@@ -291,7 +307,7 @@ def _run(grid, spec, params, window, store, client, cshape, todo_mask, batch_siz
                        for c in ids]
             # trial id = the point's value on a `trial` axis (so trials 100..199 extend a run
             # of 0..99 bitwise), else its grid index: either way the noise of a point does not
-            # depend on the chunking, batching, resume point or worker (README, "Sweeps")
+            # depend on the chunking, batching, resume point or worker (docs/guide/sweeps.md)
             values = grid.values(idx)
             values["trial"] = (values["trial"].astype(np.uint64) if "trial" in values
                                else idx)

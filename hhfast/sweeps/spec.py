@@ -13,6 +13,7 @@ from .. import _checks as C
 from .. import analysis, config
 from .._checks import PER_NEURON
 from .._version import __version__
+from ..engine import BACKENDS
 from ..errors import InputTypeError, InputValueError, warn_renamed
 from ..model import FIELDS, HHParams, check_params
 from ..noise import check_seed
@@ -54,7 +55,8 @@ DEFAULT_METRICS = tuple(k for k in METRICS
 
 # -- spec: validation and attributes ---------------------------------------------------------------
 def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max_spikes, fixed,
-                channel_noise=None):
+                channel_noise=None, rtol=None, atol=None,
+                backend="cpu"):
     """Validate everything before any store is touched or kernel compiled; return the spec
     (``_``-prefixed entries are for the run, the others become store attributes)."""
     method, channel_noise = C.method_and_channel(method, channel_noise)
@@ -126,7 +128,11 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
     axes, trial = _axis_values(grid)
     C.simulate_call(Stimulus.from_spec(stim_spec), t_stop, dt, method, params, window=window,
                     max_spikes=max_spikes, seed=seed, trial=trial, channel_noise=channel_noise,
-                    face="sweep", batch_memory=False, **fixed, **axes)
+                    rtol=rtol, atol=atol, face="sweep", batch_memory=False, backend=backend,
+                    backends=BACKENDS, **fixed, **axes)
+    # dopri5's tolerances as given (simulate refused them for a fixed-step method above);
+    # kept only when given, so the attributes of other sweeps stay as they were
+    tolerances = {k: float(v) for k, v in (("rtol", rtol), ("atol", atol)) if v is not None}
 
     return {
         "hhfast_version": __version__,
@@ -147,9 +153,13 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
         "grid": "table" if grid.is_table else "product",
         # the channel model when there is one: attributes of other sweeps stay as they were
         **({"channel_noise": channel_noise} if channel_noise is not None else {}),
+        **tolerances,
         "_fixed": fixed,
         "_stimulus": stim_arg,
         "_n_steps": n_steps,
+        # where the batches run: a run option, not part of the store's identity (backends
+        # agree to rounding, docs/architecture.md §3.2), so a store may be resumed elsewhere
+        "_backend": backend,
     }
 
 
@@ -188,7 +198,7 @@ def _check_run_options(client, progress, overwrite) -> None:
 
 #: Store attributes present only when set (a store without one holds the default, None):
 #: compared on resume in both directions.
-OPTIONAL_ATTRS = ("channel_noise",)
+OPTIONAL_ATTRS = ("channel_noise", "rtol", "atol")
 
 
 def _attrs(spec) -> dict:
@@ -232,7 +242,7 @@ def _dataset(grid: Grid, spec, out: dict):
 # -- a spec as data (TOML) ---------------------------------------------------------------------
 _SPEC_KEYS = {"t_stop", "dt", "method", "window", "metrics", "max_spikes", "chunk_size",
               "batch_size", "store", "stimulus", "params", "fixed", "axes", "points", "seed",
-              "channel_noise"}
+              "channel_noise", "rtol", "atol", "backend"}
 
 
 def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
@@ -242,7 +252,9 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
     ``max_spikes``, ``chunk_size``, ``batch_size``, ``store``, ``seed`` (of the noise: give
     ``noise_sigma``, ``noise_tau`` in ``[fixed]`` or as axes), ``channel_noise`` (``"channel"``,
     ``"shielding"`` or ``"subunit"``; ``area``, ``rho_Na``, ``rho_K`` in ``[fixed]`` or as
-    axes); tables ``[stimulus]`` (a
+    axes), ``rtol``, ``atol`` (``method = "dopri5"`` only: its tolerances, as in
+    :func:`hhfast.simulate`; refused with a fixed-step method), ``backend`` (``"cpu"`` or
+    ``"cuda"``); tables ``[stimulus]`` (a
     stimulus spec, required), ``[params]`` (``preset = "classic"|"modern"`` and model field
     overrides), ``[fixed]`` (other per-neuron values), and either ``[axes]`` (each axis a list
     of values or ``{start, stop, num}``, a full product) or ``[points]`` (equal-length
@@ -277,13 +289,13 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
         return [num(f"{key}[{i}]", v) for i, v in enumerate(value)]
 
     kw: dict = {"t_stop": num("t_stop", spec["t_stop"])}
-    for key in ("dt",):
+    for key in ("dt", "rtol", "atol"):
         if key in spec:
             kw[key] = num(key, spec[key])
     for key in ("max_spikes", "chunk_size", "batch_size", "seed"):
         if key in spec:
             kw[key] = num(key, spec[key], int)
-    for key in ("method", "store", "channel_noise"):
+    for key in ("method", "store", "channel_noise", "backend"):
         if key in spec:
             if not isinstance(spec[key], str):
                 raise InputValueError(f"sweep spec: key {key!r} must be a string, got {spec[key]!r}")

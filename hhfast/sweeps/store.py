@@ -29,7 +29,7 @@ Integrity model (see ``docs/architecture.md``):
   that writes the chunk, before it marks it done), and the axis values get one digest each in
   the attribute ``hhfast_axis_digests``.  :func:`verify_sweep` recomputes them all.  Stores of
   formats 1 and 2 are verified with their own rule, and the report says so
-  (:attr:`VerifyReport.notes`); they are resumed as before, except a store with a ``trial``
+  (the ``notes`` of :class:`VerifyReport`); they are resumed as before, except a store with a ``trial``
   axis (its trial values were labels then, ids now: refused, see ``execute.py``).
 * **Damaged metadata** (a garbled ``zarr.json``, lost attributes, a missing or reshaped array)
   is a :class:`DamagedStoreError` naming each problem and the recovery, from

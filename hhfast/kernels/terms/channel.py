@@ -7,8 +7,8 @@ channel is the Markov chain of :mod:`hhfast.markov` (K: 5 states ``n0..n4``, ope
 8 states ``m_i h_j``, open ``m3 h1``); the Langevin models follow the fractions of channels in
 each state.
 
-Models (``CHANNELS``; the comparison with the exact chain is in the README, "Channel
-noise"):
+Models (``CHANNELS``; the comparison with the exact chain is in docs/validation.md,
+"Channel noise"):
 
 ``"channel"``
     The channel-based Langevin model on the 13 occupancies: each reversible transition
@@ -43,7 +43,7 @@ and 47.7 Hz.  So the state stays unclipped: with a drift linear in the state and
 linear in it (while no occupancy is below 0), the first two moments obey the Markov chain's own
 equations.  The price is that a recorded open fraction can be slightly negative (at 10 µm²,
 N_Na = 600: the open Na fraction, mean 9e-5 at rest, is below 0 about half the time, down to
--0.006, i.e. -3 channels); the README gives the figures per area.  Below ~10 µm² the Gaussian
+-0.006, i.e. -3 channels); docs/guide/channel-noise.md gives the figures per area.  Below ~10 µm² the Gaussian
 approximation itself fails (at 1 µm², N_K = 18, the open K fraction reached -0.35): use the
 Markov reference there, which is fast at small areas.  Subunit gates are clipped to [0, 1] as
 Goldwyn & Shea-Brown (2011) do.
@@ -54,16 +54,16 @@ the occupancies and draws the channel normals, the noise term adds current noise
 Euler–Maruyama for V and the occupancies together (strong order 1/2, weak order 1): every
 increment of a step is computed from the state at its start.  V's drift uses the
 open fractions: ``C dV/dt = I - gNa o_Na (V - ENa) - gK o_K (V - EK) - gL (V - EL)``.  Current
-noise (``noise_sigma``) is added as in :mod:`.noise`.  A spike time is the linear
+noise (``noise_sigma``) is added as in :mod:`hhfast.kernels.terms.noise`.  A spike time is the linear
 interpolation of the threshold crossing within the step (the paths are not smooth, so the
 cubic Hermite of the deterministic kernels buys nothing).
 
 Random numbers.  The channel normals of step ``k`` (counted from t = 0) come from the Philox
 counters ``(trial, k, stream STREAM_CHANNEL + s)``, ``s = 0 .. calls - 1`` (four normals a
 call; current noise uses streams 0 and 1), so a neuron's noise depends only on (seed, trial,
-step) as in :mod:`.noise`.
+step) as in :mod:`hhfast.kernels.terms.noise`.
 
-Arrays (besides those of :mod:`.common`): ``X[NX, N]`` the occupancies (K ``n0..n4`` at
+Arrays (besides those of :mod:`hhfast.kernels.layout`): ``X[NX, N]`` the occupancies (K ``n0..n4`` at
 0..4, Na ``m_i h_j`` at ``5 + i + 4 j``; the subunit model keeps n, m, h at 0..2), initial on
 entry, final on exit (NaN for a diverged neuron); ``NC[2, N]`` 1/N_K, 1/N_Na.  ``y`` holds
 ``(V, o_K, o_Na, 0)``: the open fractions take the gates' rows, so the shared recording and

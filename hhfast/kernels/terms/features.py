@@ -8,7 +8,8 @@ compile to nothing, so its kernel, machine code and speed are those it had befor
 What the term does, per lane, after each step (the sample ``j = k + 1`` at ``t0 + j·dt``;
 sample 0, the initial state, at the block's start):
 
-* keeps the last ``config.FEATURE_HISTORY`` samples of V in a ring (block-local);
+* keeps the last ``config.FEATURE_HISTORY`` samples of V in a ring (block-local), and tests
+  for a threshold crossing, inside the driver's vectorised lane loop (:func:`lane_sample`);
 * follows eFEL's spike rule (``efel`` ``peak_indices``): a spike runs from an upward crossing
   of the threshold (``V[j-1] < thr < V[j]``) to the next downward one, its peak is the first
   largest sample in between; no hysteresis (that is the engine's own detector, not eFEL's);
@@ -157,29 +158,38 @@ def window_sums(win, M, C, st, t):
 
 # -- per sample ---------------------------------------------------------------------------------
 @njit(**INLINE)
-def feature_sample(ft, fs, st, pb, i0, j, t0, dt):
-    """Sample ``j`` (the state ``st`` after step ``j - 1``): the ring, the peak and AHP
-    trackers (a vectorised, branch-free lane loop; while no lane of the block is in a spike
-    or has an open AHP, a lighter one: the ring and the crossings), the window sums, and the
-    scalar pass when a lane crossed the threshold or reached a pending half-width level.  Inlined by
-    Numba into the driver's ``prange`` body, where LLVM sees the block-local arrays it
-    allocated and vectorises the lane loops: called (COLD), the array arguments cost more
-    than the features; LLVM-inlined (HOT), the loops had already been compiled scalar without
-    that alias knowledge (both measured)."""
+def lane_sample(fs, l, j, V1, thr):
+    """In the driver's lane loop (branch-free, vectorised with the step): store lane ``l``'s
+    V of sample ``j`` in the ring, and say whether it crossed the threshold (eFEL's strict
+    rules: above is ``V > thr``) or reached a pending half-width level."""
+    hist, S = fs[0], fs[1]
+    hist[j & MASK, l] = V1
+    was = S[S_AB, l] != 0.0
+    up = V1 > thr
+    return (up & (~was)) | ((~up) & was) | (np.float64(V1) <= S[S_HP, l])
+
+
+@njit(**INLINE)
+def feature_sample(ft, fs, st, pb, i0, j, t0, dt, fev):
+    """Sample ``j`` (the state ``st`` after step ``j - 1``, already in the ring;
+    :func:`lane_sample` set ``fev`` where a lane crossed the threshold or reached a pending
+    half-width level): the peak and AHP trackers (a vectorised, branch-free lane loop, run
+    while some lane of the block is in a spike or has an open AHP), the window sums, and the
+    scalar pass when ``fev``.  Inlined by Numba into the driver's ``prange`` body, where LLVM
+    sees the block-local arrays it allocated and vectorises the lane loops: called (COLD),
+    the array arguments cost more than the features; LLVM-inlined (HOT), the loops had
+    already been compiled scalar without that alias knowledge; a small loop of constant trip
+    count was unrolled and left scalar (all measured)."""
     hist, S, M, C, busy = fs
-    r = j & MASK
     jf = np.float64(j)
-    ev = False
-    if busy[0]:  # some lane is in a spike or its AHP tracker is still open
+    if busy[0]:
         more = False
         for l in range(BLOCK):  # branch-free: every load first, then selects of values only
             v = st[0, l]
-            hist[r, l] = v
             thr = pb[P_THR, l]
             V = np.float64(v)
             ab, pkv, pki = S[S_AB, l], S[S_PKV, l], S[S_PKI, l]
             mnv, mni, mnc, mnd = S[S_MNV, l], S[S_MNI, l], S[S_MNC, l], S[S_MND, l]
-            hp = S[S_HP, l]
             was = ab != 0.0
             up = v > thr
             newmax = was & up & (V > pkv)
@@ -194,16 +204,10 @@ def feature_sample(ft, fs, st, pb, i0, j, t0, dt):
             S[S_MNI, l] = jf if reset else mni
             S[S_MNC, l] = 0.0 if reset else (cnt if upd else mnc)
             S[S_MND, l] = 1.0 if done else 0.0
-            ev |= (up != was) | (V <= hp)
             more |= was | (~done)
         busy[0] = more
-    else:  # every lane quiet and its AHP final: the ring and the crossings only
-        for l in range(BLOCK):
-            v = st[0, l]
-            hist[r, l] = v
-            ev |= ((v > pb[P_THR, l]) != (S[S_AB, l] != 0.0)) | (np.float64(v) <= S[S_HP, l])
     window_sums(ft[FB_WIN], M, C, st, t0 + j * dt)
-    if ev:
+    if fev:
         feature_events(ft[FB_A], ft[FB_WIN], ft[FB_DTHR], ft[FB_DWIN], hist, S, pb, i0, j,
                        t0, dt)
         busy[0] = True  # a spike started or ended: the trackers run again
@@ -391,8 +395,12 @@ def feat_open(ft, st, pb, i0, t0):
     """The features term's block state (``()`` without features)."""
 
 
-def feat_sample(ft, fs, st, pb, i0, j, t0, dt):
-    """Book sample ``j`` of the block."""
+def feat_lane(ft, fs, l, j, V1, thr):
+    """In the lane loop: lane ``l``'s sample ``j`` into the ring; whether it is an event."""
+
+
+def feat_sample(ft, fs, st, pb, i0, j, t0, dt, fev):
+    """Book sample ``j`` of the block (``fev``: some lane's :func:`feat_lane` was an event)."""
 
 
 def feat_close(ft, fs, i0, last):
@@ -415,11 +423,19 @@ def _feat_open(ft, st, pb, i0, t0):
     return open_
 
 
-@overload(feat_sample, **_OPTS)
-def _feat_sample(ft, fs, st, pb, i0, j, t0, dt):
+@overload(feat_lane, **_OPTS)
+def _feat_lane(ft, fs, l, j, V1, thr):
     if _empty(ft):
-        return lambda ft, fs, st, pb, i0, j, t0, dt: None
-    return lambda ft, fs, st, pb, i0, j, t0, dt: feature_sample(ft, fs, st, pb, i0, j, t0, dt)
+        return lambda ft, fs, l, j, V1, thr: False
+    return lambda ft, fs, l, j, V1, thr: lane_sample(fs, l, j, V1, thr)
+
+
+@overload(feat_sample, **_OPTS)
+def _feat_sample(ft, fs, st, pb, i0, j, t0, dt, fev):
+    if _empty(ft):
+        return lambda ft, fs, st, pb, i0, j, t0, dt, fev: None
+    return lambda ft, fs, st, pb, i0, j, t0, dt, fev: feature_sample(ft, fs, st, pb, i0, j,
+                                                                      t0, dt, fev)
 
 
 @overload(feat_close, **_OPTS)
