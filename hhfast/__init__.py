@@ -18,6 +18,7 @@ from .errors import (
 )
 from .excitability import rheobase
 from .fi import FICurve, fi_curve
+from .fitting import FitResult, fit
 from .model import HHParams
 from .result import SimResult, SpikeTimes
 from .stimulus import Stimulus, gist, pulse_train, pulses, ramp, step, waveform
@@ -71,6 +72,8 @@ __all__ = [  # noqa: F822 - accuracy, reference, explore: module __getattr__
     "waveform",
     "FICurve",
     "fi_curve",
+    "fit",
+    "FitResult",
     "rheobase",
     "firing_pattern",
     "latency",

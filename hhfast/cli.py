@@ -508,6 +508,36 @@ def _sweep(args) -> int:
     return 0
 
 
+def _fit(args) -> int:
+    """``hhfast fit SPEC.toml``: run the fit the spec describes; print progress and the
+    result, write it as JSON and a PNG."""
+    import json
+
+    from hhfast.fitting import fit
+    from hhfast.fitting.spec import fit_from_spec
+
+    spec_path = Path(args.spec)
+    kw, out = fit_from_spec(_load_toml(spec_path), base=spec_path.parent)
+    out = Path(args.out or out or spec_path.with_suffix("").name + "-fit")
+    names = ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in kw["bounds"].items())
+    print(f"fit {spec_path.name}: {len(kw['protocols'])} protocol(s), {names}; "
+          f"{kw.get('optimizer', 'cma')}, max_evals={kw.get('max_evals', 2000)}, "
+          f"seed={kw.get('seed', 0)}")
+    res = fit(progress=not args.no_progress, **kw)
+    print(f"best loss {res.loss:.4g} after {res.evaluations} evaluations, {res.generations} "
+          f"generations, {res.wall_time:.1f} s ({res.message})")
+    for k, v in res.best.items():
+        print(f"  {k} = {v:.6g}")
+    for k, errs in enumerate(res.errors):
+        worst = max(errs, key=errs.get)
+        print(f"  protocol {k}: worst feature {worst} z = {errs[worst]:.3g}")
+    json_path = out.with_suffix(".json")
+    json_path.write_text(json.dumps(res.to_dict(), indent=1))
+    print(f"wrote {json_path}")
+    _save(res.plot(), out.with_suffix(".png"))
+    return 0
+
+
 def _verify(args) -> int:
     return _verify_store(args.store)
 
@@ -747,6 +777,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --plot: fix an axis at its nearest value (repeatable)")
     p.add_argument("--out", help="with --plot: PNG file (default STORE-VAR.png)")
     p.set_defaults(func=_sweep)
+
+    p = sub.add_parser(
+        "fit", help="fit parameters to target features (CMA-ES or differential evolution)",
+        description="Run the fit described by SPEC.toml (see examples/fit.toml): bounds, "
+        "protocols with target features or recorded traces, the optimiser.  Writes the result "
+        "as OUT.json and OUT.png (needs the 'fit' extra: pip install 'hhfast[fit]').")
+    p.add_argument("spec", help="the fit spec (TOML)")
+    p.add_argument("--out", help="file prefix of the result (default: spec's 'out', else "
+                   "SPEC-fit)")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines")
+    p.set_defaults(func=_fit)
 
     p = sub.add_parser("explore", help="the interactive explorer in your web browser",
                        description="Serve the interactive explorer (needs the 'explore' extra: "

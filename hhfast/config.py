@@ -336,6 +336,45 @@ CLI_MAX_POINTS = 10**6
 #: (3e-13 at the edge), so 0.1 keeps either side below 3e-13.
 OU_SERIES_CUTOFF = 0.1
 
+# -- fitting and inference (hhfast.fitting, hhfast.inference) -------------------------------------
+
+#: z-score charged for a feature that is undefined (NaN) in a simulation, e.g. a spike feature
+#: of a neuron that did not spike: BluePyOpt's ``eFELFeature.max_score`` default (250), so
+#: losses compare with BluePyOpt's; far above the z of any defined feature near a fit.
+FIT_NAN_PENALTY = 250.0
+
+#: CMA-ES initial step size in the unit cube the bounds map to: 0.3 reaches the whole box in
+#: a few steps from any start (cma's advice: about a quarter to a third of the domain).
+FIT_CMA_SIGMA0 = 0.3
+
+#: Default CMA-ES population when ``popsize`` is not given: cma's own rule 4 + 3 ln d gives 8-10
+#: for 5-10 parameters, too few to fill a batch; 32 is two blocks of 16 lanes (docs/architecture.md
+#: §3) per protocol and still converges in few generations on the recovery problem.
+FIT_CMA_POPSIZE = 32
+
+#: Default differential-evolution population multiplier (scipy's ``popsize``; population =
+#: popsize x number of parameters): scipy's default 15.
+FIT_DE_POPSIZE = 15
+
+#: SD given to a target feature extracted from a single recorded trace (no repetitions to
+#: measure it): this fraction of |value| ...
+FIT_TRACE_SD_REL = 0.05
+#: ... but at least this (in the feature's units: 1e-3 keeps z finite for a zero-valued feature
+#: while leaving it ~1000 times more weight than a relative SD would give it).
+FIT_TRACE_SD_MIN = 1e-3
+
+#: Value that ``hhfast.inference.simulator`` writes for an undefined (NaN) feature unless told
+#: otherwise: neural density estimators need finite inputs, and a value no defined feature
+#: takes tells "undefined" apart.  The features that can be undefined (spike times, rates,
+#: ISIs, spike shapes) are >= 0 where defined, so -1 is outside their range; ``fill=`` sets
+#: another value per feature where -1 is possible.
+INFERENCE_FILL = -1.0
+
+#: Parameter sets per batch of ``hhfast.inference.simulator``: 16384 x protocols neurons keep the
+#: batch's O(N) outputs at a few MB while each chunk runs long enough (~0.1 s and up) that the
+#: per-call overhead (plan checks, assembly) stays under 1 %.
+INFERENCE_CHUNK = 16384
+
 # -- electrophysiology features in the kernel (kernels/terms/features.py, engine) ---------------
 # eFEL's defaults (efel.settings.Settings), so that a feature means what eFEL's does with
 # Threshold set to the run's spike threshold (docs/architecture.md §3.2).
@@ -365,7 +404,7 @@ FEATURE_TIME_PRECISION = 1e-10
 #: AP_amplitude / half-width (counted out of the mean, never a wrong value).
 FEATURE_HISTORY = 2048
 
-# -- the CUDA backend (hhfast.kernels.cuda, engine.backend.CUDABackend; docs/architecture.md §3.2)
+# -- the CUDA backend (hhfast.kernels.cuda, engine.backend.CUDABackend; docs/architecture.md §3.3)
 
 #: Threads per CUDA block: 128 is a multiple of the warp (32) that lets an H100 SM hold 16
 #: blocks (its 2048-thread limit) whatever the register count the compiler picks up to 128;

@@ -277,3 +277,38 @@ def sweep_plot(ds, var: str, ax=None):
                          f"two first, e.g. ds.isel({da.dims[0]}=0)")
     ax.set_title(f"{var} — {ds.attrs.get('method', '')}, dt={ds.attrs.get('dt', '')} ms")
     return fig
+
+
+def fit_plot(res, fig=None):
+    """A fit (:class:`hhfast.fitting.FitResult`): left, the loss per generation against the
+    evaluations (each generation's best and the best so far, log scale); right, the best's
+    z-score ``|f - mean| / sd`` of every target feature of every protocol (bars; 1 = one SD
+    from the target)."""
+    import matplotlib.pyplot as plt
+
+    if fig is None:
+        fig = plt.figure(figsize=(11, 4))
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    h = np.asarray(res.history)
+    ax1.semilogy(h[:, 0], np.maximum(h[:, 1], 1e-12), ".", ms=3, color="0.6",
+                 label="generation's best")
+    ax1.semilogy(h[:, 0], np.maximum(h[:, 2], 1e-12), "-", color="C3", lw=1.6,
+                 label="best so far")
+    ax1.set_xlabel("evaluations (parameter sets)")
+    ax1.set_ylabel("loss (z-scores)")
+    ax1.set_title(f"{res.optimizer}: loss {res.loss:.3g} after {res.evaluations} evaluations")
+    ax1.legend(fontsize="small")
+    labels, z = [], []
+    for k, errs in enumerate(res.errors):
+        for name, v in errs.items():
+            labels.append(f"P{k}: {name}")
+            z.append(v)
+    y = np.arange(len(z))
+    ax2.barh(y, z, color=["C3" if v > 1 else "C0" for v in z])
+    ax2.axvline(1.0, color="k", ls=":", lw=0.8)
+    ax2.set_yticks(y, labels, fontsize="small")
+    ax2.invert_yaxis()
+    ax2.set_xlabel("best's |f − mean| / sd per protocol P and feature")
+    ax2.set_title(", ".join(f"{k}={v:.4g}" for k, v in res.best.items()), fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -1,5 +1,5 @@
 """The CUDA backend under numba's CUDA simulator, against the CPU backend
-(docs/architecture.md §3.2).
+(docs/architecture.md §3.3).
 
 The simulator must be chosen before numba is imported (``NUMBA_ENABLE_CUDASIM=1``), so the
 CUDA runs happen in a child process, which prints its comparisons as JSON; this process never

@@ -133,7 +133,7 @@ class _CUDAKernel(NamedTuple):
 class CUDABackend(Backend):
     """numba-cuda on an NVIDIA GPU: one thread per neuron, the CPU's own step, terms and event
     rules compiled as device functions (:mod:`hhfast.kernels.cuda`, docs/architecture.md
-    §3.2).  Available where ``numba.cuda`` finds a GPU, or under its simulator
+    §3.3).  Available where ``numba.cuda`` finds a GPU, or under its simulator
     (``NUMBA_ENABLE_CUDASIM=1``, slow: for tests).  Fixed-step methods only; chunks sized
     from the card's free memory."""
 

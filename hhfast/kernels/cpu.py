@@ -174,7 +174,7 @@ def block_store(y, ic, i0, st, fz, armed, alive):
 def record_lane(rec, rec_slot, rec_var, l, i, s, st, fz, alive):
     """Store sample ``s`` of the recorded variables of lane ``l`` (neuron ``i``; the frozen
     state when it diverged).  Per lane, so that the CUDA driver (one thread, ``l = 0``) runs
-    the same code (docs/architecture.md §3.2)."""
+    the same code (docs/architecture.md §3.3)."""
     c = rec_slot[i]
     if c >= 0:
         for r in range(rec_var.shape[0]):
@@ -317,7 +317,7 @@ def lane_events(pb, ic, fo, spikes, l, i, k, t0, dt, win0, win1, st, prev, fz, a
                 linear):
     """The event pass of :func:`handle_events` for lane ``l`` (neuron ``i``): per lane, so
     that the CUDA driver (one thread, ``l = 0``) runs the same rules (docs/architecture.md
-    §3.2)."""
+    §3.3)."""
     if not alive[l]:
         return
     if not is_finite4(st, l):

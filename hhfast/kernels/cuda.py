@@ -1,5 +1,5 @@
 """The CUDA backend's kernels: one thread per neuron, the CPU's own physics compiled as device
-functions (docs/architecture.md §3.2).
+functions (docs/architecture.md §3.3).
 
 Layout.  Thread ``i`` of the grid advances neuron ``i`` of a chunk for the whole run: its
 parameter column ``P[:, i]`` is read once into a thread-local ``(NP, 1)`` array (the reads of
@@ -121,7 +121,7 @@ def kernel(step, terms: str, dtype, max_registers: int | None = None):
 
 
 def _terms(terms: str, ftype):
-    """The per-thread hooks of the terms (docs/architecture.md §3.1 and §3.2), as device
+    """The per-thread hooks of the terms (docs/architecture.md §3.1 and §3.3), as device
     functions: ``open(NZ, trial, ou, X, NC, gates, st, i, dt) -> ts``, ``draw(ts, kfirst, k,
     k0, k1, calls) -> j``, ``lane(ts, j, I0, I1, I2) -> (I0, I1, I2, kick)``,
     ``kick(ts, V1, kick)``, ``currents(ts, I)``, ``close(ts, ou, X, i, alive)``."""
@@ -361,7 +361,7 @@ def free_memory() -> float:
 def neuron_bytes(max_spikes: int, samples: int, noisy: bool, channel: bool) -> int:
     """Bytes one neuron takes on the card: state, parameters, counters, outputs, spike times,
     stimulus table index and recording slot, ``samples`` recorded values, and the terms'
-    arrays (docs/architecture.md §3.2: O(N) without recording)."""
+    arrays (docs/architecture.md §3.3: O(N) without recording)."""
     from .layout import NC_ROWS, NF
 
     words = 4 + NP + NI + NF + max_spikes + 2 + samples
@@ -386,7 +386,7 @@ def launch(step, terms: str, b, *term_batches) -> None:
 
     Only the recording columns of this chunk's neurons travel (their slots are contiguous).
     The copies are synchronous: they move O(N) bytes against the kernel's O(N x steps) work
-    (docs/architecture.md §3.2)."""
+    (docs/architecture.md §3.3)."""
     ftype = b.y.dtype
     drive = kernel(step, terms, ftype)
     n = b.y.shape[1]

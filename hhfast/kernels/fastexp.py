@@ -238,7 +238,7 @@ def vexp(x):
 # like a ``HOT`` helper of :mod:`.options`), not by Numba: numba-cuda lowers the IR that
 # Numba's own overload inliner splices in incorrectly (a comparison with a module constant
 # failed to type), so an ``inline="always"`` overload of code with constants would not compile
-# for the CUDA backend (docs/architecture.md §3.2).
+# for the CUDA backend (docs/architecture.md §3.3).
 @overload(vexp, jit_options=dict(fastmath=config.FASTMATH))
 def _vexp(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:

@@ -158,7 +158,7 @@ def _check_spec(grid, stimulus, t_stop, dt, method, params, metrics, window, max
         "_stimulus": stim_arg,
         "_n_steps": n_steps,
         # where the batches run: a run option, not part of the store's identity (backends
-        # agree to rounding, docs/architecture.md §3.2), so a store may be resumed elsewhere
+        # agree to rounding, docs/architecture.md §3.3), so a store may be resumed elsewhere
         "_backend": backend,
     }
 
