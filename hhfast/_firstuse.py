@@ -24,6 +24,9 @@ from . import config
 #: deterministic, 10-14 noisy, 15-17 channel noise, 14 dopri5); only used to tell the user how
 #: long to wait
 _TYPICAL_SECONDS = {"plain": 7, "noisy": 12, "channel-noise": 16, "dopri5": 14}
+#: what the features term adds to a kernel's cold compile (s): rk4 7.3 -> 19.0 CPU-s, euler
+#: 7.0 -> 19.2 (benchmarks/features_throughput.py, docs/guide/features.md)
+_FEATURES_EXTRA_SECONDS = 12
 
 _installed: list[event.Listener] = []
 _said: set[tuple[str, str]] = set()
@@ -64,11 +67,15 @@ class _Announce(event.Listener):
 
 def estimate(name: str) -> str:
     """What first use says of the wait for the kernel labelled ``name`` (``"rk4"``,
-    ``"noisy rk4"``, ``"shielding channel-noise"``, ``"dopri5"``), e.g. ``"~7 s"``."""
+    ``"noisy rk4"``, ``"shielding channel-noise"``, ``"dopri5"``, ``"rk4 with features"``),
+    e.g. ``"~7 s"``."""
+    features = name.endswith(" with features")
+    name = name.removesuffix(" with features")
     kind = ("noisy" if name.startswith("noisy ") else
             "channel-noise" if name.endswith(" channel-noise") else
             name if name in _TYPICAL_SECONDS else "plain")
-    return f"~{_TYPICAL_SECONDS[kind]} s"
+    extra = _FEATURES_EXTRA_SECONDS if features else 0
+    return f"~{_TYPICAL_SECONDS[kind] + extra} s"
 
 
 def install(kernels: dict) -> None:

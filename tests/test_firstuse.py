@@ -92,3 +92,17 @@ def test_environment_variable_silences(value, on):
                         "print(config.COMPILE_MESSAGE)"], capture_output=True, text=True,
                        env=env, timeout=120)
     assert p.stdout.strip() == str(on)
+
+
+def test_features_kernels_are_announced_with_their_longer_compile():
+    # the features term adds ~12 CPU-s to a kernel's cold compile (rk4 7.3 -> 19.0 CPU-s,
+    # docs/guide/features.md): every features kernel the registry labels must be announced
+    # with a longer wait than the same kernel without the term (the labels and the estimate
+    # must keep agreeing on how a features kernel is named)
+    labels = [k for k in compiled() if k.endswith(" with features")]
+    assert labels
+    for label in labels:
+        base = label.removesuffix(" with features")
+        assert base in compiled()
+        longer = int(_firstuse.estimate(label).strip("~ s"))
+        assert longer > int(_firstuse.estimate(base).strip("~ s")), label
