@@ -523,7 +523,12 @@ def _fit(args) -> int:
     print(f"fit {spec_path.name}: {len(kw['protocols'])} protocol(s), {names}; "
           f"{kw.get('optimizer', 'cma')}, max_evals={kw.get('max_evals', 2000)}, "
           f"seed={kw.get('seed', 0)}")
-    res = fit(progress=not args.no_progress, **kw)
+    def show(generation, evaluations, best):  # a line every 10 generations, on stderr
+        if generation == 1 or generation % 10 == 0:
+            print(f"fit: generation {generation}, {evaluations} evaluations, best loss "
+                  f"{best:.4g}", file=sys.stderr, flush=True)
+
+    res = fit(progress=None if args.no_progress else show, **kw)
     print(f"best loss {res.loss:.4g} after {res.evaluations} evaluations, {res.generations} "
           f"generations, {res.wall_time:.1f} s ({res.message})")
     for k, v in res.best.items():

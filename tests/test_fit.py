@@ -63,6 +63,7 @@ TARGET = [{"Spikecount": (2, 0.5)}, {"Spikecount": (3, 0.5)}]
     ({"target": [{"Spikecont": (2, 0.5)}, {"Spikecount": (3, 0.5)}]}, "Spikecont"),
     ({"dt": -1.0}, "dt"),
     ({"bounds": {"gNa": (60, 240)}}, "two parameters"),
+    ({"progress": True}, "progress must be None or a callable"),
 ])
 def test_fit_refuses_bad_input(no_kernel, change, match):
     kw = {**BASE, "target": TARGET, **change}
@@ -111,6 +112,12 @@ def test_fit_reduces_the_loss_and_is_reproducible(target2, optimizer, max_evals,
     # another seed, another path
     c = hh.fit(**{**kw, "seed": seed + 1})
     assert c.best != a.best
+    # progress: one call per generation, the evaluations and best loss of the history
+    calls = []
+    d = hh.fit(**kw, progress=lambda g, n, best: calls.append((g, n, best)))
+    assert [g for g, _, _ in calls] == list(range(1, len(d.history) + 1))
+    assert [n for _, n, _ in calls] == list(d.history[:, 0])
+    assert [b for _, _, b in calls] == list(d.history[:, 2])
 
 
 def test_fit_max_loss_and_nan_penalty():
@@ -171,8 +178,11 @@ def test_cli_fit_writes_json_and_png(tmp_path, capsys):
     spec = tmp_path / "f.toml"
     spec.write_text(SPEC)
     assert main(["fit", str(spec), "--out", str(tmp_path / "r"), "--no-progress"]) == 0
-    out = capsys.readouterr().out
-    assert "best loss" in out and "gNa = " in out
+    got = capsys.readouterr()
+    assert "best loss" in got.out and "gNa = " in got.out and "generation" not in got.err
+    # with progress: the CLI prints the library's progress calls on stderr
+    assert main(["fit", str(spec), "--out", str(tmp_path / "r")]) == 0
+    assert "fit: generation 1," in capsys.readouterr().err
     d = json.loads((tmp_path / "r.json").read_text())
     assert d["evaluations"] == 32 and 60 <= d["best"]["gNa"] <= 240
     assert (tmp_path / "r.png").stat().st_size > 1000

@@ -9,14 +9,13 @@ protocol, is one batch whose features are computed in the kernel (docs/architect
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from .. import config
-from ..errors import InputValueError
+from ..errors import InputTypeError
 from ..model import HHParams
 from . import inputs as I
 from .optimizers import run_cma, run_de
@@ -25,20 +24,15 @@ from .result import FitResult
 from .traces import extract
 
 
-def _progress(progress, every: int = 10) -> Callable | None:
-    """None, a callable ``(generation, evaluations, best_loss)``, or True: a line on stderr
-    every ``every`` generations."""
+def _progress(progress) -> Callable | None:
+    """None, or the callable ``(generation, evaluations, best_loss)`` the user gave; the
+    library prints nothing (the CLI's ``hhfast fit`` passes one that prints a line)."""
     if progress is None or progress is False:
         return None
     if callable(progress):
         return progress
-    if progress is True:
-        def show(g, n, best):
-            if g == 1 or g % every == 0:
-                print(f"fit: generation {g}, {n} evaluations, best loss {best:.4g}",
-                      file=sys.stderr, flush=True)
-        return show
-    raise InputValueError(f"progress must be True, False or a callable, got {progress!r}")
+    raise InputTypeError(f"progress must be None or a callable progress(generation, "
+                         f"evaluations, best_loss), got {progress!r}")
 
 
 def fit(protocols, target, bounds: Mapping[str, tuple[float, float]], *, t_stop: float,
@@ -46,7 +40,7 @@ def fit(protocols, target, bounds: Mapping[str, tuple[float, float]], *, t_stop:
         threshold: float | None = None, feature_window: tuple[float, float] | None = None,
         optimizer: str = "cma", max_evals: int = 2000, seed: int = 0,
         popsize: int | None = None, loss: str = "sum", features: list[str] | None = None,
-        progress=False, fixed: Mapping | None = None, **simulate_options) -> FitResult:
+        progress: Callable | None = None, fixed: Mapping | None = None, **simulate_options) -> FitResult:
     """Fit per-neuron parameters to target features under one or more stimulus protocols.
 
     Each generation of the optimiser is ONE :func:`hhfast.simulate` batch of shape
@@ -91,9 +85,9 @@ def fit(protocols, target, bounds: Mapping[str, tuple[float, float]], *, t_stop:
         How the z-scores combine.
     features : list of str, optional
         The features to extract where a target is a trace.
-    progress : bool or callable
-        True: a line on stderr every 10 generations; a callable gets ``(generation,
-        evaluations, best_loss)`` after each generation.
+    progress : callable, optional
+        Called as ``progress(generation, evaluations, best_loss)`` after each generation
+        (``hhfast fit`` prints a line from it).
     fixed : dict, optional
         Per-neuron values held fixed (scalars), e.g. ``{"bias": 0.5}``.
     **simulate_options
