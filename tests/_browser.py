@@ -40,6 +40,23 @@ def chromium_path() -> str | None:
     return None
 
 
+def launch_chromium(*extra_args: str):
+    """Yield a headless Chromium (Playwright driving Debian's browser; no download), or skip
+    or fail with the reason (:func:`unavailable`); for a module-scoped fixture."""
+    exe = chromium_path()
+    if exe is None:
+        unavailable("no Chromium found (install Debian's 'chromium' or set HHFAST_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright is not installed (pip install 'hhfast[test]')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", *extra_args])
+        yield b
+        b.close()
+
+
 def start_server(timeout: float = 120.0):
     """Run ``hhfast explore --port 0 --no-browser``; return (process, URL)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))

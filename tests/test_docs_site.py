@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from _browser import chromium_path, unavailable
+from _browser import launch_chromium
 
 SITE_ENV = "HHFAST_DOCS_HTML"
 TIMEOUT_MS = 60_000
@@ -138,18 +138,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser():
-    exe = chromium_path()
-    if exe is None:
-        unavailable("no Chromium found (install Debian's 'chromium' or set HHFAST_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright is not installed (pip install 'hhfast[test]')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        yield b
-        b.close()
+    yield from launch_chromium()
 
 
 @pytest.mark.browser

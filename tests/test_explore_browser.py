@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
-from _browser import chromium_path, start_server, unavailable
+from _browser import launch_chromium, start_server, unavailable
 
 import hhfast as hh
 from hhfast.explorer import MAX_SAMPLES
@@ -32,25 +32,12 @@ REBIND = "rebind.test"
 
 @pytest.fixture(scope="module")
 def browser():
-    exe = chromium_path()
-    if exe is None:
-        unavailable("no Chromium found (install Debian's 'chromium' or set HHFAST_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright is not installed (pip install 'hhfast[test]')")
     try:
         import panel  # noqa: F401
     except ImportError:
         unavailable("Panel is not installed (pip install 'hhfast[explore]')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                    # a name that resolves to this machine, as an attacker's
-                                    # domain does in DNS rebinding
-                                    f"--host-resolver-rules=MAP {REBIND} 127.0.0.1"])
-        yield b
-        b.close()
+    # a name that resolves to this machine, as an attacker's domain does in DNS rebinding
+    yield from launch_chromium(f"--host-resolver-rules=MAP {REBIND} 127.0.0.1")
 
 
 @pytest.fixture(scope="module")
