@@ -72,6 +72,24 @@ class HHParams:
         base = cls(ENa=115.0 + shift, EK=-12.0 + shift, EL=10.613 + shift, V_rest=shift)
         return dataclasses.replace(base, **changes)
 
+    @classmethod
+    def from_spec(cls, table, key: str = "params") -> HHParams:
+        """The parameters of a spec's ``[params]`` table (sweep and fit specs): ``preset``
+        (``"classic"``, the default, or ``"modern"``) and model fields (numbers) that change
+        it.  A bad entry raises :class:`~hhfast.errors.InputValueError` naming it as
+        ``'<key>.<name>'``."""
+        p = dict(table)
+        preset = p.pop("preset", "classic")
+        if preset not in ("classic", "modern"):
+            raise InputValueError(f"key '{key}.preset' must be 'classic' or 'modern', "
+                                  f"got {preset!r}")
+        for k, v in p.items():
+            if k not in FIELDS:
+                raise InputValueError(f"key '{key}.{k}' is not a model field {FIELDS}")
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise InputValueError(f"key '{key}.{k}' must be a number, got {v!r}")
+        return getattr(cls, preset)(**{k: float(v) for k, v in p.items()})
+
     def replace(self, **changes: float) -> HHParams:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)

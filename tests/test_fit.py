@@ -193,6 +193,9 @@ def test_cli_fit_writes_json_and_png(tmp_path, capsys):
     (("t_stop = 40.0", ""), "t_stop"),
     (("Spikecount = [3, 0.5]", "Spikecount = 3"), "Spikecount"),
     (("optimizer = \"cma\"", "optimizer = 3"), "optimizer"),
+    (("[bounds]", "[params]\ngk = 30.0\n\n[bounds]"), "'params.gk' is not a model field"),
+    (("[bounds]", "[params]\npreset = \"odd\"\n\n[bounds]"), "'params.preset'"),
+    (("[bounds]", "[params]\ngK = \"30\"\n\n[bounds]"), "'params.gK' must be a number"),
 ])
 def test_cli_fit_bad_spec_is_one_line(tmp_path, capsys, no_kernel, edit, match):
     spec = tmp_path / "f.toml"

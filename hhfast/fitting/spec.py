@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputValueError
-from ..model import FIELDS, HHParams
+from ..model import HHParams
 from ..stimulus import Stimulus
 
 _KEYS = {"t_stop", "dt", "method", "threshold", "feature_window", "optimizer", "max_evals",
@@ -73,15 +73,10 @@ def fit_from_spec(spec: Mapping, base: Path | None = None) -> tuple[dict, str | 
     kw.update({k: spec[k] for k in ("method", "optimizer", "loss") if k in spec})
     if "feature_window" in spec:
         kw["feature_window"] = _pair("feature_window", spec["feature_window"])
-    p = _table(spec, "params")
-    preset = p.pop("preset", "classic")
-    if preset not in ("classic", "modern"):
-        raise InputValueError(f"fit spec: key 'params.preset' must be 'classic' or 'modern', "
-                              f"got {preset!r}")
-    for k in p:
-        if k not in FIELDS:
-            raise InputValueError(f"fit spec: key 'params.{k}' is not a model field {FIELDS}")
-    kw["params"] = getattr(HHParams, preset)(**{k: _num(f"params.{k}", v) for k, v in p.items()})
+    try:
+        kw["params"] = HHParams.from_spec(_table(spec, "params"))
+    except InputValueError as e:
+        raise InputValueError(f"fit spec: {e}") from None
     kw["fixed"] = {k: _num(f"fixed.{k}", v) for k, v in _table(spec, "fixed").items()}
     kw["bounds"] = {k: _pair(f"bounds.{k}", v) for k, v in _table(spec, "bounds").items()}
     prots = spec["protocols"]

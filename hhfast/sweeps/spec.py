@@ -325,16 +325,10 @@ def sweep_from_spec(spec: Mapping) -> tuple[Grid, dict]:
             raise InputValueError(f"sweep spec: key {key!r} must be a table (e.g. [{key}] "
                                   f"{'gK = 30' if key == 'params' else 'bias = 2.0'}), got "
                                   f"{spec[key]!r}")
-    p = dict(spec.get("params", {}))
-    preset = p.pop("preset", "classic")
-    if preset not in ("classic", "modern"):
-        raise InputValueError(f"sweep spec: key 'params.preset' must be 'classic' or 'modern', "
-                         f"got {preset!r}")
-    for k in p:
-        if k not in FIELDS:
-            raise InputValueError(f"sweep spec: key 'params.{k}' is not a model field {FIELDS}")
-    fields = {k: num(f"params.{k}", v) for k, v in p.items()}
-    kw["params"] = getattr(HHParams, preset)(**fields)
+    try:
+        kw["params"] = HHParams.from_spec(spec.get("params", {}))
+    except InputValueError as e:
+        raise InputValueError(f"sweep spec: {e}") from None
     for k, v in dict(spec.get("fixed", {})).items():
         if k not in PER_NEURON or k in FIELDS:
             raise InputValueError(f"sweep spec: key 'fixed.{k}' must be one of "
