@@ -140,6 +140,9 @@ def _agree(r, t0, t1, dt, thr=THR, tol=None) -> dict:
 
 
 ALL = list(hh.FEATURES)
+#: the features that are means or SDs of V over a span (merged per segment, not per sample)
+MOMENTS = ("voltage_base", "steady_state_voltage_stimend", "voltage_mean", "voltage_std",
+           "AHP_depth")
 
 
 # -- agreement with eFEL (default set: the float64 rk4 kernel with features) --------------------
@@ -180,8 +183,11 @@ def test_features_leave_the_run_bitwise_unchanged():
 
 
 def test_several_windows_give_a_trailing_axis_equal_to_single_runs():
-    """A list of windows: each window's features are those of a run with that window alone,
-    exactly (the same accumulations, per window); batch shape preserved."""
+    """A list of windows: each window's features are those of a run with that window alone;
+    batch shape preserved.  Spike features exactly (the same bookkeeping per window); the
+    window means and SD to 1e-13 relative: their sums are kept per segment (a run of samples
+    inside the same windows) and merged, and more windows cut more segments, so the merges
+    round differently (a few ulp: 4e-16 relative seen)."""
     amp = np.array([[5.0, 10.0], [20.0, 40.0]])
     wins = [(5.0, 25.0), (25.0, 45.0), (5.0, 45.0)]
     r = hh.simulate(hh.step(5.0, 45.0), 50.0, amplitude=amp, features=ALL, feature_window=wins)
@@ -191,8 +197,12 @@ def test_several_windows_give_a_trailing_axis_equal_to_single_runs():
         s = hh.simulate(hh.step(5.0, 45.0), 50.0, amplitude=amp, features=ALL,
                         feature_window=win)
         for name in ALL:
-            np.testing.assert_array_equal(r.features[name][..., w], s.features[name],
-                                          err_msg=f"{name} window {win}")
+            if name in MOMENTS:
+                np.testing.assert_allclose(r.features[name][..., w], s.features[name],
+                                           rtol=1e-13, atol=0, err_msg=f"{name} window {win}")
+            else:
+                np.testing.assert_array_equal(r.features[name][..., w], s.features[name],
+                                              err_msg=f"{name} window {win}")
 
 
 def test_a_plan_reruns_with_features_as_simulate():

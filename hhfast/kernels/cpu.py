@@ -386,7 +386,7 @@ def drive(step, b, noise, ch, ft):
         pb, st, prev, fz, I, armed, alive, seg, last = block_scratch(y)
         uniform = block_load(y, P, ic, tidx, i0, pb, st, armed, alive, seg)
         ts = term_open(noise, ch, y, st, i0, dt)
-        fs = feat_open(ft, st, pb, i0, t0)
+        fs = feat_open(ft, st, pb, i0, t0, dt)
         rec_left = record_every
         for k in range(n_steps):
             block_current(pb, tidx, i0, tb, c0, c1, seg, uniform, t0 + k * dt, dt, I, last)

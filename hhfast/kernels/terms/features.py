@@ -81,79 +81,149 @@ MASK = HIST - 1
 PREC = config.FEATURE_TIME_PRECISION
 _OPTS = dict(inline="always", jit_options=dict(fastmath=config.FASTMATH))
 
-#: rows of the lane state ``S[NSF, BLOCK]`` (float64): above the threshold (0/1), inside a
-#: spike (an upward crossing seen), the running peak (V, sample), the running AHP tracker
-#: (V, sample, samples since its last new low, done 0/1), a finished spike whose AHP is
-#: still open (0/1) and its peak time, the AP-begin search's lower bound (the last AHP's
-#: sample, -1: none), a pending half-width fall (the half level h, NaN: none; rise time;
-#: peak time)
+#: rows of the block state ``S`` (float64, ``[NSF + NWR·nw, BLOCK]``), first per lane:
+#: above the threshold (0/1), inside a spike (an upward crossing seen), the running peak (V,
+#: sample), the running AHP tracker (V, sample, samples since its last new low, done 0/1), a
+#: finished spike whose AHP is still open (0/1) and its peak time, the AP-begin search's
+#: lower bound (the last AHP's sample, -1: none), a pending half-width fall (the half level
+#: h, NaN: none; rise time; peak time), the segment's shift and sums (below); then the
+#: block's scalars ``S[S_K, K_*]``
 (S_AB, S_IN, S_PKV, S_PKI, S_MNV, S_MNI, S_MNC, S_MND, S_HAS, S_PKT, S_LB, S_HP, S_RT,
- S_PT) = range(14)
-NSF = 14
-#: the block's window sums ``M``, four ``[NW, BLOCK]`` arrays (float64): Welford mean and M2 of V over
-#: [t0, t1), the sums over voltage_base's and the stimulus end's windows; and of their sample
-#: counts ``C[NW, 3]`` (the same for every lane of a block), written into ``A`` at the end
-M_MEAN, M_M2, M_VB, M_SS = range(4)
+ S_PT, S_C, S_S1, S_S2, S_K) = range(18)
+NSF = 18
+#: the block's scalars: the segment's sample count; the time (ms) from which the next
+#: sample may cross a window edge (:func:`next_edge`)
+K_N, K_EDGE = range(2)
+#: then ``NWR`` rows per window ``w`` from row ``NSF + NWR·w``: its sums per lane, Welford
+#: mean and M2 of V over [t0, t1) and the sums over voltage_base's and the stimulus end's
+#: spans (rows ``M_*``), and a row of scalars (``M_K``): the three spans' sample counts
+#: (columns ``C_*``) and whether the current segment is inside each (columns ``3 + C_*``,
+#: 1.0 inside)
+M_MEAN, M_M2, M_VB, M_SS, M_K = range(5)
+NWR = 5
 C_V, C_VB, C_SS = range(3)
+#: how near (ms) a sample must come to a window edge to be tested against it: ten times the
+#: precision the window tests allow, far above the rounding of t0 + j·dt (~1e-13 ms), far
+#: below any usable dt
+EDGE = 10.0 * PREC
+
+# The window sums are kept by segment.  The driver's lane loop adds every sample's
+# d = V - c and d² into S_S1, S_S2 (the shift c, S_C, is V where the segment began, so the
+# sums stay small and S2 - S1²/n keeps its digits).  A segment is a run of samples inside
+# the same spans; where the next sample enters or leaves one (a few times per run), the
+# segment's sums go into each span it was inside (Chan et al.'s merge for the moments) and
+# a new segment starts.  Per sample: three loads, two stores and three flops per lane in
+# the vectorised lane loop, and one comparison per block (the next edge); a loop over the
+# windows at every sample cost 0.2 of a plain euler step (measured).
 
 
 # -- block state --------------------------------------------------------------------------------
 @njit(**INLINE)
 def feature_scratch(ft, st):
-    """The block state ``(hist, S, M, C, busy)``, allocated where the driver's other
-    block-local arrays are (inlined into its ``prange`` body), so LLVM knows they alias
-    nothing and the lane loops over them vectorise (a called allocator hid that: the loop
-    stayed scalar).  ``M`` is four arrays (rows ``M_*``), not one: rows of one array at a
-    window-dependent offset kept the Welford loop scalar (measured in the assembly)."""
+    """The block state ``(hist, S)``, allocated where the driver's other block-local arrays
+    are (inlined into its ``prange`` body), so LLVM knows they alias nothing and the lane
+    loops over them vectorise (a called allocator hid that: the loop stayed scalar).  Two
+    arrays, no more: every array the time loop passes to a called function cost speed,
+    taken or not (four more cost 0.1 of a plain euler step: measured)."""
     nw = ft[FB_WIN].shape[0]
-    return (np.empty((HIST, BLOCK), st.dtype), np.zeros((NSF, BLOCK)),
-            (np.zeros((nw, BLOCK)), np.zeros((nw, BLOCK)), np.zeros((nw, BLOCK)),
-             np.zeros((nw, BLOCK))), np.zeros((nw, 3)), np.ones(1, np.bool_))
+    return np.empty((HIST, BLOCK), st.dtype), np.zeros((NSF + NWR * nw, BLOCK))
 
 
 @njit(**COLD)
-def feature_open(ft, fs, st, pb, t0):
-    """Start the block state ``fs`` with sample 0 (the initial state in ``st``)."""
-    hist, S, M, C, busy = fs
+def feature_open(ft, fs, st, pb, t0, dt):
+    """Start the block state ``fs`` with sample 0 (the initial state in ``st``; the samples
+    ``dt`` ms apart from ``t0``)."""
+    hist, S = fs
     for l in range(BLOCK):
         V = st[0, l]
         hist[0, l] = V
+        S[S_C, l] = np.float64(V)  # sample 0 is the segment's first: d = 0
         S[S_AB, l] = 1.0 if V > pb[P_THR, l] else 0.0
         S[S_PKV, l] = -math.inf
         S[S_MNV, l] = np.float64(V)
         S[S_LB, l] = -1.0
         S[S_HP, l] = math.nan
-    window_sums(ft[FB_WIN], M, C, st, t0)
+    win = ft[FB_WIN]
+    for w in range(win.shape[0]):
+        k = NSF + NWR * w + M_K
+        S[k, 3 + C_V], S[k, 3 + C_VB], S[k, 3 + C_SS] = inside(win, w, t0)
+    S[S_K, K_N] = 1.0
+    S[S_K, K_EDGE] = next_edge(win, t0)
+    if t0 + dt >= S[S_K, K_EDGE]:
+        at_edge(win, S, hist, 0, t0 + dt)
 
 
 @njit(**INLINE)
-def window_sums(win, M, C, st, t):
-    """Add V of every lane (``st[0]``, the sample at ``t`` ms) to the window sums of the
-    windows holding ``t``: Welford's mean and M2 over [t0, t1) (one reciprocal per block),
-    the sums of voltage_base's window [vb0, vb1] (eFEL's end tolerance) and of the stimulus
-    end's [ss0, t1).  Block-local (``M``, ``C``), so the lane loops vectorise."""
-    mean, m2, vb, ss = M
-    nl = st.shape[1]  # BLOCK, unknown to LLVM: a constant 16 was unrolled, then not vectorised
+def inside(win, w, t):
+    """Whether ``t`` ms is in window ``w``'s three spans (1.0 or 0.0, in the order of
+    ``C_*``): [t0, t1) for the moments, voltage_base's [vb0, vb1] (eFEL's end tolerance),
+    the stimulus end's [ss0, t1)."""
+    return (1.0 if win[w, W_T0] <= t < win[w, W_T1] else 0.0,
+            1.0 if win[w, W_VB0] <= t and t - win[w, W_VB1] < PREC else 0.0,
+            1.0 if win[w, W_SS0] <= t < win[w, W_T1] else 0.0)
+
+
+@njit(**COLD)
+def at_edge(win, S, hist, j, t):
+    """Near a window edge, before the sample at ``t`` ms (after sample ``j``): if it enters
+    or leaves a span, the segment ends (:func:`flush`) and the next one starts at the lanes'
+    V of sample ``j`` (in the ring); then the next edge."""
+    nw = win.shape[0]
+    changed = False
+    for w in range(nw):
+        a, b, c = inside(win, w, t)
+        k = NSF + NWR * w + M_K
+        changed |= (a != S[k, 3 + C_V]) | (b != S[k, 3 + C_VB]) | (c != S[k, 3 + C_SS])
+    if changed:
+        flush(nw, S)
+        for l in range(BLOCK):
+            S[S_C, l] = np.float64(hist[j & MASK, l])
+            S[S_S1, l] = 0.0
+            S[S_S2, l] = 0.0
+        S[S_K, K_N] = 0.0
+        for w in range(nw):
+            k = NSF + NWR * w + M_K
+            S[k, 3 + C_V], S[k, 3 + C_VB], S[k, 3 + C_SS] = inside(win, w, t)
+    S[S_K, K_EDGE] = next_edge(win, t)
+
+
+@njit(**COLD)
+def next_edge(win, t):
+    """The time (ms) from which the next sample after ``t`` may enter or leave a span: the
+    nearest edge not yet passed by ``EDGE``, less ``EDGE`` (so a sample within float rounding
+    of an edge is tested on both sides of it)."""
+    m = math.inf
     for w in range(win.shape[0]):
-        if win[w, W_T0] <= t < win[w, W_T1]:
-            n = C[w, C_V] + 1.0
-            C[w, C_V] = n
-            inv = 1.0 / n
-            for l in range(nl):
-                V = np.float64(st[0, l])
-                m = mean[w, l]
-                d = V - m
-                m = m + d * inv
-                m2[w, l] += d * (V - m)
-                mean[w, l] = m
-        if win[w, W_VB0] <= t and t - win[w, W_VB1] < PREC:
-            C[w, C_VB] += 1.0
-            for l in range(nl):
-                vb[w, l] += np.float64(st[0, l])
-        if win[w, W_SS0] <= t < win[w, W_T1]:
-            C[w, C_SS] += 1.0
-            for l in range(nl):
-                ss[w, l] += np.float64(st[0, l])
+        for e in (win[w, W_T0], win[w, W_T1], win[w, W_VB0], win[w, W_VB1] + PREC,
+                  win[w, W_SS0]):
+            if e + EDGE > t:
+                m = min(m, e - EDGE)
+    return m
+
+
+@njit(**COLD)
+def flush(nw, S):
+    """Add the segment's sums (``S[S_K, K_N]`` samples) into the spans it is inside."""
+    nb = S[S_K, K_N]
+    if nb == 0.0:
+        return
+    for w in range(nw):
+        r = NSF + NWR * w
+        k = r + M_K
+        if S[k, 3 + C_V] != 0.0:  # Chan et al.'s merge of (n, mean, M2) pairs
+            na = S[k, C_V]
+            n = na + nb
+            for l in range(BLOCK):
+                s1 = S[S_S1, l]
+                d = S[S_C, l] + s1 / nb - S[r + M_MEAN, l]
+                S[r + M_MEAN, l] += d * (nb / n)
+                S[r + M_M2, l] += (S[S_S2, l] - s1 * s1 / nb) + d * d * (na * nb / n)
+            S[k, C_V] = n
+        for span, row in ((C_VB, M_VB), (C_SS, M_SS)):
+            if S[k, 3 + span] != 0.0:
+                S[k, span] += nb
+                for l in range(BLOCK):
+                    S[r + row, l] += S[S_S1, l] + nb * S[S_C, l]
 
 
 # -- per sample ---------------------------------------------------------------------------------
@@ -162,55 +232,60 @@ def lane_sample(fs, l, j, V1, thr):
     """In the driver's lane loop (branch-free, vectorised with the step): store lane ``l``'s
     V of sample ``j`` in the ring, and say whether it crossed the threshold (eFEL's strict
     rules: above is ``V > thr``) or reached a pending half-width level."""
-    hist, S = fs[0], fs[1]
+    hist, S = fs
     hist[j & MASK, l] = V1
-    was = S[S_AB, l] != 0.0
+    V = np.float64(V1)
+    d = V - S[S_C, l]  # the window sums (``S_C`` above)
+    S[S_S1, l] += d
+    S[S_S2, l] += d * d
+    # the peak and AHP trackers: every load first, then selects of values only
+    jf = np.float64(j)
+    ab, pkv, pki = S[S_AB, l], S[S_PKV, l], S[S_PKI, l]
+    mnv, mni, mnc, mnd = S[S_MNV, l], S[S_MNI, l], S[S_MNC, l], S[S_MND, l]
+    was = ab != 0.0
     up = V1 > thr
-    return (up & (~was)) | ((~up) & was) | (np.float64(V1) <= S[S_HP, l])
+    newmax = was & up & (V > pkv)
+    upd = (mnd == 0.0) & (~newmax)
+    low = V < mnv
+    cnt = mnc + 1.0
+    reset = newmax | (upd & low)
+    done = (~newmax) & ((mnd != 0.0) | (upd & (~low) & (cnt >= 2.0)))
+    S[S_PKV, l] = V if newmax else pkv
+    S[S_PKI, l] = jf if newmax else pki
+    S[S_MNV, l] = V if reset else mnv
+    S[S_MNI, l] = jf if reset else mni
+    S[S_MNC, l] = 0.0 if reset else (cnt if upd else mnc)
+    S[S_MND, l] = 1.0 if done else 0.0
+    return (up & (~was)) | ((~up) & was) | (V <= S[S_HP, l])
 
 
 @njit(**INLINE)
 def feature_sample(ft, fs, st, pb, i0, j, t0, dt, fev):
-    """Sample ``j`` (the state ``st`` after step ``j - 1``, already in the ring;
-    :func:`lane_sample` set ``fev`` where a lane crossed the threshold or reached a pending
-    half-width level): the peak and AHP trackers (a vectorised, branch-free lane loop, run
-    while some lane of the block is in a spike or has an open AHP), the window sums, and the
-    scalar pass when ``fev``.  Inlined by Numba into the driver's ``prange`` body, where LLVM
-    sees the block-local arrays it allocated and vectorises the lane loops: called (COLD),
-    the array arguments cost more than the features; LLVM-inlined (HOT), the loops had
-    already been compiled scalar without that alias knowledge; a small loop of constant trip
-    count was unrolled and left scalar (all measured)."""
-    hist, S, M, C, busy = fs
-    jf = np.float64(j)
-    if busy[0]:
-        more = False
-        for l in range(BLOCK):  # branch-free: every load first, then selects of values only
-            v = st[0, l]
-            thr = pb[P_THR, l]
-            V = np.float64(v)
-            ab, pkv, pki = S[S_AB, l], S[S_PKV, l], S[S_PKI, l]
-            mnv, mni, mnc, mnd = S[S_MNV, l], S[S_MNI, l], S[S_MNC, l], S[S_MND, l]
-            was = ab != 0.0
-            up = v > thr
-            newmax = was & up & (V > pkv)
-            upd = (mnd == 0.0) & (~newmax)
-            low = V < mnv
-            cnt = mnc + 1.0
-            reset = newmax | (upd & low)
-            done = (~newmax) & ((mnd != 0.0) | (upd & (~low) & (cnt >= 2.0)))
-            S[S_PKV, l] = V if newmax else pkv
-            S[S_PKI, l] = jf if newmax else pki
-            S[S_MNV, l] = V if reset else mnv
-            S[S_MNI, l] = jf if reset else mni
-            S[S_MNC, l] = 0.0 if reset else (cnt if upd else mnc)
-            S[S_MND, l] = 1.0 if done else 0.0
-            more |= was | (~done)
-        busy[0] = more
-    window_sums(ft[FB_WIN], M, C, st, t0 + j * dt)
+    """After sample ``j`` (the state ``st`` after step ``j - 1``; :func:`lane_sample` has
+    put it in the ring, the sums and the trackers, and set ``fev`` where a lane crossed the
+    threshold or reached a pending half-width level): count it into the segment, and call
+    :func:`feature_rare` if ``fev`` or the next sample nears a window edge.
+
+    One call site, rarely taken, and nothing else: the driver's time loop holds the lane
+    loop's constants in vector registers, which every call clobbers, and each call site in
+    the loop cost ~0.1 of a plain euler step, taken or not (measured: two sites 0.69x,
+    one 0.80x, none 0.89x)."""
+    hist, S = fs
+    S[S_K, K_N] += 1.0
+    tn = t0 + (j + 1) * dt
+    if fev or tn >= S[S_K, K_EDGE]:
+        feature_rare(ft, hist, S, pb, i0, j, t0, dt, fev, tn)
+
+
+@njit(**COLD)
+def feature_rare(ft, hist, S, pb, i0, j, t0, dt, fev, tn):
+    """The scalar pass after sample ``j`` if ``fev`` (:func:`feature_events`), and the
+    window edges' test if the next sample, at ``tn`` ms, nears one (:func:`at_edge`)."""
     if fev:
         feature_events(ft[FB_A], ft[FB_WIN], ft[FB_DTHR], ft[FB_DWIN], hist, S, pb, i0, j,
                        t0, dt)
-        busy[0] = True  # a spike started or ended: the trackers run again
+    if tn >= S[S_K, K_EDGE]:
+        at_edge(ft[FB_WIN], S, hist, j, tn)
 
 
 @njit(**COLD)
@@ -373,25 +448,28 @@ def feature_close(ft, fs, i0, last):
     """The block's end (sample ``last``): the window sums go into ``A``, and the open AHP of
     each lane's last spike is booked, unless its minimum is the run's last sample (eFEL drops
     it: V was still falling)."""
-    hist, S, M, C, busy = fs
+    hist, S = fs
     A, win = ft[FB_A], ft[FB_WIN]
+    flush(win.shape[0], S)
     for w in range(win.shape[0]):
+        r = NSF + NWR * w
+        k = r + M_K
         for l in range(BLOCK):
             i = i0 + l
-            A[A_VN, w, i] = C[w, C_V]
-            A[A_VMEAN, w, i] = M[M_MEAN][w, l]
-            A[A_VM2, w, i] = M[M_M2][w, l]
-            A[A_VBN, w, i] = C[w, C_VB]
-            A[A_VBS, w, i] = M[M_VB][w, l]
-            A[A_SSN, w, i] = C[w, C_SS]
-            A[A_SSS, w, i] = M[M_SS][w, l]
+            A[A_VN, w, i] = S[k, C_V]
+            A[A_VMEAN, w, i] = S[r + M_MEAN, l]
+            A[A_VM2, w, i] = S[r + M_M2, l]
+            A[A_VBN, w, i] = S[k, C_VB]
+            A[A_VBS, w, i] = S[r + M_VB, l]
+            A[A_SSN, w, i] = S[k, C_SS]
+            A[A_SSS, w, i] = S[r + M_SS, l]
     for l in range(BLOCK):
         if S[S_HAS, l] != 0.0 and np.int64(S[S_MNI, l]) != last:
             book(A, win, i0 + l, S[S_PKT, l], A_AHPN, A_AHPS, S[S_MNV, l])
 
 
 # -- the hooks the driver calls (resolved on the term's type: () compiles to nothing) -----------
-def feat_open(ft, st, pb, i0, t0):
+def feat_open(ft, st, pb, i0, t0, dt):
     """The features term's block state (``()`` without features)."""
 
 
@@ -412,13 +490,13 @@ def _empty(ft) -> bool:
 
 
 @overload(feat_open, **_OPTS)
-def _feat_open(ft, st, pb, i0, t0):
+def _feat_open(ft, st, pb, i0, t0, dt):
     if _empty(ft):
-        return lambda ft, st, pb, i0, t0: ()
+        return lambda ft, st, pb, i0, t0, dt: ()
 
-    def open_(ft, st, pb, i0, t0):
+    def open_(ft, st, pb, i0, t0, dt):
         fs = feature_scratch(ft, st)
-        feature_open(ft, fs, st, pb, t0)
+        feature_open(ft, fs, st, pb, t0, dt)
         return fs
     return open_
 
