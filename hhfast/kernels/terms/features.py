@@ -16,12 +16,13 @@ sample 0, the initial state, at the block's start):
 * follows eFEL's ``first_min_element`` from each peak: the AHP is the first sample below every
   earlier one (since the peak) that the next two samples do not undercut, or the lowest sample
   before the next spike;
-* adds V to Welford moments over each window, and to the sums of voltage_base's and the
-  stimulus end's windows (block-local, written into the accumulators at the block's end).
+* adds V to the mean and M2 over each window and to the sums over voltage_base's and the
+  stimulus end's spans, by segment (the comment above ``EDGE``; block-local, written into
+  the accumulators at the block's end).
 
-Rare work is found by a vectorised scan (a threshold crossing, the fall of a pending
-half-width) and done in a called scalar pass (:func:`feature_events`): at a spike's end it
-finds the AP begin by eFEL's rule (``AP_begin_indices``: the start of the last run of
+Per-sample work rides in the driver's lane loop (:func:`lane_sample`); rare work is found
+there (a threshold crossing, the fall of a pending half-width) and done in a called scalar
+pass (:func:`feature_events`): at a spike's end it finds the AP begin by eFEL's rule (``AP_begin_indices``: the start of the last run of
 ``dvdt_window`` samples whose central-difference dV/dt is at least ``dvdt_thr`` before the
 peak, searched back to the previous AHP) in the ring, the amplitude, the half-width's
 crossings (``AP_duration_half_width``: the samples nearest half-way between begin and peak on
@@ -256,6 +257,10 @@ def lane_sample(fs, l, j, V1, thr):
     S[S_MNI, l] = jf if reset else mni
     S[S_MNC, l] = 0.0 if reset else (cnt if upd else mnc)
     S[S_MND, l] = 1.0 if done else 0.0
+    # S is read after its stores, and must be: Numba's dead-code pass in a ``prange`` body
+    # drops the stores into an array unpacked from a tuple when that variable is not used
+    # again (seen: with this load moved above the stores, every tracker store vanished and
+    # the eFEL tests failed; docs/architecture.md §3.2)
     return (up & (~was)) | ((~up) & was) | (V <= S[S_HP, l])
 
 
@@ -266,10 +271,11 @@ def feature_sample(ft, fs, st, pb, i0, j, t0, dt, fev):
     threshold or reached a pending half-width level): count it into the segment, and call
     :func:`feature_rare` if ``fev`` or the next sample nears a window edge.
 
-    One call site, rarely taken, and nothing else: the driver's time loop holds the lane
-    loop's constants in vector registers, which every call clobbers, and each call site in
-    the loop cost ~0.1 of a plain euler step, taken or not (measured: two sites 0.69x,
-    one 0.80x, none 0.89x)."""
+    One call site, rarely taken, with two arrays: the driver's time loop keeps the lane
+    loop's constants in vector registers, which a call clobbers, and every array handed to a
+    call in the loop cost speed, taken or not (euler, all features, 1 thread, measured: two
+    call sites with six arrays 0.69x, one with six 0.71x, this one with two 0.78x, none at
+    all 0.89x)."""
     hist, S = fs
     S[S_K, K_N] += 1.0
     tn = t0 + (j + 1) * dt
