@@ -620,7 +620,8 @@ def _warmup(args) -> int:
 
         models = list(CHANNELS)
     spent = warmup(methods=args.method, dtypes=dtypes, progress=not args.no_progress,
-                   channel_noise=models or (), noise=not args.no_noise)
+                   channel_noise=models or (), noise=not args.no_noise,
+                   features=args.features)
     for (m, d), sec in spent.items():
         print(f"{m:24s} {d:8s} {sec:7.2f} s")
     return 0
@@ -817,6 +818,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the kernels of these channel-noise models (given alone: all)")
     p.add_argument("--no-noise", action="store_true",
                    help="not the current-noise kernels (prepared by default)")
+    p.add_argument("--features", action="store_true",
+                   help="also the kernels with the features term (simulate(features=...), fit)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_warmup)
 

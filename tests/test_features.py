@@ -311,3 +311,20 @@ def test_channel_noise_runs_agree_with_efel():
                     feature_window=(20.0, 180.0), record="V")
     assert r.features["Spikecount"].sum() > 10
     _agree(r, 20.0, 180.0, dt, tol={"AP_duration_half_width": 5 * dt})
+
+
+def test_warmup_prepares_the_features_kernels_on_request(capsys):
+    """``hh.warmup(features=True)`` (and ``hhfast warmup --features``) prepares the kernel
+    with the features term of each fixed-step method named, none of an adaptive one; the
+    default leaves them out; a non-bool is refused by name."""
+    spent = hh.warmup(methods=["rk4", "dopri5"], dtypes=["float64"], noise=False, features=True)
+    assert list(spent) == [("rk4", "float64"), ("dopri5", "float64"),
+                           ("rk4 + features", "float64")]
+    assert "rk4 + features" not in {k for k, _ in hh.warmup(methods=["rk4"], dtypes=["float64"],
+                                                             noise=False)}
+    with pytest.raises(TypeError, match="features"):
+        hh.warmup(methods=["rk4"], features="yes")
+    from hhfast.cli import main
+    assert main(["warmup", "--method", "rk4", "--dtype", "float64", "--no-noise", "--features",
+                 "--no-progress"]) == 0
+    assert "rk4 + features" in capsys.readouterr().out

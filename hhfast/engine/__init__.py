@@ -208,7 +208,7 @@ def methods() -> dict[str, MethodSpec]:
 
 
 def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False,
-           channel_noise=(), noise: bool = True,
+           channel_noise=(), noise: bool = True, features: bool = False,
            ) -> dict[tuple[str, str], float]:
     """Compile (or load from Numba's on-disk cache) the kernels, so that later calls start at
     once.
@@ -230,12 +230,15 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
         ``"subunit"``; default none), in each of ``dtypes``.
     noise : bool
         Also the current-noise kernel of each fixed-step method (default True).
+    features : bool
+        Also the kernel of each fixed-step method with the features term
+        (``simulate(features=...)``; default False: about 10 CPU-s more per kernel).
 
     Returns
     -------
     dict
-        Seconds spent per ``(kernel, dtype name)``: ``"rk4"``, ``"noisy rk4"``, and channel-noise
-        kernels under ``"<model> channel-noise"``.
+        Seconds spent per ``(kernel, dtype name)``: ``"rk4"``, ``"noisy rk4"``,
+        ``"rk4 + features"``, and channel-noise kernels under ``"<model> channel-noise"``.
     """
     import time
 
@@ -243,6 +246,7 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
 
     progress = C.flag("progress", progress)
     noise = C.flag("noise", noise)
+    features = C.flag("features", features)
     methods = sorted(METHODS) if methods is None else _names("methods", methods)
     for m in methods:
         if not isinstance(m, str) or m not in METHODS:
@@ -259,6 +263,9 @@ def warmup(methods=None, dtypes=(np.float64, np.float32), progress: bool = False
     ] + [
         (f"noisy {m}", d, dict(method=m, noise_sigma=1.0)) for m in methods for d in kinds
         if noise and METHODS[m].noise
+    ] + [
+        (f"{m} + features", d, dict(method=m, features=["Spikecount"]))
+        for m in methods for d in kinds if features and METHODS[m].kind != "adaptive"
     ] + [(f"{c} channel-noise", d, dict(channel_noise=c)) for c in models for d in kinds]
     if progress:
         from tqdm.auto import tqdm
