@@ -139,7 +139,7 @@ def _targets():
         ("grid", hh.grid, dict(amplitude=[0.0, 1.0]), ("amplitude", "gK"), _accepts(
             {"amplitude": set(), "gK": set()})),
         ("warmup", hh.warmup, dict(methods=["rk4"], dtypes=[np.float64]), (),
-         _accepts({"progress": {"bool"}, "noise": {"bool"}})),
+         _accepts({"progress": {"bool"}, "noise": {"bool"}, "features": {"bool"}})),
         ("reference.solve", R.solve, dict(stimulus=S, t_stop=1.0, record_dt=0.5),
          PER_NEURON, _accepts()),
         ("reference.markov", R.markov, dict(stimulus=S, t_stop=0.1, seed=0, area=1.0),
