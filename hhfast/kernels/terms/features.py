@@ -22,11 +22,12 @@ sample 0, the initial state, at the block's start):
 
 Per-sample work rides in the driver's lane loop (:func:`lane_sample`); rare work is found
 there (a threshold crossing, the fall of a pending half-width) and done in a called scalar
-pass (:func:`feature_events`): at a spike's end it finds the AP begin by eFEL's rule (``AP_begin_indices``: the start of the last run of
-``dvdt_window`` samples whose central-difference dV/dt is at least ``dvdt_thr`` before the
-peak, searched back to the previous AHP) in the ring, the amplitude, the half-width's
-crossings (``AP_duration_half_width``: the samples nearest half-way between begin and peak on
-the rise and the fall), and books the spike into every window that holds its peak time.
+pass (:func:`feature_events`): at a spike's end it finds the AP begin by eFEL's rule
+(``AP_begin_indices``: the start of the last run of ``dvdt_window`` samples whose
+central-difference dV/dt is at least ``dvdt_thr`` before the peak, searched back to the
+previous AHP) in the ring, the amplitude, the half-width's crossings
+(``AP_duration_half_width``: the samples nearest half-way between begin and peak on the rise
+and the fall), and books the spike into every window that holds its peak time.
 """
 
 from __future__ import annotations
